@@ -1,0 +1,154 @@
+"""Leadbot's one SQLite file: staff links, the local backend's leads, dedupe keys, audit.
+
+Each thread gets its own connection (sqlite3 connections must not be shared
+across threads), all in WAL mode so readers never wait on the writer.
+Schema changes go through ``sqlite_utils.Migrations``: add a new function at
+the end of ``migrations``, never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("leadbot")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["staff_links"].create(
+        {"slack_user": str, "backend": str, "staff_id": str, "linked_by": str, "linked_at": str},
+        pk=("slack_user", "backend"),
+    )
+    db["staff_links"].create_index(["backend", "staff_id"], unique=True)
+    db["local_leads"].create(
+        {
+            "id": int,
+            "name": str,
+            "email": str,
+            "phone": str,
+            "lead_for": str,
+            "type": str,
+            "source": str,
+            "status": str,
+            "owner": str,
+            "next_follow_up": str,
+            "created_at": str,
+            "created_by": str,
+            "last_activity_at": str,
+        },
+        pk="id",
+        not_null={"name", "status", "created_at"},
+    )
+    db["local_leads"].create_index(["owner", "next_follow_up"])
+    db["local_leads"].create_index(["email"])
+    for table, extra in {
+        "local_follow_ups": {"done_at": str, "notes": str, "next_follow_up": str},
+        "local_notes": {"text": str},
+        "local_status_log": {"status": str, "reason": str, "sub_status": str},
+    }.items():
+        db[table].create(
+            {"id": int, "lead_id": int, **extra, "by": str, "at": str},
+            pk="id",
+            foreign_keys=[("lead_id", "local_leads", "id")],
+        )
+        db[table].create_index(["lead_id", "at"])
+    db["processed_requests"].create({"key": str, "at": str}, pk="key")
+    db["audit"].create(
+        {
+            "id": int,
+            "at": str,
+            "slack_user": str,
+            "action": str,
+            "lead_ref": str,
+            "result": str,
+            "detail": str,
+        },
+        pk="id",
+    )
+    db["audit"].create_index(["lead_ref"])
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_db_time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_db_time(value: str | None) -> datetime | None:
+    return None if not value else datetime.fromisoformat(value)
+
+
+class Store:
+    """The SQLite file behind Leadbot, opened lazily per thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        migrations.apply(self.db)
+
+    @property
+    def db(self) -> Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            db = Database(conn)
+            if self.path != ":memory:":
+                db.enable_wal()
+            db.execute("PRAGMA foreign_keys = ON")
+            db.execute("PRAGMA synchronous = NORMAL")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        with self.db.atomic():
+            yield self.db
+
+    # -- dedupe -------------------------------------------------------------
+
+    def claim_request(self, key: str) -> bool:
+        """Record ``key`` as handled; False when it already was (a Slack retry, a replay)."""
+        try:
+            with self.transaction() as db:
+                db["processed_requests"].insert({"key": key, "at": to_db_time(utcnow())})
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    # -- audit --------------------------------------------------------------
+
+    def audit(
+        self,
+        *,
+        slack_user: str,
+        action: str,
+        lead_ref: str | None,
+        result: str,
+        detail: str = "",
+    ) -> None:
+        with self.transaction() as db:
+            db["audit"].insert(
+                {
+                    "at": to_db_time(utcnow()),
+                    "slack_user": slack_user,
+                    "action": action,
+                    "lead_ref": lead_ref,
+                    "result": result,
+                    "detail": detail,
+                }
+            )
+
+    def audit_rows(self, **where: Any) -> list[dict[str, Any]]:
+        clause = " and ".join(f"[{k}] = ?" for k in where) or None
+        return list(self.db["audit"].rows_where(clause, list(where.values()), order_by="id"))

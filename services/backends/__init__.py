@@ -1,0 +1,1 @@
+"""One module per lead-management system, each behind ``Backend``."""

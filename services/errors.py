@@ -1,0 +1,31 @@
+"""Failures the user caused or can act on.
+
+``LeadError`` (and its subclasses) carry a message that is safe to show a
+user as it is. Any other exception is a bug or an outage: it is logged with
+its traceback and the user gets a generic message with a reference to the log
+line. Never put secrets, URLs with credentials or raw backend bodies in a
+``LeadError`` message.
+"""
+
+from __future__ import annotations
+
+
+class LeadError(Exception):
+    """A known business failure; ``str(error)`` is shown to the user."""
+
+    def __init__(self, message: str, *, usage: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.usage = usage
+
+
+class NotFound(LeadError):
+    """The lead or link does not exist."""
+
+
+class NotAllowed(LeadError):
+    """The acting user may not do this."""
+
+
+class Unsupported(LeadError):
+    """The backend cannot do this at all."""

@@ -1,0 +1,297 @@
+"""LeadService: the one entry point handlers call.
+
+It routes each call to the backend a lead reference names, maps Slack users
+to the staff IDs that backend knows, enforces who may do what, and writes the
+audit trail. It knows nothing about Slack beyond user IDs being strings.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from bot.store import Store, to_db_time, utcnow
+from services.backends.base import Backend
+from services.errors import LeadError, NotAllowed, NotFound, Unsupported
+from services.models import (
+    Activity,
+    FollowUp,
+    Lead,
+    LeadPage,
+    LeadQuery,
+    Model,
+    NewLead,
+    Note,
+    StaffLink,
+    StatusChange,
+)
+
+KNOWN_BACKENDS = ("local", "capillary", "leadsapi", "leadsquared", "getlead")
+REF_RE = re.compile(r"^(?:(?P<backend>[A-Za-z]+):)?(?P<id>[A-Za-z0-9+_.\-]{1,64})$")
+REF_USAGE = "a lead reference is `BACKEND:ID` (e.g. `local:7`) or a bare `ID`"
+
+
+class Actor(Model):
+    slack_user: str
+    is_admin: bool = False
+
+
+class LeadService:
+    def __init__(
+        self,
+        store: Store,
+        backends: dict[str, Backend],
+        *,
+        default_backend: str = "local",
+        channel_backends: dict[str, str] | None = None,
+        self_link: bool = False,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if default_backend not in backends:
+            raise ValueError(f"default backend {default_backend!r} is not configured")
+        self.store = store
+        self.backends = backends
+        self.default_backend = default_backend
+        self.channel_backends = channel_backends or {}
+        self.self_link = self_link
+        self.clock = clock
+
+    # -- routing ------------------------------------------------------------
+
+    def backend(self, name: str) -> Backend:
+        key = name.strip().lower()
+        if key in self.backends:
+            return self.backends[key]
+        configured = ", ".join(self.backends)
+        if key in KNOWN_BACKENDS:
+            raise Unsupported(f"the `{key}` backend is not configured here (configured: {configured})")
+        raise NotFound(f"there is no backend called `{name}` (configured: {configured})")
+
+    def backend_for_channel(self, channel: str | None) -> Backend:
+        return self.backend(self.channel_backends.get(channel or "", self.default_backend))
+
+    def resolve(self, ref: str, channel: str | None = None) -> tuple[Backend, str]:
+        match = REF_RE.match(ref.strip())
+        if not match:
+            raise NotFound(f"`{ref}` is not a lead reference: {REF_USAGE}")
+        name = match["backend"]
+        backend = self.backend(name) if name else self.backend_for_channel(channel)
+        return backend, match["id"]
+
+    def claim(self, key: str) -> bool:
+        return self.store.claim_request(key)
+
+    # -- reading ------------------------------------------------------------
+
+    def get(self, ref: str, channel: str | None = None) -> Lead:
+        backend, lead_id = self.resolve(ref, channel)
+        return backend.get(lead_id)
+
+    def activity(self, lead: Lead, limit: int = 3) -> list[Activity]:
+        return self.backend(lead.backend).activity(lead.id, limit)
+
+    def search(
+        self,
+        *,
+        channel: str | None = None,
+        backend: str | None = None,
+        owner_user: str | None = None,
+        status: str | None = None,
+        due: bool = False,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> LeadPage:
+        target = self.backend(backend) if backend else self.backend_for_channel(channel)
+        owner = None
+        if owner_user:
+            owner = self.staff_id(owner_user, target.name)
+            if owner is None:
+                return LeadPage(leads=[], total=0, offset=offset)
+        if status:
+            target.status_option(status)
+        query = LeadQuery(
+            owner=owner,
+            status=status,
+            due_before=self.clock() if due else None,
+            offset=offset,
+            limit=limit,
+        )
+        return target.search(query)
+
+    # -- writing ------------------------------------------------------------
+
+    def create(
+        self,
+        actor: Actor,
+        lead: NewLead,
+        *,
+        owner_user: str | None = None,
+        backend: str | None = None,
+        channel: str | None = None,
+    ) -> Lead:
+        target = self.backend(backend) if backend else self.backend_for_channel(channel)
+        with self._audited(actor, "create", None) as audit:
+            by = self._require_link(actor, target)
+            owner = self._staff_for_assignee(owner_user, target) if owner_user else by
+            if lead.status:
+                target.status_option(lead.status)
+            created = target.create(lead.model_copy(update={"owner": owner}), by=by)
+            audit["ref"] = created.ref
+            return created
+
+    def assign(self, actor: Actor, ref: str, assignee: str, channel: str | None = None) -> Lead:
+        backend, lead_id = self.resolve(ref, channel)
+        with self._audited(actor, "assign", f"{backend.name}:{lead_id}", f"to {assignee}"):
+            by = self._require_link(actor, backend)
+            owner = self._staff_for_assignee(assignee, backend)
+            return backend.assign(lead_id, owner, by=by)
+
+    def log_follow_up(
+        self,
+        actor: Actor,
+        ref: str,
+        *,
+        notes: str | None,
+        next_follow_up: datetime | None,
+        done_at: datetime | None = None,
+        channel: str | None = None,
+    ) -> Lead:
+        backend, lead_id = self.resolve(ref, channel)
+        with self._audited(actor, "follow_up", f"{backend.name}:{lead_id}"):
+            by = self._require_link(actor, backend)
+            follow_up = FollowUp(
+                done_at=done_at or self.clock(),
+                notes=notes or None,
+                next_follow_up=next_follow_up,
+                by=by,
+            )
+            return backend.log_follow_up(lead_id, follow_up)
+
+    def add_note(self, actor: Actor, ref: str, text: str, channel: str | None = None) -> Lead:
+        backend, lead_id = self.resolve(ref, channel)
+        with self._audited(actor, "note", f"{backend.name}:{lead_id}"):
+            by = self._require_link(actor, backend)
+            return backend.add_note(lead_id, Note(text=text, by=by, at=self.clock()))
+
+    def change_status(
+        self,
+        actor: Actor,
+        ref: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        sub_status: str | None = None,
+        channel: str | None = None,
+    ) -> Lead:
+        backend, lead_id = self.resolve(ref, channel)
+        with self._audited(actor, "status", f"{backend.name}:{lead_id}", status):
+            by = self._require_link(actor, backend)
+            change = StatusChange(status=status, reason=reason, sub_status=sub_status, by=by, at=self.clock())
+            return backend.change_status(lead_id, change)
+
+    # -- staff links --------------------------------------------------------
+
+    def staff_id(self, slack_user: str, backend: str) -> str | None:
+        rows = self.store.db["staff_links"].rows_where("slack_user = ? and backend = ?", [slack_user, backend])
+        return next((r["staff_id"] for r in rows), None)
+
+    def slack_user_for(self, backend: str, staff_id: str) -> str | None:
+        rows = self.store.db["staff_links"].rows_where("backend = ? and staff_id = ?", [backend, staff_id])
+        return next((r["slack_user"] for r in rows), None)
+
+    def links(self, slack_user: str) -> list[StaffLink]:
+        rows = self.store.db["staff_links"].rows_where("slack_user = ?", [slack_user], order_by="backend")
+        return [StaffLink(slack_user=r["slack_user"], backend=r["backend"], staff_id=r["staff_id"]) for r in rows]
+
+    def link(self, actor: Actor, slack_user: str, staff_id: str, backend: str | None = None) -> StaffLink:
+        target = self.backend(backend) if backend else self.backend(self.default_backend)
+        with self._audited(actor, "link", None, f"{slack_user} → {target.name}:{staff_id}"):
+            self._require_may_link(actor, slack_user)
+            holder = self.slack_user_for(target.name, staff_id)
+            if holder and holder != slack_user:
+                raise LeadError(
+                    f"staff ID `{staff_id}` in {target.name} is already linked to <@{holder}>; unlink them first"
+                )
+            try:
+                with self.store.transaction() as db:
+                    db["staff_links"].upsert(
+                        {
+                            "slack_user": slack_user,
+                            "backend": target.name,
+                            "staff_id": staff_id,
+                            "linked_by": actor.slack_user,
+                            "linked_at": to_db_time(self.clock()),
+                        },
+                        pk=("slack_user", "backend"),
+                    )
+            except sqlite3.IntegrityError:
+                raise LeadError(f"staff ID `{staff_id}` in {target.name} was just linked to someone else") from None
+            return StaffLink(slack_user=slack_user, backend=target.name, staff_id=staff_id)
+
+    def unlink(self, actor: Actor, slack_user: str, backend: str | None = None) -> StaffLink:
+        target = self.backend(backend) if backend else self.backend(self.default_backend)
+        with self._audited(actor, "unlink", None, f"{slack_user} from {target.name}"):
+            self._require_may_link(actor, slack_user, unlinking=True)
+            staff_id = self.staff_id(slack_user, target.name)
+            if staff_id is None:
+                raise NotFound(f"<@{slack_user}> is not linked in {target.name}")
+            with self.store.transaction() as db:
+                db["staff_links"].delete((slack_user, target.name))
+            return StaffLink(slack_user=slack_user, backend=target.name, staff_id=staff_id)
+
+    # -- rules --------------------------------------------------------------
+
+    def _require_link(self, actor: Actor, backend: Backend) -> str:
+        staff_id = self.staff_id(actor.slack_user, backend.name)
+        if staff_id is None:
+            raise NotAllowed(
+                f"you are not linked to a staff ID in {backend.name}, so you can't change its leads."
+                f" Ask an admin to run `/lead link @you STAFF_ID backend={backend.name}`"
+            )
+        return staff_id
+
+    def _staff_for_assignee(self, slack_user: str, backend: Backend) -> str:
+        staff_id = self.staff_id(slack_user, backend.name)
+        if staff_id is None:
+            raise NotAllowed(
+                f"<@{slack_user}> is not linked to a staff ID in {backend.name}."
+                f" An admin can link them: `/lead link @them STAFF_ID backend={backend.name}`"
+            )
+        return staff_id
+
+    def _require_may_link(self, actor: Actor, slack_user: str, *, unlinking: bool = False) -> None:
+        if actor.is_admin:
+            return
+        if slack_user == actor.slack_user and (self.self_link or unlinking):
+            return
+        if slack_user == actor.slack_user:
+            raise NotAllowed("only Leadbot admins can link staff IDs here; ask one to link you")
+        raise NotAllowed("only Leadbot admins can link or unlink other people")
+
+    @contextmanager
+    def _audited(self, actor: Actor, action: str, ref: str | None, detail: str = "") -> Iterator[dict]:
+        record: dict = {"ref": ref}
+        try:
+            yield record
+        except LeadError as exc:
+            self.store.audit(
+                slack_user=actor.slack_user,
+                action=action,
+                lead_ref=record["ref"],
+                result="refused",
+                detail=exc.message,
+            )
+            raise
+        except Exception as exc:
+            self.store.audit(
+                slack_user=actor.slack_user,
+                action=action,
+                lead_ref=record["ref"],
+                result="error",
+                detail=type(exc).__name__,
+            )
+            raise
+        self.store.audit(slack_user=actor.slack_user, action=action, lead_ref=record["ref"], result="ok", detail=detail)

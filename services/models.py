@@ -1,0 +1,124 @@
+"""The lead vocabulary shared by the service, the backends and the handlers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Lead(Model):
+    backend: str
+    id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    lead_for: str | None = None
+    type: str | None = None
+    source: str | None = None
+    status: str
+    owner: str | None = None
+    next_follow_up: AwareDatetime | None = None
+    last_activity: AwareDatetime | None = None
+    created_at: AwareDatetime | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.backend}:{self.id}"
+
+
+class NewLead(Model):
+    name: str = Field(min_length=1, max_length=150)
+    email: str | None = None
+    phone: str | None = None
+    lead_for: str | None = None
+    type: str | None = None
+    source: str | None = None
+    status: str | None = None
+    owner: str | None = None
+    next_follow_up: AwareDatetime | None = None
+    note: str | None = None
+
+
+class FollowUp(Model):
+    done_at: AwareDatetime
+    notes: str | None = None
+    next_follow_up: AwareDatetime | None = None
+    by: str
+
+
+class Note(Model):
+    text: str = Field(min_length=1, max_length=3000)
+    by: str
+    at: AwareDatetime
+
+
+class StatusChange(Model):
+    status: str
+    reason: str | None = None
+    sub_status: str | None = None
+    by: str
+    at: AwareDatetime
+
+
+class Activity(Model):
+    """One line of a lead's history, newest first on cards."""
+
+    kind: str  # "follow_up" | "note" | "status"
+    at: AwareDatetime
+    by: str | None
+    text: str
+
+
+class StaffLink(Model):
+    slack_user: str
+    backend: str
+    staff_id: str
+
+
+class StatusModel(StrEnum):
+    FIXED = "fixed"  # a closed list of statuses
+    CONFIGURABLE = "configurable"  # statuses are objects the CRM admin defines
+    WITH_REASONS = "with_reasons"  # a status change needs a reason id / sub-status
+
+
+class StatusOption(Model):
+    value: str
+    label: str
+    emoji: str = ""
+    open: bool = True  # open leads are listed and reminded; closed ones are done
+
+
+class Capabilities(Model):
+    """What a backend can do, so that handlers ask instead of guessing."""
+
+    read: bool = True
+    search: bool = True
+    create: bool = True
+    assign: bool = True
+    follow_up: bool = True
+    note: bool = True
+    status: bool = True
+    status_model: StatusModel = StatusModel.FIXED
+    deals: bool = False
+    departments: bool = False
+    notes_how: str = ""  # how notes are stored where the API has no note endpoint
+
+
+class LeadQuery(Model):
+    owner: str | None = None
+    status: str | None = None
+    due_before: datetime | None = None
+    offset: int = 0
+    limit: int = 10
+
+
+class LeadPage(Model):
+    leads: list[Lead]
+    total: int
+    offset: int
