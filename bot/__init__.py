@@ -1,0 +1,1 @@
+"""The Leadbot application: configuration, Bolt app factory, store, server, CLI, console."""

@@ -1,0 +1,169 @@
+"""Settings from the environment, plus an optional TOML file for routing.
+
+Secrets come only from the environment and are ``SecretStr``, so neither
+``repr(settings)`` nor a log line can show them. ``load_settings`` turns any
+problem into one ``ConfigError`` line naming the variable and what it expects.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BACKEND_NAMES = ("local", "capillary", "leadsapi", "leadsquared", "getlead")
+
+EXPECTS = {
+    "SLACK_BOT_TOKEN": "the bot token (xoxb-…) from the Slack app's OAuth & Permissions page",
+    "SLACK_SIGNING_SECRET": "the signing secret from the Slack app's Basic Information page",
+    "SLACK_APP_TOKEN": "an app-level token (xapp-…) with connections:write, for Socket Mode",
+    "SLACK_API_URL": "a URL such as https://slack.com/api/",
+    "PORT": "a TCP port number, 1-65535",
+    "LEADBOT_DEFAULT_BACKEND": f"one of {', '.join(BACKEND_NAMES)}",
+    "LEADBOT_ADMINS": "comma-separated Slack user IDs, e.g. U012AB3CD,U045EF6GH",
+    "LEADBOT_CONFIG": "the path of a readable TOML file",
+    "LEADBOT_SELF_LINK": "true or false",
+    "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
+    "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line for the operator."""
+
+
+class FileConfig(BaseModel):
+    """What ``LEADBOT_CONFIG`` may hold: routing and per-backend defaults, no secrets."""
+
+    model_config = {"extra": "forbid"}
+
+    channels: dict[str, str] = Field(default_factory=dict)
+    backends: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("channels")
+    @classmethod
+    def _known_backends(cls, value: dict[str, str]) -> dict[str, str]:
+        for channel, backend in value.items():
+            if backend not in BACKEND_NAMES:
+                raise ValueError(f"channel {channel} routes to unknown backend {backend!r}")
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", hide_input_in_errors=True)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str | None = None
+    port: int = Field(3000, ge=1, le=65535)
+    leadbot_db: Path = Path("leadbot.db")
+    leadbot_default_backend: str = "local"
+    leadbot_admins: Annotated[frozenset[str], NoDecode] = frozenset()
+    leadbot_config: Path | None = None
+    leadbot_self_link: bool = False
+    leadbot_phone_region: str | None = None
+    leadbot_log_level: str = "INFO"
+
+    _file: FileConfig = PrivateAttr(default_factory=FileConfig)
+
+    @property
+    def file(self) -> FileConfig:
+        return self._file
+
+    @field_validator("leadbot_admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            ids = [part.strip() for part in value.split(",") if part.strip()]
+            bad = [i for i in ids if i[:1] not in ("U", "W") or not i.isalnum()]
+            if bad:
+                raise ValueError(f"not Slack user IDs: {', '.join(bad)}")
+            return frozenset(ids)
+        return value
+
+    @field_validator("leadbot_default_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value.lower() not in BACKEND_NAMES:
+            raise ValueError("unknown backend")
+        return value.lower()
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("leadbot_phone_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value and (len(value) != 2 or not value.isalpha()):
+            raise ValueError("not a country code")
+        return value.upper() if value else None
+
+    @field_validator("leadbot_log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("unknown level")
+        return value.upper()
+
+    def require_slack(self) -> None:
+        """Fail now, not at the first API call, when ``leadbot run`` lacks credentials.
+
+        HTTP mode verifies request signatures; Socket Mode needs the app token instead.
+        """
+        _require_token(self.slack_bot_token, "SLACK_BOT_TOKEN", "xoxb-")
+        if self.slack_app_token is not None:
+            _require_token(self.slack_app_token, "SLACK_APP_TOKEN", "xapp-")
+        elif self.slack_signing_secret is None or not self.slack_signing_secret.get_secret_value():
+            raise ConfigError(f"SLACK_SIGNING_SECRET is not set: expected {EXPECTS['SLACK_SIGNING_SECRET']}")
+
+    def is_admin(self, slack_user: str) -> bool:
+        return slack_user in self.leadbot_admins
+
+
+def _require_token(value: SecretStr | None, name: str, prefix: str) -> None:
+    if value is None or not value.get_secret_value():
+        raise ConfigError(f"{name} is not set: expected {EXPECTS[name]}")
+    if not value.get_secret_value().startswith(prefix):
+        raise ConfigError(f"{name} does not start with {prefix!r}: expected {EXPECTS[name]}")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        expects = EXPECTS.get(name, "a valid value")
+        raise ConfigError(f"{name} is invalid ({reason}): expected {expects}") from None
+    if settings.leadbot_config is not None:
+        settings._file = _load_file(settings.leadbot_config)
+    return settings
+
+
+def _load_file(path: Path) -> FileConfig:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"LEADBOT_CONFIG cannot be read ({exc.strerror}): expected {EXPECTS['LEADBOT_CONFIG']}"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"LEADBOT_CONFIG {path} is not valid TOML ({exc})") from None
+    try:
+        return FileConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        raise ConfigError(f"LEADBOT_CONFIG {path}: {where}: {reason}") from None

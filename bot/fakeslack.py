@@ -1,0 +1,175 @@
+"""A stand-in for Slack's side, on 127.0.0.1: the Web API and response URLs.
+
+``leadbot console`` runs the real handlers against it, and the tests point
+``SLACK_API_URL`` at it and assert on the calls it recorded. It answers the
+Web API methods Leadbot uses with the shapes Slack documents, and can be told
+to fail a method (status, Slack error, ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+TEAM = "T0LEADBOT"
+BOT_USER = "U0LEADBOT"
+
+
+@dataclass
+class Call:
+    kind: str  # "api" or "response"
+    name: str  # API method, or the response URL's key
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Failure:
+    status: int = 200
+    error: str | None = None
+    retry_after: int | None = None
+    times: int = 1
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.failures: dict[str, Failure] = {}
+        self._ts = itertools.count(1)
+        self._changed = threading.Condition()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                self._handle(dict(parse_qsl(urlsplit(self.path).query)))
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    body = json.loads(raw or "{}")
+                else:
+                    body = dict(parse_qsl(raw))
+                    for key in ("blocks", "view", "attachments"):
+                        if isinstance(body.get(key), str):
+                            body[key] = json.loads(body[key])
+                body.update(dict(parse_qsl(urlsplit(self.path).query)))
+                self._handle(body)
+
+            def _handle(self, body: dict[str, Any]) -> None:
+                path = urlsplit(self.path).path
+                status, payload, headers = outer._answer(path, body, dict(self.headers))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="fake-slack", daemon=True)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, key: str) -> str:
+        return f"{self.url}/response/{key}"
+
+    def start(self) -> FakeSlack:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def add_user(self, user_id: str, name: str, tz: str = "UTC") -> None:
+        self.users[user_id] = {"id": user_id, "name": name, "real_name": name, "tz": tz, "team_id": TEAM}
+
+    def fail(self, method: str, **failure: Any) -> None:
+        self.failures[method] = Failure(**failure)
+
+    # -- what was received ------------------------------------------------------------------
+
+    def received(self, kind: str | None = None, name: str | None = None) -> list[Call]:
+        with self._changed:
+            return [c for c in self.calls if (kind is None or c.kind == kind) and (name is None or c.name == name)]
+
+    def wait_for(self, predicate: Callable[[list[Call]], bool], timeout: float = 5.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self.calls), timeout)
+
+    def clear(self) -> None:
+        with self._changed:
+            self.calls.clear()
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def _answer(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        kind, _, name = path.strip("/").partition("/")
+        with self._changed:
+            self.calls.append(Call(kind=kind, name=name, body=body, headers=headers))
+            self._changed.notify_all()
+        failure = self.failures.get(name)
+        if failure and failure.times > 0:
+            failure.times -= 1
+            extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            return failure.status, {"ok": False, "error": failure.error or "ratelimited"}, extra
+        if kind == "response":
+            return 200, {"ok": True}, {}
+        if kind != "api":
+            return 404, {"ok": False, "error": "not_found"}, {}
+        handler = getattr(self, "_" + name.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        return 200, {"ok": True, **handler(body)}, {}
+
+    def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://leadbot-test.slack.com/",
+            "team": "Test",
+            "user": "leadbot",
+            "team_id": TEAM,
+            "user_id": BOT_USER,
+            "bot_id": "B0LEADBOT",
+        }
+
+    def _users_info(self, body: dict[str, Any]) -> dict[str, Any]:
+        user = body.get("user", "")
+        return {"user": self.users.get(user, {"id": user, "name": user.lower(), "tz": "UTC", "team_id": TEAM})}
+
+    def _views_open(self, body: dict[str, Any]) -> dict[str, Any]:
+        view = body.get("view") or {}
+        if isinstance(view, str):
+            view = json.loads(view)
+        return {"view": {**view, "id": f"V{next(self._ts):06d}", "hash": "h1"}}
+
+    def _chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:
+        ts = f"{1_700_000_000 + next(self._ts)}.000100"
+        return {"channel": body.get("channel"), "ts": ts, "message": {"text": body.get("text"), "ts": ts}}
+
+    def _chat_update(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"channel": body.get("channel"), "ts": body.get("ts")}

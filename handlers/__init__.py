@@ -1,0 +1,14 @@
+"""Slack listeners: parse commands and payloads, call services, render Block Kit."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from handlers import actions, commands, views
+from handlers.context import Deps
+
+
+def register(app: App, deps: Deps) -> None:
+    commands.register(app, deps)
+    actions.register(app, deps)
+    views.register(app, deps)

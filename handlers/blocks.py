@@ -1,0 +1,268 @@
+"""Block Kit for everything Leadbot shows: cards, lists, help, errors, modals.
+
+Built with ``slack_sdk.models`` so that Slack's limits (text lengths, element
+counts) are checked where the blocks are made. Functions return plain dicts
+(``to_dict()``) because that is what ``respond`` and the Web API take.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DateTimePickerElement,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+    UserSelectElement,
+)
+from slack_sdk.models.views import View
+
+from services.models import Activity, Lead, StatusOption
+
+# action_id and callback_id values: the manifest test reads these names.
+ASSIGN_ME = "lead_assign_me"
+REFRESH = "lead_refresh"
+OPEN = "lead_open"
+LIST_PAGE = "lead_list_page"
+NEW_LEAD_VIEW = "lead_new"
+ACTION_IDS = (ASSIGN_ME, REFRESH, OPEN, LIST_PAGE)
+CALLBACK_IDS = (NEW_LEAD_VIEW,)
+
+# Error replies start with this, so the console (and people skimming) can tell them apart.
+ERROR_MARK = ":warning:"
+
+MAX_TEXT = 2900  # section text is capped at 3000 characters
+
+
+def slack_time(when: datetime, *, relative: bool = True) -> str:
+    """A date Slack renders in each viewer's own time zone; the fallback is UTC."""
+    fmt = "{date_short_pretty} {time}" + (" ({ago})" if relative else "")
+    fallback = when.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(when.timestamp())}^{fmt}|{fallback}>"
+
+
+def mention(slack_user: str | None, staff_id: str | None) -> str:
+    if slack_user:
+        return f"<@{slack_user}>"
+    return f"`{staff_id}`" if staff_id else "nobody"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class CardData:
+    """What a card shows, already resolved: staff IDs mapped to Slack users."""
+
+    lead: Lead
+    backend_title: str
+    status: StatusOption | None
+    owner_user: str | None
+    now: datetime
+    activity: list[Activity] = field(default_factory=list)
+    activity_users: dict[str, str] = field(default_factory=dict)
+    last_action: str | None = None
+
+
+def lead_card(card: CardData) -> list[dict[str, Any]]:
+    lead = card.lead
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=_clip(lead.name, 150), emoji=False)),
+        ContextBlock(elements=[MarkdownTextObject(text=f"`{lead.ref}` · {card.backend_title}")]),
+        SectionBlock(fields=_card_fields(card)),
+    ]
+    if card.activity:
+        lines = [
+            f"• {slack_time(a.at, relative=False)} "
+            f"{mention(card.activity_users.get(a.by or ''), a.by)}: {_clip(a.text, 200)}"
+            for a in card.activity
+        ]
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="*Recent*\n" + "\n".join(lines))))
+    blocks.append(
+        ActionsBlock(
+            block_id=f"card:{lead.ref}",
+            elements=[
+                ButtonElement(text="Assign to me", action_id=ASSIGN_ME, value=lead.ref, style="primary"),
+                ButtonElement(text="Refresh", action_id=REFRESH, value=lead.ref),
+            ],
+        )
+    )
+    if card.last_action:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(card.last_action, 300))]))
+    return [b.to_dict() for b in blocks]
+
+
+def _status_text(status: StatusOption | None, raw: str) -> str:
+    if status is None:
+        return raw
+    return f"{status.emoji} {status.label}".strip()
+
+
+def _card_fields(card: CardData) -> list[MarkdownTextObject]:
+    lead = card.lead
+    fields = [
+        f"*Status*\n{_status_text(card.status, lead.status)}",
+        f"*Owner*\n{mention(card.owner_user, lead.owner)}",
+    ]
+    contact = " · ".join(c for c in (lead.email, lead.phone) if c)
+    if contact:
+        fields.append(f"*Contact*\n{contact}")
+    if lead.next_follow_up:
+        overdue = " :alarm_clock: *overdue*" if lead.next_follow_up <= card.now else ""
+        fields.append(f"*Next follow-up*\n{slack_time(lead.next_follow_up)}{overdue}")
+    if lead.last_activity:
+        fields.append(f"*Last activity*\n{slack_time(lead.last_activity)}")
+    for label, value in (("For", lead.lead_for), ("Type", lead.type), ("Source", lead.source)):
+        if value:
+            fields.append(f"*{label}*\n{_clip(value, 200)}")
+    return [MarkdownTextObject(text=f) for f in fields[:10]]
+
+
+def lead_row(lead: Lead, status: StatusOption | None, owner_user: str | None, now: datetime) -> dict[str, Any]:
+    """One lead in a list: a section with an Open button."""
+    parts = [f"*{_clip(lead.name, 100)}* `{lead.ref}`", _status_text(status, lead.status)]
+    parts.append(f"owner {mention(owner_user, lead.owner)}")
+    if lead.next_follow_up:
+        flag = " :alarm_clock:" if lead.next_follow_up <= now else ""
+        parts.append(f"next {slack_time(lead.next_follow_up, relative=False)}{flag}")
+    return SectionBlock(
+        text=MarkdownTextObject(text=" · ".join(parts)),
+        accessory=ButtonElement(text="Open", action_id=OPEN, value=lead.ref),
+    ).to_dict()
+
+
+def list_message(
+    rows: list[dict[str, Any]], *, title: str, total: int, offset: int, page_size: int, state: dict[str, Any]
+) -> list[dict[str, Any]]:
+    if total == 0:
+        return [SectionBlock(text=MarkdownTextObject(text=f"No leads match *{title}*.")).to_dict()]
+    shown_to = offset + len(rows)
+    head = ContextBlock(elements=[MarkdownTextObject(text=f"*{title}* · {offset + 1}–{shown_to} of {total}")])
+    blocks = [head.to_dict(), *rows]
+    buttons = []
+    if offset > 0:
+        value = json.dumps({**state, "offset": max(0, offset - page_size)}, separators=(",", ":"))
+        buttons.append(ButtonElement(text="Previous", action_id=LIST_PAGE, value=value))
+    if shown_to < total:
+        value = json.dumps({**state, "offset": shown_to}, separators=(",", ":"))
+        buttons.append(ButtonElement(text=f"More ({total - shown_to})", action_id=LIST_PAGE, value=value))
+    if buttons:
+        blocks.append(ActionsBlock(block_id="list_pages", elements=buttons).to_dict())
+    return blocks
+
+
+def text_blocks(text: str) -> list[dict[str, Any]]:
+    return [SectionBlock(text=MarkdownTextObject(text=_clip(text, MAX_TEXT))).to_dict()]
+
+
+def error_text(message: str, usage: str | None = None) -> str:
+    text = f"{ERROR_MARK} {message[:1].upper()}{message[1:]}"
+    if usage:
+        text += f"\nUsage: `{usage}`"
+    return text
+
+
+def help_blocks(commands: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    lines = "\n".join(f"`{usage}`  {summary}" for usage, summary in commands)
+    return [
+        SectionBlock(text=MarkdownTextObject(text="*Leadbot* — work your leads from Slack.")).to_dict(),
+        SectionBlock(text=MarkdownTextObject(text=_clip(lines, MAX_TEXT))).to_dict(),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="REF is `BACKEND:ID` (e.g. `local:7`) or a bare ID. "
+                    "WHEN is how people write dates: `tomorrow 10am`, `fri`, `in 3 days`."
+                )
+            ]
+        ).to_dict(),
+    ]
+
+
+def new_lead_modal(
+    *,
+    statuses: list[StatusOption],
+    backends: list[tuple[str, str]],
+    private_metadata: str,
+    initial: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The New lead modal; block_id == action_id == the field name."""
+    initial = initial or {}
+
+    def text_input(name: str, label: str, *, optional: bool = True, multiline: bool = False, hint: str = ""):
+        return InputBlock(
+            block_id=name,
+            label=label,
+            optional=optional,
+            hint=hint or None,
+            element=PlainTextInputElement(
+                action_id=name,
+                multiline=multiline,
+                initial_value=initial.get(name) or None,
+                max_length=3000 if multiline else 150,
+            ),
+        )
+
+    blocks: list[Block] = [
+        text_input("name", "Name", optional=False),
+        text_input("email", "Email"),
+        text_input("phone", "Phone", hint="With country code, e.g. +14155550123"),
+        text_input("lead_for", "For (product or service)"),
+        text_input("type", "Type"),
+        text_input("source", "Source"),
+        InputBlock(
+            block_id="owner",
+            label="Owner",
+            optional=True,
+            hint="Leave empty to own it yourself",
+            element=UserSelectElement(action_id="owner"),
+        ),
+        InputBlock(
+            block_id="next", label="Next follow-up", optional=True, element=DateTimePickerElement(action_id="next")
+        ),
+        InputBlock(
+            block_id="status",
+            label="Status",
+            optional=True,
+            element=StaticSelectElement(
+                action_id="status",
+                options=[Option(value=s.value, label=s.label) for s in statuses],
+            ),
+        ),
+        text_input("note", "Note", multiline=True),
+    ]
+    if len(backends) > 1:
+        blocks.append(
+            InputBlock(
+                block_id="backend",
+                label="Backend",
+                element=StaticSelectElement(
+                    action_id="backend",
+                    options=[Option(value=name, label=title) for name, title in backends],
+                    initial_option=Option(value=backends[0][0], label=backends[0][1]),
+                ),
+            )
+        )
+    view = View(
+        type="modal",
+        callback_id=NEW_LEAD_VIEW,
+        title="New lead",
+        submit="Create",
+        close="Cancel",
+        private_metadata=private_metadata,
+        blocks=blocks,
+    )
+    return view.to_dict()

@@ -1,0 +1,43 @@
+"""Turning service results into cards: staff IDs become Slack mentions here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.blocks import CardData, lead_card, lead_row
+from services.errors import LeadError
+from services.leads import LeadService
+from services.models import Lead, StatusOption
+
+
+def status_option(service: LeadService, lead: Lead) -> StatusOption | None:
+    try:
+        return service.backend(lead.backend).status_option(lead.status)
+    except LeadError:
+        return None
+
+
+def card_blocks(service: LeadService, lead: Lead, last_action: str | None = None) -> list[dict[str, Any]]:
+    backend = service.backend(lead.backend)
+    activity = service.activity(lead)
+    users = {}
+    for staff in {a.by for a in activity if a.by}:
+        slack_user = service.slack_user_for(lead.backend, staff)
+        if slack_user:
+            users[staff] = slack_user
+    card = CardData(
+        lead=lead,
+        backend_title=backend.title,
+        status=status_option(service, lead),
+        owner_user=service.slack_user_for(lead.backend, lead.owner) if lead.owner else None,
+        now=service.clock(),
+        activity=activity,
+        activity_users=users,
+        last_action=last_action,
+    )
+    return lead_card(card)
+
+
+def row_blocks(service: LeadService, lead: Lead) -> dict[str, Any]:
+    owner = service.slack_user_for(lead.backend, lead.owner) if lead.owner else None
+    return lead_row(lead, status_option(service, lead), owner, service.clock())

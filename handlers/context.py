@@ -1,0 +1,94 @@
+"""What every listener needs: the service, who is acting, and a safe way to reply."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from handlers.blocks import error_text, text_blocks
+from services.errors import LeadError
+from services.leads import Actor, LeadService
+
+log = logging.getLogger("leadbot")
+
+
+class UserDirectory:
+    """Slack users' time zones from ``users.info``, cached for an hour."""
+
+    def __init__(self, ttl_seconds: float = 3600) -> None:
+        self.ttl = ttl_seconds
+        self._cache: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def tz(self, client: WebClient, user_id: str) -> str:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(user_id)
+        if cached and cached[1] > now:
+            return cached[0]
+        try:
+            tz = client.users_info(user=user_id)["user"].get("tz") or "UTC"
+        except (SlackApiError, KeyError, TypeError):
+            log.warning("users.info failed for %s; reading dates in UTC", user_id)
+            return "UTC"
+        with self._lock:
+            self._cache[user_id] = (tz, now + self.ttl)
+        return tz
+
+
+@dataclass
+class Deps:
+    service: LeadService
+    admins: frozenset[str] = frozenset()
+    phone_region: str | None = None
+    users: UserDirectory = field(default_factory=UserDirectory)
+
+    def actor(self, user_id: str) -> Actor:
+        return Actor(slack_user=user_id, is_admin=user_id in self.admins)
+
+
+@dataclass
+class Reply:
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    in_channel: bool = False
+    replace_original: bool = False
+
+    def send(self, respond: Respond) -> None:
+        respond(
+            text=self.text,
+            blocks=self.blocks if self.blocks is not None else text_blocks(self.text),
+            response_type="in_channel" if self.in_channel else "ephemeral",
+            replace_original=self.replace_original,
+        )
+
+
+def error_reply(message: str, usage: str | None = None) -> Reply:
+    return Reply(text=error_text(message, usage))
+
+
+def run_safely(respond: Respond, work: Callable[[], Reply | None]) -> None:
+    """Run a listener's work after the ack; every outcome reaches the user.
+
+    A ``LeadError`` is the user's to fix and is shown as it is. Anything else
+    is logged with its traceback under a short reference the user can quote.
+    """
+    try:
+        reply = work()
+    except LeadError as exc:
+        reply = error_reply(exc.message, exc.usage)
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.exception("unexpected error (ref %s)", ref)
+        reply = error_reply(f"something went wrong on our side (ref `{ref}`); an admin can look it up in the log")
+    if reply is not None:
+        reply.send(respond)

@@ -1,0 +1,76 @@
+"""Reading `/lead` text: tokens, @mentions and key=value options.
+
+Double quotes group words (`note="met at the expo"`); single quotes do not,
+because apostrophes are common in notes. Slack sends mentions escaped as
+``<@U123|ana>`` (the manifest sets ``should_escape``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from services.errors import LeadError
+
+QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
+TOKEN_RE = re.compile(r'(?:[^\s"]+|"[^"]*")+')
+MENTION_RE = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+OPTION_RE = re.compile(r"^([A-Za-z_]+)=(.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # quotes removed
+    raw: str
+    start: int
+    end: int
+
+
+def tokenize(text: str) -> tuple[str, list[Token]]:
+    """Return the normalised text and its tokens; an unclosed quote is a usage error."""
+    normalised = text.translate(QUOTES).strip()
+    if normalised.count('"') % 2:
+        raise LeadError('a double quote (") is not closed')
+    tokens = [Token(m.group().replace('"', ""), m.group(), m.start(), m.end()) for m in TOKEN_RE.finditer(normalised)]
+    return normalised, tokens
+
+
+def user_id(token: str, actor: str) -> str:
+    if token.lower() == "me":
+        return actor
+    match = MENTION_RE.match(token)
+    if match:
+        return match.group(1)
+    raise LeadError(f"`{token}` is not a person: mention them with @ (pick them from Slack's list) or say `me`")
+
+
+def is_user(token: str) -> bool:
+    return token.lower() == "me" or bool(MENTION_RE.match(token))
+
+
+def option(token: Token) -> tuple[str, str] | None:
+    match = OPTION_RE.match(token.text)
+    return (match.group(1).lower(), match.group(2)) if match else None
+
+
+def split_options(tokens: list[Token], allowed: tuple[str, ...], usage: str) -> tuple[list[Token], dict[str, str]]:
+    """Split bare tokens from key=value ones; bare tokens after a key continue its value."""
+    bare: list[Token] = []
+    options: dict[str, str] = {}
+    current: str | None = None
+    for token in tokens:
+        pair = option(token)
+        if pair:
+            key, value = pair
+            if key not in allowed:
+                keys = ", ".join(f"`{k}=`" for k in allowed)
+                raise LeadError(f"`{key}=` is not an option here (options: {keys})", usage=usage)
+            if key in options:
+                raise LeadError(f"`{key}=` is given twice", usage=usage)
+            options[key] = value
+            current = key
+        elif current is not None:
+            options[current] = f"{options[current]} {token.text}".strip()
+        else:
+            bare.append(token)
+    return bare, options

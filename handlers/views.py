@@ -1,0 +1,134 @@
+"""Modal submissions. Field errors go back in the ack; the write runs after it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt import Ack, App
+from slack_bolt.context.respond import Respond
+
+from handlers import blocks
+from handlers.cards import card_blocks
+from handlers.context import Deps, Reply, run_safely
+from services.contact import normalize_email, normalize_phone
+from services.errors import LeadError
+from services.models import NewLead
+
+log = logging.getLogger("leadbot")
+
+
+@dataclass
+class NewLeadForm:
+    lead: NewLead | None
+    owner_user: str | None
+    backend: str | None
+    errors: dict[str, str]
+
+
+def _value(values: dict[str, Any], name: str) -> Any:
+    element = values.get(name, {}).get(name, {})
+    for key in ("value", "selected_user", "selected_date_time"):
+        if element.get(key) is not None:
+            return element[key]
+    selected = element.get("selected_option")
+    return selected["value"] if selected else None
+
+
+def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLeadForm:
+    """Validate the New lead modal without I/O, so errors can go back in the ack."""
+    values = view.get("state", {}).get("values", {})
+    text = {
+        name: (_value(values, name) or "").strip()
+        for name in ("name", "email", "phone", "lead_for", "type", "source", "note")
+    }
+    errors: dict[str, str] = {}
+    email = phone = None
+    if not text["name"]:
+        errors["name"] = "Give the lead a name."
+    if text["email"]:
+        try:
+            email = normalize_email(text["email"])
+        except LeadError as exc:
+            errors["email"] = exc.message[:150]
+    if text["phone"]:
+        try:
+            phone = normalize_phone(text["phone"], deps.phone_region)
+        except LeadError as exc:
+            errors["phone"] = exc.message[:150]
+    if not text["email"] and not text["phone"]:
+        errors["email"] = "Give an email or a phone number."
+    next_at = None
+    if _value(values, "next") is not None:
+        next_at = datetime.fromtimestamp(int(_value(values, "next")), UTC)
+        if next_at <= now:
+            errors["next"] = "The next follow-up must be in the future."
+    backend = _value(values, "backend")
+    if errors:
+        return NewLeadForm(None, None, backend, errors)
+    try:
+        lead = NewLead(
+            name=text["name"],
+            email=email,
+            phone=phone,
+            lead_for=text["lead_for"] or None,
+            type=text["type"] or None,
+            source=text["source"] or None,
+            status=_value(values, "status"),
+            next_follow_up=next_at,
+            note=text["note"] or None,
+        )
+    except ValidationError:
+        return NewLeadForm(None, None, backend, {"name": "Keep the name under 150 characters."})
+    return NewLeadForm(lead, _value(values, "owner"), backend, {})
+
+
+def make_new_lead(deps: Deps) -> tuple[Callable[..., None], Callable[..., None]]:
+    def ack_new_lead(ack: Ack, view: dict[str, Any]) -> None:
+        form = read_new_lead_form(view, deps, deps.service.clock())
+        if form.errors:
+            ack(response_action="errors", errors=form.errors)
+        else:
+            ack()
+
+    def create(view: dict[str, Any], body: dict[str, Any]) -> None:
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        url = metadata.get("response_url")
+        if not url:
+            log.warning("New lead modal submitted without a response_url; nowhere to post the card")
+            return
+        respond = Respond(response_url=url)
+        user = body["user"]["id"]
+
+        def work() -> Reply | None:
+            if not deps.service.claim(f"view:{view['id']}"):
+                return None
+            form = read_new_lead_form(view, deps, deps.service.clock())
+            if form.lead is None:
+                raise LeadError("the form had errors; please try again")
+            created = deps.service.create(
+                deps.actor(user),
+                form.lead,
+                owner_user=form.owner_user,
+                backend=form.backend,
+                channel=metadata.get("channel"),
+            )
+            return Reply(
+                text=f"New lead {created.name} ({created.ref})",
+                blocks=card_blocks(deps.service, created, last_action=f"Created by <@{user}>"),
+                in_channel=True,
+            )
+
+        run_safely(respond, work)
+
+    return ack_new_lead, create
+
+
+def register(app: App, deps: Deps) -> None:
+    ack_new_lead, create = make_new_lead(deps)
+    app.view(blocks.NEW_LEAD_VIEW)(ack=ack_new_lead, lazy=[create])
