@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from bot.app import build_app, build_service
+from bot.config import load_settings
+from bot.executor import TrackedExecutor
+from bot.fakeslack import FakeSlack
+from bot.server import asgi_app
+from services.leads import LeadService
+from tests.slack import SIGNING_SECRET, SlackDriver
+
+ADMIN = "UADMIN"
+REP = "UREP1"
+OTHER = "UREP2"
+STRANGER = "USTRANGER"
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    fake.add_user(ADMIN, "ada", "Europe/London")
+    fake.add_user(REP, "ana", "Asia/Kolkata")
+    fake.add_user(OTHER, "bob", "America/New_York")
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch):
+    for name in ("SLACK_APP_TOKEN", "LEADBOT_CONFIG", "LEADBOT_DEFAULT_BACKEND", "LEADBOT_SELF_LINK"):
+        monkeypatch.delenv(name, raising=False)
+    return load_settings(
+        slack_bot_token="xoxb-test-token",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.api_url,
+        leadbot_db=tmp_path / "leadbot.db",
+        leadbot_admins=ADMIN,
+    )
+
+
+@pytest.fixture
+def service(settings) -> LeadService:
+    return build_service(settings)
+
+
+class RunningBot:
+    def __init__(self, settings, service: LeadService, fake: FakeSlack) -> None:
+        self.executor = TrackedExecutor()
+        self.app = build_app(settings, service, executor=self.executor)
+        self.service = service
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)  # accepted connections queue here until uvicorn's loop runs
+        config = uvicorn.Config(asgi_app(self.app, service.store), log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        host, port = self.sock.getsockname()
+        self.url = f"http://{host}:{port}"
+        self.slack = SlackDriver(self.url, fake, self.executor)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.executor.shutdown()
+
+
+@pytest.fixture
+def bot(settings, service, fake_slack) -> Iterator[RunningBot]:
+    running = RunningBot(settings, service, fake_slack)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def slack(bot: RunningBot) -> SlackDriver:
+    return bot.slack
+
+
+@pytest.fixture
+def linked(service: LeadService) -> LeadService:
+    """The admin and one rep linked on the local backend."""
+    from services.leads import Actor
+
+    admin = Actor(slack_user=ADMIN, is_admin=True)
+    service.link(admin, ADMIN, "ada")
+    service.link(admin, REP, "ana")
+    return service

@@ -1,0 +1,177 @@
+"""Sending requests to Leadbot the way Slack does: signed, form-encoded, over HTTP.
+
+Payload shapes follow Slack's documented slash command, block_actions and
+view_submission payloads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+from bot.executor import TrackedExecutor
+from bot.fakeslack import TEAM, FakeSlack
+
+SIGNING_SECRET = "test-signing-secret"
+_ids = itertools.count(1)
+
+
+def signed_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
+
+
+class SlackDriver:
+    """Plays Slack: posts signed requests to ``/slack/events`` and waits for the work after the ack."""
+
+    def __init__(self, base_url: str, fake: FakeSlack, executor: TrackedExecutor) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+        self.fake = fake
+        self.executor = executor
+
+    def post(self, body: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        response = self.http.post("/slack/events", content=body, headers=headers or signed_headers(body))
+        assert self.executor.wait_idle(10), "lazy listeners did not finish"
+        return response
+
+    def command(
+        self, text: str, *, user: str = "UADMIN", channel: str = "C0SALES", trigger_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        n = next(_ids)
+        form = {
+            "token": "deprecated-verification-token",
+            "team_id": TEAM,
+            "team_domain": "leadbot-test",
+            "channel_id": channel,
+            "channel_name": "sales",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/lead",
+            "text": text,
+            "api_app_id": "A0LEADBOT",
+            "is_enterprise_install": "false",
+            "response_url": self.fake.response_url(f"cmd{n}"),
+            "trigger_id": trigger_id or f"{n}.1234.trigger",
+        }
+        body = urlencode(form)
+        return self.post(body, {**signed_headers(body), **(headers or {})})
+
+    def interact(self, payload: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
+        body = urlencode({"payload": json.dumps(payload)})
+        return self.post(body, {**signed_headers(body), **(headers or {})})
+
+    def click(
+        self, message_blocks: list[dict[str, Any]], action_id: str, *, user: str = "UADMIN",
+        channel: str = "C0SALES", value: str | None = None, trigger_id: str | None = None,
+    ) -> httpx.Response:
+        button, block = _find_button(message_blocks, action_id, value)
+        n = next(_ids)
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0LEADBOT",
+            "token": "deprecated-verification-token",
+            "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": channel,
+                          "is_ephemeral": False},
+            "trigger_id": trigger_id or f"{n}.5678.trigger",
+            "team": {"id": TEAM, "domain": "leadbot-test"},
+            "channel": {"id": channel, "name": "sales"},
+            "message": {"type": "message", "ts": "1700000000.000100", "text": "card", "blocks": message_blocks},
+            "response_url": self.fake.response_url(f"act{n}"),
+            "actions": [{
+                "action_id": button["action_id"],
+                "block_id": block.get("block_id", "b"),
+                "text": button["text"],
+                "value": button.get("value"),
+                "type": "button",
+                "action_ts": f"{time.time():.6f}",
+            }],
+        }
+        return self.interact(payload)
+
+    def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str = "UADMIN") -> httpx.Response:
+        """Submit an opened modal; ``values`` maps block_id to the element's state value."""
+        state = {}
+        for block in view["blocks"]:
+            if block["type"] != "input":
+                continue
+            element = block["element"]
+            bid, aid = block["block_id"], element["action_id"]
+            entry: dict[str, Any] = {"type": element["type"]}
+            value = values.get(bid)
+            if element["type"] == "users_select":
+                entry["selected_user"] = value
+            elif element["type"] == "datetimepicker":
+                entry["selected_date_time"] = value
+            elif element["type"] == "static_select":
+                entry["selected_option"] = {"value": value, "text": {"type": "plain_text", "text": str(value)}} \
+                    if value else (element.get("initial_option"))
+            else:
+                entry["value"] = value
+            state[bid] = {aid: entry}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": TEAM, "domain": "leadbot-test"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0LEADBOT",
+            "token": "deprecated-verification-token",
+            "trigger_id": f"{next(_ids)}.9999.trigger",
+            "view": {**view, "state": {"values": state}, "team_id": TEAM, "app_id": "A0LEADBOT",
+                     "bot_id": "B0LEADBOT"},
+            "response_urls": [],
+            "is_enterprise_install": False,
+        }
+        return self.interact(payload)
+
+    # -- what the user saw ------------------------------------------------------------------
+
+    def replies(self) -> list[dict[str, Any]]:
+        """Bodies posted to response URLs, oldest first."""
+        return [c.body for c in self.fake.received("response")]
+
+    def last_reply(self) -> dict[str, Any]:
+        replies = self.replies()
+        assert replies, "nothing was posted to a response URL"
+        return replies[-1]
+
+    def opened_views(self) -> list[dict[str, Any]]:
+        return [c.body["view"] for c in self.fake.received("api", "views.open")]
+
+
+def _find_button(blocks: list[dict[str, Any]], action_id: str, value: str | None):
+    for block in blocks:
+        elements = block.get("elements", []) if block["type"] == "actions" else [block.get("accessory") or {}]
+        for element in elements:
+            if element.get("action_id") == action_id and (value is None or element.get("value") == value):
+                return element, block
+    raise AssertionError(f"no button {action_id} on the message")
+
+
+def text_of(blocks: list[dict[str, Any]]) -> str:
+    """All text in a message's blocks, for 'the user would read …' assertions."""
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text") and "text" in node:
+                out.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    return "\n".join(out)
