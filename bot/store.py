@@ -82,7 +82,7 @@ def utcnow() -> datetime:
 
 
 def to_db_time(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat(timespec="seconds")
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def from_db_time(value: str | None) -> datetime | None:

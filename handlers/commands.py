@@ -60,7 +60,8 @@ class Invocation:
 class Subcommand:
     usage: str
     summary: str
-    run: Callable[[Invocation], Reply | None] | None  # None: not available yet
+    run: Callable[[Invocation], Reply | None] | None  # None: answered in the ack, or not available yet
+    more: tuple[tuple[str, str], ...] = ()  # further usage lines for help
 
 
 def _need_args(inv: Invocation, usage: str, at_least: int, at_most: int | None = None) -> None:
@@ -357,8 +358,7 @@ def not_yet(name: str) -> Callable[[Invocation], Reply]:
 
 SUBCOMMANDS: dict[str, Subcommand] = {
     "help": Subcommand("/lead help", "this list", None),
-    "new": Subcommand("/lead new", "open the New lead form", cmd_new),
-    "new ": Subcommand(NEW_USAGE, "quick create", cmd_new),
+    "new": Subcommand("/lead new", "open the New lead form", cmd_new, more=((NEW_USAGE, "quick create"),)),
     "show": Subcommand(SHOW_USAGE, "post the lead card", cmd_show),
     "list": Subcommand(LIST_USAGE, "leads matching the filters, 10 at a time", cmd_list),
     "assign": Subcommand(ASSIGN_USAGE, "give the lead an owner", cmd_assign),
@@ -379,7 +379,7 @@ ALIASES = {"follow-up": "followup", "fu": "followup", "ls": "list", "backend": "
 
 
 def help_reply() -> Reply:
-    commands = [(s.usage, s.summary) for s in SUBCOMMANDS.values()]
+    commands = [line for s in SUBCOMMANDS.values() for line in ((s.usage, s.summary), *s.more)]
     return Reply(text="Leadbot commands", blocks=blocks.help_blocks(commands))
 
 
@@ -396,21 +396,16 @@ def ack_lead(ack: Ack, command: dict[str, Any]) -> None:
     try:
         name, _ = split_subcommand(command.get("text", ""))
     except LeadError as exc:
-        ack(text=error_text_for(exc.message, "/lead help"))
+        error_reply(exc.message, "/lead help").ack(ack)
         return
     if name == "help":
-        reply = help_reply()
-        ack(text=reply.text, blocks=reply.blocks)
-    elif name not in SUBCOMMANDS or name == "new ":
-        ack(text=error_text_for(f"`{name}` is not a /lead command; `/lead help` lists them", None))
+        help_reply().ack(ack)
+    elif name not in SUBCOMMANDS:
+        error_reply(f"`{name}` is not a /lead command; `/lead help` lists them").ack(ack)
     elif SUBCOMMANDS[name].run is None:
-        ack(text=error_text_for(f"`/lead {name}` is not available yet in this version of Leadbot", None))
+        error_reply(f"`/lead {name}` is not available yet in this version of Leadbot").ack(ack)
     else:
         ack()
-
-
-def error_text_for(message: str, usage: str | None) -> str:
-    return blocks.error_text(message, usage)
 
 
 def make_run_lead(deps: Deps) -> Callable[..., None]:
@@ -418,7 +413,7 @@ def make_run_lead(deps: Deps) -> Callable[..., None]:
         def work() -> Reply | None:
             name, rest = split_subcommand(command.get("text", ""))
             sub = SUBCOMMANDS.get(name)
-            if sub is None or sub.run is None or name == "new ":
+            if sub is None or sub.run is None:
                 return None  # already answered in the ack
             key = f"command:{command.get('trigger_id') or body.get('trigger_id')}"
             if not deps.service.claim(key):

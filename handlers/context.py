@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_bolt import Respond
+from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -70,6 +70,11 @@ class Reply:
             response_type="in_channel" if self.in_channel else "ephemeral",
             replace_original=self.replace_original,
         )
+
+    def ack(self, ack: Ack) -> None:
+        """Answer in the ack body itself (slash commands only)."""
+        blocks = self.blocks if self.blocks is not None else text_blocks(self.text)
+        ack(text=self.text, blocks=blocks, response_type="in_channel" if self.in_channel else "ephemeral")
 
 
 def error_reply(message: str, usage: str | None = None) -> Reply:

@@ -69,6 +69,16 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
         if next_at <= now:
             errors["next"] = "The next follow-up must be in the future."
     backend = _value(values, "backend")
+    owner = _value(values, "owner")
+    if owner:
+        try:
+            target = deps.service.backend(backend) if backend else deps.service.default_backend
+            name = target if isinstance(target, str) else target.name
+        except LeadError as exc:
+            errors["backend"] = exc.message[:150]
+        else:
+            if deps.service.staff_id(owner, name) is None:
+                errors["owner"] = f"They are not linked in {name} yet; an admin can run /lead link."
     if errors:
         return NewLeadForm(None, None, backend, errors)
     try:
@@ -85,7 +95,7 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
         )
     except ValidationError:
         return NewLeadForm(None, None, backend, {"name": "Keep the name under 150 characters."})
-    return NewLeadForm(lead, _value(values, "owner"), backend, {})
+    return NewLeadForm(lead, owner, backend, {})
 
 
 def make_new_lead(deps: Deps) -> tuple[Callable[..., None], Callable[..., None]]:
@@ -106,11 +116,10 @@ def make_new_lead(deps: Deps) -> tuple[Callable[..., None], Callable[..., None]]
         user = body["user"]["id"]
 
         def work() -> Reply | None:
-            if not deps.service.claim(f"view:{view['id']}"):
-                return None
+            # Bolt starts lazy listeners whatever the ack said; the ack already showed the errors.
             form = read_new_lead_form(view, deps, deps.service.clock())
-            if form.lead is None:
-                raise LeadError("the form had errors; please try again")
+            if form.lead is None or not deps.service.claim(f"view:{view['id']}"):
+                return None
             created = deps.service.create(
                 deps.actor(user),
                 form.lead,

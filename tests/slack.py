@@ -46,7 +46,12 @@ class SlackDriver:
         return response
 
     def command(
-        self, text: str, *, user: str = "UADMIN", channel: str = "C0SALES", trigger_id: str | None = None,
+        self,
+        text: str,
+        *,
+        user: str = "UADMIN",
+        channel: str = "C0SALES",
+        trigger_id: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         n = next(_ids)
@@ -73,8 +78,14 @@ class SlackDriver:
         return self.post(body, {**signed_headers(body), **(headers or {})})
 
     def click(
-        self, message_blocks: list[dict[str, Any]], action_id: str, *, user: str = "UADMIN",
-        channel: str = "C0SALES", value: str | None = None, trigger_id: str | None = None,
+        self,
+        message_blocks: list[dict[str, Any]],
+        action_id: str,
+        *,
+        user: str = "UADMIN",
+        channel: str = "C0SALES",
+        value: str | None = None,
+        trigger_id: str | None = None,
     ) -> httpx.Response:
         button, block = _find_button(message_blocks, action_id, value)
         n = next(_ids)
@@ -83,21 +94,27 @@ class SlackDriver:
             "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
             "api_app_id": "A0LEADBOT",
             "token": "deprecated-verification-token",
-            "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": channel,
-                          "is_ephemeral": False},
+            "container": {
+                "type": "message",
+                "message_ts": "1700000000.000100",
+                "channel_id": channel,
+                "is_ephemeral": False,
+            },
             "trigger_id": trigger_id or f"{n}.5678.trigger",
             "team": {"id": TEAM, "domain": "leadbot-test"},
             "channel": {"id": channel, "name": "sales"},
             "message": {"type": "message", "ts": "1700000000.000100", "text": "card", "blocks": message_blocks},
             "response_url": self.fake.response_url(f"act{n}"),
-            "actions": [{
-                "action_id": button["action_id"],
-                "block_id": block.get("block_id", "b"),
-                "text": button["text"],
-                "value": button.get("value"),
-                "type": "button",
-                "action_ts": f"{time.time():.6f}",
-            }],
+            "actions": [
+                {
+                    "action_id": button["action_id"],
+                    "block_id": block.get("block_id", "b"),
+                    "text": button["text"],
+                    "value": button.get("value"),
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
         }
         return self.interact(payload)
 
@@ -116,8 +133,11 @@ class SlackDriver:
             elif element["type"] == "datetimepicker":
                 entry["selected_date_time"] = value
             elif element["type"] == "static_select":
-                entry["selected_option"] = {"value": value, "text": {"type": "plain_text", "text": str(value)}} \
-                    if value else (element.get("initial_option"))
+                entry["selected_option"] = (
+                    {"value": value, "text": {"type": "plain_text", "text": str(value)}}
+                    if value
+                    else (element.get("initial_option"))
+                )
             else:
                 entry["value"] = value
             state[bid] = {aid: entry}
@@ -128,8 +148,7 @@ class SlackDriver:
             "api_app_id": "A0LEADBOT",
             "token": "deprecated-verification-token",
             "trigger_id": f"{next(_ids)}.9999.trigger",
-            "view": {**view, "state": {"values": state}, "team_id": TEAM, "app_id": "A0LEADBOT",
-                     "bot_id": "B0LEADBOT"},
+            "view": {**view, "state": {"values": state}, "team_id": TEAM, "app_id": "A0LEADBOT", "bot_id": "B0LEADBOT"},
             "response_urls": [],
             "is_enterprise_install": False,
         }

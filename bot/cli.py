@@ -1,0 +1,96 @@
+"""The ``leadbot`` command: ``run`` (the default) and ``console``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.config import ConfigError, Settings, load_settings
+
+cli = typer.Typer(add_completion=False, no_args_is_help=False, help="Leadbot: lead handling from Slack.")
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"leadbot: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@cli.callback(invoke_without_command=True)
+def main_callback(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        run()
+
+
+@cli.command()
+def run() -> None:
+    """Start the bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on PORT."""
+    settings = _settings()
+    try:
+        settings.require_slack()
+    except ConfigError as exc:
+        _fail(str(exc))
+    logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from slack_bolt.error import BoltError
+
+    from bot.app import build_app, build_service
+    from bot.executor import TrackedExecutor
+    from bot.server import asgi_app
+
+    try:
+        service = build_service(settings)
+        app = build_app(settings, service, executor=TrackedExecutor())
+    except ConfigError as exc:
+        _fail(str(exc))
+    except BoltError:
+        _fail("Slack rejected SLACK_BOT_TOKEN (auth.test failed): check the token and SLACK_API_URL")
+    log = logging.getLogger("leadbot")
+    if settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        log.info("Leadbot starting in Socket Mode (backends: %s)", ", ".join(service.backends))
+        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+        return
+    import uvicorn
+
+    log.info("Leadbot listening on port %s (backends: %s)", settings.port, ", ".join(service.backends))
+    uvicorn.run(asgi_app(app, service.store), host="0.0.0.0", port=settings.port, log_level="warning", access_log=False)
+
+
+@cli.command()
+def console(
+    user: Annotated[str, typer.Option(help="Your Slack user name in the console")] = "you",
+    tz: Annotated[str, typer.Option(help="Your time zone, e.g. Asia/Kolkata")] = "UTC",
+    admin: Annotated[bool, typer.Option(help="Act as a Leadbot admin")] = True,
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default: LEADBOT_DB or ./leadbot.db)")] = None,
+) -> None:
+    """Drive the bot's real handlers from a terminal, with no Slack workspace."""
+    overrides = {"leadbot_db": db} if db else {}
+    settings = _settings(**overrides)
+    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
+    from bot.console import Console
+
+    try:
+        session = Console(settings, user_name=user, admin=admin, tz=tz)
+    except ConfigError as exc:
+        _fail(str(exc))
+    interactive = sys.stdin.isatty()
+    try:
+        code = session.run(iter(sys.stdin.readline, ""), interactive=interactive)
+    finally:
+        session.close()
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    cli()

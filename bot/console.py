@@ -1,0 +1,380 @@
+"""``leadbot console``: the real handlers, driven from a terminal.
+
+Each line you type becomes a signed slash command dispatched to the same Bolt
+app that serves Slack; replies, cards and modals come back through a fake
+Slack on 127.0.0.1 and are drawn as text. ``press N`` clicks button N of the
+last output, and modals are filled in at prompts. Lazy listeners run inline,
+so every reply is on screen before the next line is read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import SecretStr
+from rich.console import Console as RichConsole
+from rich.markup import escape
+from slack_bolt import BoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app import build_app, build_service
+from bot.config import Settings
+from bot.executor import InlineExecutor
+from bot.fakeslack import TEAM, FakeSlack
+from handlers.blocks import ERROR_MARK
+from services.errors import LeadError
+from services.leads import Actor
+from services.when import parse_when, zone
+
+HELP = """Type /lead commands as in Slack (try /lead help). Also:
+  press N      click button N of the last output
+  @name        in a command, mentions a (made-up) colleague called name
+  quit         leave (end of input works too)"""
+
+DATE_RE = re.compile(r"<!date\^(\d+)\^([^|>]*)(?:\|([^>]*))?>")
+USER_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+AT_NAME_RE = re.compile(r"(?<![<\w])@([a-z][a-z0-9._-]{0,30})", re.I)
+EMOJI = {
+    ":warning:": "⚠",
+    ":alarm_clock:": "⏰",
+    ":new:": "🆕",
+    ":trophy:": "🏆",
+    ":x:": "✗",
+    ":star:": "★",
+    ":speech_balloon:": "💬",
+}
+
+
+@dataclass
+class Button:
+    action_id: str
+    value: str | None
+    text: str
+    block_id: str
+    message: list[dict[str, Any]]
+    origin: str  # the response-URL key of the message it sits on
+
+
+class Console:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        user_name: str = "you",
+        admin: bool = True,
+        tz: str = "UTC",
+        out: RichConsole | None = None,
+    ) -> None:
+        self.out = out or RichConsole(highlight=False)
+        self.tz = zone(tz).key
+        self.fake = FakeSlack().start()
+        self.user = self._user_id(user_name)
+        self.secret = secrets.token_hex(16)
+        settings = settings.model_copy(
+            update={
+                "slack_bot_token": SecretStr("xoxb-console"),
+                "slack_signing_secret": SecretStr(self.secret),
+                "slack_api_url": self.fake.api_url,
+                "leadbot_admins": frozenset({self.user}) if admin else frozenset(),
+            }
+        )
+        self.service = build_service(settings)
+        self.app = build_app(settings, self.service, executor=InlineExecutor())
+        self.buttons: list[Button] = []
+        self.failed = False
+        self._seen = 0
+        self._ids = itertools.count(1)
+        self._link_console_user(user_name, admin)
+
+    def _user_id(self, name: str) -> str:
+        user = "U" + re.sub(r"[^A-Z0-9]", "", name.upper())[:12] or "UYOU"
+        if user not in self.fake.users:
+            self.fake.add_user(user, name, self.tz)
+        return user
+
+    def _link_console_user(self, name: str, admin: bool) -> None:
+        """A fresh console can create leads at once: link its user on local if nobody did."""
+        if self.service.staff_id(self.user, "local") is None and admin:
+            # If that staff ID belongs to someone else in this database, /lead link fixes it.
+            with contextlib.suppress(LeadError):
+                self.service.link(Actor(slack_user=self.user, is_admin=True), self.user, name, "local")
+
+    def close(self) -> None:
+        self.fake.stop()
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, lines: Iterator[str], *, interactive: bool = False) -> int:
+        if interactive:
+            self.out.print(
+                f"[bold]Leadbot console[/] — you are @{self.fake.users[self.user]['name']}"
+                f" ({self.user}), time zone {self.tz}. Type [cyan]help[/] for help."
+            )
+        self._lines = lines
+        while True:
+            if interactive:
+                self.out.print("[bold green]>[/] ", end="")
+            line = next(self._lines, None)
+            if line is None:
+                break
+            line = line.strip()
+            if not interactive and line:
+                self.out.print(f"[bold green]>[/] {escape(line)}")
+            if not line or line.startswith("#"):
+                continue
+            if line in ("quit", "exit"):
+                break
+            self.handle(line)
+        return 1 if self.failed else 0
+
+    def handle(self, line: str) -> None:
+        if line in ("help", "?"):
+            self.out.print(HELP)
+        elif line.startswith("/lead"):
+            self.slash(line[len("/lead") :].strip())
+        elif line.startswith("press"):
+            self.press(line[len("press") :].strip())
+        else:
+            self.error(f"unknown console command `{line.split()[0]}`; type help")
+
+    def error(self, message: str) -> None:
+        self.failed = True
+        self.out.print(f"[red]⚠ {escape(message)}[/]")
+
+    # -- Slack's side -----------------------------------------------------------------------
+
+    def _mentions(self, text: str) -> str:
+        return AT_NAME_RE.sub(lambda m: f"<@{self._user_id(m.group(1))}|{m.group(1)}>", text)
+
+    def _dispatch(self, body: str) -> tuple[int, str]:
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": ["application/x-www-form-urlencoded"],
+            "X-Slack-Request-Timestamp": [ts],
+            "X-Slack-Signature": [SignatureVerifier(self.secret).generate_signature(timestamp=ts, body=body)],
+        }
+        response = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        return response.status, response.body
+
+    def slash(self, text: str) -> None:
+        n = next(self._ids)
+        form = {
+            "team_id": TEAM,
+            "channel_id": "CCONSOLE",
+            "channel_name": "console",
+            "user_id": self.user,
+            "user_name": self.fake.users[self.user]["name"],
+            "command": "/lead",
+            "text": self._mentions(text),
+            "response_url": self.fake.response_url(f"cmd{n}"),
+            "trigger_id": f"console.{n}.{secrets.token_hex(4)}",
+        }
+        self._after(*self._dispatch(urlencode(form)))
+
+    def press(self, arg: str) -> None:
+        if not arg.isdigit() or not 1 <= int(arg) <= len(self.buttons):
+            self.error(
+                f"press takes a button number from 1 to {len(self.buttons)}"
+                if self.buttons
+                else "there is no button to press"
+            )
+            return
+        button = self.buttons[int(arg) - 1]
+        n = next(self._ids)
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM},
+            "user": {"id": self.user, "name": self.fake.users[self.user]["name"]},
+            "channel": {"id": "CCONSOLE"},
+            "container": {"type": "message", "channel_id": "CCONSOLE", "message_ts": f"{n}.0"},
+            "message": {"ts": f"{n}.0", "blocks": button.message},
+            "response_url": self.fake.response_url(f"act{n}"),
+            "trigger_id": f"console.{n}.{secrets.token_hex(4)}",
+            "actions": [
+                {
+                    "action_id": button.action_id,
+                    "block_id": button.block_id,
+                    "value": button.value,
+                    "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        self.out.print(f"[dim](pressed {escape(button.text)})[/]")
+        self._after(*self._dispatch(urlencode({"payload": json.dumps(payload)})))
+
+    def _after(self, status: int, body: str) -> None:
+        if status != 200:
+            self.error(f"the app answered {status}: {body[:200]}")
+            return
+        self.buttons = []
+        if body:
+            ack = json.loads(body) if body.startswith("{") else {"text": body}
+            if ack.get("text") or ack.get("blocks"):
+                self.render(ack, "ack")
+        while self._seen < len(self.fake.calls):
+            call = self.fake.calls[self._seen]
+            self._seen += 1
+            if call.kind == "response":
+                self.render(call.body, call.name)
+            elif call.name == "views.open":
+                self.fill({**call.body["view"], "id": f"VCONSOLE{next(self._ids)}"})
+            elif call.name == "chat.postMessage":
+                self.render(call.body, call.name)
+
+    # -- modals -----------------------------------------------------------------------------
+
+    def _ask(self, prompt: str) -> str | None:
+        self.out.print(f"  {escape(prompt)}: ", end="")
+        answer = next(self._lines, None)
+        if answer is not None and not self.out.is_terminal:
+            self.out.print(escape(answer.strip()))  # a piped script shows its answers like typed ones
+        return None if answer is None else answer.strip()
+
+    def fill(self, view: dict[str, Any]) -> None:
+        title = view.get("title", {}).get("text", "Form")
+        self.out.print(f"[bold]┌ {escape(title)}[/] [dim](empty line skips an optional field)[/]")
+        answers: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        inputs = [b for b in view["blocks"] if b["type"] == "input"]
+        pending = inputs
+        while True:
+            for block in pending:
+                bid = block["block_id"]
+                if bid in errors:
+                    self.out.print(f"  [red]{escape(errors[bid])}[/]")
+                label = block["label"]["text"] + ("" if block.get("optional") else " (required)")
+                options = block["element"].get("options")
+                if options:
+                    label += " [" + ", ".join(o["value"] for o in options) + "]"
+                answer = self._ask(label)
+                if answer is None:
+                    self.error("input ended inside the form; it was not submitted")
+                    return
+                answers[bid] = answer
+            errors = self._submit(view, inputs, answers)
+            if errors is None:
+                return
+            pending = [b for b in inputs if b["block_id"] in errors]
+
+    def _submit(self, view: dict[str, Any], inputs: list[dict[str, Any]], answers: dict[str, str]):
+        state: dict[str, Any] = {}
+        for block in inputs:
+            element, answer = block["element"], answers.get(block["block_id"], "")
+            kind = element["type"]
+            entry: dict[str, Any] = {"type": kind}
+            if kind == "users_select":
+                entry["selected_user"] = USER_RE.match(self._mentions(answer)).group(1) if answer else None
+            elif kind == "datetimepicker":
+                if answer:
+                    try:
+                        entry["selected_date_time"] = int(parse_when(answer, self.tz).timestamp())
+                    except LeadError as exc:
+                        return {block["block_id"]: exc.message}
+            elif kind == "static_select":
+                chosen = answer or (element.get("initial_option") or {}).get("value")
+                entry["selected_option"] = {"value": chosen} if chosen else None
+            else:
+                entry["value"] = answer or None
+            state[block["block_id"]] = {element["action_id"]: entry}
+        payload = {
+            "type": "view_submission",
+            "team": {"id": TEAM},
+            "user": {"id": self.user, "name": self.fake.users[self.user]["name"]},
+            "view": {**view, "state": {"values": state}},
+            "trigger_id": f"console.{secrets.token_hex(4)}",
+        }
+        status, body = self._dispatch(urlencode({"payload": json.dumps(payload)}))
+        ack = json.loads(body) if body else {}
+        if status == 200 and ack.get("response_action") == "errors":
+            self.failed = True  # a script that needed a second try at a form did not go as written
+            return ack["errors"]
+        self.out.print("[bold]└ submitted[/]")
+        self._after(status, "")
+        return None
+
+    # -- drawing Block Kit as text ----------------------------------------------------------
+
+    def mrkdwn(self, text: str) -> str:
+        def date(m: re.Match[str]) -> str:
+            when = datetime.fromtimestamp(int(m.group(1)), UTC).astimezone(zone(self.tz))
+            shown = when.strftime("%a %d %b %Y %H:%M")
+            if "{ago}" in m.group(2):
+                shown += f" ({_ago(when)})"
+            return shown
+
+        def user(m: re.Match[str]) -> str:
+            return "@" + self.fake.users.get(m.group(1), {}).get("name", m.group(1))
+
+        text = escape(USER_RE.sub(user, DATE_RE.sub(date, text)))
+        for code, glyph in EMOJI.items():
+            text = text.replace(code, glyph)
+        text = re.sub(r"`([^`]+)`", r"[cyan]\1[/cyan]", text)
+        return re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"[bold]\1[/bold]", text)
+
+    def render(self, message: dict[str, Any], origin: str) -> None:
+        blocks = message.get("blocks") or [
+            {"type": "section", "text": {"type": "mrkdwn", "text": message.get("text", "")}}
+        ]
+        if message.get("text", "").startswith(ERROR_MARK):
+            self.failed = True
+        if message.get("replace_original"):
+            self.out.print("[dim](the message above was updated)[/]")
+        self.out.rule(style="dim")
+        for block in blocks:
+            self._block(block, blocks, origin)
+
+    def _block(self, block: dict[str, Any], message: list[dict[str, Any]], origin: str) -> None:
+        kind = block["type"]
+        if kind == "header":
+            self.out.print(f"[bold underline]{escape(block['text']['text'])}[/]")
+        elif kind == "context":
+            self.out.print("[dim]" + "  ".join(self.mrkdwn(e.get("text", "")) for e in block["elements"]) + "[/]")
+        elif kind == "section":
+            line = self.mrkdwn(block["text"]["text"]) if block.get("text") else ""
+            accessory = block.get("accessory")
+            if accessory and accessory.get("type") == "button":
+                line += "  " + self._button(accessory, block, message, origin)
+            if line:
+                self.out.print(line)
+            for field in block.get("fields", []):
+                label, _, value = field["text"].partition("\n")
+                self.out.print(f"  {self.mrkdwn(label)}: {self.mrkdwn(value)}")
+        elif kind == "actions":
+            self.out.print(
+                "  ".join(
+                    self._button(e, block, message, origin) for e in block["elements"] if e.get("type") == "button"
+                )
+            )
+        elif kind == "divider":
+            self.out.rule(style="dim")
+
+    def _button(
+        self, element: dict[str, Any], block: dict[str, Any], message: list[dict[str, Any]], origin: str
+    ) -> str:
+        label = element["text"]["text"]
+        self.buttons.append(
+            Button(element["action_id"], element.get("value"), label, block.get("block_id", ""), message, origin)
+        )
+        return f"[reverse] {len(self.buttons)} [/] [bold]{escape(label)}[/]"
+
+
+def _ago(when: datetime) -> str:
+    seconds = (when - datetime.now(UTC)).total_seconds()
+    future, seconds = seconds > 0, abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            amount = f"{count} {unit}{'s' if count != 1 else ''}"
+            return f"in {amount}" if future else f"{amount} ago"
+    return "now"
