@@ -83,19 +83,28 @@ def cmd_new(inv: Invocation) -> Reply | None:
     if not inv.tokens:
         return _open_new_lead_modal(inv)
     bare, opts = split_options(inv.tokens, NEW_KEYS, NEW_USAGE)
-    contact_at = next((i for i, t in enumerate(bare) if looks_like_email(t.text) or looks_like_phone(t.text)), None)
-    if contact_at is None:
+    contacts = _contacts(bare)
+    if not contacts:
         raise LeadError("give the lead's email or phone after the name", usage=NEW_USAGE)
+    contact_at = contacts[0][1]
     if contact_at == 0:
         raise LeadError("give the lead's name before the email or phone", usage=NEW_USAGE)
     email = phone = None
-    for token in bare[contact_at:]:
-        if looks_like_email(token.text) and email is None:
-            email = normalize_email(token.text)
-        elif looks_like_phone(token.text) and phone is None:
-            phone = normalize_phone(token.text, inv.deps.phone_region)
+    position = contact_at
+    for text, start, end in contacts:
+        if start != position:
+            stray = " ".join(t.text for t in bare[position:start])
+            raise LeadError(f"I don't know what to do with `{stray}` (options are key=value)", usage=NEW_USAGE)
+        position = end
+        if looks_like_email(text) and email is None:
+            email = normalize_email(text)
+        elif not looks_like_email(text) and phone is None:
+            phone = normalize_phone(text, inv.deps.phone_region)
         else:
-            raise LeadError(f"I don't know what to do with `{token.text}` (options are key=value)", usage=NEW_USAGE)
+            raise LeadError(f"give one email and one phone at most (`{text}` is one too many)", usage=NEW_USAGE)
+    if position != len(bare):
+        stray = " ".join(t.text for t in bare[position:])
+        raise LeadError(f"I don't know what to do with `{stray}` (options are key=value)", usage=NEW_USAGE)
     name = " ".join(t.text for t in bare[:contact_at])
     owner_user = user_id(opts["owner"], inv.user) if opts.get("owner") else None
     lead = NewLead(
@@ -117,6 +126,31 @@ def cmd_new(inv: Invocation) -> Reply | None:
         blocks=card_blocks(inv.service, created, last_action=f"Created by <@{inv.user}>"),
         in_channel=True,
     )
+
+
+def _contacts(bare: list[Token]) -> list[tuple[str, int, int]]:
+    """Emails and phones among the bare words, as (text, first, after) token positions.
+
+    A phone may be typed with spaces (`+44 20 7946 0958`): consecutive number-like words
+    are read as one phone when together they have enough digits.
+    """
+    found: list[tuple[str, int, int]] = []
+    i = 0
+    while i < len(bare):
+        if looks_like_email(bare[i].text):
+            found.append((bare[i].text, i, i + 1))
+            i += 1
+            continue
+        j = i
+        while j < len(bare) and bare[j].text and all(ch.isdigit() or ch in "+-()." for ch in bare[j].text):
+            j += 1
+        joined = " ".join(t.text for t in bare[i:j])
+        if j > i and looks_like_phone(joined):
+            found.append((joined, i, j))
+            i = j
+        else:
+            i = max(j, i + 1)
+    return found
 
 
 def _open_new_lead_modal(inv: Invocation) -> None:

@@ -71,9 +71,9 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
     backend = _value(values, "backend")
     owner = _value(values, "owner")
     if owner:
+        channel = json.loads(view.get("private_metadata") or "{}").get("channel")
         try:
-            target = deps.service.backend(backend) if backend else deps.service.default_backend
-            name = target if isinstance(target, str) else target.name
+            name = (deps.service.backend(backend) if backend else deps.service.backend_for_channel(channel)).name
         except LeadError as exc:
             errors["backend"] = exc.message[:150]
         else:

@@ -93,3 +93,13 @@ def linked(service: LeadService) -> LeadService:
     service.link(admin, ADMIN, "ada")
     service.link(admin, REP, "ana")
     return service
+
+
+def new_lead(service: LeadService, name: str = "Ada Lovelace", *, by: str = ADMIN, **fields) -> str:
+    """Create a lead directly through the service (setup, not the thing under test); return its ref."""
+    from services.leads import Actor
+    from services.models import NewLead
+
+    fields.setdefault("email", "ada@example.com")
+    lead = service.create(Actor(slack_user=by, is_admin=by == ADMIN), NewLead(name=name, **fields))
+    return lead.ref
