@@ -228,7 +228,7 @@ class Console:
             if call.kind == "response":
                 self.render(call.body, call.name)
             elif call.name == "views.open":
-                self.fill({**call.body["view"], "id": f"VCONSOLE{next(self._ids)}"})
+                self.fill(call.answer["view"])
             elif call.name == "chat.postMessage":
                 self.render(call.body, call.name)
 

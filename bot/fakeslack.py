@@ -27,6 +27,7 @@ class Call:
     name: str  # API method, or the response URL's key
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    answer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,9 +133,14 @@ class FakeSlack:
 
     def _answer(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         kind, _, name = path.strip("/").partition("/")
+        call = Call(kind=kind, name=name, body=body, headers=headers)
         with self._changed:
-            self.calls.append(Call(kind=kind, name=name, body=body, headers=headers))
+            status, call.answer, extra = self._reply(kind, name, body)
+            self.calls.append(call)
             self._changed.notify_all()
+        return status, call.answer, extra
+
+    def _reply(self, kind: str, name: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         failure = self.failures.get(name)
         if failure and failure.times > 0:
             failure.times -= 1

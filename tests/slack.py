@@ -166,7 +166,8 @@ class SlackDriver:
         return replies[-1]
 
     def opened_views(self) -> list[dict[str, Any]]:
-        return [c.body["view"] for c in self.fake.received("api", "views.open")]
+        """Modals as Slack opened them (with the view ``id`` a submission carries)."""
+        return [c.answer["view"] for c in self.fake.received("api", "views.open")]
 
 
 def _find_button(blocks: list[dict[str, Any]], action_id: str, value: str | None):

@@ -1,0 +1,124 @@
+"""Signatures, replays and retries: what reaches the handlers and how often."""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import ADMIN
+from tests.slack import signed_headers
+
+
+def test_bad_signature_gets_401_and_changes_nothing(slack, linked):
+    body = "command=%2Flead&text=new+Ada+ada%40example.com&user_id=UADMIN&trigger_id=1.2.3&team_id=T1"
+    headers = signed_headers(body, secret="not-the-secret")
+    response = slack.post(body, headers)
+    assert response.status_code == 401
+    assert linked.store.db["local_leads"].count == 0
+    assert slack.replies() == []
+
+
+def test_missing_signature_gets_401(slack):
+    response = slack.post("command=%2Flead&text=help", {"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 401
+
+
+def test_stale_timestamp_gets_401(slack, linked):
+    response = slack.command(
+        "new Ada ada@example.com", user=ADMIN, headers=signed_headers("x", timestamp=int(time.time()) - 6 * 60)
+    )
+    assert response.status_code == 401
+    # a correctly signed but stale request
+    from urllib.parse import urlencode
+
+    body = urlencode(
+        {
+            "command": "/lead",
+            "text": "new Ada ada@example.com",
+            "user_id": ADMIN,
+            "trigger_id": "9.9.9",
+            "team_id": "T0LEADBOT",
+            "response_url": "http://127.0.0.1:9/x",
+        }
+    )
+    response = slack.post(body, signed_headers(body, timestamp=int(time.time()) - 6 * 60))
+    assert response.status_code == 401
+    assert linked.store.db["local_leads"].count == 0
+
+
+def test_slack_retry_creates_nothing_twice(slack, linked):
+    first = slack.command("new Ada ada@example.com", user=ADMIN, trigger_id="77.1.retry")
+    retry = slack.command(
+        "new Ada ada@example.com",
+        user=ADMIN,
+        trigger_id="77.1.retry",
+        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )
+    assert first.status_code == retry.status_code == 200
+    assert linked.store.db["local_leads"].count == 1
+    assert len(slack.replies()) == 1
+    assert len(linked.store.audit_rows(action="create")) == 1
+
+
+def test_replayed_followup_is_logged_once(slack, linked):
+    from tests.conftest import new_lead
+
+    ref = new_lead(linked)
+    for _ in range(2):
+        slack.command(f"followup {ref} called", user=ADMIN, trigger_id="88.1.replay")
+    assert linked.store.db["local_follow_ups"].count == 1
+
+
+def test_repeated_action_payload_is_applied_once(slack, linked):
+    from tests.conftest import REP, new_lead
+
+    ref = new_lead(linked)
+    slack.command(f"show {ref}")
+    card = slack.last_reply()["blocks"]
+    slack.click(card, "lead_assign_me", user=REP, trigger_id="99.1.same")
+    slack.click(card, "lead_assign_me", user=REP, trigger_id="99.1.same")
+    assert len(linked.store.audit_rows(action="assign")) == 1
+    assert len(slack.replies()) == 2  # the card from show, and one update
+
+
+def test_healthz(bot):
+    import httpx
+
+    response = httpx.get(f"{bot.url}/healthz")
+    assert response.status_code == 200 and response.json() == {"ok": True}
+
+
+def test_ack_never_waits_for_the_work(bot, fake_slack, linked):
+    """The ack returns while the lazy listener is still blocked on the Web API."""
+    import threading
+
+    from tests.slack import signed_headers as sign
+
+    gate = threading.Event()
+    original = fake_slack._users_info
+
+    def slow_users_info(body):
+        gate.wait(5)
+        return original(body)
+
+    fake_slack._users_info = slow_users_info
+    from urllib.parse import urlencode
+
+    body = urlencode(
+        {
+            "command": "/lead",
+            "text": "whoami",
+            "user_id": ADMIN,
+            "trigger_id": "5.5.5",
+            "team_id": "T0LEADBOT",
+            "channel_id": "C1",
+            "response_url": fake_slack.response_url("w"),
+        }
+    )
+    import httpx
+
+    response = httpx.post(f"{bot.url}/slack/events", content=body, headers=sign(body), timeout=5)
+    assert response.status_code == 200
+    assert fake_slack.received("response") == []  # the reply is still waiting on users.info
+    gate.set()
+    assert bot.executor.wait_idle(5)
+    assert "Leadbot admin" in fake_slack.received("response")[-1].body["text"]
