@@ -1,0 +1,92 @@
+"""The installed ``leadbot console``, driven by piping a script into it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LEADBOT = shutil.which("leadbot", path=str(Path(sys.executable).parent)) or shutil.which("leadbot")
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADBOT_"))}
+
+
+def console(script: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    assert LEADBOT, "the leadbot console script is not installed"
+    return subprocess.run(
+        [LEADBOT, "console", *args],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**ENV, "LEADBOT_DB": str(tmp_path / "console.db"), "COLUMNS": "120"},
+        cwd=tmp_path,
+    )
+
+
+def test_the_readme_example_prints_both_results_and_exits_0(tmp_path):
+    result = console("/lead new Ada Lovelace ada@example.com\n/lead list\n", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Ada Lovelace" in out and "local:1 · Local store" in out and "Contact: ada@example.com" in out
+    assert "all open leads · 1–1 of 1" in out
+    assert "Traceback" not in out + result.stderr
+
+
+def test_a_failing_line_makes_the_exit_status_non_zero(tmp_path):
+    result = console("/lead new Ada\n/lead help\n", tmp_path)
+    assert result.returncode == 1
+    assert "Give the lead's email or phone after the name" in result.stdout
+    assert "/lead whoami" in result.stdout  # the later line still ran
+
+
+def test_buttons_can_be_pressed_and_modals_filled(tmp_path):
+    script = (
+        "\n".join(
+            [
+                "/lead new",  # the New lead modal, answered field by field:
+                "Grace Hopper",  # name
+                "grace@",  # email (wrong: asked again after the submission)
+                "+1 202 555 0143",  # phone
+                "COBOL",
+                "",
+                "referral",  # for, type, source
+                "",  # owner: me
+                "tomorrow 10am",  # next follow-up
+                "contacted",  # status
+                "met at the conference",  # note
+                "grace@navy.mil",  # email, asked again with the error shown
+                "/lead show 1",
+                "press 2",  # Refresh
+                "/lead list",
+                "press 1",  # Open
+            ]
+        )
+        + "\n"
+    )
+    result = console(script, tmp_path, "--user", "ada", "--tz", "Asia/Kolkata")
+    out = result.stdout
+    assert "is not a valid email address" in out
+    assert "└ submitted" in out
+    assert "Grace Hopper" in out and "Contact: grace@navy.mil · +12025550143" in out
+    assert "Status: 💬 Contacted" in out and "Owner: @ada" in out
+    assert "10:00" in out  # tomorrow 10am in the console user's zone
+    assert "(pressed Refresh)" in out and "(the message above was updated)" in out
+    assert "(pressed Open)" in out
+    assert result.returncode == 1  # the form needed a second try, so the script did not go as written
+
+
+def test_as_a_non_admin(tmp_path):
+    result = console("/lead link @bob bob\n", tmp_path, "--no-admin", "--user", "eve")
+    assert result.returncode == 1
+    assert "Only Leadbot admins can link or unlink other people" in result.stdout
+
+
+@pytest.mark.parametrize("line", ["press 9", "frobnicate"])
+def test_console_mistakes(tmp_path, line):
+    result = console(line + "\n", tmp_path)
+    assert result.returncode == 1
+    assert "⚠" in result.stdout
