@@ -103,3 +103,9 @@ def new_lead(service: LeadService, name: str = "Ada Lovelace", *, by: str = ADMI
     fields.setdefault("email", "ada@example.com")
     lead = service.create(Actor(slack_user=by, is_admin=by == ADMIN), NewLead(name=name, **fields))
     return lead.ref
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """An empty run is a broken run (a bad path or import), never a green one."""
+    if not session.items and not session.config.option.keyword:
+        raise pytest.UsageError("no tests were collected: check testpaths and imports")
