@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 import handlers
 from bot.config import ConfigError, Settings
+from bot.executor import TrackedExecutor
 from bot.store import Store
 from handlers.context import Deps
 from services.backends.base import Backend
@@ -49,11 +50,12 @@ def build_app(
     *,
     executor: Executor | None = None,
 ) -> App:
-    """The Bolt app: ack-first listeners with the work in lazy listeners.
+    """The Bolt app: listeners ack first and hand their work to ``executor``.
 
-    ``process_before_response=True`` returns the ack as soon as the ack
-    function has run, instead of polling for it every 10 ms (see FLOOR.md).
+    ``process_before_response=True`` returns the ack as soon as the listener
+    has run, instead of polling for it every 10 ms (see FLOOR.md).
     """
+    executor = executor or TrackedExecutor()
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
@@ -64,6 +66,11 @@ def build_app(
         listener_executor=executor,
         logger=logging.getLogger("leadbot.bolt"),
     )
-    deps = Deps(service=service, admins=settings.leadbot_admins, phone_region=settings.leadbot_phone_region)
+    deps = Deps(
+        service=service,
+        background=executor,
+        admins=settings.leadbot_admins,
+        phone_region=settings.leadbot_phone_region,
+    )
     handlers.register(app, deps)
     return app

@@ -11,87 +11,68 @@ from slack_bolt import Ack, App, Respond
 from handlers import blocks
 from handlers.cards import card_blocks
 from handlers.commands import list_page
-from handlers.context import Deps, Reply, run_safely
+from handlers.context import Deps, Reply
 from services.errors import LeadError
-
-
-def _ack(ack: Ack) -> None:
-    ack()
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
     return body["actions"][0]
 
 
-def _once(deps: Deps, body: dict[str, Any]) -> bool:
-    """False for a payload already handled (Slack retry or replay of the same trigger)."""
-    return deps.service.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}")
+def _user(body: dict[str, Any]) -> str:
+    return body["user"]["id"]
 
 
-def make_assign_me(deps: Deps) -> Callable[..., None]:
-    def assign_me(body: dict[str, Any], respond: Respond) -> None:
-        def work() -> Reply | None:
-            if not _once(deps, body):
-                return None
-            user = body["user"]["id"]
-            lead = deps.service.assign(deps.actor(user), _action(body)["value"], user)
-            action = f"Assigned to <@{user}> by <@{user}>"
-            return Reply(
-                text=f"{lead.name} ({lead.ref})",
-                blocks=card_blocks(deps.service, lead, last_action=action),
-                replace_original=True,
-            )
-
-        run_safely(respond, work)
-
-    return assign_me
+def assign_me(deps: Deps, body: dict[str, Any]) -> Reply | None:
+    # Keyed by trigger_id: a replayed payload must not assign (and report) twice.
+    if not deps.service.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}"):
+        return None
+    user = _user(body)
+    lead = deps.service.assign(deps.actor(user), _action(body)["value"], user)
+    action = f"Assigned to <@{user}> by <@{user}>"
+    blocks_ = card_blocks(deps.service, lead, last_action=action)
+    return Reply(text=f"{lead.name} ({lead.ref})", blocks=blocks_, replace_original=True)
 
 
-def make_refresh(deps: Deps) -> Callable[..., None]:
-    def refresh(body: dict[str, Any], respond: Respond) -> None:
-        def work() -> Reply:
-            lead = deps.service.get(_action(body)["value"])
-            return Reply(
-                text=f"{lead.name} ({lead.ref})", blocks=card_blocks(deps.service, lead), replace_original=True
-            )
-
-        run_safely(respond, work)
-
-    return refresh
+def refresh(deps: Deps, body: dict[str, Any]) -> Reply:
+    lead = deps.service.get(_action(body)["value"])
+    return Reply(text=f"{lead.name} ({lead.ref})", blocks=card_blocks(deps.service, lead), replace_original=True)
 
 
-def make_open(deps: Deps) -> Callable[..., None]:
-    def open_card(body: dict[str, Any], respond: Respond) -> None:
-        def work() -> Reply:
-            lead = deps.service.get(_action(body)["value"])
-            return Reply(text=f"{lead.name} ({lead.ref})", blocks=card_blocks(deps.service, lead))
-
-        run_safely(respond, work)
-
-    return open_card
+def open_card(deps: Deps, body: dict[str, Any]) -> Reply:
+    lead = deps.service.get(_action(body)["value"])
+    return Reply(text=f"{lead.name} ({lead.ref})", blocks=card_blocks(deps.service, lead))
 
 
-def make_list_page(deps: Deps) -> Callable[..., None]:
-    def page(body: dict[str, Any], respond: Respond) -> None:
-        def work() -> Reply:
-            try:
-                state = json.loads(_action(body)["value"])
-                if not isinstance(state, dict):
-                    raise ValueError
-            except ValueError:
-                raise LeadError("this list is out of date; run `/lead list` again") from None
-            channel = (body.get("channel") or {}).get("id")
-            reply = list_page(deps, body["user"]["id"], channel, state)
-            reply.replace_original = True
-            return reply
+def turn_page(deps: Deps, body: dict[str, Any]) -> Reply:
+    try:
+        state = json.loads(_action(body)["value"])
+        if not isinstance(state, dict):
+            raise ValueError
+    except ValueError:
+        raise LeadError("this list is out of date; run `/lead list` again") from None
+    channel = (body.get("channel") or {}).get("id")
+    reply = list_page(deps, _user(body), channel, state)
+    reply.replace_original = True
+    return reply
 
-        run_safely(respond, work)
 
-    return page
+ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
+    blocks.ASSIGN_ME: assign_me,
+    blocks.REFRESH: refresh,
+    blocks.OPEN: open_card,
+    blocks.LIST_PAGE: turn_page,
+}
+
+
+def _listener(deps: Deps, work: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., None]:
+    def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        deps.after_ack(respond, lambda: work(deps, body))
+
+    return listener
 
 
 def register(app: App, deps: Deps) -> None:
-    app.action(blocks.ASSIGN_ME)(ack=_ack, lazy=[make_assign_me(deps)])
-    app.action(blocks.REFRESH)(ack=_ack, lazy=[make_refresh(deps)])
-    app.action(blocks.OPEN)(ack=_ack, lazy=[make_open(deps)])
-    app.action(blocks.LIST_PAGE)(ack=_ack, lazy=[make_list_page(deps)])
+    for action_id, work in ACTIONS.items():
+        app.action(action_id)(_listener(deps, work))

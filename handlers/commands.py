@@ -1,12 +1,13 @@
 """The `/lead` slash command.
 
 The ack answers at once with what needs no I/O (help, an unknown
-subcommand); everything else runs in a lazy listener after the ack and
-replies through the command's ``response_url``.
+subcommand); everything else runs after the ack and replies through the
+command's ``response_url``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from slack_sdk import WebClient
 
 from handlers import blocks
 from handlers.cards import card_blocks, row_blocks
-from handlers.context import Deps, Reply, error_reply, run_safely
+from handlers.context import Deps, Reply, error_reply
 from handlers.parsing import Token, is_user, split_options, tokenize, user_id
 from services.contact import looks_like_email, looks_like_phone, normalize_email, normalize_phone
 from services.errors import LeadError
@@ -412,9 +413,14 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 ALIASES = {"follow-up": "followup", "fu": "followup", "ls": "list", "backend": "backends", "?": "help"}
 
 
-def help_reply() -> Reply:
+@functools.cache
+def _help_blocks() -> tuple[dict[str, Any], ...]:
     commands = [line for s in SUBCOMMANDS.values() for line in ((s.usage, s.summary), *s.more)]
-    return Reply(text="Leadbot commands", blocks=blocks.help_blocks(commands))
+    return tuple(blocks.help_blocks(commands))
+
+
+def help_reply() -> Reply:
+    return Reply(text="Leadbot commands", blocks=list(_help_blocks()))
 
 
 def split_subcommand(text: str) -> tuple[str, str]:
@@ -425,50 +431,44 @@ def split_subcommand(text: str) -> tuple[str, str]:
     return ALIASES.get(name, name), normalised[tokens[0].end :].strip()
 
 
-def ack_lead(ack: Ack, command: dict[str, Any]) -> None:
-    """Answer what needs no I/O in the ack itself; the rest says nothing until the lazy reply."""
-    try:
-        name, _ = split_subcommand(command.get("text", ""))
-    except LeadError as exc:
-        error_reply(exc.message, "/lead help").ack(ack)
-        return
-    if name == "help":
-        help_reply().ack(ack)
-    elif name not in SUBCOMMANDS:
-        error_reply(f"`{name}` is not a /lead command; `/lead help` lists them").ack(ack)
-    elif SUBCOMMANDS[name].run is None:
-        error_reply(f"`/lead {name}` is not available yet in this version of Leadbot").ack(ack)
-    else:
-        ack()
-
-
-def make_run_lead(deps: Deps) -> Callable[..., None]:
-    def run_lead(body: dict[str, Any], command: dict[str, Any], respond: Respond, client: WebClient) -> None:
-        def work() -> Reply | None:
+def lead_command(deps: Deps) -> Callable[..., None]:
+    def lead(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+        """Answer what needs no I/O in the ack itself; the rest replies after the ack."""
+        try:
             name, rest = split_subcommand(command.get("text", ""))
-            sub = SUBCOMMANDS.get(name)
-            if sub is None or sub.run is None:
-                return None  # already answered in the ack
-            key = f"command:{command.get('trigger_id') or body.get('trigger_id')}"
-            if not deps.service.claim(key):
-                return None  # a Slack retry of a request we already handled
-            normalised, tokens = tokenize(rest)
-            inv = Invocation(
-                deps=deps,
-                user=command["user_id"],
-                channel=command.get("channel_id"),
-                text=normalised,
-                tokens=tokens,
-                trigger_id=command.get("trigger_id", ""),
-                response_url=command.get("response_url"),
-                client=client,
-            )
-            return sub.run(inv)
+        except LeadError as exc:
+            error_reply(exc.message, "/lead help").ack(ack)
+            return
+        sub = SUBCOMMANDS.get(name)
+        if name == "help":
+            help_reply().ack(ack)
+        elif sub is None:
+            error_reply(f"`{name}` is not a /lead command; `/lead help` lists them").ack(ack)
+        elif sub.run is None:
+            error_reply(f"`/lead {name}` is not available yet in this version of Leadbot").ack(ack)
+        else:
+            ack()
+            deps.after_ack(respond, lambda: run_subcommand(deps, sub, rest, command, client))
 
-        run_safely(respond, work)
+    return lead
 
-    return run_lead
+
+def run_subcommand(deps: Deps, sub: Subcommand, rest: str, command: dict[str, Any], client: WebClient) -> Reply | None:
+    if not deps.service.claim(f"command:{command.get('trigger_id')}"):
+        return None  # a Slack retry of a request already handled
+    normalised, tokens = tokenize(rest)
+    inv = Invocation(
+        deps=deps,
+        user=command["user_id"],
+        channel=command.get("channel_id"),
+        text=normalised,
+        tokens=tokens,
+        trigger_id=command.get("trigger_id", ""),
+        response_url=command.get("response_url"),
+        client=client,
+    )
+    return sub.run(inv)
 
 
 def register(app: App, deps: Deps) -> None:
-    app.command("/lead")(ack=ack_lead, lazy=[make_run_lead(deps)])
+    app.command("/lead")(lead_command(deps))

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,12 +49,22 @@ class UserDirectory:
 @dataclass
 class Deps:
     service: LeadService
+    background: Executor
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     users: UserDirectory = field(default_factory=UserDirectory)
 
     def actor(self, user_id: str) -> Actor:
         return Actor(slack_user=user_id, is_admin=user_id in self.admins)
+
+    def after_ack(self, respond: Respond, work: Callable[[], Reply | None]) -> None:
+        """Run ``work`` once the ack is on its way; its reply goes to ``respond``.
+
+        This is what Bolt's lazy listeners do, without their deep copy of the whole
+        request for every call, which costs more than the rest of the ack path
+        (bench/ack.py measured 0.29x the bare app's acks/s with lazy listeners).
+        """
+        self.background.submit(run_safely, respond, work)
 
 
 @dataclass

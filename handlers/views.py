@@ -15,7 +15,7 @@ from slack_bolt.context.respond import Respond
 
 from handlers import blocks
 from handlers.cards import card_blocks
-from handlers.context import Deps, Reply, run_safely
+from handlers.context import Deps, Reply
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
 from services.models import NewLead
@@ -98,46 +98,36 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
     return NewLeadForm(lead, owner, backend, {})
 
 
-def make_new_lead(deps: Deps) -> tuple[Callable[..., None], Callable[..., None]]:
-    def ack_new_lead(ack: Ack, view: dict[str, Any]) -> None:
+def create_lead(deps: Deps, view: dict[str, Any], user: str, channel: str | None) -> Reply | None:
+    form = read_new_lead_form(view, deps, deps.service.clock())
+    if form.lead is None or not deps.service.claim(f"view:{view['id']}"):
+        return None  # errors went back in the ack; a resubmitted view was handled already
+    created = deps.service.create(
+        deps.actor(user), form.lead, owner_user=form.owner_user, backend=form.backend, channel=channel
+    )
+    return Reply(
+        text=f"New lead {created.name} ({created.ref})",
+        blocks=card_blocks(deps.service, created, last_action=f"Created by <@{user}>"),
+        in_channel=True,
+    )
+
+
+def new_lead_submitted(deps: Deps) -> Callable[..., None]:
+    def submitted(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
         form = read_new_lead_form(view, deps, deps.service.clock())
         if form.errors:
             ack(response_action="errors", errors=form.errors)
-        else:
-            ack()
-
-    def create(view: dict[str, Any], body: dict[str, Any]) -> None:
+            return
+        ack()
         metadata = json.loads(view.get("private_metadata") or "{}")
-        url = metadata.get("response_url")
-        if not url:
+        if not metadata.get("response_url"):
             log.warning("New lead modal submitted without a response_url; nowhere to post the card")
             return
-        respond = Respond(response_url=url)
-        user = body["user"]["id"]
+        respond = Respond(response_url=metadata["response_url"])
+        deps.after_ack(respond, lambda: create_lead(deps, view, body["user"]["id"], metadata.get("channel")))
 
-        def work() -> Reply | None:
-            # Bolt starts lazy listeners whatever the ack said; the ack already showed the errors.
-            form = read_new_lead_form(view, deps, deps.service.clock())
-            if form.lead is None or not deps.service.claim(f"view:{view['id']}"):
-                return None
-            created = deps.service.create(
-                deps.actor(user),
-                form.lead,
-                owner_user=form.owner_user,
-                backend=form.backend,
-                channel=metadata.get("channel"),
-            )
-            return Reply(
-                text=f"New lead {created.name} ({created.ref})",
-                blocks=card_blocks(deps.service, created, last_action=f"Created by <@{user}>"),
-                in_channel=True,
-            )
-
-        run_safely(respond, work)
-
-    return ack_new_lead, create
+    return submitted
 
 
 def register(app: App, deps: Deps) -> None:
-    ack_new_lead, create = make_new_lead(deps)
-    app.view(blocks.NEW_LEAD_VIEW)(ack=ack_new_lead, lazy=[create])
+    app.view(blocks.NEW_LEAD_VIEW)(new_lead_submitted(deps))
