@@ -110,6 +110,7 @@ class Requests:
 
 
 async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """Send one request; return its status, or -1 for an ack that turned the work away as busy."""
     writer.write(request)
     status_line = await reader.readline()
     length = 0
@@ -120,8 +121,9 @@ async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reque
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value)
-    if length:
-        await reader.readexactly(length)
+    body = await reader.readexactly(length) if length else b""
+    if b"busy right now" in body:
+        return -1
     return int(status_line.split()[1]) if status_line else 0
 
 
@@ -129,6 +131,7 @@ async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reque
 class Result:
     acks_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    shed: int = 0  # acked, but told "busy": the work was not taken in
     acked: int = 0  # 200s including the warm-up: each owes a reply when the command has one
     drain_s: float = 0.0  # after the last ack, until the last reply reached the fake Web API
     seconds: float = 0.0
@@ -166,8 +169,9 @@ async def ceiling(requests: Requests, text: str, seconds: float, warmup: float) 
             done = time.monotonic()
             result.acked += status == 200
             if sent >= measure_from:
-                if status == 200:
+                if status in (200, -1):
                     result.acks_ms.append((done - sent) * 1000)
+                    result.shed += status == -1
                 else:
                     result.errors += 1
         writer.close()
@@ -213,9 +217,11 @@ async def fixed_rate(requests: Requests, texts: list[str], rate: float, seconds:
     return result
 
 
-def start_server(name: str, command: list[str], env: dict[str, str], port: int, requests: Requests) -> Server:
+def start_server(
+    name: str, command: list[str], env: dict[str, str], port: int, requests: Requests, log: Path
+) -> Server:
     started = time.monotonic()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
     _, probe = requests.build("help")
     deadline = started + 30
     while time.monotonic() < deadline:
@@ -280,7 +286,7 @@ def main() -> None:
         for name, (command, texts) in cases.items():
             port = free_port()
             requests = Requests(fake, port)
-            server = start_server(name, command, {**env, "PORT": str(port)}, port, requests)
+            server = start_server(name, command, {**env, "PORT": str(port)}, port, requests, tmp / f"{name}.log")
             entry: dict = {"first_ack_s": server.first_ack_s, "ceiling": {}}
             try:
                 for text in texts:
@@ -323,7 +329,8 @@ def print_report(report: dict[str, dict], args: argparse.Namespace) -> None:
         f" (median of {args.runs}):"
     )
     print(
-        f"{'server / command':<28}{'acks/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs bare':>9}{'backlog s':>11}"
+        f"{'server / command':<28}{'acks/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs bare':>9}"
+        f"{'busy %':>8}{'backlog s':>11}"
     )
     rows = [("bare Bolt   /lead help", bare_help)] + [
         (f"leadbot     /lead {cmd}", res) for cmd, res in lead["ceiling"].items()
@@ -331,7 +338,7 @@ def print_report(report: dict[str, dict], args: argparse.Namespace) -> None:
     for label, res in rows:
         print(
             f"{label:<28}{res.rate:>10,.0f}{res.pct(50):>9.2f}{res.pct(99):>9.2f}{res.errors:>8}"
-            f"{res.rate / bare_help.rate:>8.2f}x{res.drain_s:>11.1f}"
+            f"{res.rate / bare_help.rate:>8.2f}x{100 * res.shed / max(len(res.acks_ms), 1):>8.1f}{res.drain_s:>11.1f}"
         )
     print(f"\nFixed rate {args.rate:g}/s for {args.rate_seconds:g} s:")
     print(f"{'server / commands':<42}{'ack p50':>9}{'ack p99':>9}{'done p50':>10}{'done p99':>10}{'errors':>8}")

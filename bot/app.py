@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Executor
 
 from slack_bolt import App
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 import handlers
 from bot.config import ConfigError, Settings
 from bot.executor import TrackedExecutor
 from bot.store import Store
-from handlers.context import Deps
+from handlers.context import Background, Deps
 from services.backends.base import Backend
 from services.backends.local import LocalBackend
 from services.leads import LeadService
@@ -44,11 +44,17 @@ def build_service(settings: Settings, store: Store | None = None) -> LeadService
     )
 
 
+def _drop_token_unused_warning(record: logging.LogRecord) -> bool:
+    # Bolt falls back to $SLACK_BOT_TOKEN when given a client and then warns that it
+    # is unused; we pass the client on purpose, to honour SLACK_API_URL.
+    return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 def build_app(
     settings: Settings,
     service: LeadService,
     *,
-    executor: Executor | None = None,
+    executor: Background | None = None,
 ) -> App:
     """The Bolt app: listeners ack first and hand their work to ``executor``.
 
@@ -59,16 +65,19 @@ def build_app(
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
+    bolt_logger = logging.getLogger("leadbot.bolt")
+    bolt_logger.addFilter(_drop_token_unused_warning)
     app = App(
         client=client,
         signing_secret=secret,
         process_before_response=True,
         listener_executor=executor,
-        logger=logging.getLogger("leadbot.bolt"),
+        logger=bolt_logger,
     )
     deps = Deps(
         service=service,
         background=executor,
+        client=client,
         admins=settings.leadbot_admins,
         phone_region=settings.leadbot_phone_region,
     )

@@ -9,15 +9,23 @@ from typing import Any
 
 
 class TrackedExecutor(ThreadPoolExecutor):
-    """A thread pool that can say when all submitted work is done.
+    """A thread pool that knows how much work is waiting.
 
-    Tests and benchmarks wait on ``wait_idle`` instead of sleeping.
+    ``saturated`` lets listeners refuse new work in the ack ("busy, try again")
+    instead of queueing it without bound: under sustained overload an unbounded
+    queue grew past 270 MB in bench/ack.py. Tests and benchmarks wait on
+    ``wait_idle`` instead of sleeping. Workers mostly wait on Slack's response
+    URLs, hence more of them than cores.
     """
 
-    def __init__(self, max_workers: int = 8) -> None:
-        super().__init__(max_workers=max_workers, thread_name_prefix="leadbot-lazy")
+    def __init__(self, max_workers: int = 16, max_pending: int = 1000) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="leadbot-work")
+        self.max_pending = max_pending
         self._pending = 0
         self._idle = threading.Condition()
+
+    def saturated(self) -> bool:
+        return self._pending >= self.max_pending
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         with self._idle:
@@ -38,6 +46,9 @@ class TrackedExecutor(ThreadPoolExecutor):
 
 class InlineExecutor(Executor):
     """Runs work at once in the caller's thread: the console shows results in order."""
+
+    def saturated(self) -> bool:
+        return False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         future: Future = Future()

@@ -18,10 +18,11 @@ from slack_sdk import WebClient
 
 from handlers import blocks
 from handlers.cards import card_blocks, row_blocks
-from handlers.context import Deps, Reply, error_reply
+from handlers.context import BUSY, Deps, Reply, error_reply
 from handlers.parsing import Token, is_user, split_options, tokenize, user_id
 from services.contact import looks_like_email, looks_like_phone, normalize_email, normalize_phone
 from services.errors import LeadError
+from services.leads import Actor, LeadService
 from services.models import NewLead
 from services.when import WHEN_HELP, parse_when
 
@@ -40,11 +41,11 @@ class Invocation:
     client: WebClient
 
     @property
-    def actor(self):
+    def actor(self) -> Actor:
         return self.deps.actor(self.user)
 
     @property
-    def service(self):
+    def service(self) -> LeadService:
         return self.deps.service
 
     def tz(self) -> str:
@@ -432,7 +433,7 @@ def split_subcommand(text: str) -> tuple[str, str]:
 
 
 def lead_command(deps: Deps) -> Callable[..., None]:
-    def lead(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    def lead(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         """Answer what needs no I/O in the ack itself; the rest replies after the ack."""
         try:
             name, rest = split_subcommand(command.get("text", ""))
@@ -446,14 +447,16 @@ def lead_command(deps: Deps) -> Callable[..., None]:
             error_reply(f"`{name}` is not a /lead command; `/lead help` lists them").ack(ack)
         elif sub.run is None:
             error_reply(f"`/lead {name}` is not available yet in this version of Leadbot").ack(ack)
+        elif deps.background.saturated():
+            error_reply(BUSY).ack(ack)
         else:
             ack()
-            deps.after_ack(respond, lambda: run_subcommand(deps, sub, rest, command, client))
+            deps.after_ack(respond, lambda: run_subcommand(deps, sub, rest, command))
 
     return lead
 
 
-def run_subcommand(deps: Deps, sub: Subcommand, rest: str, command: dict[str, Any], client: WebClient) -> Reply | None:
+def run_subcommand(deps: Deps, sub: Subcommand, rest: str, command: dict[str, Any]) -> Reply | None:
     if not deps.service.claim(f"command:{command.get('trigger_id')}"):
         return None  # a Slack retry of a request already handled
     normalised, tokens = tokenize(rest)
@@ -465,7 +468,7 @@ def run_subcommand(deps: Deps, sub: Subcommand, rest: str, command: dict[str, An
         tokens=tokens,
         trigger_id=command.get("trigger_id", ""),
         response_url=command.get("response_url"),
-        client=client,
+        client=deps.client,
     )
     return sub.run(inv)
 

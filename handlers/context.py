@@ -7,9 +7,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
@@ -46,10 +46,20 @@ class UserDirectory:
         return tz
 
 
+class Background(Protocol):
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future: ...
+
+    def saturated(self) -> bool: ...
+
+
+BUSY = "Leadbot is busy right now and did not take this in; please try again in a moment"
+
+
 @dataclass
 class Deps:
     service: LeadService
-    background: Executor
+    background: Background
+    client: WebClient
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     users: UserDirectory = field(default_factory=UserDirectory)

@@ -15,7 +15,7 @@ from slack_bolt.context.respond import Respond
 
 from handlers import blocks
 from handlers.cards import card_blocks
-from handlers.context import Deps, Reply
+from handlers.context import BUSY, Deps, Reply
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
 from services.models import NewLead
@@ -117,6 +117,9 @@ def new_lead_submitted(deps: Deps) -> Callable[..., None]:
         form = read_new_lead_form(view, deps, deps.service.clock())
         if form.errors:
             ack(response_action="errors", errors=form.errors)
+            return
+        if deps.background.saturated():
+            ack(response_action="errors", errors={"name": BUSY[:150]})
             return
         ack()
         metadata = json.loads(view.get("private_metadata") or "{}")

@@ -122,3 +122,22 @@ def test_ack_never_waits_for_the_work(bot, fake_slack, linked):
     gate.set()
     assert bot.executor.wait_idle(5)
     assert "Leadbot admin" in fake_slack.received("response")[-1].body["text"]
+
+
+def test_a_saturated_bot_says_busy_in_the_ack_and_takes_nothing_in(bot, linked):
+    bot.executor.max_pending = 0
+    body = bot.slack.command("new Ada ada@example.com", user=ADMIN).json()
+    assert "Leadbot is busy right now and did not take this in" in body["text"]
+    assert linked.store.db["local_leads"].count == 0
+    assert bot.slack.command("help").status_code == 200  # what needs no work is still answered
+
+
+def test_secrets_stay_out_of_the_logs_even_at_debug(slack, linked, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        slack.command("new Ada ada@example.com next=tomorrow", user=ADMIN)
+        slack.command("new", user=ADMIN)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "views.open" in logged or "users.info" in logged  # the SDK did log its calls
+    assert "xoxb-test-token" not in logged and "test-signing-secret" not in logged
