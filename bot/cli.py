@@ -45,7 +45,6 @@ def run() -> None:
 
     from bot.app import build_app, build_service
     from bot.executor import TrackedExecutor
-    from bot.server import asgi_app
 
     try:
         service = build_service(settings)
@@ -64,10 +63,13 @@ def run() -> None:
         log.info("Leadbot starting in Socket Mode (backends: %s)", ", ".join(service.backends))
         SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
         return
-    import uvicorn
+    from bot.server import serve_http
 
-    log.info("Leadbot listening on port %s (backends: %s)", settings.port, ", ".join(service.backends))
-    uvicorn.run(asgi_app(app, service.store), host="0.0.0.0", port=settings.port, log_level="warning", access_log=False)
+    log.info("Leadbot starting over HTTP (backends: %s)", ", ".join(service.backends))
+    try:
+        serve_http(app, service.store, settings.port)
+    except OSError as exc:
+        _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
 
 
 @cli.command()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+
 from slack_bolt import App
 from slack_bolt.adapter.starlette import SlackRequestHandler
 from starlette.applications import Starlette
@@ -31,3 +34,20 @@ def asgi_app(app: App, store: Store) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )
+
+
+def serve_http(app: App, store: Store, port: int, host: str = "0.0.0.0") -> None:
+    """Serve with uvicorn on a socket bound before we say we are listening.
+
+    Connections that arrive before uvicorn's loop runs wait in the listen backlog,
+    so "listening" in the log is true the moment it is written.
+    """
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    logging.getLogger("leadbot").info("Leadbot listening on %s:%s", host, sock.getsockname()[1])
+    config = uvicorn.Config(asgi_app(app, store), log_level="warning", access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
