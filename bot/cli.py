@@ -48,15 +48,12 @@ def run() -> None:
 
     try:
         service = build_service(settings)
-        app = build_app(settings, service, executor=TrackedExecutor())
+        app = build_app(settings, service, executor=TrackedExecutor(settings.leadbot_workers))
     except ConfigError as exc:
         _fail(str(exc))
     except BoltError:
         _fail("Slack rejected SLACK_BOT_TOKEN (auth.test failed): check the token and SLACK_API_URL")
     log = logging.getLogger("leadbot")
-    # Work threads would otherwise hold the GIL for up to 5 ms while an ack waits
-    # (bench/ack.py: ack p99 6.5 ms against the bare app's 0.9 ms at 200 requests/s).
-    sys.setswitchinterval(0.0005)
     if settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -28,6 +28,7 @@ EXPECTS = {
     "LEADBOT_SELF_LINK": "true or false",
     "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
     "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+    "LEADBOT_WORKERS": "a number of threads from 1 to 64",
 }
 
 
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     leadbot_self_link: bool = False
     leadbot_phone_region: str | None = None
     leadbot_log_level: str = "INFO"
+    leadbot_workers: int = Field(4, ge=1, le=64)
 
     _file: FileConfig = PrivateAttr(default_factory=FileConfig)
 

@@ -14,11 +14,12 @@ class TrackedExecutor(ThreadPoolExecutor):
     ``saturated`` lets listeners refuse new work in the ack ("busy, try again")
     instead of queueing it without bound: under sustained overload an unbounded
     queue grew past 270 MB in bench/ack.py. Tests and benchmarks wait on
-    ``wait_idle`` instead of sleeping. Workers mostly wait on Slack's response
-    URLs, hence more of them than cores.
+    ``wait_idle`` instead of sleeping. Few workers: every one that is busy on
+    the CPU competes with the acks for the GIL (bench/ack.py: 4 workers kept the
+    ack p99 at 1.3x the bare app's at 200 requests/s, 16 workers 2.6x).
     """
 
-    def __init__(self, max_workers: int = 16, max_pending: int = 1000) -> None:
+    def __init__(self, max_workers: int = 4, max_pending: int = 1000) -> None:
         super().__init__(max_workers=max_workers, thread_name_prefix="leadbot-work")
         self.max_pending = max_pending
         self._pending = 0
