@@ -176,20 +176,15 @@ def error_text(message: str, usage: str | None = None) -> str:
     return text
 
 
-def help_blocks(commands: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def help_text(commands: list[tuple[str, str]]) -> str:
+    """Help as one mrkdwn text: a plain-text ack needs no JSON, so help costs the ack path least."""
     lines = "\n".join(f"`{usage}`  {summary}" for usage, summary in commands)
-    return [
-        SectionBlock(text=MarkdownTextObject(text="*Leadbot* — work your leads from Slack.")).to_dict(),
-        SectionBlock(text=MarkdownTextObject(text=_clip(lines, MAX_TEXT))).to_dict(),
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text="REF is `BACKEND:ID` (e.g. `local:7`) or a bare ID. "
-                    "WHEN is how people write dates: `tomorrow 10am`, `fri`, `in 3 days`."
-                )
-            ]
-        ).to_dict(),
-    ]
+    return (
+        "*Leadbot* — work your leads from Slack.\n"
+        f"{lines}\n"
+        "_REF is `BACKEND:ID` (e.g. `local:7`) or a bare ID. "
+        "WHEN is how people write dates: `tomorrow 10am`, `fri`, `in 3 days`._"
+    )
 
 
 def new_lead_modal(

@@ -415,43 +415,36 @@ ALIASES = {"follow-up": "followup", "fu": "followup", "ls": "list", "backend": "
 
 
 @functools.cache
-def _help_blocks() -> tuple[dict[str, Any], ...]:
-    commands = [line for s in SUBCOMMANDS.values() for line in ((s.usage, s.summary), *s.more)]
-    return tuple(blocks.help_blocks(commands))
-
-
-def help_reply() -> Reply:
-    return Reply(text="Leadbot commands", blocks=list(_help_blocks()))
+def help_text() -> str:
+    return blocks.help_text([line for s in SUBCOMMANDS.values() for line in ((s.usage, s.summary), *s.more)])
 
 
 def split_subcommand(text: str) -> tuple[str, str]:
-    normalised, tokens = tokenize(text)
-    if not tokens:
+    """The subcommand word and the rest, untouched: the ack needs no more than this."""
+    parts = text.strip().split(None, 1)
+    if not parts:
         return "help", ""
-    name = tokens[0].text.lower()
-    return ALIASES.get(name, name), normalised[tokens[0].end :].strip()
+    name = parts[0].lower()
+    return ALIASES.get(name, name), parts[1] if len(parts) > 1 else ""
 
 
 def lead_command(deps: Deps) -> Callable[..., None]:
-    def lead(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    def lead(ack: Ack, body: dict[str, Any]) -> None:
         """Answer what needs no I/O in the ack itself; the rest replies after the ack."""
-        try:
-            name, rest = split_subcommand(command.get("text", ""))
-        except LeadError as exc:
-            error_reply(exc.message, "/lead help").ack(ack)
-            return
+        name, rest = split_subcommand(body.get("text", ""))
         sub = SUBCOMMANDS.get(name)
         if name == "help":
-            help_reply().ack(ack)
+            ack(help_text())
         elif sub is None:
-            error_reply(f"`{name}` is not a /lead command; `/lead help` lists them").ack(ack)
+            error_reply(f"`{name[:50]}` is not a /lead command; `/lead help` lists them").ack(ack)
         elif sub.run is None:
             error_reply(f"`/lead {name}` is not available yet in this version of Leadbot").ack(ack)
         elif deps.background.saturated():
             error_reply(BUSY).ack(ack)
         else:
             ack()
-            deps.after_ack(respond, lambda: run_subcommand(deps, sub, rest, command))
+            respond = Respond(response_url=body.get("response_url"))
+            deps.after_ack(respond, lambda: run_subcommand(deps, sub, rest, body))
 
     return lead
 

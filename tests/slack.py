@@ -170,6 +170,36 @@ class SlackDriver:
         return [c.answer["view"] for c in self.fake.received("api", "views.open")]
 
 
+# The subcommands DESIGN.md promises; help must list each one.
+DESIGN_SUBCOMMANDS = (
+    "help",
+    "new",
+    "show",
+    "list",
+    "assign",
+    "followup",
+    "note",
+    "status",
+    "link",
+    "unlink",
+    "whoami",
+    "backends",
+    "remind",
+    "notify",
+    "previews",
+    "deal",
+    "department",
+)
+
+
+def button_message(action_id: str, value: str | None = None, block_id: str = "b") -> list[dict[str, Any]]:
+    """A message with one button, as Slack echoes it back in block_actions."""
+    button = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": action_id}}
+    if value is not None:
+        button["value"] = value
+    return [{"type": "actions", "block_id": block_id, "elements": [button]}]
+
+
 def _find_button(blocks: list[dict[str, Any]], action_id: str, value: str | None):
     for block in blocks:
         elements = block.get("elements", []) if block["type"] == "actions" else [block.get("accessory") or {}]

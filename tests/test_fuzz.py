@@ -8,49 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ADMIN
+from tests.slack import DESIGN_SUBCOMMANDS
 
 WORDS = st.sampled_from(
     [
-        "new",
-        "show",
-        "list",
-        "assign",
-        "followup",
-        "note",
-        "status",
-        "link",
-        "unlink",
-        "whoami",
-        "backends",
-        "help",
-        "mine",
-        "due",
-        "me",
-        "local:1",
-        "local:x",
-        "capillary:19",
-        "1",
-        "<@UREP1|ana>",
-        "@bob",
-        "next=tomorrow",
-        'next="in 3 days"',
-        "owner=me",
-        "status=won",
-        "backend=local",
-        "reason=x",
-        "=",
-        '"',
-        "ada@example.com",
-        "+919895012345",
-        "won",
-        "lost",
-        "x=y",
-        "“quoted”",
-        "'",
-        "\\",
-        "<",
-        ">",
-        "|",
+        *DESIGN_SUBCOMMANDS,
+        *("mine", "due", "me", "local:1", "local:x", "capillary:19", "1", "<@UREP1|ana>", "@bob"),
+        *("next=tomorrow", 'next="in 3 days"', "owner=me", "status=won", "backend=local", "reason=x", "x=y"),
+        *("=", '"', "“quoted”", "'", "\\", "<", ">", "|", "ada@example.com", "+919895012345", "won", "lost"),
     ]
 )
 TEXT = st.one_of(

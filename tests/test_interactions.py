@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from tests.conftest import ADMIN, REP, STRANGER, new_lead
-from tests.slack import text_of
+from tests.slack import button_message, text_of
 
 
 def test_assign_to_me_updates_the_card_in_place(slack, linked):
@@ -53,40 +53,12 @@ def test_open_from_a_list_shows_the_full_card(slack, linked):
 
 
 def test_stale_list_button_says_so(slack, linked):
-    blocks = [
-        {
-            "type": "actions",
-            "block_id": "list_pages",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": "lead_list_page",
-                    "text": {"type": "plain_text", "text": "More"},
-                    "value": "not json",
-                }
-            ],
-        }
-    ]
-    slack.click(blocks, "lead_list_page")
+    slack.click(button_message("lead_list_page", "not json"), "lead_list_page")
     assert "This list is out of date" in slack.last_reply()["text"]
 
 
 def test_refresh_of_a_deleted_lead_says_what_happened(slack, linked):
-    blocks = [
-        {
-            "type": "actions",
-            "block_id": "card:local:42",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": "lead_refresh",
-                    "text": {"type": "plain_text", "text": "Refresh"},
-                    "value": "local:42",
-                }
-            ],
-        }
-    ]
-    slack.click(blocks, "lead_refresh")
+    slack.click(button_message("lead_refresh", "local:42"), "lead_refresh")
     assert "There is no lead `local:42`" in slack.last_reply()["text"]
 
 
