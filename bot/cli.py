@@ -48,7 +48,8 @@ def run() -> None:
 
     try:
         service = build_service(settings)
-        app = build_app(settings, service, executor=TrackedExecutor(settings.leadbot_workers))
+        executor = TrackedExecutor(settings.leadbot_workers)
+        app = build_app(settings, service, executor=executor)
     except ConfigError as exc:
         _fail(str(exc))
     except BoltError:
@@ -64,7 +65,7 @@ def run() -> None:
 
     log.info("Leadbot starting over HTTP (backends: %s)", ", ".join(service.backends))
     try:
-        serve_http(app, service.store, settings.port)
+        serve_http(app, service.store, executor, settings.port)
     except OSError as exc:
         _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
 

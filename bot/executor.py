@@ -1,11 +1,16 @@
-"""Executors for Bolt's lazy listeners (the work after each ack)."""
+"""Executors for the work listeners hand off after acking."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+# Work submitted while an HTTP request is being handled, started once its response is sent.
+_held: ContextVar[list[tuple[Callable[..., Any], tuple, dict]] | None] = ContextVar("leadbot_held", default=None)
 
 
 class TrackedExecutor(ThreadPoolExecutor):
@@ -28,12 +33,38 @@ class TrackedExecutor(ThreadPoolExecutor):
     def saturated(self) -> bool:
         return self._pending >= self.max_pending
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future | None:
         with self._idle:
             self._pending += 1
+        held = _held.get()
+        if held is not None:
+            held.append((fn, args, kwargs))
+            return None
+        return self._start(fn, args, kwargs)
+
+    def _start(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Future:
         future = super().submit(fn, *args, **kwargs)
         future.add_done_callback(self._done)
         return future
+
+    @contextmanager
+    def holding(self) -> Iterator[list[tuple[Callable[..., Any], tuple, dict]]]:
+        """Hold work submitted in this context until ``release``.
+
+        The HTTP server releases it after the ack is written, so a worker waking up
+        never takes the GIL between the listener and the ack leaving the socket
+        (that was most of Leadbot's ack p99 over the bare app's in bench/ack.py).
+        """
+        held: list[tuple[Callable[..., Any], tuple, dict]] = []
+        token = _held.set(held)
+        try:
+            yield held
+        finally:
+            _held.reset(token)
+
+    def release(self, held: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
+        for fn, args, kwargs in held:
+            self._start(fn, args, kwargs)
 
     def _done(self, _: Future) -> None:
         with self._idle:

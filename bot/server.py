@@ -8,18 +8,29 @@ import socket
 from slack_bolt import App
 from slack_bolt.adapter.starlette import SlackRequestHandler
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.executor import TrackedExecutor
 from bot.store import Store
 
 
-def asgi_app(app: App, store: Store) -> Starlette:
+def asgi_app(app: App, store: Store, executor: TrackedExecutor) -> Starlette:
+    """``executor`` must be the one the app's listeners hand their work to."""
     handler = SlackRequestHandler(app)
 
     async def events(request: Request) -> Response:
-        return await handler.handle(request)
+        with executor.holding() as held:
+            response = await handler.handle(request)
+        if held:
+
+            async def start_work() -> None:
+                executor.release(held)
+
+            response.background = BackgroundTask(start_work)
+        return response
 
     async def healthz(request: Request) -> Response:
         try:
@@ -36,7 +47,7 @@ def asgi_app(app: App, store: Store) -> Starlette:
     )
 
 
-def serve_http(app: App, store: Store, port: int, host: str = "0.0.0.0") -> None:
+def serve_http(app: App, store: Store, executor: TrackedExecutor, port: int, host: str = "0.0.0.0") -> None:
     """Serve with uvicorn on a socket bound before we say we are listening.
 
     Connections that arrive before uvicorn's loop runs wait in the listen backlog,
@@ -49,5 +60,5 @@ def serve_http(app: App, store: Store, port: int, host: str = "0.0.0.0") -> None
     sock.bind((host, port))
     sock.listen(2048)
     logging.getLogger("leadbot").info("Leadbot listening on %s:%s", host, sock.getsockname()[1])
-    config = uvicorn.Config(asgi_app(app, store), log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(asgi_app(app, store, executor), log_level="warning", access_log=False, lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])

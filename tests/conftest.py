@@ -58,7 +58,7 @@ class RunningBot:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)  # accepted connections queue here until uvicorn's loop runs
-        config = uvicorn.Config(asgi_app(self.app, service.store), log_level="warning", lifespan="off")
+        config = uvicorn.Config(asgi_app(self.app, service.store, self.executor), log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()

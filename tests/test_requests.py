@@ -141,3 +141,25 @@ def test_secrets_stay_out_of_the_logs_even_at_debug(slack, linked, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "views.open" in logged or "users.info" in logged  # the SDK did log its calls
     assert "xoxb-test-token" not in logged and "test-signing-secret" not in logged
+
+
+def test_an_unexpected_failure_is_logged_with_a_reference_and_never_shown(slack, linked, caplog, monkeypatch):
+    import logging
+    import re
+
+    from tests.conftest import new_lead
+
+    ref = new_lead(linked)
+
+    def broken(lead_id):
+        raise RuntimeError("disk on fire at /var/secret/path")
+
+    monkeypatch.setattr(linked.backends["local"], "get", broken)
+    with caplog.at_level(logging.ERROR, logger="leadbot"):
+        slack.command(f"show {ref}")
+    shown = slack.last_reply()["text"]
+    assert "disk on fire" not in shown and "secret" not in shown
+    match = re.search(r"Something went wrong on our side \(ref `([0-9a-f]{8})`\)", shown)
+    assert match, shown
+    (record,) = [r for r in caplog.records if match.group(1) in r.getMessage()]
+    assert record.exc_info and "disk on fire" in str(record.exc_info[1])
