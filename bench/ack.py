@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -34,7 +35,49 @@ from slack_sdk.signature import SignatureVerifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.fakeslack import FakeSlack  # noqa: E402
+
+class RemoteFake:
+    """bench/fake_web_api.py, driven over its stdin/stdout."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "fake_web_api.py"), USER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.url = self.process.stdout.readline().strip()
+        self.api_url = f"{self.url}/api/"
+
+    def response_url(self, key: str) -> str:
+        return f"{self.url}/response/{key}"
+
+    def ask(self, command: str) -> str:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def count(self) -> int:
+        return int(self.ask("count"))
+
+    def arrivals(self) -> dict[str, float]:
+        return json.loads(self.ask("dump"))
+
+    def clear(self) -> None:
+        self.ask("clear")
+
+    def wait_count(self, n: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.count() >= n:
+                return True
+            time.sleep(0.05)  # a benchmark polling another process, not a test
+        return False
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(10)
+
 
 SECRET = "bench-signing-secret"
 USER = "UBENCH"
@@ -72,7 +115,7 @@ class Server:
 class Requests:
     """Signed `/lead` requests; each has its own trigger_id and response_url key."""
 
-    def __init__(self, fake: FakeSlack, port: int) -> None:
+    def __init__(self, fake: RemoteFake, port: int) -> None:
         self.fake = fake
         self.port = port
         self.ids = itertools.count(1)
@@ -263,8 +306,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="ceiling runs per case; the median is shown")
     args = parser.parse_args()
 
-    fake = FakeSlack().start()
-    fake.add_user(USER, "bench", "UTC")
+    fake = RemoteFake()
     tmp = Path(tempfile.mkdtemp(prefix="leadbot-bench-"))
     ref = seed(tmp / "bench.db")
     env = {
@@ -296,7 +338,7 @@ def main() -> None:
                         run = asyncio.run(ceiling(requests, text, args.seconds, args.warmup))
                         if name == "leadbot" and text != "help":  # let the work after the acks finish
                             began = time.monotonic()
-                            fake.wait_for(lambda calls, n=run.acked: sum(c.kind == "response" for c in calls) >= n, 300)
+                            fake.wait_count(run.acked, 300)
                             run.drain_s = time.monotonic() - began
                         runs.append(run)
                     entry["ceiling"][text.split()[0]] = median_result(runs)
@@ -306,8 +348,8 @@ def main() -> None:
                 waits_for_reply = name == "leadbot"
                 expected = len(fixed.sent_at)
                 if waits_for_reply:
-                    fake.wait_for(lambda calls, n=expected: sum(c.kind == "response" for c in calls) >= n, 10)
-                arrivals = {c.name: c.received_at for c in fake.received("response")}
+                    fake.wait_count(expected, 10)
+                arrivals = fake.arrivals()
                 completions = [(arrivals[key] - sent) * 1000 for key, sent in fixed.sent_at.items() if key in arrivals]
                 missing = len(fixed.sent_at) - len(completions) if waits_for_reply else 0
                 entry["fixed"] = (fixed, completions, missing, rate_texts)

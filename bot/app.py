@@ -67,6 +67,9 @@ def build_app(
     client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
     bolt_logger = logging.getLogger("leadbot.bolt")
     bolt_logger.addFilter(_drop_token_unused_warning)
+    # Bolt compares the logger's own level (not the effective one) with DEBUG before
+    # formatting a debug line per middleware per request; NOTSET (0) would always pass.
+    bolt_logger.setLevel(logging.getLogger("leadbot").getEffectiveLevel())
     app = App(
         client=client,
         signing_secret=secret,
