@@ -303,7 +303,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--rate-seconds", type=float, default=30)
-    parser.add_argument("--runs", type=int, default=1, help="ceiling runs per case; the median is shown")
+    parser.add_argument("--runs", type=int, default=1, help="runs per case; the median is shown")
     args = parser.parse_args()
 
     fake = RemoteFake()
@@ -343,16 +343,22 @@ def main() -> None:
                         runs.append(run)
                     entry["ceiling"][text.split()[0]] = median_result(runs)
                 rate_texts = texts[1:] or texts
-                fake.clear()
-                fixed = asyncio.run(fixed_rate(requests, rate_texts, args.rate, args.rate_seconds))
-                waits_for_reply = name == "leadbot"
-                expected = len(fixed.sent_at)
-                if waits_for_reply:
-                    fake.wait_count(expected, 10)
-                arrivals = fake.arrivals()
-                completions = [(arrivals[key] - sent) * 1000 for key, sent in fixed.sent_at.items() if key in arrivals]
-                missing = len(fixed.sent_at) - len(completions) if waits_for_reply else 0
-                entry["fixed"] = (fixed, completions, missing, rate_texts)
+                fixed_runs = []
+                for _ in range(args.runs):
+                    fake.clear()
+                    fixed = asyncio.run(fixed_rate(requests, rate_texts, args.rate, args.rate_seconds))
+                    expected = len(fixed.sent_at)
+                    waits_for_reply = name == "leadbot"
+                    if waits_for_reply:
+                        fake.wait_count(expected, 10)
+                    arrivals = fake.arrivals()
+                    completions = [
+                        (arrivals[key] - sent) * 1000 for key, sent in fixed.sent_at.items() if key in arrivals
+                    ]
+                    missing = len(fixed.sent_at) - len(completions) if waits_for_reply else 0
+                    fixed_runs.append((fixed, completions, missing, rate_texts))
+                # the run with the median ack p99
+                entry["fixed"] = sorted(fixed_runs, key=lambda r: r[0].pct(99))[len(fixed_runs) // 2]
                 entry["rss_mb"] = server.peak_rss_mb()
             finally:
                 server.stop()
@@ -382,7 +388,7 @@ def print_report(report: dict[str, dict], args: argparse.Namespace) -> None:
             f"{label:<28}{res.rate:>10,.0f}{res.pct(50):>9.2f}{res.pct(99):>9.2f}{res.errors:>8}"
             f"{res.rate / bare_help.rate:>8.2f}x{100 * res.shed / max(len(res.acks_ms), 1):>8.1f}{res.drain_s:>11.1f}"
         )
-    print(f"\nFixed rate {args.rate:g}/s for {args.rate_seconds:g} s:")
+    print(f"\nFixed rate {args.rate:g}/s for {args.rate_seconds:g} s (the run with the median ack p99 of {args.runs}):")
     print(f"{'server / commands':<42}{'ack p50':>9}{'ack p99':>9}{'done p50':>10}{'done p99':>10}{'errors':>8}")
     for name in ("bare", "leadbot"):
         fixed, completions, missing, texts = report[name]["fixed"]
