@@ -320,6 +320,7 @@ class Console:
         for code, glyph in EMOJI.items():
             text = text.replace(code, glyph)
         text = re.sub(r"`([^`]+)`", r"[cyan]\1[/cyan]", text)
+        text = re.sub(r"(?<![\w_])_([^_\n]+)_(?![\w_])", r"[italic]\1[/italic]", text)
         return re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"[bold]\1[/bold]", text)
 
     def render(self, message: dict[str, Any], origin: str) -> None:
