@@ -57,8 +57,35 @@ def turn_page(deps: Deps, body: dict[str, Any]) -> Reply:
     return reply
 
 
+def _modal_metadata(body: dict[str, Any]) -> str:
+    """What the submission needs to update this very card: the lead and the message's response URL."""
+    return json.dumps(
+        {
+            "ref": _action(body)["value"],
+            "response_url": body.get("response_url"),
+            "channel": (body.get("channel") or {}).get("id"),
+        }
+    )
+
+
+def open_follow_up(deps: Deps, body: dict[str, Any]) -> None:
+    lead = deps.service.get(_action(body)["value"])
+    view = blocks.follow_up_modal(lead_name=lead.name, private_metadata=_modal_metadata(body), now=deps.service.clock())
+    deps.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def open_note(deps: Deps, body: dict[str, Any]) -> None:
+    lead = deps.service.get(_action(body)["value"])
+    deps.client.views_open(
+        trigger_id=body["trigger_id"],
+        view=blocks.note_modal(lead_name=lead.name, private_metadata=_modal_metadata(body)),
+    )
+
+
 ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
     blocks.ASSIGN_ME: assign_me,
+    blocks.LOG_FOLLOW_UP: open_follow_up,
+    blocks.ADD_NOTE: open_note,
     blocks.REFRESH: refresh,
     blocks.OPEN: open_card,
     blocks.LIST_PAGE: turn_page,

@@ -38,8 +38,13 @@ REFRESH = "lead_refresh"
 OPEN = "lead_open"
 LIST_PAGE = "lead_list_page"
 NEW_LEAD_VIEW = "lead_new"
-ACTION_IDS = (ASSIGN_ME, REFRESH, OPEN, LIST_PAGE)
-CALLBACK_IDS = (NEW_LEAD_VIEW,)
+LOG_FOLLOW_UP = "lead_log_follow_up"
+ADD_NOTE = "lead_add_note"
+FOLLOW_UP_VIEW = "lead_follow_up"
+NOTE_VIEW = "lead_note"
+ACTION_IDS = (ASSIGN_ME, LOG_FOLLOW_UP, ADD_NOTE, REFRESH, OPEN, LIST_PAGE)
+CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW)
+NOTE_LIMIT = 3000
 
 # Error replies start with this, so the console (and people skimming) can tell them apart.
 ERROR_MARK = ":warning:"
@@ -97,6 +102,8 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
             block_id=f"card:{lead.ref}",
             elements=[
                 ButtonElement(text="Assign to me", action_id=ASSIGN_ME, value=lead.ref, style="primary"),
+                ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref),
+                ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
                 ButtonElement(text="Refresh", action_id=REFRESH, value=lead.ref),
             ],
         )
@@ -261,3 +268,62 @@ def new_lead_modal(
         blocks=blocks,
     )
     return view.to_dict()
+
+
+def _lead_modal(callback_id: str, title: str, submit: str, lead_name: str, metadata: str, inputs: list[Block]):
+    return View(
+        type="modal",
+        callback_id=callback_id,
+        title=title,
+        submit=submit,
+        close="Cancel",
+        private_metadata=metadata,
+        blocks=[SectionBlock(text=MarkdownTextObject(text=f"*{_clip(lead_name, 200)}*")), *inputs],
+    ).to_dict()
+
+
+def follow_up_modal(*, lead_name: str, private_metadata: str, now: datetime) -> dict[str, Any]:
+    """Log follow-up: notes, done-at (default now) and an optional next follow-up."""
+    return _lead_modal(
+        FOLLOW_UP_VIEW,
+        "Log follow-up",
+        "Log",
+        lead_name,
+        private_metadata,
+        [
+            InputBlock(
+                block_id="notes",
+                label="Notes",
+                optional=True,
+                element=PlainTextInputElement(action_id="notes", multiline=True, max_length=NOTE_LIMIT),
+            ),
+            InputBlock(
+                block_id="done_at",
+                label="Done at",
+                element=DateTimePickerElement(action_id="done_at", initial_date_time=int(now.timestamp())),
+            ),
+            InputBlock(
+                block_id="next",
+                label="Next follow-up",
+                optional=True,
+                element=DateTimePickerElement(action_id="next"),
+            ),
+        ],
+    )
+
+
+def note_modal(*, lead_name: str, private_metadata: str) -> dict[str, Any]:
+    return _lead_modal(
+        NOTE_VIEW,
+        "Add note",
+        "Add",
+        lead_name,
+        private_metadata,
+        [
+            InputBlock(
+                block_id="text",
+                label="Note",
+                element=PlainTextInputElement(action_id="text", multiline=True, max_length=NOTE_LIMIT),
+            )
+        ],
+    )

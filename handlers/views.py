@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -132,5 +132,103 @@ def new_lead_submitted(deps: Deps) -> Callable[..., None]:
     return submitted
 
 
+# -- Log follow-up and Add note, opened from a card ------------------------------------------
+
+SKEW = timedelta(minutes=2)  # clocks differ a little; "done at" a minute ahead is not a mistake
+
+
+def read_follow_up_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
+    values = view.get("state", {}).get("values", {})
+    notes = (_value(values, "notes") or "").strip() or None
+    done_raw, next_raw = _value(values, "done_at"), _value(values, "next")
+    done_at = datetime.fromtimestamp(int(done_raw), UTC) if done_raw is not None else now
+    next_at = datetime.fromtimestamp(int(next_raw), UTC) if next_raw is not None else None
+    errors = {}
+    if done_at > now + SKEW:
+        errors["done_at"] = "A follow-up you log has already happened: pick a time up to now."
+    if next_at is not None and next_at <= now:
+        errors["next"] = "The next follow-up must be in the future."
+    return {"notes": notes, "done_at": done_at, "next_follow_up": next_at}, errors
+
+
+def read_note_form(view: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    text = (_value(view.get("state", {}).get("values", {}), "text") or "").strip()
+    if not text:
+        return text, {"text": "Write the note first."}
+    if len(text) > blocks.NOTE_LIMIT:
+        return text, {"text": f"Keep the note under {blocks.NOTE_LIMIT} characters (it has {len(text)})."}
+    return text, {}
+
+
+def _card_update(deps: Deps, view: dict[str, Any], user: str, apply, describe) -> Reply | None:
+    if not deps.service.claim(f"view:{view['id']}"):
+        return None  # a resubmitted view was handled already
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    lead = apply(deps.actor(user), metadata["ref"])
+    action = describe(lead)
+    return Reply(
+        text=f"{lead.ref}: {action}",
+        blocks=card_blocks(deps.service, lead, last_action=action),
+        replace_original=True,
+    )
+
+
+def follow_up_submitted(deps: Deps) -> Callable[..., None]:
+    def submitted(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
+        fields, errors = read_follow_up_form(view, deps.service.clock())
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        if not metadata.get("ref") or not metadata.get("response_url"):
+            log.warning("Log follow-up submitted without the card it belongs to")
+            return
+        user = body["user"]["id"]
+
+        def describe(lead) -> str:
+            nxt = fields["next_follow_up"]
+            return f"<@{user}> logged a follow-up" + (
+                f" · next: {blocks.slack_time(nxt, relative=False)}" if nxt else ""
+            )
+
+        deps.after_ack(
+            Respond(response_url=metadata["response_url"]),
+            lambda: _card_update(
+                deps, view, user, lambda actor, ref: deps.service.log_follow_up(actor, ref, **fields), describe
+            ),
+        )
+
+    return submitted
+
+
+def note_submitted(deps: Deps) -> Callable[..., None]:
+    def submitted(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
+        text, errors = read_note_form(view)
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        if errors:
+            ack(response_action="errors", errors=errors)
+            return
+        ack()
+        if not metadata.get("ref") or not metadata.get("response_url"):
+            log.warning("Add note submitted without the card it belongs to")
+            return
+        user = body["user"]["id"]
+        deps.after_ack(
+            Respond(response_url=metadata["response_url"]),
+            lambda: _card_update(
+                deps,
+                view,
+                user,
+                lambda actor, ref: deps.service.add_note(actor, ref, text),
+                lambda lead: f"<@{user}> added a note",
+            ),
+        )
+
+    return submitted
+
+
 def register(app: App, deps: Deps) -> None:
     app.view(blocks.NEW_LEAD_VIEW)(new_lead_submitted(deps))
+    app.view(blocks.FOLLOW_UP_VIEW)(follow_up_submitted(deps))
+    app.view(blocks.NOTE_VIEW)(note_submitted(deps))

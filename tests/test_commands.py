@@ -53,7 +53,12 @@ def test_quick_create_posts_a_card_in_channel_and_audits(slack, linked):
     # next follow-up: tomorrow 10:00 in the admin's zone (Europe/London), rendered by Slack per viewer
     assert "*Next follow-up*\n<!date^" in shown
     actions = next(b for b in blocks if b["type"] == "actions")
-    assert [e["action_id"] for e in actions["elements"]] == ["lead_assign_me", "lead_refresh"]
+    assert [e["action_id"] for e in actions["elements"]] == [
+        "lead_assign_me",
+        "lead_log_follow_up",
+        "lead_add_note",
+        "lead_refresh",
+    ]
     lead = linked.get("local:1")
     assert lead.next_follow_up.astimezone(UTC).hour == 10  # London is UTC in November
     assert lead.next_follow_up.date() > datetime.now(UTC).date()

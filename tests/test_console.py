@@ -60,7 +60,11 @@ def test_buttons_can_be_pressed_and_modals_filled(tmp_path):
                 "met at the conference",  # note
                 "grace@navy.mil",  # email, asked again with the error shown
                 "/lead show 1",
-                "press 2",  # Refresh
+                "press 4",  # Refresh
+                "press 2",  # Log follow-up: notes, done at (empty: now), next
+                "called back",
+                "",
+                "fri 3pm",
                 "/lead list",
                 "press 1",  # Open
             ]
@@ -75,6 +79,8 @@ def test_buttons_can_be_pressed_and_modals_filled(tmp_path):
     assert "Status: 💬 Contacted" in out and "Owner: @ada" in out
     assert "10:00" in out  # tomorrow 10am in the console user's zone
     assert "(pressed Refresh)" in out and "(the message above was updated)" in out
+    assert "(pressed Log follow-up)" in out and "@ada logged a follow-up · next: Fri" in out
+    assert "follow-up: called back" in out
     assert "(pressed Open)" in out
     assert result.returncode == 1  # the form needed a second try, so the script did not go as written
 

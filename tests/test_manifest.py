@@ -79,9 +79,12 @@ def test_every_button_the_app_renders_is_handled_and_every_handler_is_rendered(s
     for i in range(11):
         new_lead(linked, f"Lead {i}")
     rendered: set[str] = set()
-    for text in ("show local:1", "list"):
+    for text in ("list", "show local:1"):
         slack.command(text)
         rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(slack.last_reply()["blocks"])))
     assert rendered == set(ACTION_IDS)
+    card = slack.last_reply()["blocks"]
+    slack.click(card, "lead_log_follow_up")
+    slack.click(card, "lead_add_note")
     slack.command("new")
     assert {v["callback_id"] for v in slack.opened_views()} == set(CALLBACK_IDS)

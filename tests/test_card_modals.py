@@ -1,0 +1,99 @@
+"""Log follow-up and Add note from a card: the modal, field errors, the write, the card updated in place."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import ADMIN, REP, new_lead
+from tests.slack import text_of
+
+
+def card_of(slack, linked) -> tuple[str, list[dict]]:
+    ref = new_lead(linked)
+    slack.command(f"show {ref}")
+    return ref, slack.last_reply()["blocks"]
+
+
+def test_log_follow_up_opens_a_modal_for_this_card(slack, linked, fake_slack):
+    ref, card = card_of(slack, linked)
+    slack.click(card, "lead_log_follow_up", user=REP)
+    (view,) = slack.opened_views()
+    assert view["callback_id"] == "lead_follow_up" and view["title"]["text"] == "Log follow-up"
+    assert [b.get("block_id") for b in view["blocks"] if b["type"] == "input"] == ["notes", "done_at", "next"]
+    done_at = next(b for b in view["blocks"] if b.get("block_id") == "done_at")["element"]
+    assert abs(done_at["initial_date_time"] - datetime.now(UTC).timestamp()) < 60  # defaults to now
+    metadata = json.loads(view["private_metadata"])
+    assert metadata["ref"] == ref and metadata["response_url"].startswith(fake_slack.url + "/response/act")
+
+
+def test_log_follow_up_records_it_and_updates_the_card_in_place(slack, linked):
+    ref, card = card_of(slack, linked)
+    slack.click(card, "lead_log_follow_up", user=REP)
+    (view,) = slack.opened_views()
+    done = int((datetime.now(UTC) - timedelta(hours=2)).timestamp())
+    nxt = int((datetime.now(UTC) + timedelta(days=1)).timestamp())
+    response = slack.submit(view, {"notes": "demo booked", "done_at": done, "next": nxt}, user=REP)
+    assert response.status_code == 200 and response.text == ""
+    (row,) = linked.store.db["local_follow_ups"].rows
+    assert (row["notes"], row["by"]) == ("demo booked", "ana")
+    assert int(datetime.fromisoformat(row["done_at"]).timestamp()) == done
+    assert int(linked.get(ref).next_follow_up.timestamp()) == nxt
+    reply = slack.last_reply()
+    metadata = json.loads(view["private_metadata"])
+    assert slack.fake.received("response")[-1].name == metadata["response_url"].rsplit("/", 1)[1]
+    assert reply["replace_original"] is True
+    shown = text_of(reply["blocks"])
+    assert f"<@{REP}> logged a follow-up · next:" in shown and "follow-up: demo booked" in shown
+
+
+def test_follow_up_field_errors(slack, linked):
+    _, card = card_of(slack, linked)
+    slack.click(card, "lead_log_follow_up")
+    (view,) = slack.opened_views()
+    future = int((datetime.now(UTC) + timedelta(hours=3)).timestamp())
+    past = int((datetime.now(UTC) - timedelta(hours=3)).timestamp())
+    body = slack.submit(view, {"done_at": future, "next": past}).json()
+    assert body == {
+        "response_action": "errors",
+        "errors": {
+            "done_at": "A follow-up you log has already happened: pick a time up to now.",
+            "next": "The next follow-up must be in the future.",
+        },
+    }
+    assert linked.store.db["local_follow_ups"].count == 0
+
+
+def test_follow_up_needs_a_link(slack, linked):
+    _, card = card_of(slack, linked)
+    slack.click(card, "lead_log_follow_up", user="USTRANGER")
+    (view,) = slack.opened_views()
+    slack.submit(view, {"notes": "x"}, user="USTRANGER")
+    reply = slack.last_reply()
+    assert "You are not linked to a staff ID in local" in reply["text"] and reply["replace_original"] is False
+    assert linked.store.db["local_follow_ups"].count == 0
+
+
+def test_add_note_from_the_card(slack, linked):
+    ref, card = card_of(slack, linked)
+    slack.click(card, "lead_add_note", user=ADMIN)
+    (view,) = slack.opened_views()
+    assert view["callback_id"] == "lead_note"
+    slack.submit(view, {"text": "  Ada's team wants a demo  "})
+    notes = [r["text"] for r in linked.store.db["local_notes"].rows]
+    assert notes == ["Ada's team wants a demo"]
+    reply = slack.last_reply()
+    assert reply["replace_original"] is True
+    assert f"<@{ADMIN}> added a note" in text_of(reply["blocks"])
+    slack.submit(view, {"text": "Ada's team wants a demo"})  # the same view again: Slack retry
+    assert linked.store.db["local_notes"].count == 1
+
+
+def test_empty_or_long_notes_are_refused_on_the_field(slack, linked):
+    _, card = card_of(slack, linked)
+    slack.click(card, "lead_add_note")
+    (view,) = slack.opened_views()
+    assert slack.submit(view, {"text": "   "}).json()["errors"] == {"text": "Write the note first."}
+    long = slack.submit(view, {"text": "x" * 3001}).json()
+    assert long["errors"] == {"text": "Keep the note under 3000 characters (it has 3001)."}
+    assert linked.store.db["local_notes"].count == 0
