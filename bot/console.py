@@ -38,6 +38,7 @@ from services.when import parse_when, zone
 
 HELP = """Type /lead commands as in Slack (try /lead help). Also:
   press N      click button N of the last output
+  press N X    choose X in select N (e.g. press 4 won)
   @name        in a command, mentions a (made-up) colleague called name
   quit         leave (end of input works too)"""
 
@@ -63,6 +64,7 @@ class Button:
     block_id: str
     message: list[dict[str, Any]]
     origin: str  # the response-URL key of the message it sits on
+    options: list[dict[str, Any]] | None = None  # a select: press N CHOICE
 
 
 class Console:
@@ -182,6 +184,7 @@ class Console:
         self._after(*self._dispatch(urlencode(form)))
 
     def press(self, arg: str) -> None:
+        arg, _, choice = arg.partition(" ")
         if not arg.isdigit() or not 1 <= int(arg) <= len(self.buttons):
             self.error(
                 f"press takes a button number from 1 to {len(self.buttons)}"
@@ -190,6 +193,29 @@ class Console:
             )
             return
         button = self.buttons[int(arg) - 1]
+        action: dict[str, Any] = {
+            "action_id": button.action_id,
+            "block_id": button.block_id,
+            "type": "button",
+            "value": button.value,
+            "action_ts": f"{time.time():.6f}",
+        }
+        if button.options is not None:
+            labels = ", ".join(o["text"]["text"] for o in button.options)
+            wanted = choice.strip().casefold()
+            option = next(
+                (
+                    o
+                    for o in button.options
+                    if wanted and wanted in (o["text"]["text"].casefold(), o["value"].rpartition("|")[2].casefold())
+                ),
+                None,
+            )
+            if option is None:
+                self.error(f"choose one of: {labels} (e.g. press {arg} {button.options[0]['text']['text']})")
+                return
+            action = {**action, "type": "static_select", "selected_option": option}
+            del action["value"]
         n = next(self._ids)
         payload = {
             "type": "block_actions",
@@ -200,15 +226,7 @@ class Console:
             "message": {"ts": f"{n}.0", "blocks": button.message},
             "response_url": self.fake.response_url(f"act{n}"),
             "trigger_id": f"console.{n}.{secrets.token_hex(4)}",
-            "actions": [
-                {
-                    "action_id": button.action_id,
-                    "block_id": button.block_id,
-                    "value": button.value,
-                    "type": "button",
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
+            "actions": [action],
         }
         self.out.print(f"[dim](pressed {escape(button.text)})[/]")
         self._after(*self._dispatch(urlencode({"payload": json.dumps(payload)})))
@@ -354,7 +372,9 @@ class Console:
         elif kind == "actions":
             self.out.print(
                 "  ".join(
-                    self._button(e, block, message, origin) for e in block["elements"] if e.get("type") == "button"
+                    self._button(e, block, message, origin)
+                    for e in block["elements"]
+                    if e.get("type") in ("button", "static_select")
                 )
             )
         elif kind == "divider":
@@ -363,9 +383,16 @@ class Console:
     def _button(
         self, element: dict[str, Any], block: dict[str, Any], message: list[dict[str, Any]], origin: str
     ) -> str:
-        label = element["text"]["text"]
+        options = element.get("options") if element.get("type") == "static_select" else None
+        if options is not None:
+            current = (element.get("initial_option") or {}).get("text", {}).get("text", "")
+            label = f"{element.get('placeholder', {}).get('text', 'Choose')}: {current} ▾"
+        else:
+            label = element["text"]["text"]
         self.buttons.append(
-            Button(element["action_id"], element.get("value"), label, block.get("block_id", ""), message, origin)
+            Button(
+                element["action_id"], element.get("value"), label, block.get("block_id", ""), message, origin, options
+            )
         )
         return f"[reverse] {len(self.buttons)} [/] [bold]{escape(label)}[/]"
 

@@ -82,10 +82,29 @@ def open_note(deps: Deps, body: dict[str, Any]) -> None:
     )
 
 
+def set_status(deps: Deps, body: dict[str, Any]) -> Reply | None:
+    if not deps.service.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}"):
+        return None
+    chosen = (_action(body).get("selected_option") or {}).get("value") or ""
+    ref, _, status = chosen.rpartition("|")
+    if not ref:
+        raise LeadError("this card is out of date; press Refresh and choose again")
+    user = _user(body)
+    lead = deps.service.change_status(deps.actor(user), ref, status)
+    label = next(
+        (s.label for s in deps.service.backend(lead.backend).statuses() if s.value == lead.status), lead.status
+    )
+    action = f"<@{user}> set the status to {label}"
+    return Reply(
+        text=f"{lead.ref}: {action}", blocks=card_blocks(deps.service, lead, last_action=action), replace_original=True
+    )
+
+
 ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
     blocks.ASSIGN_ME: assign_me,
     blocks.LOG_FOLLOW_UP: open_follow_up,
     blocks.ADD_NOTE: open_note,
+    blocks.SET_STATUS: set_status,
     blocks.REFRESH: refresh,
     blocks.OPEN: open_card,
     blocks.LIST_PAGE: turn_page,

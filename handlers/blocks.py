@@ -40,9 +40,10 @@ LIST_PAGE = "lead_list_page"
 NEW_LEAD_VIEW = "lead_new"
 LOG_FOLLOW_UP = "lead_log_follow_up"
 ADD_NOTE = "lead_add_note"
+SET_STATUS = "lead_set_status"
 FOLLOW_UP_VIEW = "lead_follow_up"
 NOTE_VIEW = "lead_note"
-ACTION_IDS = (ASSIGN_ME, LOG_FOLLOW_UP, ADD_NOTE, REFRESH, OPEN, LIST_PAGE)
+ACTION_IDS = (ASSIGN_ME, LOG_FOLLOW_UP, ADD_NOTE, SET_STATUS, REFRESH, OPEN, LIST_PAGE)
 CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW)
 NOTE_LIMIT = 3000
 
@@ -76,6 +77,7 @@ class CardData:
     lead: Lead
     backend_title: str
     status: StatusOption | None
+    statuses: list[StatusOption]
     owner_user: str | None
     now: datetime
     activity: list[Activity] = field(default_factory=list)
@@ -104,6 +106,7 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
                 ButtonElement(text="Assign to me", action_id=ASSIGN_ME, value=lead.ref, style="primary"),
                 ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref),
                 ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
+                *_status_select(card),
                 ButtonElement(text="Refresh", action_id=REFRESH, value=lead.ref),
             ],
         )
@@ -111,6 +114,15 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
     if card.last_action:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(card.last_action, 300))]))
     return [b.to_dict() for b in blocks]
+
+
+def _status_select(card: CardData) -> list[StaticSelectElement]:
+    """The backend's statuses, the current one preselected; the lead travels in the option values."""
+    if not card.statuses:
+        return []
+    options = [Option(value=f"{card.lead.ref}|{s.value}", label=s.label) for s in card.statuses[:100]]
+    current = next((o for o, s in zip(options, card.statuses, strict=False) if card.status and s == card.status), None)
+    return [StaticSelectElement(action_id=SET_STATUS, placeholder="Status", options=options, initial_option=current)]
 
 
 def _status_text(status: StatusOption | None, raw: str) -> str:

@@ -29,6 +29,7 @@ def card_blocks(service: LeadService, lead: Lead, last_action: str | None = None
         lead=lead,
         backend_title=backend.title,
         status=status_option(service, lead),
+        statuses=backend.statuses() if backend.capabilities.status else [],
         owner_user=service.slack_user_for(lead.backend, lead.owner) if lead.owner else None,
         now=service.clock(),
         activity=activity,

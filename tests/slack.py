@@ -118,6 +118,49 @@ class SlackDriver:
         }
         return self.interact(payload)
 
+    def choose(
+        self,
+        message_blocks: list[dict[str, Any]],
+        action_id: str,
+        label: str,
+        *,
+        user: str = "UADMIN",
+        trigger_id: str | None = None,
+    ) -> httpx.Response:
+        """Pick the option labelled ``label`` in a static_select on the message."""
+        for block in message_blocks:
+            for element in block.get("elements", []) if block["type"] == "actions" else []:
+                if element.get("action_id") == action_id and element["type"] == "static_select":
+                    option = next(o for o in element["options"] if o["text"]["text"] == label)
+                    break
+            else:
+                continue
+            break
+        else:
+            raise AssertionError(f"no select {action_id} on the message")
+        n = next(_ids)
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0LEADBOT",
+            "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0SALES"},
+            "trigger_id": trigger_id or f"{n}.4321.trigger",
+            "team": {"id": TEAM, "domain": "leadbot-test"},
+            "channel": {"id": "C0SALES", "name": "sales"},
+            "message": {"type": "message", "ts": "1700000000.000100", "blocks": message_blocks},
+            "response_url": self.fake.response_url(f"sel{n}"),
+            "actions": [
+                {
+                    "type": "static_select",
+                    "action_id": action_id,
+                    "block_id": block.get("block_id", "b"),
+                    "selected_option": option,
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        return self.interact(payload)
+
     def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str = "UADMIN") -> httpx.Response:
         """Submit an opened modal; ``values`` maps block_id to the element's state value."""
         state = {}

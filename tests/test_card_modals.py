@@ -97,3 +97,25 @@ def test_empty_or_long_notes_are_refused_on_the_field(slack, linked):
     long = slack.submit(view, {"text": "x" * 3001}).json()
     assert long["errors"] == {"text": "Keep the note under 3000 characters (it has 3001)."}
     assert linked.store.db["local_notes"].count == 0
+
+
+def test_status_select_changes_the_status_and_updates_the_card(slack, linked):
+    ref, card = card_of(slack, linked)
+    select = next(e for b in card if b["type"] == "actions" for e in b["elements"] if e["type"] == "static_select")
+    assert [o["text"]["text"] for o in select["options"]] == ["New", "Contacted", "Qualified", "Won", "Lost"]
+    assert select["initial_option"]["text"]["text"] == "New"
+    slack.choose(card, "lead_set_status", "Qualified", user=REP, trigger_id="s.1")
+    assert linked.get(ref).status == "qualified"
+    reply = slack.last_reply()
+    assert reply["replace_original"] is True
+    shown = text_of(reply["blocks"])
+    assert ":star: Qualified" in shown and f"<@{REP}> set the status to Qualified" in shown
+    slack.choose(card, "lead_set_status", "Qualified", user=REP, trigger_id="s.1")  # replayed payload
+    assert len(linked.store.audit_rows(action="status")) == 1
+
+
+def test_status_select_needs_a_link(slack, linked):
+    ref, card = card_of(slack, linked)
+    slack.choose(card, "lead_set_status", "Won", user="USTRANGER")
+    assert "You are not linked" in slack.last_reply()["text"]
+    assert linked.get(ref).status == "new"

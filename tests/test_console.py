@@ -60,7 +60,8 @@ def test_buttons_can_be_pressed_and_modals_filled(tmp_path):
                 "met at the conference",  # note
                 "grace@navy.mil",  # email, asked again with the error shown
                 "/lead show 1",
-                "press 4",  # Refresh
+                "press 5",  # Refresh
+                "press 4 qualified",  # the Status select
                 "press 2",  # Log follow-up: notes, done at (empty: now), next
                 "called back",
                 "",
@@ -79,6 +80,7 @@ def test_buttons_can_be_pressed_and_modals_filled(tmp_path):
     assert "Status: 💬 Contacted" in out and "Owner: @ada" in out
     assert "10:00" in out  # tomorrow 10am in the console user's zone
     assert "(pressed Refresh)" in out and "(the message above was updated)" in out
+    assert "@ada set the status to Qualified" in out and "Status: ★ Qualified" in out
     assert "(pressed Log follow-up)" in out and "@ada logged a follow-up · next: Fri" in out
     assert "follow-up: called back" in out
     assert "(pressed Open)" in out
@@ -96,3 +98,9 @@ def test_console_mistakes(tmp_path, line):
     result = console(line + "\n", tmp_path)
     assert result.returncode == 1
     assert "⚠" in result.stdout
+
+
+def test_a_select_needs_a_choice(tmp_path):
+    result = console("/lead new Ada ada@example.com\npress 4\n", tmp_path)
+    assert result.returncode == 1
+    assert "choose one of: New, Contacted, Qualified, Won, Lost (e.g. press 4 New)" in result.stdout
