@@ -18,7 +18,8 @@ from handlers.cards import card_blocks
 from handlers.context import BUSY, Deps, Reply
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
-from services.models import NewLead
+from services.leads import Actor
+from services.models import Lead, NewLead
 
 log = logging.getLogger("leadbot")
 
@@ -151,7 +152,7 @@ def read_follow_up_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, 
     return {"notes": notes, "done_at": done_at, "next_follow_up": next_at}, errors
 
 
-def read_note_form(view: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def read_note_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, str]]:
     text = (_value(view.get("state", {}).get("values", {}), "text") or "").strip()
     if not text:
         return text, {"text": "Write the note first."}
@@ -160,75 +161,60 @@ def read_note_form(view: dict[str, Any]) -> tuple[str, dict[str, str]]:
     return text, {}
 
 
-def _card_update(deps: Deps, view: dict[str, Any], user: str, apply, describe) -> Reply | None:
-    if not deps.service.claim(f"view:{view['id']}"):
-        return None  # a resubmitted view was handled already
-    metadata = json.loads(view.get("private_metadata") or "{}")
-    lead = apply(deps.actor(user), metadata["ref"])
-    action = describe(lead)
-    return Reply(
-        text=f"{lead.ref}: {action}",
-        blocks=card_blocks(deps.service, lead, last_action=action),
-        replace_original=True,
-    )
+def card_modal_submitted(
+    deps: Deps,
+    read: Callable[[dict[str, Any], datetime], tuple[Any, dict[str, str]]],
+    apply: Callable[[Actor, str, Any], Lead],
+    describe: Callable[[str, Any], str],
+) -> Callable[..., None]:
+    """A modal opened from a card: field errors in the ack; after it, the write and the card updated in place."""
 
-
-def follow_up_submitted(deps: Deps) -> Callable[..., None]:
     def submitted(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
-        fields, errors = read_follow_up_form(view, deps.service.clock())
-        metadata = json.loads(view.get("private_metadata") or "{}")
+        form, errors = read(view, deps.service.clock())
         if errors:
             ack(response_action="errors", errors=errors)
             return
         ack()
-        if not metadata.get("ref") or not metadata.get("response_url"):
-            log.warning("Log follow-up submitted without the card it belongs to")
-            return
-        user = body["user"]["id"]
-
-        def describe(lead) -> str:
-            nxt = fields["next_follow_up"]
-            return f"<@{user}> logged a follow-up" + (
-                f" · next: {blocks.slack_time(nxt, relative=False)}" if nxt else ""
-            )
-
-        deps.after_ack(
-            Respond(response_url=metadata["response_url"]),
-            lambda: _card_update(
-                deps, view, user, lambda actor, ref: deps.service.log_follow_up(actor, ref, **fields), describe
-            ),
-        )
-
-    return submitted
-
-
-def note_submitted(deps: Deps) -> Callable[..., None]:
-    def submitted(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
-        text, errors = read_note_form(view)
         metadata = json.loads(view.get("private_metadata") or "{}")
-        if errors:
-            ack(response_action="errors", errors=errors)
-            return
-        ack()
         if not metadata.get("ref") or not metadata.get("response_url"):
-            log.warning("Add note submitted without the card it belongs to")
+            log.warning("%s submitted without the card it belongs to", view.get("callback_id"))
             return
         user = body["user"]["id"]
-        deps.after_ack(
-            Respond(response_url=metadata["response_url"]),
-            lambda: _card_update(
-                deps,
-                view,
-                user,
-                lambda actor, ref: deps.service.add_note(actor, ref, text),
-                lambda lead: f"<@{user}> added a note",
-            ),
-        )
+
+        def work() -> Reply | None:
+            if not deps.service.claim(f"view:{view['id']}"):
+                return None  # a resubmitted view was handled already
+            lead = apply(deps.actor(user), metadata["ref"], form)
+            action = describe(user, form)
+            blocks_ = card_blocks(deps.service, lead, last_action=action)
+            return Reply(text=f"{lead.ref}: {action}", blocks=blocks_, replace_original=True)
+
+        deps.after_ack(Respond(response_url=metadata["response_url"]), work)
 
     return submitted
+
+
+def _follow_up_done(user: str, fields: dict[str, Any]) -> str:
+    nxt = fields["next_follow_up"]
+    return f"<@{user}> logged a follow-up" + (f" · next: {blocks.slack_time(nxt, relative=False)}" if nxt else "")
 
 
 def register(app: App, deps: Deps) -> None:
     app.view(blocks.NEW_LEAD_VIEW)(new_lead_submitted(deps))
-    app.view(blocks.FOLLOW_UP_VIEW)(follow_up_submitted(deps))
-    app.view(blocks.NOTE_VIEW)(note_submitted(deps))
+    service = deps.service
+    app.view(blocks.FOLLOW_UP_VIEW)(
+        card_modal_submitted(
+            deps,
+            read_follow_up_form,
+            lambda actor, ref, fields: service.log_follow_up(actor, ref, **fields),
+            _follow_up_done,
+        )
+    )
+    app.view(blocks.NOTE_VIEW)(
+        card_modal_submitted(
+            deps,
+            read_note_form,
+            lambda actor, ref, text: service.add_note(actor, ref, text),
+            lambda user, _: f"<@{user}> added a note",
+        )
+    )
