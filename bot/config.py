@@ -14,7 +14,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-BACKEND_NAMES = ("local", "capillary", "leadsapi", "leadsquared", "getlead")
+from services.leads import KNOWN_BACKENDS
+
+BACKEND_NAMES = KNOWN_BACKENDS
 
 EXPECTS = {
     "SLACK_BOT_TOKEN": "the bot token (xoxb-…) from the Slack app's OAuth & Permissions page",
