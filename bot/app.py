@@ -55,11 +55,14 @@ def build_app(
     service: LeadService,
     *,
     executor: Background | None = None,
+    verify_requests: bool = True,
 ) -> App:
     """The Bolt app: listeners ack first and hand their work to ``executor``.
 
     ``process_before_response=True`` returns the ack as soon as the listener
     has run, instead of polling for it every 10 ms (see FLOOR.md).
+    ``verify_requests=False`` is only for the work process, whose requests were
+    verified by the serving process and reach it over a private pipe.
     """
     executor = executor or TrackedExecutor()
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
@@ -74,7 +77,7 @@ def build_app(
         client=client,
         signing_secret=secret,
         process_before_response=True,
-        listener_executor=executor,
+        request_verification_enabled=verify_requests,
         logger=bolt_logger,
     )
     deps = Deps(

@@ -45,17 +45,22 @@ def run() -> None:
 
     from bot.app import build_app, build_service
     from bot.executor import TrackedExecutor
+    from bot.workproc import WorkProcess
 
+    socket_mode = settings.slack_app_token is not None
     try:
         service = build_service(settings)
-        executor = TrackedExecutor(settings.leadbot_workers)
+        if settings.leadbot_work_process and not socket_mode:
+            executor: TrackedExecutor | WorkProcess = WorkProcess(settings, threads=settings.leadbot_workers)
+        else:
+            executor = TrackedExecutor(settings.leadbot_workers)
         app = build_app(settings, service, executor=executor)
     except ConfigError as exc:
         _fail(str(exc))
     except BoltError:
         _fail("Slack rejected SLACK_BOT_TOKEN (auth.test failed): check the token and SLACK_API_URL")
     log = logging.getLogger("leadbot")
-    if settings.slack_app_token is not None:
+    if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
         log.info("Leadbot starting in Socket Mode (backends: %s)", ", ".join(service.backends))
@@ -64,10 +69,14 @@ def run() -> None:
     from bot.server import serve_http
 
     log.info("Leadbot starting over HTTP (backends: %s)", ", ".join(service.backends))
+    if isinstance(executor, WorkProcess):
+        executor.start()
     try:
         serve_http(app, service.store, executor, settings.port)
     except OSError as exc:
         _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
+    finally:
+        executor.shutdown()
 
 
 @cli.command()

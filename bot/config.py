@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     leadbot_phone_region: str | None = None
     leadbot_log_level: str = "INFO"
     leadbot_workers: int = Field(4, ge=1, le=64)
+    leadbot_work_process: bool = True
 
     _file: FileConfig = PrivateAttr(default_factory=FileConfig)
 

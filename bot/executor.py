@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 # Work submitted while an HTTP request is being handled, started once its response is sent.
 _held: ContextVar[list[tuple[Callable[..., Any], tuple, dict]] | None] = ContextVar("leadbot_held", default=None)
+
+
+class HeldWork(Protocol):
+    """What the HTTP server needs from whatever runs the listeners' work."""
+
+    def holding(self) -> AbstractContextManager[list]: ...
+
+    def release(self, held: list, body: bytes, headers: Mapping[str, str]) -> None: ...
+
+    def wait_idle(self, timeout: float = 10.0) -> bool: ...
 
 
 class TrackedExecutor(ThreadPoolExecutor):
@@ -62,7 +72,12 @@ class TrackedExecutor(ThreadPoolExecutor):
         finally:
             _held.reset(token)
 
-    def release(self, held: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
+    def release(
+        self,
+        held: list[tuple[Callable[..., Any], tuple, dict]],
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         for fn, args, kwargs in held:
             self._start(fn, args, kwargs)
 

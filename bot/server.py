@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.executor import TrackedExecutor
+from bot.executor import HeldWork
 from bot.store import Store
 
 
-def asgi_app(app: App, store: Store, executor: TrackedExecutor) -> Starlette:
+def asgi_app(app: App, store: Store, executor: HeldWork) -> Starlette:
     """``executor`` must be the one the app's listeners hand their work to."""
     handler = SlackRequestHandler(app)
 
@@ -25,9 +25,10 @@ def asgi_app(app: App, store: Store, executor: TrackedExecutor) -> Starlette:
         with executor.holding() as held:
             response = await handler.handle(request)
         if held:
+            body = await request.body()  # already read by the handler; Starlette keeps it
 
             async def start_work() -> None:
-                executor.release(held)
+                executor.release(held, body, request.headers)
 
             response.background = BackgroundTask(start_work)
         return response
@@ -47,7 +48,7 @@ def asgi_app(app: App, store: Store, executor: TrackedExecutor) -> Starlette:
     )
 
 
-def serve_http(app: App, store: Store, executor: TrackedExecutor, port: int, host: str = "0.0.0.0") -> None:
+def serve_http(app: App, store: Store, executor: HeldWork, port: int, host: str = "0.0.0.0") -> None:
     """Serve with uvicorn on a socket bound before we say we are listening.
 
     Connections that arrive before uvicorn's loop runs wait in the listen backlog,

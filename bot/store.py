@@ -112,8 +112,26 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
-        with self.db.atomic():
-            yield self.db
+        """One write transaction; nested ones become savepoints.
+
+        ``BEGIN IMMEDIATE`` takes the write lock up front. sqlite-utils' plain
+        ``BEGIN`` reads first (it checks the table exists) and then upgrades, and in
+        WAL mode an upgrade after another connection's commit fails at once with
+        "database is locked" instead of waiting: the work process and the serving
+        process (or two threads) writing together hit exactly that.
+        """
+        db = self.db
+        if db.conn.in_transaction:
+            with db.atomic():
+                yield db
+            return
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.conn.rollback()
+            raise
+        db.conn.commit()
 
     # -- dedupe -------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from bot.config import load_settings
 from bot.executor import TrackedExecutor
 from bot.fakeslack import FakeSlack
 from bot.server import asgi_app
+from bot.workproc import WorkProcess
 from services.leads import LeadService
 from tests.slack import SIGNING_SECRET, SlackDriver
 
@@ -51,8 +52,20 @@ def service(settings) -> LeadService:
 
 
 class RunningBot:
-    def __init__(self, settings, service: LeadService, fake: FakeSlack) -> None:
-        self.executor = TrackedExecutor()
+    """The ASGI app under uvicorn on a loopback socket, as ``leadbot run`` serves it.
+
+    ``work_process`` (``WorkProcess`` options; a test asks with
+    ``@pytest.mark.work_process(...)``) runs the work after the ack in a separate
+    process, as production does; the default keeps it on threads in this process
+    so tests can reach into the service.
+    """
+
+    def __init__(self, settings, service: LeadService, fake: FakeSlack, *, work_process: dict | None = None) -> None:
+        if work_process is not None:
+            self.executor: TrackedExecutor | WorkProcess = WorkProcess(settings, **work_process)
+            self.executor.start()
+        else:
+            self.executor = TrackedExecutor()
         self.app = build_app(settings, service, executor=self.executor)
         self.service = service
         self.sock = socket.socket()
@@ -73,8 +86,9 @@ class RunningBot:
 
 
 @pytest.fixture
-def bot(settings, service, fake_slack) -> Iterator[RunningBot]:
-    running = RunningBot(settings, service, fake_slack)
+def bot(request, settings, service, fake_slack) -> Iterator[RunningBot]:
+    marker = request.node.get_closest_marker("work_process")
+    running = RunningBot(settings, service, fake_slack, work_process=marker and marker.kwargs)
     yield running
     running.stop()
 

@@ -1,0 +1,233 @@
+"""After-ack work in a process of its own, so it never competes with the acks for the GIL.
+
+The HTTP process runs the listeners only to ack. When a listener hands work off,
+the raw request (body and headers, as Slack sent them) is forwarded, once the ack
+is written, to a worker process that dispatches it into its own copy of the same
+Bolt app; there the listener runs again, its ack goes nowhere, and its work runs.
+Requests are the jobs because they are what the listeners already understand and
+they pickle for free; closures would not.
+
+bench/ack.py measured why: with the work on threads in the serving process, the
+ack p99 at 200 requests/s was 1.4-2.6x the bare Bolt app's, because SQLite,
+Block Kit and Web API posts held the GIL while acks waited.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import Settings
+
+log = logging.getLogger("leadbot")
+
+_forwarding: ContextVar[list[bool] | None] = ContextVar("leadbot_forwarding", default=None)
+
+
+@dataclass(frozen=True)
+class ForwardedRequest:
+    body: str
+    headers: dict[str, str]
+
+
+class WorkProcess:
+    """The serving process's side: listeners ``submit``, the server ``release``s.
+
+    Every forwarded request is kept here until the worker reports it done, over a
+    pipe of its own. If the worker dies, a reader thread sees the pipe close,
+    starts a new worker and sends it what was unfinished (once: a request that
+    kills two workers is logged and dropped rather than looping). Nothing shared
+    with the worker needs a lock that a killed worker could leave held.
+    """
+
+    def __init__(self, settings: Settings, threads: int = 4, max_pending: int = 1000) -> None:
+        self.settings = settings
+        self.threads = threads
+        self.max_pending = max_pending
+        self._ctx = multiprocessing.get_context("spawn")
+        self._state = threading.Condition()
+        self._pending = 0  # acked requests whose work is not done, counted from the listener on
+        self._outstanding: dict[int, tuple[ForwardedRequest, int]] = {}  # id -> (request, tries)
+        self._ids = itertools.count(1)
+        self._stopping = False
+        self._process: Any = None
+
+    def start(self) -> None:
+        with self._state:
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self._jobs: Any = self._ctx.Queue()
+        done_in, done_out = self._ctx.Pipe(duplex=False)
+        # The worker exits when this end closes, however this process ends.
+        lifeline_in, self._lifeline = self._ctx.Pipe(duplex=False)
+        self._process = self._ctx.Process(
+            target=_serve,
+            args=(self.settings, self._jobs, done_out, lifeline_in, self.threads),
+            name="leadbot-work",
+            daemon=True,
+        )
+        self._process.start()
+        done_out.close()  # so that the worker's death closes the pipe
+        lifeline_in.close()
+        threading.Thread(target=self._read_done, args=(done_in, self._process), daemon=True).start()
+
+    def _read_done(self, done: Any, process: Any) -> None:
+        while True:
+            try:
+                job_id = int.from_bytes(done.recv_bytes())
+            except (EOFError, OSError):
+                break
+            with self._state:
+                if self._outstanding.pop(job_id, None) is not None:
+                    self._pending -= 1
+                self._state.notify_all()
+        done.close()
+        with self._state:
+            if not self._stopping and process is self._process:
+                self._replace(process)
+
+    def _replace(self, dead: Any) -> None:
+        dead.join()
+        log.error("the work process died (exit code %s); starting a new one", dead.exitcode)
+        self._spawn()
+        for job_id, (request, tries) in list(self._outstanding.items()):
+            if tries >= 2:
+                log.error("dropping a request that was in flight when two work processes died: %s", request.headers)
+                del self._outstanding[job_id]
+                self._pending -= 1
+                continue
+            self._outstanding[job_id] = (request, tries + 1)
+            self._jobs.put((job_id, request))
+        self._state.notify_all()
+
+    def saturated(self) -> bool:
+        return self._pending >= self.max_pending
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future | None:
+        forwarding = _forwarding.get()
+        if forwarding is None:
+            raise RuntimeError("work can only be forwarded from inside an HTTP request")
+        if not forwarding:
+            # Counted now, before the ack leaves, so that ``wait_idle`` never sees a gap.
+            with self._state:
+                self._pending += 1
+            forwarding.append(True)
+        return None
+
+    @contextmanager
+    def holding(self) -> Iterator[list[bool]]:
+        forwarding: list[bool] = []
+        token = _forwarding.set(forwarding)
+        try:
+            yield forwarding
+        finally:
+            _forwarding.reset(token)
+
+    def release(self, held: list[bool], body: bytes, headers: Mapping[str, str]) -> None:
+        request = ForwardedRequest(body=body.decode("utf-8"), headers=dict(headers))
+        with self._state:
+            job_id = next(self._ids)
+            self._outstanding[job_id] = (request, 1)
+            self._jobs.put((job_id, request))
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        with self._state:
+            return self._state.wait_for(lambda: self._pending == 0, timeout)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Let the worker finish what it was given, then stop it."""
+        with self._state:
+            if self._process is None:
+                return
+            self._stopping = True
+            process = self._process
+            for _ in range(self.threads):
+                self._jobs.put(None)
+        process.join(timeout)
+        if process.is_alive():
+            log.warning("the work process did not finish within %.0f s; stopping it", timeout)
+            process.terminate()
+            process.join(5)
+        self._lifeline.close()
+        self._process = None
+
+    @property
+    def process(self) -> Any:
+        """The current worker (a ``multiprocessing.Process``), or None before ``start``."""
+        return self._process
+
+
+def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int) -> None:
+    # Ctrl-C reaches the whole process group; the serving process decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from slack_bolt import BoltRequest
+
+    from bot.app import build_app, build_service
+
+    counting = _CountingInline()
+    app = build_app(settings, build_service(settings), executor=counting, verify_requests=False)
+    reporting = threading.Lock()
+
+    def watch_lifeline() -> None:
+        with suppress(EOFError):
+            lifeline.recv()
+        os._exit(0)
+
+    threading.Thread(target=watch_lifeline, name="leadbot-lifeline", daemon=True).start()
+
+    def work() -> None:
+        while (job := jobs.get()) is not None:
+            job_id, request = job
+            try:
+                ran = counting.count(app.dispatch, BoltRequest(body=request.body, headers=request.headers))
+                if not ran:
+                    # The ack was decided again here and came out differently (a time-based check at
+                    # a boundary); the user saw the first ack, so say so in the log at least.
+                    log.warning("a forwarded request produced no work in the work process")
+            except Exception:
+                log.exception("a forwarded request failed in the work process")
+            finally:
+                with reporting:
+                    done.send_bytes(job_id.to_bytes(8))
+
+    workers = [threading.Thread(target=work, name=f"leadbot-work-{n}") for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+class _CountingInline:
+    """Runs work inline in the worker thread and counts it, per thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def saturated(self) -> bool:
+        return False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        self._local.ran = getattr(self._local, "ran", 0) + 1
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+    def count(self, dispatch: Callable[[Any], object], request: Any) -> int:
+        self._local.ran = 0
+        dispatch(request)
+        return self._local.ran

@@ -1,0 +1,87 @@
+"""The work after the ack in its own process, as ``leadbot run`` serves HTTP.
+
+The scenarios imported below run here a second time with the production
+executor: the request is acked by the serving process and replayed into the
+work process, which writes to the same store and posts to the same fake Slack.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from tests.conftest import ADMIN
+from tests.test_card_modals import (  # noqa: F401 - collected again here
+    test_follow_up_field_errors,
+    test_log_follow_up_records_it_and_updates_the_card_in_place,
+    test_status_select_changes_the_status_and_updates_the_card,
+)
+from tests.test_commands import (  # noqa: F401
+    test_quick_create_posts_a_card_in_channel_and_audits,
+    test_show_posts_the_card,
+    test_unlinked_user_cannot_create,
+)
+from tests.test_interactions import (  # noqa: F401
+    test_assign_to_me_updates_the_card_in_place,
+    test_modal_field_errors_come_back_on_the_fields,
+    test_modal_submission_creates_the_lead_and_posts_the_card,
+)
+from tests.test_requests import (  # noqa: F401
+    test_a_saturated_bot_says_busy_in_the_ack_and_takes_nothing_in,
+    test_repeated_action_payload_is_applied_once,
+    test_slack_retry_creates_nothing_twice,
+)
+
+pytestmark = pytest.mark.work_process
+
+
+def test_work_runs_in_another_process(bot, linked, fake_slack):
+    bot.slack.command("new Ada ada@example.com", user=ADMIN)
+    assert bot.executor.process.pid != os.getpid()
+    (reply,) = fake_slack.received("response")
+    assert reply.body["response_type"] == "in_channel"
+
+
+def test_a_dead_work_process_is_replaced_and_the_next_request_served(bot, linked, fake_slack):
+    dead = bot.executor.process
+    dead.kill()
+    dead.join()
+    bot.slack.command("new Ada ada@example.com", user=ADMIN)
+    assert bot.executor.process.pid != dead.pid
+    assert linked.store.db["local_leads"].count == 1
+    assert fake_slack.received("response")[-1].body["response_type"] == "in_channel"
+
+
+@pytest.mark.work_process(threads=1)
+def test_work_queued_in_a_dead_work_process_is_done_by_the_next(bot, linked, fake_slack):
+    gate, entered = threading.Event(), threading.Event()
+    users_info = fake_slack._users_info
+
+    def stuck(body):
+        entered.set()
+        gate.wait(10)
+        return users_info(body)
+
+    fake_slack._users_info = stuck
+    bot.slack.command("whoami", user=ADMIN, wait=False)
+    assert entered.wait(10)  # the only work thread is busy on it
+    fake_slack._users_info = users_info
+    bot.slack.command("new Ada ada@example.com", user=ADMIN, wait=False)  # queued behind it
+    dead = bot.executor.process
+    dead.kill()
+    dead.join()
+    gate.set()
+    assert bot.executor.wait_idle(10)
+    assert bot.executor.process.pid != dead.pid
+    assert linked.store.db["local_leads"].count == 1
+    assert [r.body["response_type"] for r in fake_slack.received("response")] == ["in_channel"]
+
+
+def test_shutdown_finishes_the_work_already_acked(bot, linked, fake_slack):
+    for n in range(20):
+        assert bot.slack.command(f"new Lead{n} l{n}@example.com", user=ADMIN, wait=False).status_code == 200
+    bot.stop()
+    assert linked.store.db["local_leads"].count == 20
+    assert len(fake_slack.received("response")) == 20
