@@ -11,8 +11,9 @@ from slack_bolt import Ack, App, Respond
 from handlers import blocks
 from handlers.cards import card_blocks
 from handlers.commands import list_page
-from handlers.context import Deps, Reply
-from services.errors import LeadError
+from handlers.context import Deps, MessageAt, Reply
+from services.errors import BackendGone, LeadError, LeadGone
+from services.models import Lead
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -23,19 +24,53 @@ def _user(body: dict[str, Any]) -> str:
     return body["user"]["id"]
 
 
+def _card_ref(body: dict[str, Any]) -> str:
+    """The lead a card's element acts on: a button's value, else the actions block's ``card:REF`` id."""
+    action = _action(body)
+    if action.get("value"):
+        return action["value"]
+    block_id = action.get("block_id") or ""
+    if block_id.startswith("card:"):
+        return block_id.removeprefix("card:")
+    raise LeadError("this card is out of date; run `/lead show REF` again")
+
+
+def _card_update(deps: Deps, body: dict[str, Any], lead: Lead, action: str) -> Reply:
+    """The card redrawn in place, and who did what said in its thread."""
+    return Reply(
+        text=f"{lead.ref}: {action}",
+        blocks=card_blocks(deps.service, lead, last_action=action),
+        replace_original=True,
+        thread_at=MessageAt.of_action(body),
+        thread_text=action,
+    )
+
+
+def _first_time(deps: Deps, body: dict[str, Any]) -> bool:
+    # Keyed by trigger_id: a replayed payload (a Slack retry) must not act, or report, twice.
+    return deps.service.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}")
+
+
 def assign_me(deps: Deps, body: dict[str, Any]) -> Reply | None:
-    # Keyed by trigger_id: a replayed payload must not assign (and report) twice.
-    if not deps.service.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}"):
+    if not _first_time(deps, body):
         return None
     user = _user(body)
-    lead = deps.service.assign(deps.actor(user), _action(body)["value"], user)
-    action = f"Assigned to <@{user}> by <@{user}>"
-    blocks_ = card_blocks(deps.service, lead, last_action=action)
-    return Reply(text=f"{lead.name} ({lead.ref})", blocks=blocks_, replace_original=True)
+    lead = deps.service.assign(deps.actor(user), _card_ref(body), user)
+    return _card_update(deps, body, lead, f"<@{user}> took this lead")
+
+
+def assign_to(deps: Deps, body: dict[str, Any]) -> Reply | None:
+    if not _first_time(deps, body):
+        return None
+    user, assignee = _user(body), _action(body).get("selected_user")
+    if not assignee:
+        return None  # the picker was cleared: nothing to do
+    lead = deps.service.assign(deps.actor(user), _card_ref(body), assignee)
+    return _card_update(deps, body, lead, f"<@{user}> assigned this lead to <@{assignee}>")
 
 
 def refresh(deps: Deps, body: dict[str, Any]) -> Reply:
-    lead = deps.service.get(_action(body)["value"])
+    lead = deps.service.get(_card_ref(body))
     return Reply(text=f"{lead.name} ({lead.ref})", blocks=card_blocks(deps.service, lead), replace_original=True)
 
 
@@ -58,24 +93,26 @@ def turn_page(deps: Deps, body: dict[str, Any]) -> Reply:
 
 
 def _modal_metadata(body: dict[str, Any]) -> str:
-    """What the submission needs to update this very card: the lead and the message's response URL."""
+    """What the submission needs to update this very card and reply in its thread."""
+    at = MessageAt.of_action(body)
     return json.dumps(
         {
-            "ref": _action(body)["value"],
+            "ref": _card_ref(body),
             "response_url": body.get("response_url"),
             "channel": (body.get("channel") or {}).get("id"),
+            "ts": at.ts if at else None,
         }
     )
 
 
 def open_follow_up(deps: Deps, body: dict[str, Any]) -> None:
-    lead = deps.service.get(_action(body)["value"])
+    lead = deps.service.get(_card_ref(body))
     view = blocks.follow_up_modal(lead_name=lead.name, private_metadata=_modal_metadata(body), now=deps.service.clock())
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 def open_note(deps: Deps, body: dict[str, Any]) -> None:
-    lead = deps.service.get(_action(body)["value"])
+    lead = deps.service.get(_card_ref(body))
     deps.client.views_open(
         trigger_id=body["trigger_id"],
         view=blocks.note_modal(lead_name=lead.name, private_metadata=_modal_metadata(body)),
@@ -83,7 +120,7 @@ def open_note(deps: Deps, body: dict[str, Any]) -> None:
 
 
 def set_status(deps: Deps, body: dict[str, Any]) -> Reply | None:
-    if not deps.service.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}"):
+    if not _first_time(deps, body):
         return None
     chosen = (_action(body).get("selected_option") or {}).get("value") or ""
     ref, _, status = chosen.rpartition("|")
@@ -94,14 +131,12 @@ def set_status(deps: Deps, body: dict[str, Any]) -> Reply | None:
     label = next(
         (s.label for s in deps.service.backend(lead.backend).statuses() if s.value == lead.status), lead.status
     )
-    action = f"<@{user}> set the status to {label}"
-    return Reply(
-        text=f"{lead.ref}: {action}", blocks=card_blocks(deps.service, lead, last_action=action), replace_original=True
-    )
+    return _card_update(deps, body, lead, f"<@{user}> set the status to {label}")
 
 
 ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
     blocks.ASSIGN_ME: assign_me,
+    blocks.ASSIGN_TO: assign_to,
     blocks.LOG_FOLLOW_UP: open_follow_up,
     blocks.ADD_NOTE: open_note,
     blocks.SET_STATUS: set_status,
@@ -111,14 +146,46 @@ ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
 }
 
 
-def _listener(deps: Deps, work: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., None]:
+# Actions on a lead card: if its lead (or backend) is gone, the card says so from then on.
+CARD_ACTIONS = {
+    blocks.ASSIGN_ME,
+    blocks.ASSIGN_TO,
+    blocks.LOG_FOLLOW_UP,
+    blocks.ADD_NOTE,
+    blocks.SET_STATUS,
+    blocks.REFRESH,
+}
+
+
+def stale_card(body: dict[str, Any], why: str) -> list[dict[str, Any]] | None:
+    """The message as it was, without its buttons, and a line saying why it is out of date."""
+    shown = (body.get("message") or {}).get("blocks")
+    if not shown:
+        return None  # an ephemeral card: Slack does not send it back, so it cannot be redrawn
+    kept = [b for b in shown if b.get("type") != "actions" and not b.get("block_id", "").startswith("stale")]
+    return [*kept, blocks.stale_notice(why)]
+
+
+def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., None]:
+    def card_work(body: dict[str, Any], respond: Respond) -> Reply | None:
+        try:
+            return work(deps, body)
+        except (LeadGone, BackendGone) as exc:
+            marked = stale_card(body, exc.message)
+            if marked is not None:
+                respond(text=exc.message, blocks=marked, replace_original=True)
+            raise
+
     def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        deps.after_ack(respond, lambda: work(deps, body))
+        if action_id in CARD_ACTIONS:
+            deps.after_ack(respond, lambda: card_work(body, respond))
+        else:
+            deps.after_ack(respond, lambda: work(deps, body))
 
     return listener
 
 
 def register(app: App, deps: Deps) -> None:
     for action_id, work in ACTIONS.items():
-        app.action(action_id)(_listener(deps, work))
+        app.action(action_id)(_listener(deps, action_id, work))

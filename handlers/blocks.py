@@ -34,6 +34,7 @@ from services.models import Activity, Lead, StatusOption
 
 # action_id and callback_id values: the manifest test reads these names.
 ASSIGN_ME = "lead_assign_me"
+ASSIGN_TO = "lead_assign_to"
 REFRESH = "lead_refresh"
 OPEN = "lead_open"
 LIST_PAGE = "lead_list_page"
@@ -43,7 +44,7 @@ ADD_NOTE = "lead_add_note"
 SET_STATUS = "lead_set_status"
 FOLLOW_UP_VIEW = "lead_follow_up"
 NOTE_VIEW = "lead_note"
-ACTION_IDS = (ASSIGN_ME, LOG_FOLLOW_UP, ADD_NOTE, SET_STATUS, REFRESH, OPEN, LIST_PAGE)
+ACTION_IDS = (ASSIGN_ME, ASSIGN_TO, LOG_FOLLOW_UP, ADD_NOTE, SET_STATUS, REFRESH, OPEN, LIST_PAGE)
 CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW)
 NOTE_LIMIT = 3000
 
@@ -104,6 +105,7 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
             block_id=f"card:{lead.ref}",
             elements=[
                 ButtonElement(text="Assign to me", action_id=ASSIGN_ME, value=lead.ref, style="primary"),
+                UserSelectElement(action_id=ASSIGN_TO, placeholder="Assign…"),
                 ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref),
                 ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
                 *_status_select(card),
@@ -114,6 +116,11 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
     if card.last_action:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(card.last_action, 300))]))
     return [b.to_dict() for b in blocks]
+
+
+def stale_notice(why: str) -> dict[str, Any]:
+    text = f":no_entry_sign: *Out of date:* {_clip(why, 250)}. This card's buttons are gone."
+    return ContextBlock(block_id="stale", elements=[MarkdownTextObject(text=text)]).to_dict()
 
 
 def _status_select(card: CardData) -> list[StaticSelectElement]:

@@ -74,7 +74,24 @@ class Deps:
         request for every call, which costs more than the rest of the ack path
         (bench/ack.py measured 0.29x the bare app's acks/s with lazy listeners).
         """
-        self.background.submit(run_safely, respond, work)
+        self.background.submit(run_safely, respond, work, self.client)
+
+
+@dataclass(frozen=True)
+class MessageAt:
+    """A message people can see (not an ephemeral one), so it can have a thread."""
+
+    channel: str
+    ts: str
+
+    @classmethod
+    def of_action(cls, body: dict[str, Any]) -> MessageAt | None:
+        container = body.get("container") or {}
+        if container.get("type") != "message" or container.get("is_ephemeral"):
+            return None
+        channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+        ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+        return cls(channel, ts) if channel and ts else None
 
 
 @dataclass
@@ -83,14 +100,19 @@ class Reply:
     blocks: list[dict[str, Any]] | None = None
     in_channel: bool = False
     replace_original: bool = False
+    # Who did what, said in the card's thread so the channel keeps a history of the lead.
+    thread_at: MessageAt | None = None
+    thread_text: str | None = None
 
-    def send(self, respond: Respond) -> None:
+    def send(self, respond: Respond, client: WebClient | None = None) -> None:
         respond(
             text=self.text,
             blocks=self.blocks if self.blocks is not None else text_blocks(self.text),
             response_type="in_channel" if self.in_channel else "ephemeral",
             replace_original=self.replace_original,
         )
+        if client is not None and self.thread_at is not None and self.thread_text:
+            post_in_thread(client, self.thread_at, self.thread_text)
 
     def ack(self, ack: Ack) -> None:
         """Answer in the ack body itself (slash commands only)."""
@@ -102,7 +124,30 @@ def error_reply(message: str, usage: str | None = None) -> Reply:
     return Reply(text=error_text(message, usage))
 
 
-def run_safely(respond: Respond, work: Callable[[], Reply | None]) -> None:
+# Where the bot may not post (a private channel it is not in, a DM between two people):
+# the card itself still shows the last action, so the thread reply is only skipped.
+CANNOT_POST_HERE = {
+    "not_in_channel",
+    "channel_not_found",
+    "is_archived",
+    "restricted_action",
+    "cannot_reply_to_message",
+}
+
+
+def post_in_thread(client: WebClient, at: MessageAt, text: str) -> None:
+    """Best effort: the action itself has succeeded and the card shows it either way."""
+    try:
+        client.chat_postMessage(channel=at.channel, thread_ts=at.ts, text=text, unfurl_links=False)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        level = logging.INFO if error in CANNOT_POST_HERE else logging.WARNING
+        log.log(level, "no thread reply in %s: %s", at.channel, error)
+    except Exception as exc:
+        log.warning("no thread reply in %s: %s", at.channel, type(exc).__name__)
+
+
+def run_safely(respond: Respond, work: Callable[[], Reply | None], client: WebClient | None = None) -> None:
     """Run a listener's work after the ack; every outcome reaches the user.
 
     A ``LeadError`` is the user's to fix and is shown as it is. Anything else
@@ -117,4 +162,4 @@ def run_safely(respond: Respond, work: Callable[[], Reply | None]) -> None:
         log.exception("unexpected error (ref %s)", ref)
         reply = error_reply(f"something went wrong on our side (ref `{ref}`); an admin can look it up in the log")
     if reply is not None:
-        reply.send(respond)
+        reply.send(respond, client)

@@ -15,7 +15,7 @@ from slack_bolt.context.respond import Respond
 
 from handlers import blocks
 from handlers.cards import card_blocks
-from handlers.context import BUSY, Deps, Reply
+from handlers.context import BUSY, Deps, MessageAt, Reply
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
 from services.leads import Actor
@@ -187,7 +187,13 @@ def card_modal_submitted(
             lead = apply(deps.actor(user), metadata["ref"], form)
             action = describe(user, form)
             blocks_ = card_blocks(deps.service, lead, last_action=action)
-            return Reply(text=f"{lead.ref}: {action}", blocks=blocks_, replace_original=True)
+            return Reply(
+                text=f"{lead.ref}: {action}",
+                blocks=blocks_,
+                replace_original=True,
+                thread_at=MessageAt(metadata["channel"], metadata["ts"]) if metadata.get("ts") else None,
+                thread_text=action,
+            )
 
         deps.after_ack(Respond(response_url=metadata["response_url"]), work)
 

@@ -29,3 +29,15 @@ class NotAllowed(LeadError):
 
 class Unsupported(LeadError):
     """The backend cannot do this at all."""
+
+
+class NoChange(LeadError):
+    """The lead is already as asked (a double click, or two people at once): nothing was written."""
+
+
+class LeadGone(NotFound):
+    """The backend has no lead by this ID (deleted, or never there): a card for it is stale."""
+
+
+class BackendGone(Unsupported):
+    """The reference names a backend that is not configured here (any more): a card for it is stale."""

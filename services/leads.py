@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bot.store import Store, to_db_time, utcnow
 from services.backends.base import Backend
-from services.errors import LeadError, NotAllowed, NotFound, Unsupported
+from services.errors import BackendGone, LeadError, NoChange, NotAllowed, NotFound
 from services.models import (
     Activity,
     FollowUp,
@@ -67,7 +67,7 @@ class LeadService:
             return self.backends[key]
         configured = ", ".join(self.backends)
         if key in KNOWN_BACKENDS:
-            raise Unsupported(f"the `{key}` backend is not configured here (configured: {configured})")
+            raise BackendGone(f"the `{key}` backend is not configured here (configured: {configured})")
         raise NotFound(f"there is no backend called `{name}` (configured: {configured})")
 
     def backend_for_channel(self, channel: str | None) -> Backend:
@@ -147,6 +147,8 @@ class LeadService:
         with self._audited(actor, "assign", f"{backend.name}:{lead_id}", f"to {assignee}"):
             by = self._require_link(actor, backend)
             owner = self._staff_for_assignee(assignee, backend)
+            if backend.get(lead_id).owner == owner:
+                raise NoChange(f"nothing changed: `{backend.name}:{lead_id}` is already assigned to <@{assignee}>")
             return backend.assign(lead_id, owner, by=by)
 
     def log_follow_up(
@@ -189,6 +191,9 @@ class LeadService:
         backend, lead_id = self.resolve(ref, channel)
         with self._audited(actor, "status", f"{backend.name}:{lead_id}", status):
             by = self._require_link(actor, backend)
+            wanted = backend.status_option(status)
+            if reason is None and sub_status is None and backend.get(lead_id).status == wanted.value:
+                raise NoChange(f"nothing changed: `{backend.name}:{lead_id}` is already {wanted.label}")
             change = StatusChange(status=status, reason=reason, sub_status=sub_status, by=by, at=self.clock())
             return backend.change_status(lead_id, change)
 

@@ -22,6 +22,9 @@ SIGNING_SECRET = "test-signing-secret"
 _ids = itertools.count(1)
 
 
+CARD_TS = "1700000000.000100"  # the ts of the message every clicked card is in
+
+
 def signed_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
@@ -89,7 +92,9 @@ class SlackDriver:
         channel: str = "C0SALES",
         value: str | None = None,
         trigger_id: str | None = None,
+        ephemeral: bool = False,
     ) -> httpx.Response:
+        """Press a button on a message; ``ephemeral`` cards come back without their blocks, as in Slack."""
         button, block = _find_button(message_blocks, action_id, value)
         n = next(_ids)
         payload = {
@@ -99,14 +104,13 @@ class SlackDriver:
             "token": "deprecated-verification-token",
             "container": {
                 "type": "message",
-                "message_ts": "1700000000.000100",
+                "message_ts": CARD_TS,
                 "channel_id": channel,
-                "is_ephemeral": False,
+                "is_ephemeral": ephemeral,
             },
             "trigger_id": trigger_id or f"{n}.5678.trigger",
             "team": {"id": TEAM, "domain": "leadbot-test"},
             "channel": {"id": channel, "name": "sales"},
-            "message": {"type": "message", "ts": "1700000000.000100", "text": "card", "blocks": message_blocks},
             "response_url": self.fake.response_url(f"act{n}"),
             "actions": [
                 {
@@ -115,6 +119,52 @@ class SlackDriver:
                     "text": button["text"],
                     "value": button.get("value"),
                     "type": "button",
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        if not ephemeral:
+            payload["message"] = {"type": "message", "ts": CARD_TS, "text": "card", "blocks": message_blocks}
+        return self.interact(payload)
+
+    def pick_user(
+        self,
+        message_blocks: list[dict[str, Any]],
+        action_id: str,
+        picked: str,
+        *,
+        user: str = "UADMIN",
+        trigger_id: str | None = None,
+    ) -> httpx.Response:
+        """Pick ``picked`` in a users_select on the message."""
+        block = next(
+            b
+            for b in message_blocks
+            if b["type"] == "actions"
+            and any(e.get("action_id") == action_id and e["type"] == "users_select" for e in b["elements"])
+        )
+        n = next(_ids)
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+            "api_app_id": "A0LEADBOT",
+            "container": {
+                "type": "message",
+                "message_ts": CARD_TS,
+                "channel_id": "C0SALES",
+                "is_ephemeral": False,
+            },
+            "trigger_id": trigger_id or f"{n}.2468.trigger",
+            "team": {"id": TEAM, "domain": "leadbot-test"},
+            "channel": {"id": "C0SALES", "name": "sales"},
+            "message": {"type": "message", "ts": CARD_TS, "blocks": message_blocks},
+            "response_url": self.fake.response_url(f"pick{n}"),
+            "actions": [
+                {
+                    "type": "users_select",
+                    "action_id": action_id,
+                    "block_id": block["block_id"],
+                    "selected_user": picked,
                     "action_ts": f"{time.time():.6f}",
                 }
             ],
@@ -146,11 +196,11 @@ class SlackDriver:
             "type": "block_actions",
             "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
             "api_app_id": "A0LEADBOT",
-            "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0SALES"},
+            "container": {"type": "message", "message_ts": CARD_TS, "channel_id": "C0SALES"},
             "trigger_id": trigger_id or f"{n}.4321.trigger",
             "team": {"id": TEAM, "domain": "leadbot-test"},
             "channel": {"id": "C0SALES", "name": "sales"},
-            "message": {"type": "message", "ts": "1700000000.000100", "blocks": message_blocks},
+            "message": {"type": "message", "ts": CARD_TS, "blocks": message_blocks},
             "response_url": self.fake.response_url(f"sel{n}"),
             "actions": [
                 {
@@ -210,6 +260,10 @@ class SlackDriver:
         replies = self.replies()
         assert replies, "nothing was posted to a response URL"
         return replies[-1]
+
+    def thread_replies(self) -> list[dict[str, Any]]:
+        """Messages the bot posted in threads (``chat.postMessage`` with a ``thread_ts``)."""
+        return [c.body for c in self.fake.received("api", "chat.postMessage") if c.body.get("thread_ts")]
 
     def opened_views(self) -> list[dict[str, Any]]:
         """Modals as Slack opened them (with the view ``id`` a submission carries)."""

@@ -55,6 +55,7 @@ def test_quick_create_posts_a_card_in_channel_and_audits(slack, linked):
     actions = next(b for b in blocks if b["type"] == "actions")
     assert [e["action_id"] for e in actions["elements"]] == [
         "lead_assign_me",
+        "lead_assign_to",
         "lead_log_follow_up",
         "lead_add_note",
         "lead_set_status",
@@ -198,8 +199,11 @@ def test_assign(slack, linked):
     assert linked.get(ref).owner == "ana"
     shown = reply_text(slack)
     assert f"Assigned to <@{REP}> by <@{ADMIN}>" in shown
-    slack.command(f"assign {ref} me", user=REP)
-    assert f"Assigned to <@{REP}> by <@{REP}>" in reply_text(slack)
+    slack.command(f"assign {ref} me", user=ADMIN)
+    assert f"Assigned to <@{ADMIN}> by <@{ADMIN}>" in reply_text(slack)
+    slack.command(f"assign {ref} me", user=ADMIN)  # again: nothing to do, and it says so
+    assert f"Nothing changed: `{ref}` is already assigned to <@{ADMIN}>" in reply_text(slack)
+    assert [r["result"] for r in linked.store.audit_rows(action="assign")] == ["ok", "ok", "refused"]
 
 
 @pytest.mark.parametrize(

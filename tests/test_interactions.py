@@ -17,7 +17,7 @@ def test_assign_to_me_updates_the_card_in_place(slack, linked):
     assert reply["replace_original"] is True
     shown = text_of(reply["blocks"])
     assert f"*Owner*\n<@{REP}>" in shown
-    assert f"Assigned to <@{REP}> by <@{REP}>" in shown
+    assert f"<@{REP}> took this lead" in shown
     assert linked.get("local:1").owner == "ana"
     assert [r["result"] for r in linked.store.audit_rows(action="assign")] == ["ok"]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.store import Store, from_db_time, to_db_time, utcnow
 from services.backends.base import Backend
-from services.errors import NotFound
+from services.errors import LeadGone, NotFound
 from services.models import (
     Activity,
     Capabilities,
@@ -171,7 +171,7 @@ class LocalBackend(Backend):
     def _row(self, lead_id: str) -> dict[str, Any]:
         rows = list(self.store.db["local_leads"].rows_where("id = ?", [_int_id(lead_id)]))
         if not rows:
-            raise NotFound(f"there is no lead `local:{lead_id}`")
+            raise LeadGone(f"there is no lead `local:{lead_id}`")
         return rows[0]
 
     def _update(self, lead_id: str, values: dict[str, Any]) -> None:
