@@ -38,7 +38,7 @@ from services.when import parse_when, zone
 
 HELP = """Type /lead commands as in Slack (try /lead help). Also:
   press N      click button N of the last output
-  press N X    choose X in select N (e.g. press 4 won)
+  press N X    choose X in select N (e.g. press 5 won, press 2 @ana)
   @name        in a command, mentions a (made-up) colleague called name
   quit         leave (end of input works too)"""
 
@@ -65,6 +65,7 @@ class Button:
     message: list[dict[str, Any]]
     origin: str  # the response-URL key of the message it sits on
     options: list[dict[str, Any]] | None = None  # a select: press N CHOICE
+    picks_user: bool = False  # a users_select: press N @name
 
 
 class Console:
@@ -200,7 +201,14 @@ class Console:
             "value": button.value,
             "action_ts": f"{time.time():.6f}",
         }
-        if button.options is not None:
+        if button.picks_user:
+            match = USER_RE.match(self._mentions(choice.strip())) if choice.strip() else None
+            if match is None:
+                self.error(f"say whom to pick, e.g. press {arg} @{self.fake.users[self.user]['name']}")
+                return
+            action = {**action, "type": "users_select", "selected_user": match.group(1)}
+            del action["value"]
+        elif button.options is not None:
             labels = ", ".join(o["text"]["text"] for o in button.options)
             wanted = choice.strip().casefold()
             option = next(
@@ -235,7 +243,8 @@ class Console:
         if status != 200:
             self.error(f"the app answered {status}: {body[:200]}")
             return
-        self.buttons = []
+        # Buttons stay pressable until an output brings new ones (an error reply has none).
+        earlier, self.buttons = self.buttons, []
         if body:
             ack = json.loads(body) if body.startswith("{") else {"text": body}
             if ack.get("text") or ack.get("blocks"):
@@ -247,8 +256,12 @@ class Console:
                 self.render(call.body, call.name)
             elif call.name == "views.open":
                 self.fill(call.answer["view"])
+            elif call.name == "chat.postMessage" and call.body.get("thread_ts"):
+                self.out.print(f"  [dim]↳ in the thread: {self.mrkdwn(call.body.get('text', ''))}[/]")
             elif call.name == "chat.postMessage":
                 self.render(call.body, call.name)
+        if not self.buttons:
+            self.buttons = earlier
 
     # -- modals -----------------------------------------------------------------------------
 
@@ -374,7 +387,7 @@ class Console:
                 "  ".join(
                     self._button(e, block, message, origin)
                     for e in block["elements"]
-                    if e.get("type") in ("button", "static_select")
+                    if e.get("type") in ("button", "static_select", "users_select")
                 )
             )
         elif kind == "divider":
@@ -384,14 +397,24 @@ class Console:
         self, element: dict[str, Any], block: dict[str, Any], message: list[dict[str, Any]], origin: str
     ) -> str:
         options = element.get("options") if element.get("type") == "static_select" else None
+        picks_user = element.get("type") == "users_select"
         if options is not None:
             current = (element.get("initial_option") or {}).get("text", {}).get("text", "")
             label = f"{element.get('placeholder', {}).get('text', 'Choose')}: {current} ▾"
+        elif picks_user:
+            label = f"{element.get('placeholder', {}).get('text', 'Pick someone')} ▾"
         else:
             label = element["text"]["text"]
         self.buttons.append(
             Button(
-                element["action_id"], element.get("value"), label, block.get("block_id", ""), message, origin, options
+                element["action_id"],
+                element.get("value"),
+                label,
+                block.get("block_id", ""),
+                message,
+                origin,
+                options,
+                picks_user,
             )
         )
         return f"[reverse] {len(self.buttons)} [/] [bold]{escape(label)}[/]"
