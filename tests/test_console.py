@@ -60,14 +60,15 @@ def test_buttons_can_be_pressed_and_modals_filled(tmp_path):
                 "met at the conference",  # note
                 "grace@navy.mil",  # email, asked again with the error shown
                 "/lead show 1",
-                "press 5",  # Refresh
-                "press 4 qualified",  # the Status select
-                "press 2",  # Log follow-up: notes, done at (empty: now), next
+                "press 6",  # Refresh
+                "press 5 qualified",  # the Status select
+                "press 3",  # Log follow-up: notes, done at (empty: now), next
                 "called back",
                 "",
                 "fri 3pm",
                 "/lead list",
                 "press 1",  # Open
+                "press 2 @ada",  # Assign… on the opened card: already hers
             ]
         )
         + "\n"
@@ -84,6 +85,7 @@ def test_buttons_can_be_pressed_and_modals_filled(tmp_path):
     assert "(pressed Log follow-up)" in out and "@ada logged a follow-up · next: Fri" in out
     assert "follow-up: called back" in out
     assert "(pressed Open)" in out
+    assert "Nothing changed: local:1 is already assigned to @ada" in out
     assert result.returncode == 1  # the form needed a second try, so the script did not go as written
 
 
@@ -101,6 +103,12 @@ def test_console_mistakes(tmp_path, line):
 
 
 def test_a_select_needs_a_choice(tmp_path):
-    result = console("/lead new Ada ada@example.com\npress 4\n", tmp_path)
+    result = console("/lead new Ada ada@example.com\npress 5\n", tmp_path)
     assert result.returncode == 1
-    assert "choose one of: New, Contacted, Qualified, Won, Lost (e.g. press 4 New)" in result.stdout
+    assert "choose one of: New, Contacted, Qualified, Won, Lost (e.g. press 5 New)" in result.stdout
+
+
+def test_the_assign_picker_needs_a_person(tmp_path):
+    result = console("/lead new Ada ada@example.com\npress 2\n", tmp_path)
+    assert result.returncode == 1
+    assert "say whom to pick, e.g. press 2 @you" in result.stdout
