@@ -142,7 +142,7 @@ def _card_fields(card: CardData) -> list[MarkdownTextObject]:
     lead = card.lead
     fields = [
         f"*Status*\n{_status_text(card.status, lead.status)}",
-        f"*Owner*\n{mention(card.owner_user, lead.owner)}",
+        f"*Owner*\n{mention(card.owner_user, lead.owner) if lead.owner else '_unassigned_'}",
     ]
     contact = " · ".join(c for c in (lead.email, lead.phone) if c)
     if contact:
