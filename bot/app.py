@@ -86,6 +86,7 @@ def build_app(
         client=client,
         admins=settings.leadbot_admins,
         phone_region=settings.leadbot_phone_region,
+        feeds=settings.file.feeds,
     )
     handlers.register(app, deps)
     return app

@@ -44,6 +44,7 @@ class FileConfig(BaseModel):
     model_config = {"extra": "forbid"}
 
     channels: dict[str, str] = Field(default_factory=dict)
+    feeds: dict[str, str] = Field(default_factory=dict)  # backend -> channel that gets every new lead's card
     backends: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("channels")
@@ -52,6 +53,14 @@ class FileConfig(BaseModel):
         for channel, backend in value.items():
             if backend not in BACKEND_NAMES:
                 raise ValueError(f"channel {channel} routes to unknown backend {backend!r}")
+        return value
+
+    @field_validator("feeds")
+    @classmethod
+    def _feeds_of_known_backends(cls, value: dict[str, str]) -> dict[str, str]:
+        for backend in value:
+            if backend not in BACKEND_NAMES:
+                raise ValueError(f"[feeds] names unknown backend {backend!r}")
         return value
 
 

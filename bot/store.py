@@ -77,6 +77,22 @@ def m001_initial(db: Database) -> None:
     db["audit"].create_index(["lead_ref"])
 
 
+@migrations()
+def m002_user_settings(db: Database) -> None:
+    db["user_settings"].create(
+        {"slack_user": str, "assignment_dms": int}, pk="slack_user", defaults={"assignment_dms": 1}
+    )
+
+
+USER_SETTINGS = frozenset({"assignment_dms"})
+
+
+def _known_setting(name: str) -> None:
+    # Setting names become column names in SQL: only ours, never a caller's string.
+    if name not in USER_SETTINGS:
+        raise ValueError(f"unknown user setting {name!r}")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -143,6 +159,18 @@ class Store:
         except sqlite3.IntegrityError:
             return False
         return True
+
+    # -- per-user settings ------------------------------------------------------
+
+    def user_setting(self, slack_user: str, name: str, default: Any) -> Any:
+        _known_setting(name)
+        row = self.db.execute(f"select {name} from user_settings where slack_user = ?", [slack_user]).fetchone()
+        return default if row is None or row[0] is None else row[0]
+
+    def set_user_setting(self, slack_user: str, name: str, value: Any) -> None:
+        _known_setting(name)
+        with self.transaction() as db:
+            db["user_settings"].upsert({"slack_user": slack_user, name: value}, pk="slack_user")
 
     # -- audit --------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from handlers import blocks
 from handlers.cards import card_blocks
 from handlers.commands import list_page
 from handlers.context import Deps, MessageAt, Reply
+from handlers.notices import tell_new_owner
 from services.errors import BackendGone, LeadError, LeadGone
 from services.models import Lead
 
@@ -66,6 +67,7 @@ def assign_to(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if not assignee:
         return None  # the picker was cleared: nothing to do
     lead = deps.service.assign(deps.actor(user), _card_ref(body), assignee)
+    tell_new_owner(deps, lead, user)
     return _card_update(deps, body, lead, f"<@{user}> assigned this lead to <@{assignee}>")
 
 

@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from handlers import blocks
 from handlers.cards import card_blocks, row_blocks
 from handlers.context import BUSY, Deps, Reply, error_reply
+from handlers.notices import post_to_feed, tell_new_owner
 from handlers.parsing import Token, is_user, split_options, tokenize, user_id
 from services.contact import looks_like_email, looks_like_phone, normalize_email, normalize_phone
 from services.errors import LeadError
@@ -123,6 +124,8 @@ def cmd_new(inv: Invocation) -> Reply | None:
     created = inv.service.create(
         inv.actor, lead, owner_user=owner_user, backend=opts.get("backend"), channel=inv.channel
     )
+    tell_new_owner(inv.deps, created, inv.user)
+    post_to_feed(inv.deps, created, inv.user)
     return Reply(
         text=f"New lead {created.name} ({created.ref})",
         blocks=card_blocks(inv.service, created, last_action=f"Created by <@{inv.user}>"),
@@ -239,6 +242,7 @@ def cmd_assign(inv: Invocation) -> Reply:
     _need_args(inv, ASSIGN_USAGE, 2, 2)
     assignee = user_id(inv.tokens[1].text, inv.user)
     lead = inv.service.assign(inv.actor, inv.tokens[0].text, assignee, inv.channel)
+    tell_new_owner(inv.deps, lead, inv.user)
     action = f"Assigned to <@{assignee}> by <@{inv.user}>"
     return Reply(text=f"{lead.ref}: {action}", blocks=card_blocks(inv.service, lead, last_action=action))
 
@@ -385,6 +389,20 @@ def cmd_backends(inv: Invocation) -> Reply:
     return Reply(text="\n".join(lines))
 
 
+NOTIFY_USAGE = "/lead notify on|off"
+
+
+def cmd_notify(inv: Invocation) -> Reply:
+    _need_args(inv, NOTIFY_USAGE, 1, 1)
+    choice = inv.tokens[0].text.lower()
+    if choice not in ("on", "off"):
+        raise LeadError(f"`{inv.tokens[0].text}` is neither on nor off", usage=NOTIFY_USAGE)
+    inv.service.set_assignment_dms(inv.actor, choice == "on")
+    if choice == "on":
+        return Reply(text="You will get a DM when someone else assigns you a lead.")
+    return Reply(text="You will no longer get DMs when someone assigns you a lead. `/lead notify on` undoes this.")
+
+
 def not_yet(name: str) -> Callable[[Invocation], Reply]:
     def run(inv: Invocation) -> Reply:
         return error_reply(f"`/lead {name}` is not available yet in this version of Leadbot")
@@ -406,7 +424,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "whoami": Subcommand("/lead whoami", "your links and settings", cmd_whoami),
     "backends": Subcommand("/lead backends", "configured backends and what each can do", cmd_backends),
     "remind": Subcommand("/lead remind on|off|at HH:MM|now", "your daily follow-up digest (coming soon)", None),
-    "notify": Subcommand("/lead notify on|off", "DMs when someone assigns you a lead (coming soon)", None),
+    "notify": Subcommand(NOTIFY_USAGE, "DMs when someone else assigns you a lead (on by default)", cmd_notify),
     "previews": Subcommand("/lead previews on|off", "cards for lead references in this channel (coming soon)", None),
     "deal": Subcommand("/lead deal REF AMOUNT [name=…]", "record a deal (coming soon)", None),
     "department": Subcommand("/lead department REF NAME", "assign a department (coming soon)", None),

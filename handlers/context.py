@@ -63,6 +63,7 @@ class Deps:
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     users: UserDirectory = field(default_factory=UserDirectory)
+    feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
 
     def actor(self, user_id: str) -> Actor:
         return Actor(slack_user=user_id, is_admin=user_id in self.admins)

@@ -16,6 +16,7 @@ from slack_bolt.context.respond import Respond
 from handlers import blocks
 from handlers.cards import card_blocks
 from handlers.context import BUSY, Deps, MessageAt, Reply
+from handlers.notices import post_to_feed, tell_new_owner
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
 from services.leads import Actor
@@ -106,6 +107,8 @@ def create_lead(deps: Deps, view: dict[str, Any], user: str, channel: str | None
     created = deps.service.create(
         deps.actor(user), form.lead, owner_user=form.owner_user, backend=form.backend, channel=channel
     )
+    tell_new_owner(deps, created, user)
+    post_to_feed(deps, created, user)
     return Reply(
         text=f"New lead {created.name} ({created.ref})",
         blocks=card_blocks(deps.service, created, last_action=f"Created by <@{user}>"),

@@ -197,6 +197,16 @@ class LeadService:
             change = StatusChange(status=status, reason=reason, sub_status=sub_status, by=by, at=self.clock())
             return backend.change_status(lead_id, change)
 
+    # -- people's settings ----------------------------------------------------
+
+    def assignment_dms(self, slack_user: str) -> bool:
+        """Whether ``slack_user`` is told when someone else assigns them a lead (on unless turned off)."""
+        return bool(self.store.user_setting(slack_user, "assignment_dms", 1))
+
+    def set_assignment_dms(self, actor: Actor, on: bool) -> None:
+        with self._audited(actor, "notify", None, "on" if on else "off"):
+            self.store.set_user_setting(actor.slack_user, "assignment_dms", int(on))
+
     # -- staff links --------------------------------------------------------
 
     def staff_id(self, slack_user: str, backend: str) -> str | None:
