@@ -39,8 +39,11 @@ from services.when import parse_when, zone
 HELP = """Type /lead commands as in Slack (try /lead help). Also:
   press N      click button N of the last output
   press N X    choose X in select N (e.g. press 5 won, press 2 @ana)
+  home         open your App Home tab (your open leads, with their buttons)
   @name        in a command, mentions a (made-up) colleague called name
   quit         leave (end of input works too)"""
+
+HOME = "home"  # the origin of buttons on the App Home tab
 
 DATE_RE = re.compile(r"<!date\^(\d+)\^([^|>]*)(?:\|([^>]*))?>")
 USER_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
@@ -95,6 +98,7 @@ class Console:
         self.app = build_app(settings, self.service, executor=InlineExecutor())
         self.buttons: list[Button] = []
         self.failed = False
+        self._home_shown = False  # draw App Home publishes only when you are looking at it
         self._seen = 0
         self._ids = itertools.count(1)
         self._link_console_user(user_name, admin)
@@ -147,6 +151,8 @@ class Console:
             self.slash(line[len("/lead") :].strip())
         elif line.startswith("press"):
             self.press(line[len("press") :].strip())
+        elif line == "home":
+            self.open_home()
         else:
             self.error(f"unknown console command `{line.split()[0]}`; type help")
 
@@ -159,10 +165,10 @@ class Console:
     def _mentions(self, text: str) -> str:
         return AT_NAME_RE.sub(lambda m: f"<@{self._user_id(m.group(1))}|{m.group(1)}>", text)
 
-    def _dispatch(self, body: str) -> tuple[int, str]:
+    def _dispatch(self, body: str, content_type: str = "application/x-www-form-urlencoded") -> tuple[int, str]:
         ts = str(int(time.time()))
         headers = {
-            "Content-Type": ["application/x-www-form-urlencoded"],
+            "Content-Type": [content_type],
             "X-Slack-Request-Timestamp": [ts],
             "X-Slack-Signature": [SignatureVerifier(self.secret).generate_signature(timestamp=ts, body=body)],
         }
@@ -183,6 +189,12 @@ class Console:
             "trigger_id": f"console.{n}.{secrets.token_hex(4)}",
         }
         self._after(*self._dispatch(urlencode(form)))
+
+    def open_home(self) -> None:
+        event = {"type": "app_home_opened", "user": self.user, "channel": "DCONSOLE", "tab": "home"}
+        body = {"type": "event_callback", "team_id": TEAM, "event": event, "event_id": f"Ev{next(self._ids)}"}
+        self._home_shown = True
+        self._after(*self._dispatch(json.dumps(body), "application/json"))
 
     def press(self, arg: str) -> None:
         arg, _, choice = arg.partition(" ")
@@ -229,13 +241,20 @@ class Console:
             "type": "block_actions",
             "team": {"id": TEAM},
             "user": {"id": self.user, "name": self.fake.users[self.user]["name"]},
-            "channel": {"id": "CCONSOLE"},
-            "container": {"type": "message", "channel_id": "CCONSOLE", "message_ts": f"{n}.0"},
-            "message": {"ts": f"{n}.0", "blocks": button.message},
-            "response_url": self.fake.response_url(f"act{n}"),
             "trigger_id": f"console.{n}.{secrets.token_hex(4)}",
             "actions": [action],
         }
+        if button.origin == HOME:
+            # As Slack sends it from an App Home: no channel, message or response_url.
+            payload |= {"container": {"type": "view", "view_id": "VHOME"}, "view": {"type": "home", "id": "VHOME"}}
+            self._home_shown = True
+        else:
+            payload |= {
+                "channel": {"id": "CCONSOLE"},
+                "container": {"type": "message", "channel_id": "CCONSOLE", "message_ts": f"{n}.0"},
+                "message": {"ts": f"{n}.0", "blocks": button.message},
+                "response_url": self.fake.response_url(f"act{n}"),
+            }
         self.out.print(f"[dim](pressed {escape(button.text)})[/]")
         self._after(*self._dispatch(urlencode({"payload": json.dumps(payload)})))
 
@@ -260,6 +279,12 @@ class Console:
                 self.out.print(f"  [dim]↳ in the thread: {self.mrkdwn(call.body.get('text', ''))}[/]")
             elif call.name == "chat.postMessage":
                 self.render(call.body, call.name)
+            elif call.name == "views.publish" and self._home_shown:
+                self.out.print("[dim](App Home)[/]")
+                self.render(call.answer["view"], HOME)
+            elif call.name == "views.publish":
+                self.out.print("[dim](your App Home was updated: type home to see it)[/]")
+        self._home_shown = False
         if not self.buttons:
             self.buttons = earlier
 
@@ -358,7 +383,7 @@ class Console:
         blocks = message.get("blocks") or [
             {"type": "section", "text": {"type": "mrkdwn", "text": message.get("text", "")}}
         ]
-        if message.get("text", "").startswith(ERROR_MARK):
+        if message.get("text", "").startswith(ERROR_MARK) or _home_notice(blocks).startswith(ERROR_MARK):
             self.failed = True
         if message.get("replace_original"):
             self.out.print("[dim](the message above was updated)[/]")
@@ -418,6 +443,14 @@ class Console:
             )
         )
         return f"[reverse] {len(self.buttons)} [/] [bold]{escape(label)}[/]"
+
+
+def _home_notice(blocks: list[dict[str, Any]]) -> str:
+    """What an App Home says just happened (the outcome of a button pressed on it)."""
+    for block in blocks:
+        if block.get("block_id") == "notice":
+            return block["elements"][0].get("text", "")
+    return ""
 
 
 def _ago(when: datetime) -> str:

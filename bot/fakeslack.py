@@ -177,6 +177,13 @@ class FakeSlack:
             view = json.loads(view)
         return {"view": {**view, "id": f"V{next(self._ts):06d}", "hash": "h1"}}
 
+    def _views_publish(self, body: dict[str, Any]) -> dict[str, Any]:
+        view = body.get("view") or {}
+        if isinstance(view, str):
+            view = json.loads(view)
+        user = body.get("user_id", "")
+        return {"view": {**view, "id": f"VHOME{user}", "hash": f"h{next(self._ts)}"}}
+
     def _chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:
         ts = f"{1_700_000_000 + next(self._ts)}.000100"
         return {"channel": body.get("channel"), "ts": ts, "message": {"text": body.get("text"), "ts": ts}}

@@ -84,7 +84,13 @@ def m002_user_settings(db: Database) -> None:
     )
 
 
-USER_SETTINGS = frozenset({"assignment_dms"})
+@migrations()
+def m003_home_opened(db: Database) -> None:
+    # Only users who have opened the App Home get it redrawn after they act.
+    db["user_settings"].add_column("home_opened", int)
+
+
+USER_SETTINGS = frozenset({"assignment_dms", "home_opened"})
 
 
 def _known_setting(name: str) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, views
+from handlers import actions, commands, home, views
 from handlers.context import Deps
+
+EVENT_TYPES = home.EVENTS
 
 
 def register(app: App, deps: Deps) -> None:
     commands.register(app, deps)
     actions.register(app, deps)
     views.register(app, deps)
+    home.register(app, deps)

@@ -12,6 +12,7 @@ from handlers import blocks
 from handlers.cards import card_blocks
 from handlers.commands import list_page
 from handlers.context import Deps, MessageAt, Reply
+from handlers.home import HomeResponder, from_home, refresh_homes
 from handlers.notices import tell_new_owner
 from services.errors import BackendGone, LeadError, LeadGone
 from services.models import Lead
@@ -38,6 +39,7 @@ def _card_ref(body: dict[str, Any]) -> str:
 
 def _card_update(deps: Deps, body: dict[str, Any], lead: Lead, action: str) -> Reply:
     """The card redrawn in place, and who did what said in its thread."""
+    refresh_homes(deps, lead, _user(body), acted_on_home=from_home(body))
     return Reply(
         text=f"{lead.ref}: {action}",
         blocks=card_blocks(deps.service, lead, last_action=action),
@@ -103,6 +105,7 @@ def _modal_metadata(body: dict[str, Any]) -> str:
             "response_url": body.get("response_url"),
             "channel": (body.get("channel") or {}).get("id"),
             "ts": at.ts if at else None,
+            "home": from_home(body),
         }
     )
 
@@ -180,6 +183,8 @@ def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]],
 
     def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
+        if from_home(body):
+            respond = HomeResponder(deps, _user(body))
         if action_id in CARD_ACTIONS:
             deps.after_ack(respond, lambda: card_work(body, respond))
         else:

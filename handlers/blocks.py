@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     DateTimePickerElement,
+    DividerBlock,
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
@@ -44,7 +45,8 @@ ADD_NOTE = "lead_add_note"
 SET_STATUS = "lead_set_status"
 FOLLOW_UP_VIEW = "lead_follow_up"
 NOTE_VIEW = "lead_note"
-ACTION_IDS = (ASSIGN_ME, ASSIGN_TO, LOG_FOLLOW_UP, ADD_NOTE, SET_STATUS, REFRESH, OPEN, LIST_PAGE)
+HOME_REFRESH = "lead_home_refresh"
+ACTION_IDS = (ASSIGN_ME, ASSIGN_TO, LOG_FOLLOW_UP, ADD_NOTE, SET_STATUS, REFRESH, OPEN, LIST_PAGE, HOME_REFRESH)
 CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW)
 NOTE_LIMIT = 3000
 
@@ -108,7 +110,7 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
                 UserSelectElement(action_id=ASSIGN_TO, placeholder="Assign…"),
                 ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref),
                 ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
-                *_status_select(card),
+                *_status_select(card.lead, card.statuses, card.status),
                 ButtonElement(text="Refresh", action_id=REFRESH, value=lead.ref),
             ],
         )
@@ -123,12 +125,12 @@ def stale_notice(why: str) -> dict[str, Any]:
     return ContextBlock(block_id="stale", elements=[MarkdownTextObject(text=text)]).to_dict()
 
 
-def _status_select(card: CardData) -> list[StaticSelectElement]:
+def _status_select(lead: Lead, statuses: list[StatusOption], status: StatusOption | None) -> list[StaticSelectElement]:
     """The backend's statuses, the current one preselected; the lead travels in the option values."""
-    if not card.statuses:
+    if not statuses:
         return []
-    options = [Option(value=f"{card.lead.ref}|{s.value}", label=s.label) for s in card.statuses[:100]]
-    current = next((o for o, s in zip(options, card.statuses, strict=False) if card.status and s == card.status), None)
+    options = [Option(value=f"{lead.ref}|{s.value}", label=s.label) for s in statuses[:100]]
+    current = next((o for o, s in zip(options, statuses, strict=False) if status and s == status), None)
     return [StaticSelectElement(action_id=SET_STATUS, placeholder="Status", options=options, initial_option=current)]
 
 
@@ -346,3 +348,76 @@ def note_modal(*, lead_name: str, private_metadata: str) -> dict[str, Any]:
             )
         ],
     )
+
+
+@dataclass
+class HomeLead:
+    lead: Lead
+    status: StatusOption | None
+    statuses: list[StatusOption]
+
+
+@dataclass
+class HomeData:
+    """What one user's App Home shows, already read from the backends."""
+
+    leads: list[HomeLead]  # open leads, due and overdue first
+    total: int  # open leads in all, which may be more than were read
+    counts: dict[str, int]  # status label -> open leads in it, of those read
+    links: list[tuple[str, str]]  # (backend, staff ID)
+    assignment_dms: bool
+    now: datetime
+    unreadable: list[str] = field(default_factory=list)  # "backend: why"
+    notice: str | None = None  # what just happened, or what went wrong
+    shown: int = 15
+
+
+def home_view(home: HomeData) -> dict[str, Any]:
+    due = [h for h in home.leads if h.lead.next_follow_up and h.lead.next_follow_up <= home.now]
+    summary = [f"*{home.total}* open"]
+    if due:
+        summary.append(f":alarm_clock: *{len(due)}* due or overdue")
+    summary += [f"{label} {n}" for label, n in home.counts.items()]
+    blocks: list[Block] = [
+        HeaderBlock(text="Your leads"),
+        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(summary))]),
+        ActionsBlock(block_id="home", elements=[ButtonElement(text="Refresh", action_id=HOME_REFRESH, value="home")]),
+    ]
+    if home.notice:
+        blocks.append(ContextBlock(block_id="notice", elements=[MarkdownTextObject(text=_clip(home.notice, 300))]))
+    for why in home.unreadable:
+        text = f"{ERROR_MARK} Could not read {_clip(why, 250)}"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
+    blocks.append(DividerBlock())
+    if not home.leads:
+        blocks.append(SectionBlock(text="Nothing open is yours right now. `/lead list` shows everyone's leads."))
+    for item in home.leads[: home.shown]:
+        lead = item.lead
+        parts = [f"*{_clip(lead.name, 100)}* `{lead.ref}`", _status_text(item.status, lead.status)]
+        if lead.next_follow_up:
+            flag = " :alarm_clock: *overdue*" if lead.next_follow_up <= home.now else ""
+            parts.append(f"next {slack_time(lead.next_follow_up)}{flag}")
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=" · ".join(parts))))
+        blocks.append(
+            ActionsBlock(
+                block_id=f"card:{lead.ref}",
+                elements=[
+                    ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref, style="primary"),
+                    ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
+                    *_status_select(lead, item.statuses, item.status),
+                    UserSelectElement(action_id=ASSIGN_TO, placeholder="Reassign…"),
+                ],
+            )
+        )
+    if home.total > home.shown:
+        more = f"{home.total - min(home.shown, len(home.leads))} more — `/lead list mine`"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
+    blocks.append(DividerBlock())
+    links = ", ".join(f"`{staff}` in {backend}" for backend, staff in home.links)
+    lines = [
+        "*Linked as* " + (links or "nobody yet: an admin can run `/lead link @you STAFF_ID`"),
+        "*Assignment DMs* " + ("on · `/lead notify off`" if home.assignment_dms else "off · `/lead notify on`"),
+        "*Daily follow-up digest* not available yet in this version of Leadbot",
+    ]
+    blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
+    return View(type="home", blocks=blocks).to_dict()

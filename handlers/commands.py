@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from handlers import blocks
 from handlers.cards import card_blocks, row_blocks
 from handlers.context import BUSY, Deps, Reply, error_reply
+from handlers.home import refresh_homes
 from handlers.notices import post_to_feed, tell_new_owner
 from handlers.parsing import Token, is_user, split_options, tokenize, user_id
 from services.contact import looks_like_email, looks_like_phone, normalize_email, normalize_phone
@@ -126,6 +127,7 @@ def cmd_new(inv: Invocation) -> Reply | None:
     )
     tell_new_owner(inv.deps, created, inv.user)
     post_to_feed(inv.deps, created, inv.user)
+    refresh_homes(inv.deps, created, inv.user)
     return Reply(
         text=f"New lead {created.name} ({created.ref})",
         blocks=card_blocks(inv.service, created, last_action=f"Created by <@{inv.user}>"),
@@ -243,6 +245,7 @@ def cmd_assign(inv: Invocation) -> Reply:
     assignee = user_id(inv.tokens[1].text, inv.user)
     lead = inv.service.assign(inv.actor, inv.tokens[0].text, assignee, inv.channel)
     tell_new_owner(inv.deps, lead, inv.user)
+    refresh_homes(inv.deps, lead, inv.user)
     action = f"Assigned to <@{assignee}> by <@{inv.user}>"
     return Reply(text=f"{lead.ref}: {action}", blocks=card_blocks(inv.service, lead, last_action=action))
 
@@ -261,6 +264,7 @@ def cmd_followup(inv: Invocation) -> Reply:
         raise LeadError("put `next=WHEN` right after the reference", usage=FOLLOWUP_USAGE)
     notes = inv.text[rest[notes_from].start :].strip() if notes_from < len(rest) else None
     lead = inv.service.log_follow_up(inv.actor, ref, notes=notes, next_follow_up=next_at, channel=inv.channel)
+    refresh_homes(inv.deps, lead, inv.user)
     action = f"<@{inv.user}> logged a follow-up" + (
         f" · next: {blocks.slack_time(next_at, relative=False)}" if next_at else ""
     )
@@ -294,6 +298,7 @@ def cmd_note(inv: Invocation) -> Reply:
     if len(text) > 3000:
         raise LeadError(f"the note is {len(text)} characters; the limit is 3000", usage=NOTE_USAGE)
     lead = inv.service.add_note(inv.actor, inv.tokens[0].text, text, inv.channel)
+    refresh_homes(inv.deps, lead, inv.user)
     return Reply(
         text=f"{lead.ref}: note added",
         blocks=card_blocks(inv.service, lead, last_action=f"<@{inv.user}> added a note"),
@@ -320,6 +325,7 @@ def cmd_status(inv: Invocation) -> Reply:
         )
     except LeadError as exc:
         raise LeadError(exc.message, usage=exc.usage or STATUS_USAGE) from None
+    refresh_homes(inv.deps, lead, inv.user)
     action = f"<@{inv.user}> set the status to {lead.status}"
     return Reply(text=f"{lead.ref}: status {lead.status}", blocks=card_blocks(inv.service, lead, last_action=action))
 

@@ -16,6 +16,7 @@ from slack_bolt.context.respond import Respond
 from handlers import blocks
 from handlers.cards import card_blocks
 from handlers.context import BUSY, Deps, MessageAt, Reply
+from handlers.home import HomeResponder, refresh_homes
 from handlers.notices import post_to_feed, tell_new_owner
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
@@ -109,6 +110,7 @@ def create_lead(deps: Deps, view: dict[str, Any], user: str, channel: str | None
     )
     tell_new_owner(deps, created, user)
     post_to_feed(deps, created, user)
+    refresh_homes(deps, created, user)
     return Reply(
         text=f"New lead {created.name} ({created.ref})",
         blocks=card_blocks(deps.service, created, last_action=f"Created by <@{user}>"),
@@ -179,16 +181,18 @@ def card_modal_submitted(
             return
         ack()
         metadata = json.loads(view.get("private_metadata") or "{}")
-        if not metadata.get("ref") or not metadata.get("response_url"):
+        user = body["user"]["id"]
+        on_home = bool(metadata.get("home"))
+        if not metadata.get("ref") or not (metadata.get("response_url") or on_home):
             log.warning("%s submitted without the card it belongs to", view.get("callback_id"))
             return
-        user = body["user"]["id"]
 
         def work() -> Reply | None:
             if not deps.service.claim(f"view:{view['id']}"):
                 return None  # a resubmitted view was handled already
             lead = apply(deps.actor(user), metadata["ref"], form)
             action = describe(user, form)
+            refresh_homes(deps, lead, user, acted_on_home=on_home)
             blocks_ = card_blocks(deps.service, lead, last_action=action)
             return Reply(
                 text=f"{lead.ref}: {action}",
@@ -198,7 +202,8 @@ def card_modal_submitted(
                 thread_text=action,
             )
 
-        deps.after_ack(Respond(response_url=metadata["response_url"]), work)
+        respond = HomeResponder(deps, user) if on_home else Respond(response_url=metadata["response_url"])
+        deps.after_ack(respond, work)
 
     return submitted
 

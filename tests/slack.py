@@ -93,8 +93,12 @@ class SlackDriver:
         value: str | None = None,
         trigger_id: str | None = None,
         ephemeral: bool = False,
+        home: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        """Press a button on a message; ``ephemeral`` cards come back without their blocks, as in Slack."""
+        """Press a button on a message; ``ephemeral`` cards come back without their blocks, as in Slack.
+
+        With ``home`` (a published App Home view) the button is pressed there instead.
+        """
         button, block = _find_button(message_blocks, action_id, value)
         n = next(_ids)
         payload = {
@@ -125,7 +129,7 @@ class SlackDriver:
         }
         if not ephemeral:
             payload["message"] = {"type": "message", "ts": CARD_TS, "text": "card", "blocks": message_blocks}
-        return self.interact(payload)
+        return self.interact(_on_home(payload, home))
 
     def pick_user(
         self,
@@ -135,8 +139,9 @@ class SlackDriver:
         *,
         user: str = "UADMIN",
         trigger_id: str | None = None,
+        home: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        """Pick ``picked`` in a users_select on the message."""
+        """Pick ``picked`` in a users_select on the message (or on the App Home ``home``)."""
         block = next(
             b
             for b in message_blocks
@@ -169,7 +174,7 @@ class SlackDriver:
                 }
             ],
         }
-        return self.interact(payload)
+        return self.interact(_on_home(payload, home))
 
     def choose(
         self,
@@ -179,8 +184,9 @@ class SlackDriver:
         *,
         user: str = "UADMIN",
         trigger_id: str | None = None,
+        home: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        """Pick the option labelled ``label`` in a static_select on the message."""
+        """Pick the option labelled ``label`` in a static_select on the message (or on the App Home ``home``)."""
         for block in message_blocks:
             for element in block.get("elements", []) if block["type"] == "actions" else []:
                 if element.get("action_id") == action_id and element["type"] == "static_select":
@@ -212,7 +218,42 @@ class SlackDriver:
                 }
             ],
         }
-        return self.interact(payload)
+        return self.interact(_on_home(payload, home))
+
+    def event(self, event: dict[str, Any], *, retry: int | None = None) -> httpx.Response:
+        """Deliver an Events API ``event_callback`` (``retry``: as Slack's Nth redelivery)."""
+        n = next(_ids)
+        body = json.dumps(
+            {
+                "token": "deprecated-verification-token",
+                "team_id": TEAM,
+                "api_app_id": "A0LEADBOT",
+                "event": {"event_ts": f"{time.time():.6f}", **event},
+                "type": "event_callback",
+                "event_id": f"Ev{n:08d}",
+                "event_time": int(time.time()),
+                "authorizations": [{"team_id": TEAM, "user_id": "U0LEADBOT", "is_bot": True}],
+            }
+        )
+        headers = {**signed_headers(body), "Content-Type": "application/json"}
+        if retry is not None:
+            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        return self.post(body, headers)
+
+    def open_home(self, user: str = "UADMIN") -> dict[str, Any]:
+        """Open the App Home tab as ``user``; returns the view Leadbot published."""
+        self.fake.clear()
+        self.event({"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home"})
+        return self.home(user)
+
+    def home(self, user: str = "UADMIN") -> dict[str, Any]:
+        """The App Home view most recently published for ``user``."""
+        published = self.published_homes(user)
+        assert published, f"no App Home was published for {user}"
+        return published[-1]
+
+    def published_homes(self, user: str = "UADMIN") -> list[dict[str, Any]]:
+        return [c.answer["view"] for c in self.fake.received("api", "views.publish") if c.body.get("user_id") == user]
 
     def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str = "UADMIN") -> httpx.Response:
         """Submit an opened modal; ``values`` maps block_id to the element's state value."""
@@ -290,6 +331,17 @@ DESIGN_SUBCOMMANDS = (
     "deal",
     "department",
 )
+
+
+def _on_home(payload: dict[str, Any], home: dict[str, Any] | None) -> dict[str, Any]:
+    """The same action as Slack sends it from an App Home: no channel, message or response_url."""
+    if home is None:
+        return payload
+    for key in ("channel", "message", "response_url"):
+        payload.pop(key, None)
+    payload["container"] = {"type": "view", "view_id": home["id"]}
+    payload["view"] = {**home, "type": "home", "team_id": TEAM, "app_id": "A0LEADBOT", "bot_id": "B0LEADBOT"}
+    return payload
 
 
 def button_message(action_id: str, value: str | None = None, block_id: str = "b") -> list[dict[str, Any]]:

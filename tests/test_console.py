@@ -112,3 +112,29 @@ def test_the_assign_picker_needs_a_person(tmp_path):
     result = console("/lead new Ada ada@example.com\npress 2\n", tmp_path)
     assert result.returncode == 1
     assert "say whom to pick, e.g. press 2 @you" in result.stdout
+
+
+def test_the_app_home_can_be_opened_and_worked_from(tmp_path):
+    script = "\n".join(
+        [
+            '/lead new Ada Lovelace ada@example.com next="yesterday 10am"',
+            "/lead new Bob Smith bob@example.com",
+            "home",
+            "press 2",  # Log follow-up on Ada, the overdue one, listed first
+            "called her",
+            "",
+            "",
+            "press 4 won",  # Status on the lead now listed first
+            "/lead note local:1 a note",
+            "",
+        ]
+    )
+    result = console(script, tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    home = out.split("> home", 1)[1]
+    assert "Your leads" in home and "2 open · ⏰ 1 due or overdue · New 2" in home
+    assert home.index("Ada Lovelace local:1") < home.index("Bob Smith local:2")
+    assert "local:1: @you logged a follow-up" in home
+    assert "local:2: @you set the status to Won" in home and "1 open · New 1" in home
+    assert "(your App Home was updated: type home to see it)" in out.split("> /lead note", 1)[1]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from handlers import EVENT_TYPES
 from handlers.blocks import ACTION_IDS, CALLBACK_IDS
 from handlers.commands import SUBCOMMANDS
 from tests.conftest import new_lead
@@ -64,6 +65,16 @@ def test_manifest_declares_the_command_interactivity_and_socket_mode():
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
 
 
+def test_manifest_subscribes_to_exactly_the_events_handled(slack, linked):
+    events = MANIFEST["settings"]["event_subscriptions"]
+    assert events["request_url"] == MANIFEST["settings"]["interactivity"]["request_url"]
+    assert sorted(events["bot_events"]) == sorted(EVENT_TYPES)
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+    for event_type in EVENT_TYPES:
+        assert slack.event({"type": event_type, "user": "UREP1", "tab": "home"}).status_code == 200
+    assert slack.fake.received("api", "views.publish")
+
+
 def test_help_covers_every_subcommand_in_the_design():
     assert set(SUBCOMMANDS) == set(DESIGN_SUBCOMMANDS)
 
@@ -85,6 +96,7 @@ def test_every_button_the_app_renders_is_handled_and_every_handler_is_rendered(s
     for i in range(11):
         new_lead(linked, f"Lead {i}")
     rendered: set[str] = set()
+    rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(slack.open_home()["blocks"])))
     for text in ("list", "show local:1"):
         slack.command(text)
         rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(slack.last_reply()["blocks"])))

@@ -13,6 +13,10 @@ import threading
 import pytest
 
 from tests.conftest import ADMIN
+from tests.test_app_home import (  # noqa: F401 - collected again here
+    test_log_follow_up_from_the_tab_writes_it_and_redraws_the_tab,
+    test_opening_the_tab_shows_my_open_leads_due_first,
+)
 from tests.test_card_modals import (  # noqa: F401 - collected again here
     test_follow_up_field_errors,
     test_log_follow_up_records_it_and_updates_the_card_in_place,

@@ -1,0 +1,143 @@
+"""The App Home tab: each user's open leads, with the same buttons as on cards.
+
+The tab is published with ``views.publish`` when the user opens it, when they
+press something on it, and after they (or someone assigning them a lead)
+change a lead anywhere, once they have opened it at least once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk.errors import SlackApiError
+
+from handlers.blocks import ERROR_MARK, HOME_REFRESH, HomeData, HomeLead, home_view
+from handlers.cards import status_option
+from handlers.context import Deps
+from services.errors import LeadError
+from services.models import Lead
+
+log = logging.getLogger("leadbot")
+
+EVENTS = ("app_home_opened",)  # the manifest subscribes to exactly these
+READ_AT_MOST = 100  # per backend; the tab shows the most urgent few and counts these
+
+
+def home_data(deps: Deps, user: str, notice: str | None = None) -> HomeData:
+    service = deps.service
+    items: list[HomeLead] = []
+    counts: Counter[str] = Counter()
+    unreadable: list[str] = []
+    total = 0
+    links = service.links(user)
+    for link in links:
+        try:
+            backend = service.backend(link.backend)
+            page = service.search(backend=link.backend, owner_user=user, limit=READ_AT_MOST)
+            statuses = backend.statuses() if backend.capabilities.status else []
+        except LeadError as exc:
+            unreadable.append(f"{link.backend}: {exc.message}")
+            continue
+        except Exception as exc:  # one backend being down must not blank the whole tab
+            log.warning("home for %s: %s unreadable: %s", user, link.backend, type(exc).__name__)
+            unreadable.append(f"{link.backend}: it did not answer")
+            continue
+        total += page.total
+        for lead in page.leads:
+            option = status_option(service, lead)
+            counts[option.label if option else lead.status] += 1
+            items.append(HomeLead(lead=lead, status=option, statuses=statuses))
+    items.sort(key=lambda h: _urgency(h.lead))
+    return HomeData(
+        leads=items,
+        total=total,
+        counts=dict(counts.most_common()),
+        links=[(link.backend, link.staff_id) for link in links],
+        assignment_dms=service.assignment_dms(user),
+        now=service.clock(),
+        unreadable=unreadable,
+        notice=notice,
+    )
+
+
+def _urgency(lead: Lead) -> tuple[int, float]:
+    # Due and overdue first (oldest first), then the rest by next follow-up, undated last.
+    if lead.next_follow_up is None:
+        return (1, 0.0)
+    return (0, lead.next_follow_up.timestamp())
+
+
+def publish_home(deps: Deps, user: str, notice: str | None = None) -> None:
+    """Draw ``user``'s tab. Best effort: a failure is logged, and the next open redraws it."""
+    try:
+        view = home_view(home_data(deps, user, notice))
+        deps.client.views_publish(user_id=user, view=view)
+    except SlackApiError as exc:
+        log.warning("App Home for %s not published: %s", user, exc.response.get("error"))
+    except Exception:
+        log.exception("App Home for %s not published", user)
+
+
+def home_opened(deps: Deps, user: str) -> None:
+    if not deps.service.store.user_setting(user, "home_opened", 0):
+        deps.service.store.set_user_setting(user, "home_opened", 1)
+    publish_home(deps, user)
+
+
+def refresh_homes(deps: Deps, lead: Lead, by_user: str, *, acted_on_home: bool = False) -> None:
+    """After ``by_user`` changed ``lead``: redraw their tab and its owner's, for those who have one.
+
+    ``acted_on_home``: the change came from ``by_user``'s own tab, which is
+    redrawn with the outcome anyway.
+    """
+    users = set() if acted_on_home else {by_user}
+    if lead.owner:
+        owner = deps.service.slack_user_for(lead.backend, lead.owner)
+        if owner and not (acted_on_home and owner == by_user):
+            users.add(owner)
+    for user in sorted(users):
+        if deps.service.store.user_setting(user, "home_opened", 0):
+            publish_home(deps, user)
+
+
+class HomeResponder:
+    """Takes a reply meant for a message and shows it at the top of the user's App Home instead.
+
+    An action on the App Home has no ``response_url``: the tab itself is where
+    the user looks, so the outcome (or the error) is drawn into it.
+    """
+
+    def __init__(self, deps: Deps, user: str) -> None:
+        self.deps = deps
+        self.user = user
+
+    def __call__(self, text: str | None = None, **_: Any) -> None:
+        notice = text or None
+        if notice and not notice.startswith(ERROR_MARK):
+            notice = f":white_check_mark: {notice}"
+        publish_home(self.deps, self.user, notice)
+
+
+def from_home(body: dict[str, Any]) -> bool:
+    container = body.get("container") or {}
+    view = body.get("view") or {}
+    return container.get("type") == "view" and view.get("type", "home") == "home"
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.event("app_home_opened")
+    def opened(ack: Ack, event: dict[str, Any]) -> None:
+        ack()
+        if event.get("tab", "home") != "home":
+            return  # the Messages tab: nothing to draw
+        user = event["user"]
+        deps.after_ack(HomeResponder(deps, user), lambda: home_opened(deps, user))
+
+    @app.action(HOME_REFRESH)
+    def refresh(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = body["user"]["id"]
+        deps.after_ack(HomeResponder(deps, user), lambda: publish_home(deps, user))
