@@ -31,7 +31,7 @@ from bot.app import build_app, build_service
 from bot.config import Settings
 from bot.executor import InlineExecutor
 from bot.fakeslack import TEAM, FakeSlack
-from handlers.blocks import ERROR_MARK
+from handlers.blocks import ERROR_MARK, LEAD_FROM_MESSAGE
 from services.errors import LeadError
 from services.leads import Actor
 from services.when import parse_when, zone
@@ -40,12 +40,15 @@ HELP = """Type /lead commands as in Slack (try /lead help). Also:
   press N      click button N of the last output
   press N X    choose X in select N (e.g. press 5 won, press 2 @ana)
   home         open your App Home tab (your open leads, with their buttons)
+  lead-from TEXT
+               "Create lead from message" on a message saying TEXT
   @name        in a command, mentions a (made-up) colleague called name
   quit         leave (end of input works too)"""
 
 HOME = "home"  # the origin of buttons on the App Home tab
 
 DATE_RE = re.compile(r"<!date\^(\d+)\^([^|>]*)(?:\|([^>]*))?>")
+LINK_RE = re.compile(r"<(https?://[^|>]+)(?:\|([^>]*))?>")
 USER_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 AT_NAME_RE = re.compile(r"(?<![<\w])@([a-z][a-z0-9._-]{0,30})", re.I)
 EMOJI = {
@@ -153,6 +156,8 @@ class Console:
             self.press(line[len("press") :].strip())
         elif line == "home":
             self.open_home()
+        elif line.startswith("lead-from "):
+            self.lead_from_message(line[len("lead-from ") :].strip())
         else:
             self.error(f"unknown console command `{line.split()[0]}`; type help")
 
@@ -195,6 +200,21 @@ class Console:
         body = {"type": "event_callback", "team_id": TEAM, "event": event, "event_id": f"Ev{next(self._ids)}"}
         self._home_shown = True
         self._after(*self._dispatch(json.dumps(body), "application/json"))
+
+    def lead_from_message(self, text: str) -> None:
+        n = next(self._ids)
+        payload = {
+            "type": "message_action",
+            "callback_id": LEAD_FROM_MESSAGE,
+            "team": {"id": TEAM},
+            "user": {"id": self.user, "name": self.fake.users[self.user]["name"]},
+            "channel": {"id": "CCONSOLE"},
+            "message": {"type": "message", "ts": f"{n}.0", "text": text},
+            "message_ts": f"{n}.0",
+            "response_url": self.fake.response_url(f"short{n}"),
+            "trigger_id": f"console.{n}.{secrets.token_hex(4)}",
+        }
+        self._after(*self._dispatch(urlencode({"payload": json.dumps(payload)})))
 
     def press(self, arg: str) -> None:
         arg, _, choice = arg.partition(" ")
@@ -300,6 +320,9 @@ class Console:
     def fill(self, view: dict[str, Any]) -> None:
         title = view.get("title", {}).get("text", "Form")
         self.out.print(f"[bold]┌ {escape(title)}[/] [dim](empty line skips an optional field)[/]")
+        for block in view["blocks"]:
+            if block["type"] == "context":
+                self._block(block, view["blocks"], "modal")
         answers: dict[str, str] = {}
         errors: dict[str, str] = {}
         inputs = [b for b in view["blocks"] if b["type"] == "input"]
@@ -313,6 +336,8 @@ class Console:
                 options = block["element"].get("options")
                 if options:
                     label += " [" + ", ".join(o["value"] for o in options) + "]"
+                if block["element"].get("initial_value"):
+                    label += f" (empty keeps “{block['element']['initial_value']}”, - clears it)"
                 answer = self._ask(label)
                 if answer is None:
                     self.error("input ended inside the form; it was not submitted")
@@ -341,7 +366,7 @@ class Console:
                 chosen = answer or (element.get("initial_option") or {}).get("value")
                 entry["selected_option"] = {"value": chosen} if chosen else None
             else:
-                entry["value"] = answer or None
+                entry["value"] = None if answer == "-" else answer or element.get("initial_value")
             state[block["block_id"]] = {element["action_id"]: entry}
         payload = {
             "type": "view_submission",
@@ -372,6 +397,7 @@ class Console:
         def user(m: re.Match[str]) -> str:
             return "@" + self.fake.users.get(m.group(1), {}).get("name", m.group(1))
 
+        text = LINK_RE.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
         text = escape(USER_RE.sub(user, DATE_RE.sub(date, text)))
         for code, glyph in EMOJI.items():
             text = text.replace(code, glyph)

@@ -184,6 +184,11 @@ class FakeSlack:
         user = body.get("user_id", "")
         return {"view": {**view, "id": f"VHOME{user}", "hash": f"h{next(self._ts)}"}}
 
+    def _chat_getPermalink(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = body.get("channel", ""), str(body.get("message_ts", ""))
+        link = f"https://leadbot-test.slack.com/archives/{channel}/p{ts.replace('.', '')}"
+        return {"channel": channel, "permalink": link}
+
     def _chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:
         ts = f"{1_700_000_000 + next(self._ts)}.000100"
         return {"channel": body.get("channel"), "ts": ts, "message": {"text": body.get("text"), "ts": ts}}

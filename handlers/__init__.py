@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, home, views
+from handlers import actions, commands, home, shortcuts, views
 from handlers.context import Deps
 
 EVENT_TYPES = home.EVENTS
@@ -15,3 +15,4 @@ def register(app: App, deps: Deps) -> None:
     actions.register(app, deps)
     views.register(app, deps)
     home.register(app, deps)
+    shortcuts.register(app, deps)

@@ -48,6 +48,8 @@ NOTE_VIEW = "lead_note"
 HOME_REFRESH = "lead_home_refresh"
 ACTION_IDS = (ASSIGN_ME, ASSIGN_TO, LOG_FOLLOW_UP, ADD_NOTE, SET_STATUS, REFRESH, OPEN, LIST_PAGE, HOME_REFRESH)
 CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW)
+LEAD_FROM_MESSAGE = "lead_from_message"
+SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
 NOTE_LIMIT = 3000
 
 # Error replies start with this, so the console (and people skimming) can tell them apart.
@@ -221,8 +223,13 @@ def new_lead_modal(
     backends: list[tuple[str, str]],
     private_metadata: str,
     initial: dict[str, str] | None = None,
+    from_message: str | None = None,
 ) -> dict[str, Any]:
-    """The New lead modal; block_id == action_id == the field name."""
+    """The New lead modal; block_id == action_id == the field name.
+
+    ``from_message``: the permalink of the message the lead is made from, said
+    at the top because it becomes the lead's first note.
+    """
     initial = initial or {}
 
     def text_input(name: str, label: str, *, optional: bool = True, multiline: bool = False, hint: str = ""):
@@ -267,6 +274,9 @@ def new_lead_modal(
         ),
         text_input("note", "Note", multiline=True),
     ]
+    if from_message:
+        said = f"From <{from_message}|this message>: its link will be the lead's first note."
+        blocks.insert(0, ContextBlock(block_id="from_message", elements=[MarkdownTextObject(text=said)]))
     if len(backends) > 1:
         blocks.append(
             InputBlock(

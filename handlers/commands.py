@@ -8,7 +8,6 @@ command's ``response_url``.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from handlers.context import BUSY, Deps, Reply, error_reply
 from handlers.home import refresh_homes
 from handlers.notices import post_to_feed, tell_new_owner
 from handlers.parsing import Token, is_user, split_options, tokenize, user_id
+from handlers.views import open_new_lead_modal
 from services.contact import looks_like_email, looks_like_phone, normalize_email, normalize_phone
 from services.errors import LeadError
 from services.leads import Actor, LeadService
@@ -161,17 +161,7 @@ def _contacts(bare: list[Token]) -> list[tuple[str, int, int]]:
 
 
 def _open_new_lead_modal(inv: Invocation) -> None:
-    service = inv.service
-    default = service.backend_for_channel(inv.channel)
-    others = [b for b in service.backends.values() if b is not default]
-    metadata = json.dumps({"channel": inv.channel, "response_url": inv.response_url})
-    view = blocks.new_lead_modal(
-        statuses=default.statuses(),
-        backends=[(b.name, b.title) for b in [default, *others]],
-        private_metadata=metadata,
-    )
-    inv.client.views_open(trigger_id=inv.trigger_id, view=view)
-    return None
+    open_new_lead_modal(inv.deps, trigger_id=inv.trigger_id, channel=inv.channel, response_url=inv.response_url)
 
 
 SHOW_USAGE = "/lead show REF"

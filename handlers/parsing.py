@@ -74,3 +74,25 @@ def split_options(tokens: list[Token], allowed: tuple[str, ...], usage: str) -> 
         else:
             bare.append(token)
     return bare, options
+
+
+SLACK_LINK_RE = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+
+
+def plain_text(slack_text: str) -> str:
+    """A message's text as people read it: links by their labels, mailto/tel by their address.
+
+    Mentions (``<@U…>``, ``<#C…>``, ``<!here>``) are dropped: they name Slack
+    people and channels, never the lead.
+    """
+
+    def shown(m: re.Match[str]) -> str:
+        target, label = m.group(1), m.group(2)
+        if target[:1] in "@#!":
+            return ""
+        if target.startswith(("mailto:", "tel:")):
+            return label or target.split(":", 1)[1]
+        return label or target
+
+    text = SLACK_LINK_RE.sub(shown, slack_text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

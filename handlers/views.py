@@ -15,7 +15,7 @@ from slack_bolt.context.respond import Respond
 
 from handlers import blocks
 from handlers.cards import card_blocks
-from handlers.context import BUSY, Deps, MessageAt, Reply
+from handlers.context import BUSY, Deps, MessageAt, Reply, post_in_thread
 from handlers.home import HomeResponder, refresh_homes
 from handlers.notices import post_to_feed, tell_new_owner
 from services.contact import normalize_email, normalize_phone
@@ -101,16 +101,51 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
     return NewLeadForm(lead, owner, backend, {})
 
 
+def open_new_lead_modal(
+    deps: Deps,
+    *,
+    trigger_id: str,
+    channel: str | None,
+    response_url: str | None,
+    initial: dict[str, str] | None = None,
+    message: MessageAt | None = None,
+    permalink: str | None = None,
+) -> None:
+    """The New lead modal; ``message`` and ``permalink``: the Slack message the lead is made from."""
+    service = deps.service
+    default = service.backend_for_channel(channel)
+    others = [b for b in service.backends.values() if b is not default]
+    metadata: dict[str, Any] = {"channel": channel, "response_url": response_url}
+    if message is not None:
+        metadata |= {"ts": message.ts, "permalink": permalink}
+    view = blocks.new_lead_modal(
+        statuses=default.statuses(),
+        backends=[(b.name, b.title) for b in [default, *others]],
+        private_metadata=json.dumps(metadata),
+        initial=initial,
+        from_message=permalink,
+    )
+    deps.client.views_open(trigger_id=trigger_id, view=view)
+
+
 def create_lead(deps: Deps, view: dict[str, Any], user: str, channel: str | None) -> Reply | None:
     form = read_new_lead_form(view, deps, deps.service.clock())
     if form.lead is None or not deps.service.claim(f"view:{view['id']}"):
         return None  # errors went back in the ack; a resubmitted view was handled already
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    lead = form.lead
+    if metadata.get("permalink"):
+        first = f"From Slack: {metadata['permalink']}"
+        lead = lead.model_copy(update={"note": f"{first}\n\n{lead.note}"[: blocks.NOTE_LIMIT] if lead.note else first})
     created = deps.service.create(
-        deps.actor(user), form.lead, owner_user=form.owner_user, backend=form.backend, channel=channel
+        deps.actor(user), lead, owner_user=form.owner_user, backend=form.backend, channel=channel
     )
     tell_new_owner(deps, created, user)
     post_to_feed(deps, created, user)
     refresh_homes(deps, created, user)
+    if channel and metadata.get("ts"):
+        said = f"<@{user}> made a lead of this message: {created.name} (`{created.ref}`)"
+        post_in_thread(deps.client, MessageAt(channel, metadata["ts"]), said)
     return Reply(
         text=f"New lead {created.name} ({created.ref})",
         blocks=card_blocks(deps.service, created, last_action=f"Created by <@{user}>"),

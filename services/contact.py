@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -36,3 +39,78 @@ def looks_like_phone(text: str) -> bool:
 
 def looks_like_email(text: str) -> bool:
     return "@" in text and not text.startswith("<@") and not text.startswith("@")
+
+
+# -- finding a lead's details in free text (a Slack message someone turns into a lead) ---------
+
+EMAIL_RE = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+NAME_WORD = r"[A-Z][a-zà-ÿ'’\-]+"
+NAME = rf"{NAME_WORD}(?:[ \t]+{NAME_WORD}){{0,3}}"
+LABELLED_NAME_RE = re.compile(
+    r"(?im)^[ \t*_]*(?:name|full name|lead|contact|customer|client)[ \t*_]*[:\-][ \t*_]*(.+)$"
+)
+INTRODUCED_NAME_RE = re.compile(rf"\b(?:[Ff]rom|[Nn]amed|[Cc]alled|[Ii]s|[Ww]ith|[Cc]ontact|[Mm]eet)[ \t]+({NAME})")
+NAME_BEFORE_CONTACT_RE = re.compile(rf"({NAME})[ \t]*[,(<\-–—:]?[ \t]*$")
+NOT_NAMES = {"Hi", "Hello", "Hey", "Thanks", "Please", "New", "Lead", "The", "Call", "Email", "Phone", "Mobile"}
+
+
+@dataclass(frozen=True)
+class FoundContact:
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None  # E.164
+
+
+def find_contact(text: str, default_region: str | None = None) -> FoundContact:
+    """The first valid email and phone number in ``text``, and a name for the person if one stands out.
+
+    A name is taken, in this order, from a ``Name: …`` line, from words like
+    "from Jane Doe", from capitalised words just before the email or phone,
+    or from an email address like ``jane.doe@…``. Anything unsure is left out:
+    the person creating the lead sees the form and fills in the rest.
+    """
+    email = email_at = None
+    for match in EMAIL_RE.finditer(text):
+        try:
+            email = normalize_email(match.group().strip(".'"))
+        except LeadError:
+            continue
+        email_at = match.start()
+        break
+    phone = phone_at = None
+    for match in phonenumbers.PhoneNumberMatcher(text, (default_region or "ZZ").upper()):
+        phone = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+        phone_at = match.start
+        break
+    return FoundContact(
+        name=_find_name(text, [at for at in (email_at, phone_at) if at is not None], email), email=email, phone=phone
+    )
+
+
+def _find_name(text: str, contact_at: list[int], email: str | None) -> str | None:
+    labelled = LABELLED_NAME_RE.search(text)
+    if labelled:
+        name = re.split(r"[,;|<(]| - ", labelled.group(1))[0].strip(" *_")
+        if name and not EMAIL_RE.search(name) and sum(ch.isdigit() for ch in name) < 3:
+            return name[:150]
+    for match in INTRODUCED_NAME_RE.finditer(text):
+        name = _drop_non_names(match.group(1))
+        if name:
+            return name
+    for at in sorted(contact_at):
+        line_start = text.rfind("\n", 0, at) + 1
+        before = NAME_BEFORE_CONTACT_RE.search(text[line_start:at])
+        if before:
+            name = _drop_non_names(before.group(1))
+            if name and " " in name:
+                return name
+    if email:
+        parts = [p for p in re.split(r"[._-]", email.split("@")[0]) if p.isalpha()]
+        if len(parts) >= 2:
+            return " ".join(p.capitalize() for p in parts[:3])
+    return None
+
+
+def _drop_non_names(words: str) -> str | None:
+    kept = [w for w in words.split() if w not in NOT_NAMES]
+    return " ".join(kept) or None

@@ -220,6 +220,34 @@ class SlackDriver:
         }
         return self.interact(_on_home(payload, home))
 
+    def message_shortcut(
+        self,
+        callback_id: str,
+        text: str,
+        *,
+        user: str = "UREP1",
+        channel: str = "C0SALES",
+        message_ts: str = "1700000500.000200",
+        author: str = "UCUSTOMERDESK",
+    ) -> httpx.Response:
+        """Use a message shortcut (the "⋯ More actions" menu) on a message saying ``text``."""
+        n = next(_ids)
+        payload = {
+            "type": "message_action",
+            "callback_id": callback_id,
+            "trigger_id": f"{n}.1357.trigger",
+            "action_ts": f"{time.time():.6f}",
+            "message_ts": message_ts,
+            "team": {"id": TEAM, "domain": "leadbot-test"},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+            "channel": {"id": channel, "name": "sales"},
+            "is_enterprise_install": False,
+            "token": "deprecated-verification-token",
+            "response_url": self.fake.response_url(f"short{n}"),
+            "message": {"type": "message", "user": author, "ts": message_ts, "text": text},
+        }
+        return self.interact(payload)
+
     def event(self, event: dict[str, Any], *, retry: int | None = None) -> httpx.Response:
         """Deliver an Events API ``event_callback`` (``retry``: as Slack's Nth redelivery)."""
         n = next(_ids)

@@ -138,3 +138,14 @@ def test_the_app_home_can_be_opened_and_worked_from(tmp_path):
     assert "local:1: @you logged a follow-up" in home
     assert "local:2: @you set the status to Won" in home and "1 open · New 1" in home
     assert "(your App Home was updated: type home to see it)" in out.split("> /lead note", 1)[1]
+
+
+def test_a_lead_from_a_message_with_the_form_filled_in(tmp_path):
+    script = "lead-from New inquiry from Jane Doe, jane@acme.example, +1 415 555 0132\n" + "\n" * 10
+    result = console(script, tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "Name (required) (empty keeps “Jane Doe”, - clears it)" in out
+    assert "this message (https://leadbot-test.slack.com/archives/CCONSOLE/p" in out
+    assert "made a lead of this message: Jane Doe (local:1)" in out
+    assert "Contact: jane@acme.example · +14155550132" in out

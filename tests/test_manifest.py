@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from handlers import EVENT_TYPES
-from handlers.blocks import ACTION_IDS, CALLBACK_IDS
+from handlers.blocks import ACTION_IDS, CALLBACK_IDS, SHORTCUT_IDS
 from handlers.commands import SUBCOMMANDS
 from tests.conftest import new_lead
 from tests.slack import DESIGN_SUBCOMMANDS, button_message
@@ -88,6 +88,11 @@ def test_every_declared_command_and_handled_id_is_reachable(slack, linked):
     for callback_id in CALLBACK_IDS:
         view = {"id": "V1", "type": "modal", "callback_id": callback_id, "blocks": [], "private_metadata": "{}"}
         assert slack.submit(view, {}).status_code == 200, callback_id
+    shortcuts = MANIFEST["features"]["shortcuts"]
+    assert sorted(s["callback_id"] for s in shortcuts) == sorted(SHORTCUT_IDS)
+    for shortcut in shortcuts:
+        assert shortcut["type"] == "message" and len(shortcut["description"]) <= 80
+        assert slack.message_shortcut(shortcut["callback_id"], "hello").status_code == 200
     # and the check can fail: an id nobody handles is a 404
     assert slack.click(button_message("nobody_handles_this"), "nobody_handles_this").status_code == 404
 

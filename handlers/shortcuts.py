@@ -1,0 +1,53 @@
+"""The message shortcut "Create lead from message": the New lead modal, filled in from the message."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk.errors import SlackApiError
+
+from handlers import blocks
+from handlers.context import Deps, MessageAt
+from handlers.parsing import plain_text
+from handlers.views import open_new_lead_modal
+from services.contact import find_contact
+
+log = logging.getLogger("leadbot")
+
+
+def permalink(deps: Deps, channel: str, ts: str) -> str | None:
+    """The message's link; without it the lead is still made, only without the link note."""
+    try:
+        return deps.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
+    except SlackApiError as exc:
+        log.info("no permalink for a message in %s: %s", channel, exc.response.get("error"))
+    except Exception as exc:
+        log.warning("no permalink for a message in %s: %s", channel, type(exc).__name__)
+    return None
+
+
+def lead_from_message(deps: Deps, body: dict[str, Any]) -> None:
+    message = body.get("message") or {}
+    channel = (body.get("channel") or {}).get("id")
+    ts = message.get("ts") or body.get("message_ts")
+    found = find_contact(plain_text(message.get("text") or ""), deps.phone_region)
+    initial = {"name": found.name or "", "email": found.email or "", "phone": found.phone or ""}
+    at = MessageAt(channel, ts) if channel and ts else None
+    open_new_lead_modal(
+        deps,
+        trigger_id=body["trigger_id"],
+        channel=channel,
+        response_url=body.get("response_url"),
+        initial=initial,
+        message=at,
+        permalink=permalink(deps, channel, ts) if at else None,
+    )
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.shortcut(blocks.LEAD_FROM_MESSAGE)
+    def from_message(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        deps.after_ack(respond, lambda: lead_from_message(deps, body))
