@@ -90,13 +90,19 @@ def m003_home_opened(db: Database) -> None:
     db["user_settings"].add_column("home_opened", int)
 
 
+@migrations()
+def m004_channel_settings(db: Database) -> None:
+    db["channel_settings"].create({"channel": str, "previews": int}, pk="channel", defaults={"previews": 0})
+
+
 USER_SETTINGS = frozenset({"assignment_dms", "home_opened"})
+CHANNEL_SETTINGS = frozenset({"previews"})
 
 
-def _known_setting(name: str) -> None:
+def _known_setting(name: str, known: frozenset[str] = USER_SETTINGS) -> None:
     # Setting names become column names in SQL: only ours, never a caller's string.
-    if name not in USER_SETTINGS:
-        raise ValueError(f"unknown user setting {name!r}")
+    if name not in known:
+        raise ValueError(f"unknown setting {name!r}")
 
 
 def utcnow() -> datetime:
@@ -177,6 +183,18 @@ class Store:
         _known_setting(name)
         with self.transaction() as db:
             db["user_settings"].upsert({"slack_user": slack_user, name: value}, pk="slack_user")
+
+    # -- per-channel settings ---------------------------------------------------
+
+    def channel_setting(self, channel: str, name: str, default: Any) -> Any:
+        _known_setting(name, CHANNEL_SETTINGS)
+        row = self.db.execute(f"select {name} from channel_settings where channel = ?", [channel]).fetchone()
+        return default if row is None or row[0] is None else row[0]
+
+    def set_channel_setting(self, channel: str, name: str, value: Any) -> None:
+        _known_setting(name, CHANNEL_SETTINGS)
+        with self.transaction() as db:
+            db["channel_settings"].upsert({"channel": channel, name: value}, pk="channel")
 
     # -- audit --------------------------------------------------------------
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from handlers import actions, commands, home, shortcuts, views
+from handlers import actions, commands, home, previews, shortcuts, views
 from handlers.context import Deps
 
-EVENT_TYPES = home.EVENTS
+EVENT_TYPES = (*home.EVENTS, *previews.EVENTS)
+EVENT_SCOPES = previews.SCOPES
 
 
 def register(app: App, deps: Deps) -> None:
@@ -16,3 +17,4 @@ def register(app: App, deps: Deps) -> None:
     views.register(app, deps)
     home.register(app, deps)
     shortcuts.register(app, deps)
+    previews.register(app, deps)

@@ -399,6 +399,32 @@ def cmd_notify(inv: Invocation) -> Reply:
     return Reply(text="You will no longer get DMs when someone assigns you a lead. `/lead notify on` undoes this.")
 
 
+PREVIEWS_USAGE = "/lead previews on|off"
+
+
+def cmd_previews(inv: Invocation) -> Reply:
+    _need_args(inv, PREVIEWS_USAGE, 0, 1)
+    if not inv.channel:
+        raise LeadError("previews are set per channel: run this in the channel", usage=PREVIEWS_USAGE)
+    if not inv.tokens:
+        state = "on" if inv.service.previews_on(inv.channel) else "off"
+        return Reply(text=f"Lead previews are {state} in this channel.\n{PREVIEWS_USAGE} (Leadbot admins)")
+    choice = inv.tokens[0].text.lower()
+    if choice not in ("on", "off"):
+        raise LeadError(f"`{inv.tokens[0].text}` is neither on nor off", usage=PREVIEWS_USAGE)
+    inv.service.set_previews(inv.actor, inv.channel, choice == "on")
+    if choice == "off":
+        return Reply(text=f"<@{inv.user}> turned lead previews off in this channel.", in_channel=True)
+    return Reply(
+        text=(
+            f"<@{inv.user}> turned lead previews on: a message here that names a lead (e.g. `local:7`)"
+            " gets its name, status, owner and next follow-up in a thread, never contact details."
+            " Leadbot must be a member of the channel (`/invite @Leadbot`)."
+        ),
+        in_channel=True,
+    )
+
+
 def not_yet(name: str) -> Callable[[Invocation], Reply]:
     def run(inv: Invocation) -> Reply:
         return error_reply(f"`/lead {name}` is not available yet in this version of Leadbot")
@@ -421,7 +447,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "backends": Subcommand("/lead backends", "configured backends and what each can do", cmd_backends),
     "remind": Subcommand("/lead remind on|off|at HH:MM|now", "your daily follow-up digest (coming soon)", None),
     "notify": Subcommand(NOTIFY_USAGE, "DMs when someone else assigns you a lead (on by default)", cmd_notify),
-    "previews": Subcommand("/lead previews on|off", "cards for lead references in this channel (coming soon)", None),
+    "previews": Subcommand(PREVIEWS_USAGE, "preview leads named in this channel's messages (admins)", cmd_previews),
     "deal": Subcommand("/lead deal REF AMOUNT [name=…]", "record a deal (coming soon)", None),
     "department": Subcommand("/lead department REF NAME", "assign a department (coming soon)", None),
 }

@@ -121,6 +121,13 @@ class Reply:
         ack(text=self.text, blocks=blocks, response_type="in_channel" if self.in_channel else "ephemeral")
 
 
+class Silent:
+    """Where work that nobody asked for (an event) would reply: there is no one to tell, so it is logged."""
+
+    def __call__(self, text: str | None = None, **_: Any) -> None:
+        log.info("not shown to anyone: %s", text)
+
+
 def error_reply(message: str, usage: str | None = None) -> Reply:
     return Reply(text=error_text(message, usage))
 
@@ -136,10 +143,10 @@ CANNOT_POST_HERE = {
 }
 
 
-def post_in_thread(client: WebClient, at: MessageAt, text: str) -> None:
+def post_in_thread(client: WebClient, at: MessageAt, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
     """Best effort: the action itself has succeeded and the card shows it either way."""
     try:
-        client.chat_postMessage(channel=at.channel, thread_ts=at.ts, text=text, unfurl_links=False)
+        client.chat_postMessage(channel=at.channel, thread_ts=at.ts, text=text, blocks=blocks, unfurl_links=False)
     except SlackApiError as exc:
         error = exc.response.get("error")
         level = logging.INFO if error in CANNOT_POST_HERE else logging.WARNING

@@ -31,6 +31,11 @@ from services.models import (
 
 KNOWN_BACKENDS = ("local", "capillary", "leadsapi", "leadsquared", "getlead")
 REF_RE = re.compile(r"^(?:(?P<backend>[A-Za-z]+):)?(?P<id>[A-Za-z0-9+_.\-]{1,64})$")
+# In running text a reference must name its backend, and a trailing full stop is punctuation.
+REF_IN_TEXT_RE = re.compile(
+    rf"(?<![\w/:.@-])(?P<backend>{'|'.join(KNOWN_BACKENDS)}):(?P<id>[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)(?![\w@])",
+    re.I,
+)
 REF_USAGE = "a lead reference is `BACKEND:ID` (e.g. `local:7`) or a bare `ID`"
 
 
@@ -83,6 +88,17 @@ class LeadService:
 
     def claim(self, key: str) -> bool:
         return self.store.claim_request(key)
+
+    def references_in(self, text: str, limit: int = 3) -> list[str]:
+        """Full lead references (``capillary:19``) to configured backends in free text, first ``limit``, once each."""
+        found: list[str] = []
+        for match in REF_IN_TEXT_RE.finditer(text):
+            ref = f"{match['backend'].lower()}:{match['id']}"
+            if match["backend"].lower() in self.backends and ref not in found:
+                found.append(ref)
+                if len(found) == limit:
+                    break
+        return found
 
     # -- reading ------------------------------------------------------------
 
@@ -206,6 +222,16 @@ class LeadService:
     def set_assignment_dms(self, actor: Actor, on: bool) -> None:
         with self._audited(actor, "notify", None, "on" if on else "off"):
             self.store.set_user_setting(actor.slack_user, "assignment_dms", int(on))
+
+    def previews_on(self, channel: str) -> bool:
+        """Whether messages naming a lead in ``channel`` get a preview (off unless an admin turned it on)."""
+        return bool(self.store.channel_setting(channel, "previews", 0))
+
+    def set_previews(self, actor: Actor, channel: str, on: bool) -> None:
+        with self._audited(actor, "previews", None, f"{'on' if on else 'off'} in {channel}"):
+            if not actor.is_admin:
+                raise NotAllowed("only Leadbot admins can turn lead previews on or off")
+            self.store.set_channel_setting(channel, "previews", int(on))
 
     # -- staff links --------------------------------------------------------
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from handlers import EVENT_TYPES
+from handlers import EVENT_SCOPES, EVENT_TYPES
 from handlers.blocks import ACTION_IDS, CALLBACK_IDS, SHORTCUT_IDS
 from handlers.commands import SUBCOMMANDS
 from tests.conftest import new_lead
@@ -47,7 +47,7 @@ def test_scopes_are_exactly_the_ones_used():
     assert used, "the scan found no Web API calls at all"
     unknown = used - SCOPE_OF.keys()
     assert not unknown, f"add these methods and their scopes to SCOPE_OF: {unknown}"
-    needed = {SCOPE_OF[m] for m in used} - {None} | {"commands"} | set(SCOPES_BEYOND_METHODS)
+    needed = {SCOPE_OF[m] for m in used} - {None} | {"commands"} | set(SCOPES_BEYOND_METHODS) | set(EVENT_SCOPES)
     assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == needed
 
 
@@ -71,7 +71,8 @@ def test_manifest_subscribes_to_exactly_the_events_handled(slack, linked):
     assert sorted(events["bot_events"]) == sorted(EVENT_TYPES)
     assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
     for event_type in EVENT_TYPES:
-        assert slack.event({"type": event_type, "user": "UREP1", "tab": "home"}).status_code == 200
+        event = {"type": event_type.split(".")[0], "user": "UREP1", "tab": "home", "channel": "C0SALES", "ts": "1.2"}
+        assert slack.event(event).status_code == 200, event_type
     assert slack.fake.received("api", "views.publish")
 
 

@@ -1,0 +1,51 @@
+"""Reference previews: a message naming a lead (``capillary:19``) gets a compact card in its thread.
+
+Only in channels where an admin turned previews on (``/lead previews on``).
+Everyone in the channel sees a preview, so it shows name, status, owner and
+next follow-up (the list row), never contact details.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from handlers.cards import row_blocks
+from handlers.context import Deps, MessageAt, Silent, post_in_thread
+from services.errors import LeadError
+
+log = logging.getLogger("leadbot")
+
+EVENTS = ("message.channels", "message.groups")  # public and private channels Leadbot is in
+SCOPES = ("channels:history", "groups:history")  # what those two subscriptions need
+# Message subtypes that are someone saying something (edits, joins and bots' posts are not).
+SAID = {None, "thread_broadcast", "file_share"}
+
+
+def post_previews(deps: Deps, channel: str, at: MessageAt, refs: list[str]) -> None:
+    if not deps.service.previews_on(channel) or not deps.service.claim(f"preview:{channel}:{at.ts}"):
+        return  # previews are off here, or this message (a Slack retry) was previewed already
+    for ref in refs:
+        try:
+            lead = deps.service.get(ref)
+        except LeadError as exc:
+            log.info("no preview of %s in %s: %s", ref, channel, exc.message)
+            continue
+        post_in_thread(deps.client, at, f"{lead.name} ({lead.ref})", blocks=[row_blocks(deps.service, lead)])
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.event("message")
+    def said(ack: Ack, event: dict[str, Any]) -> None:
+        ack()
+        if event.get("subtype") not in SAID or event.get("bot_id") or not event.get("text"):
+            return
+        # Most messages name no lead: find that out here, before any work is queued.
+        refs = deps.service.references_in(event["text"])
+        channel = event.get("channel")
+        if not refs or not channel:
+            return
+        at = MessageAt(channel, event.get("thread_ts") or event["ts"])
+        deps.after_ack(Silent(), lambda: post_previews(deps, channel, at, refs))
