@@ -3,25 +3,50 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_bolt import App
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 import handlers
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, backend_options
 from bot.executor import TrackedExecutor
 from bot.store import Store
 from handlers.context import Background, Deps
 from services.backends.base import Backend
+from services.backends.capillary import CapillaryBackend
+from services.backends.http import HttpSettings
 from services.backends.local import LocalBackend
 from services.leads import LeadService
 
 log = logging.getLogger("leadbot")
 
 
-def build_backends(settings: Settings, store: Store) -> dict[str, Backend]:
-    return {"local": LocalBackend(store)}
+def build_backends(settings: Settings, store: Store, *, transport: Any = None) -> dict[str, Backend]:
+    """``local`` always; each remote backend whose URL and credentials are set.
+
+    ``transport`` (an httpx transport) is for tests that fake a backend in-process.
+    """
+    backends: dict[str, Backend] = {"local": LocalBackend(store)}
+    if settings.leadbot_capillary_url:
+        options = backend_options(settings, "capillary")
+        backends["capillary"] = CapillaryBackend(
+            store,
+            HttpSettings(
+                settings.leadbot_capillary_url,
+                connect_timeout=options.connect_timeout,
+                read_timeout=options.timeout,
+            ),
+            username=settings.leadbot_capillary_username,
+            password=settings.leadbot_capillary_password,
+            token=settings.leadbot_capillary_token,
+            lead_type=options.type,
+            org_source_id=options.org_source_id,
+            till_id=options.till_id,
+            transport=transport,
+        )
+    return backends
 
 
 def build_service(settings: Settings, store: Store | None = None) -> LeadService:

@@ -31,6 +31,8 @@ EXPECTS = {
     "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
     "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "LEADBOT_WORKERS": "a number of threads from 1 to 64",
+    "LEADBOT_CAPILLARY_URL": "the cluster URL, e.g. https://apac.api.capillarytech.com",
+    "LEADBOT_LEADSAPI_URL": "the REST leads API's base URL, e.g. https://crm.example.com/api",
 }
 
 
@@ -81,6 +83,12 @@ class Settings(BaseSettings):
     leadbot_log_level: str = "INFO"
     leadbot_workers: int = Field(4, ge=1, le=64)
     leadbot_work_process: bool = True
+    leadbot_capillary_url: str | None = None
+    leadbot_capillary_username: str | None = None
+    leadbot_capillary_password: SecretStr | None = None
+    leadbot_capillary_token: SecretStr | None = None
+    leadbot_leadsapi_url: str | None = None
+    leadbot_leadsapi_token: SecretStr | None = None
 
     _file: FileConfig = PrivateAttr(default_factory=FileConfig)
 
@@ -114,6 +122,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("not an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("leadbot_capillary_url", "leadbot_leadsapi_url")
+    @classmethod
+    def _backend_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("leadbot_phone_region")
     @classmethod
@@ -162,7 +179,54 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"{name} is invalid ({reason}): expected {expects}") from None
     if settings.leadbot_config is not None:
         settings._file = _load_file(settings.leadbot_config)
+    _check_backend_credentials(settings)
     return settings
+
+
+def _check_backend_credentials(settings: Settings) -> None:
+    """A backend is configured when its URL and credentials are set; half a configuration is a mistake."""
+    cap_login = settings.leadbot_capillary_username or settings.leadbot_capillary_password
+    cap_any = cap_login or settings.leadbot_capillary_token
+    if settings.leadbot_capillary_url and not cap_any:
+        raise ConfigError(
+            "LEADBOT_CAPILLARY_URL is set without credentials: expected LEADBOT_CAPILLARY_TOKEN (OAuth) or"
+            " LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD (till)"
+        )
+    if cap_login and not (settings.leadbot_capillary_username and settings.leadbot_capillary_password):
+        raise ConfigError("LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD go together: set both")
+    if cap_any and not settings.leadbot_capillary_url:
+        raise ConfigError(f"LEADBOT_CAPILLARY_URL is not set: expected {EXPECTS['LEADBOT_CAPILLARY_URL']}")
+    if settings.leadbot_leadsapi_url and settings.leadbot_leadsapi_token is None:
+        raise ConfigError("LEADBOT_LEADSAPI_URL is set without LEADBOT_LEADSAPI_TOKEN: expected the API token")
+    if settings.leadbot_leadsapi_token is not None and not settings.leadbot_leadsapi_url:
+        raise ConfigError(f"LEADBOT_LEADSAPI_URL is not set: expected {EXPECTS['LEADBOT_LEADSAPI_URL']}")
+
+
+class CapillaryOptions(BaseModel):
+    """``[backends.capillary]`` in LEADBOT_CONFIG."""
+
+    model_config = {"extra": "forbid"}
+
+    timeout: float = Field(15.0, gt=0, le=120)
+    connect_timeout: float = Field(5.0, gt=0, le=60)
+    type: str = "SKU"
+    org_source_id: int = -1
+    till_id: int | None = None  # createdBy on follow-ups (Capillary requires one)
+
+
+BACKEND_OPTIONS: dict[str, type[BaseModel]] = {"capillary": CapillaryOptions}
+
+
+def backend_options(settings: Settings, name: str) -> Any:
+    """The validated ``[backends.NAME]`` table (defaults where absent); a mistake is a ConfigError."""
+    model = BACKEND_OPTIONS[name]
+    try:
+        return model.model_validate(settings.file.backends.get(name, {}))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        raise ConfigError(f"LEADBOT_CONFIG [backends.{name}] {where}: {reason}") from None
 
 
 def _load_file(path: Path) -> FileConfig:

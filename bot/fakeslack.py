@@ -51,6 +51,7 @@ class FakeSlack:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else each reply's body waits ~40 ms for a delayed ACK
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 pass

@@ -95,6 +95,49 @@ def m004_channel_settings(db: Database) -> None:
     db["channel_settings"].create({"channel": str, "previews": int}, pk="channel", defaults={"previews": 0})
 
 
+@migrations()
+def m005_remote_leads_and_outbox(db: Database) -> None:
+    # What Leadbot knows of leads in backends that do not store (or return) it: the name and
+    # contact a lead was created with, its owner as last set through Leadbot.
+    db["remote_leads"].create(
+        {
+            "backend": str,
+            "lead_id": str,
+            "name": str,
+            "email": str,
+            "phone": str,
+            "owner": str,
+            "customer": str,  # the backend's customer id, where a lead belongs to one (Capillary userId)
+            "updated_at": str,
+        },
+        pk=("backend", "lead_id"),
+    )
+    # Writes a backend could not take yet, retried in the background until they land or fail for good.
+    db["outbox"].create(
+        {
+            "id": int,
+            "key": str,  # idempotency key: one queued write, however often it is tried
+            "backend": str,
+            "op": str,
+            "args": str,  # JSON
+            "ref": str,
+            "slack_user": str,
+            "origin": str,  # JSON: where the user asked (opaque to services)
+            "state": str,  # pending, done, failed
+            "attempts": int,
+            "next_at": str,
+            "last_error": str,
+            "result_ref": str,
+            "created_at": str,
+            "finished_at": str,
+        },
+        pk="id",
+        not_null={"key", "backend", "op", "args", "state", "attempts", "next_at", "created_at"},
+    )
+    db["outbox"].create_index(["key"], unique=True)
+    db["outbox"].create_index(["state", "next_at"])
+
+
 USER_SETTINGS = frozenset({"assignment_dms", "home_opened"})
 CHANNEL_SETTINGS = frozenset({"previews"})
 

@@ -22,6 +22,7 @@ class Lead(Model):
     type: str | None = None
     source: str | None = None
     status: str
+    sub_status: str | None = None
     owner: str | None = None
     next_follow_up: AwareDatetime | None = None
     last_activity: AwareDatetime | None = None
@@ -30,6 +31,8 @@ class Lead(Model):
     @property
     def ref(self) -> str:
         return f"{self.backend}:{self.id}"
+
+    notices: list[str] = Field(default_factory=list)  # the backend's warnings about this lead, to show
 
 
 class NewLead(Model):
@@ -108,6 +111,15 @@ class Capabilities(Model):
     deals: bool = False
     departments: bool = False
     notes_how: str = ""  # how notes are stored where the API has no note endpoint
+    staff_ids: str = ""  # what a staff ID looks like in this backend, for /lead link
+    queues_writes: bool = False  # a write it cannot take now goes to the outbox (remote backends)
+
+
+class Choice(Model):
+    """One option the backend offers (a reason, a sub-status)."""
+
+    value: str
+    label: str
 
 
 class LeadQuery(Model):
@@ -120,5 +132,6 @@ class LeadQuery(Model):
 
 class LeadPage(Model):
     leads: list[Lead]
-    total: int
+    total: int  # at least this many; exact unless ``more`` says the backend could not count
     offset: int
+    more: bool | None = None  # None: total is exact

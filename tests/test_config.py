@@ -129,5 +129,11 @@ def test_store_schema_is_created_once_and_in_wal_mode(tmp_path: Path):
         "audit",
     } <= set(store.db.table_names())
     again = Store(path)  # re-opening applies nothing twice
-    assert [m.name for m in migrations.applied(again.db)] == ["m001_initial", "m002_user_settings", "m003_home_opened", "m004_channel_settings"]
+    assert [m.name for m in migrations.applied(again.db)] == [
+        "m001_initial",
+        "m002_user_settings",
+        "m003_home_opened",
+        "m004_channel_settings",
+        "m005_remote_leads_and_outbox",
+    ]
     assert migrations.pending(again.db) == []

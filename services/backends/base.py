@@ -8,6 +8,7 @@ from services.errors import Unsupported
 from services.models import (
     Activity,
     Capabilities,
+    Choice,
     FollowUp,
     Lead,
     LeadPage,
@@ -57,6 +58,25 @@ class Backend(ABC):
 
     def activity(self, lead_id: str, limit: int = 3) -> list[Activity]:
         return []
+
+    def reasons(self) -> list[Choice]:
+        """Reasons a status change may (``WITH_REASONS``: must) carry."""
+        return []
+
+    def sub_statuses(self, status: str) -> list[Choice]:
+        return []
+
+    def reachable(self) -> str | None:
+        """None when the backend answers right now, else why not."""
+        return None
+
+    def applied(self, op: str, args: dict) -> Lead | None:
+        """Whether a write whose outcome was unknown (a timeout) reached the backend after all.
+
+        The outbox asks before sending such a write again; None means "not as
+        far as can be seen", and the write is sent.
+        """
+        return None
 
     def status_option(self, value: str) -> StatusOption:
         wanted = value.strip().casefold()
