@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -11,9 +12,11 @@ from slack_sdk import WebClient
 
 import handlers
 from bot.config import ConfigError, Settings, backend_options
-from bot.executor import TrackedExecutor
+from bot.executor import InlineExecutor, TrackedExecutor
+from bot.retrier import OutboxRunner
 from bot.store import Store
 from handlers.context import Background, Deps
+from handlers.notices import report_queued_write
 from services.backends.base import Backend
 from services.backends.capillary import CapillaryBackend
 from services.backends.http import HttpSettings
@@ -90,9 +93,8 @@ def build_app(
     verified by the serving process and reach it over a private pipe.
     """
     executor = executor or TrackedExecutor()
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-    client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
+    client = build_client(settings)
     bolt_logger = logging.getLogger("leadbot.bolt")
     bolt_logger.addFilter(_drop_token_unused_warning)
     # Bolt compares the logger's own level (not the effective one) with DEBUG before
@@ -105,7 +107,17 @@ def build_app(
         request_verification_enabled=verify_requests,
         logger=bolt_logger,
     )
-    deps = Deps(
+    handlers.register(app, build_deps(settings, service, executor, client))
+    return app
+
+
+def build_client(settings: Settings) -> WebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
+
+
+def build_deps(settings: Settings, service: LeadService, executor: Background, client: WebClient) -> Deps:
+    return Deps(
         service=service,
         background=executor,
         client=client,
@@ -113,5 +125,9 @@ def build_app(
         phone_region=settings.leadbot_phone_region,
         feeds=settings.file.feeds,
     )
-    handlers.register(app, deps)
-    return app
+
+
+def build_outbox_runner(settings: Settings, service: LeadService, **options: Any) -> OutboxRunner:
+    """The background retrier of queued writes, reporting to people through Slack."""
+    deps = build_deps(settings, service, InlineExecutor(), build_client(settings))
+    return OutboxRunner(service, functools.partial(report_queued_write, deps), **options)

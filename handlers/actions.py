@@ -14,8 +14,8 @@ from handlers.commands import list_page
 from handlers.context import Deps, MessageAt, Reply
 from handlers.home import HomeResponder, from_home, refresh_homes
 from handlers.notices import tell_new_owner
-from services.errors import BackendGone, LeadError, LeadGone
-from services.models import Lead
+from services.errors import BackendGone, LeadError, LeadGone, NoChange
+from services.models import Lead, StatusModel
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -96,12 +96,13 @@ def turn_page(deps: Deps, body: dict[str, Any]) -> Reply:
     return reply
 
 
-def _modal_metadata(body: dict[str, Any]) -> str:
+def _modal_metadata(body: dict[str, Any], ref: str | None = None, **extra: Any) -> str:
     """What the submission needs to update this very card and reply in its thread."""
     at = MessageAt.of_action(body)
     return json.dumps(
         {
-            "ref": _card_ref(body),
+            **extra,
+            "ref": ref or _card_ref(body),
             "response_url": body.get("response_url"),
             "channel": (body.get("channel") or {}).get("id"),
             "ts": at.ts if at else None,
@@ -132,11 +133,34 @@ def set_status(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if not ref:
         raise LeadError("this card is out of date; press Refresh and choose again")
     user = _user(body)
+    backend = deps.service.backend(ref.partition(":")[0]) if ":" in ref else None
+    if backend is not None and backend.capabilities.status_model == StatusModel.WITH_REASONS:
+        return open_status_modal(deps, body, ref, status)
     lead = deps.service.change_status(deps.actor(user), ref, status)
     label = next(
         (s.label for s in deps.service.backend(lead.backend).statuses() if s.value == lead.status), lead.status
     )
     return _card_update(deps, body, lead, f"<@{user}> set the status to {label}")
+
+
+def open_status_modal(deps: Deps, body: dict[str, Any], ref: str, status: str) -> None:
+    """The backend wants a reason (and maybe a sub-status): ask for them, from its own lists."""
+    lead = deps.service.get(ref)
+    backend = deps.service.backend(lead.backend)
+    option = backend.status_option(status)
+    if lead.status == option.value:
+        raise NoChange(f"nothing changed: `{lead.ref}` is already {option.label}")
+    reasons = backend.reasons()
+    if not reasons:
+        raise LeadError(f"{backend.title} has no reasons set up, and it needs one for a status change; ask its admin")
+    view = blocks.status_modal(
+        lead_name=lead.name,
+        status=option,
+        reasons=reasons,
+        sub_statuses=backend.sub_statuses(option.value),
+        private_metadata=_modal_metadata(body, ref, status=option.value, status_label=option.label),
+    )
+    deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
@@ -186,7 +210,7 @@ def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]],
         if from_home(body):
             respond = HomeResponder(deps, _user(body))
         if action_id in CARD_ACTIONS:
-            deps.after_ack(respond, lambda: card_work(body, respond))
+            deps.after_ack(respond, lambda: card_work(body, respond), card=True)
         else:
             deps.after_ack(respond, lambda: work(deps, body))
 

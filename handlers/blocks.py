@@ -31,7 +31,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from services.models import Activity, Lead, StatusOption
+from services.models import Activity, Choice, Lead, StatusOption
 
 # action_id and callback_id values: the manifest test reads these names.
 ASSIGN_ME = "lead_assign_me"
@@ -46,8 +46,9 @@ SET_STATUS = "lead_set_status"
 FOLLOW_UP_VIEW = "lead_follow_up"
 NOTE_VIEW = "lead_note"
 HOME_REFRESH = "lead_home_refresh"
+STATUS_VIEW = "lead_status"
 ACTION_IDS = (ASSIGN_ME, ASSIGN_TO, LOG_FOLLOW_UP, ADD_NOTE, SET_STATUS, REFRESH, OPEN, LIST_PAGE, HOME_REFRESH)
-CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW)
+CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW)
 LEAD_FROM_MESSAGE = "lead_from_message"
 SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
 NOTE_LIMIT = 3000
@@ -117,6 +118,9 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
             ],
         )
     )
+    for notice in lead.notices[:3]:
+        said = f":information_source: {card.backend_title} says: {_clip(notice, 250)}"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=said)]))
     if card.last_action:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(card.last_action, 300))]))
     return [b.to_dict() for b in blocks]
@@ -145,7 +149,7 @@ def _status_text(status: StatusOption | None, raw: str) -> str:
 def _card_fields(card: CardData) -> list[MarkdownTextObject]:
     lead = card.lead
     fields = [
-        f"*Status*\n{_status_text(card.status, lead.status)}",
+        f"*Status*\n{_status_text(card.status, lead.status)}" + (f" · {lead.sub_status}" if lead.sub_status else ""),
         f"*Owner*\n{mention(card.owner_user, lead.owner) if lead.owner else '_unassigned_'}",
     ]
     contact = " · ".join(c for c in (lead.email, lead.phone) if c)
@@ -358,6 +362,42 @@ def note_modal(*, lead_name: str, private_metadata: str) -> dict[str, Any]:
             )
         ],
     )
+
+
+def status_modal(
+    *,
+    lead_name: str,
+    status: StatusOption,
+    reasons: list[Choice],
+    sub_statuses: list[Choice],
+    private_metadata: str,
+) -> dict[str, Any]:
+    """The reason (and sub-status) a backend needs for a status change, from its own lists."""
+    inputs: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=f"New status: *{status.label}*")),
+        InputBlock(
+            block_id="reason",
+            label="Reason",
+            element=StaticSelectElement(
+                action_id="reason",
+                placeholder="Why?",
+                options=[Option(value=c.value, label=_clip(c.label, 75)) for c in reasons[:100]],
+            ),
+        ),
+    ]
+    if sub_statuses:
+        inputs.append(
+            InputBlock(
+                block_id="sub_status",
+                label="Sub-status",
+                optional=True,
+                element=StaticSelectElement(
+                    action_id="sub_status",
+                    options=[Option(value=c.value, label=_clip(c.label, 75)) for c in sub_statuses[:100]],
+                ),
+            )
+        )
+    return _lead_modal(STATUS_VIEW, "Change status", "Change", lead_name, private_metadata, inputs)
 
 
 @dataclass

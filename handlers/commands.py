@@ -25,7 +25,7 @@ from handlers.views import open_new_lead_modal
 from services.contact import looks_like_email, looks_like_phone, normalize_email, normalize_phone
 from services.errors import LeadError
 from services.leads import Actor, LeadService
-from services.models import NewLead
+from services.models import NewLead, StatusModel
 from services.when import WHEN_HELP, parse_when
 
 
@@ -376,8 +376,18 @@ def cmd_backends(inv: Invocation) -> Reply:
             f"*{backend.name}*{default} — {backend.title}\n"
             f"  can: {', '.join(can).replace('_', '-')} · statuses ({caps.status_model.value}): {statuses}"
         )
+        if caps.status_model == StatusModel.WITH_REASONS:
+            line += "\n  a status change needs `reason=ID` (the Status button asks for it)"
         if caps.notes_how:
             line += f"\n  notes: {caps.notes_how}"
+        if caps.staff_ids:
+            line += f"\n  staff IDs: {caps.staff_ids}"
+        if caps.queues_writes:
+            down = backend.reachable()
+            line += f"\n  {':red_circle: unreachable: ' + down if down else ':large_green_circle: reachable'}"
+            waiting = sum(1 for row in service.outbox.pending() if row["backend"] == backend.name)
+            if waiting:
+                line += f" · {waiting} write(s) queued, retrying"
         lines.append(line)
     routed = service.channel_backends.get(inv.channel or "")
     if routed:

@@ -16,8 +16,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.blocks import error_text, text_blocks
-from services.errors import LeadError
+from services.errors import LeadError, Queued
 from services.leads import Actor, LeadService
+from services.outbox import ORIGIN
 
 log = logging.getLogger("leadbot")
 
@@ -68,14 +69,14 @@ class Deps:
     def actor(self, user_id: str) -> Actor:
         return Actor(slack_user=user_id, is_admin=user_id in self.admins)
 
-    def after_ack(self, respond: Respond, work: Callable[[], Reply | None]) -> None:
+    def after_ack(self, respond: Respond, work: Callable[[], Reply | None], *, card: bool = False) -> None:
         """Run ``work`` once the ack is on its way; its reply goes to ``respond``.
 
         This is what Bolt's lazy listeners do, without their deep copy of the whole
         request for every call, which costs more than the rest of the ack path
         (bench/ack.py measured 0.29x the bare app's acks/s with lazy listeners).
         """
-        self.background.submit(run_safely, respond, work, self.client)
+        self.background.submit(run_safely, respond, work, self.client, card)
 
 
 @dataclass(frozen=True)
@@ -155,19 +156,30 @@ def post_in_thread(client: WebClient, at: MessageAt, text: str, blocks: list[dic
         log.warning("no thread reply in %s: %s", at.channel, type(exc).__name__)
 
 
-def run_safely(respond: Respond, work: Callable[[], Reply | None], client: WebClient | None = None) -> None:
+QUEUED_MARK = ":hourglass_flowing_sand:"
+
+
+def run_safely(
+    respond: Respond, work: Callable[[], Reply | None], client: WebClient | None = None, card: bool = False
+) -> None:
     """Run a listener's work after the ack; every outcome reaches the user.
 
     A ``LeadError`` is the user's to fix and is shown as it is. Anything else
     is logged with its traceback under a short reference the user can quote.
+    ``card``: the work acts on a card, which a queued write updates when it lands.
     """
+    origin = ORIGIN.set({"response_url": getattr(respond, "response_url", None), "card": card})
     try:
         reply = work()
+    except Queued as exc:
+        reply = Reply(text=f"{QUEUED_MARK} {exc.message[:1].upper()}{exc.message[1:]}")
     except LeadError as exc:
         reply = error_reply(exc.message, exc.usage)
     except Exception:
         ref = uuid.uuid4().hex[:8]
         log.exception("unexpected error (ref %s)", ref)
         reply = error_reply(f"something went wrong on our side (ref `{ref}`); an admin can look it up in the log")
+    finally:
+        ORIGIN.reset(origin)
     if reply is not None:
         reply.send(respond, client)

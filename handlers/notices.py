@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 
+from slack_bolt.context.respond import Respond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
+from handlers.blocks import text_blocks
 from handlers.cards import card_blocks
 from handlers.context import Deps
 from services.models import Lead
+from services.outbox import QueuedWrite
 
 log = logging.getLogger("leadbot")
 
@@ -51,3 +54,43 @@ def post_to_feed(deps: Deps, lead: Lead, by_user: str) -> None:
         return
     text = f"New lead {lead.name} ({lead.ref})"
     _post(deps, channel, text, card_blocks(deps.service, lead, last_action=f"Created by <@{by_user}>"), "lead feed")
+
+
+def report_queued_write(deps: Deps, item: QueuedWrite, lead: Lead | None, why: str | None) -> None:
+    """Tell the person whose write was queued how it ended: a DM, and their card updated where possible."""
+    backend = deps.service.backend(item.backend).title
+    tries = f" after {item.attempts + 1} tries" if item.attempts else ""
+    if lead is None:
+        said = (
+            f":x: Your queued {item.what}"
+            + (f" on `{item.ref}`" if item.ref else "")
+            + f" could not be saved in {backend}: {why}"
+        )
+        detail = _what_was_written(item)
+        _post(deps, item.slack_user, said, text_blocks(said + (f"\n{detail}" if detail else "")), "queued-write report")
+        return
+    said = f":white_check_mark: Your queued {item.what} on `{lead.ref}` reached {backend}{tries}."
+    card = card_blocks(deps.service, lead, last_action=f"<@{item.slack_user}>'s {item.what} reached {backend}{tries}")
+    _post(deps, item.slack_user, said, [*text_blocks(said), *card], "queued-write report")
+    response_url = item.origin.get("response_url")
+    if item.origin.get("card") and response_url:
+        try:  # the card it was asked from, redrawn; its response URL may have expired (30 minutes)
+            Respond(response_url=response_url)(text=said, blocks=card, replace_original=True)
+        except Exception as exc:
+            log.info("card for %s not updated: %s", lead.ref, type(exc).__name__)
+    if item.op == "create":
+        tell_new_owner(deps, lead, item.slack_user)
+        post_to_feed(deps, lead, item.slack_user)
+    elif item.op == "assign":
+        tell_new_owner(deps, lead, item.slack_user)
+
+
+def _what_was_written(item: QueuedWrite) -> str:
+    """So that nothing typed is lost: the text of the write that failed."""
+    args = item.args
+    text = (
+        (args.get("note") or {}).get("text")
+        or (args.get("follow_up") or {}).get("notes")
+        or (args.get("lead") or {}).get("name")
+    )
+    return f"What you wrote: “{text[:2500]}”" if text else ""

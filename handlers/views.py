@@ -201,6 +201,16 @@ def read_note_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, 
     return text, {}
 
 
+def read_status_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
+    values = view.get("state", {}).get("values", {})
+    reason = _value(values, "reason")
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    if not reason:
+        return {}, {"reason": "Choose a reason."}
+    form = {"status": metadata.get("status"), "label": metadata.get("status_label"), "reason": reason}
+    return {**form, "sub_status": _value(values, "sub_status")}, {}
+
+
 def card_modal_submitted(
     deps: Deps,
     read: Callable[[dict[str, Any], datetime], tuple[Any, dict[str, str]]],
@@ -238,7 +248,7 @@ def card_modal_submitted(
             )
 
         respond = HomeResponder(deps, user) if on_home else Respond(response_url=metadata["response_url"])
-        deps.after_ack(respond, work)
+        deps.after_ack(respond, work, card=True)
 
     return submitted
 
@@ -246,6 +256,11 @@ def card_modal_submitted(
 def _follow_up_done(user: str, fields: dict[str, Any]) -> str:
     nxt = fields["next_follow_up"]
     return f"<@{user}> logged a follow-up" + (f" · next: {blocks.slack_time(nxt, relative=False)}" if nxt else "")
+
+
+def _status_changed(user: str, form: dict[str, Any]) -> str:
+    sub = f" · {form['sub_status']}" if form.get("sub_status") else ""
+    return f"<@{user}> set the status to {form.get('label') or form['status']}{sub}"
 
 
 def register(app: App, deps: Deps) -> None:
@@ -257,6 +272,16 @@ def register(app: App, deps: Deps) -> None:
             read_follow_up_form,
             lambda actor, ref, fields: service.log_follow_up(actor, ref, **fields),
             _follow_up_done,
+        )
+    )
+    app.view(blocks.STATUS_VIEW)(
+        card_modal_submitted(
+            deps,
+            read_status_form,
+            lambda actor, ref, form: service.change_status(
+                actor, ref, form["status"], reason=form["reason"], sub_status=form["sub_status"]
+            ),
+            _status_changed,
         )
     )
     app.view(blocks.NOTE_VIEW)(

@@ -41,3 +41,7 @@ class LeadGone(NotFound):
 
 class BackendGone(Unsupported):
     """The reference names a backend that is not configured here (any more): a card for it is stale."""
+
+
+class Queued(LeadError):
+    """The backend could not take the write now; it is in the outbox and will be retried."""

@@ -15,7 +15,8 @@ from datetime import datetime
 
 from bot.store import Store, to_db_time, utcnow
 from services.backends.base import Backend
-from services.errors import BackendGone, LeadError, NoChange, NotAllowed, NotFound
+from services.backends.http import Unreachable
+from services.errors import BackendGone, LeadError, NoChange, NotAllowed, NotFound, Queued
 from services.models import (
     Activity,
     FollowUp,
@@ -28,6 +29,7 @@ from services.models import (
     StaffLink,
     StatusChange,
 )
+from services.outbox import WHAT, Outbox, QueuedWrite
 
 KNOWN_BACKENDS = ("local", "capillary", "leadsapi", "leadsquared", "getlead")
 REF_RE = re.compile(r"^(?:(?P<backend>[A-Za-z]+):)?(?P<id>[A-Za-z0-9+_.\-]{1,64})$")
@@ -63,6 +65,7 @@ class LeadService:
         self.channel_backends = channel_backends or {}
         self.self_link = self_link
         self.clock = clock
+        self.outbox = Outbox(store)
 
     # -- routing ------------------------------------------------------------
 
@@ -154,7 +157,9 @@ class LeadService:
             owner = self._staff_for_assignee(owner_user, target) if owner_user else by
             if lead.status:
                 target.status_option(lead.status)
-            created = target.create(lead.model_copy(update={"owner": owner}), by=by)
+            wanted = lead.model_copy(update={"owner": owner})
+            args = {"lead": wanted.model_dump(mode="json"), "by": by}
+            created = self._send(actor, target, "create", args, None, lambda: target.create(wanted, by=by))
             audit["ref"] = created.ref
             return created
 
@@ -165,7 +170,8 @@ class LeadService:
             owner = self._staff_for_assignee(assignee, backend)
             if backend.get(lead_id).owner == owner:
                 raise NoChange(f"nothing changed: `{backend.name}:{lead_id}` is already assigned to <@{assignee}>")
-            return backend.assign(lead_id, owner, by=by)
+            args = {"lead_id": lead_id, "owner": owner, "by": by}
+            return self._send(actor, backend, "assign", args, lead_id, lambda: backend.assign(lead_id, owner, by=by))
 
     def log_follow_up(
         self,
@@ -186,13 +192,18 @@ class LeadService:
                 next_follow_up=next_follow_up,
                 by=by,
             )
-            return backend.log_follow_up(lead_id, follow_up)
+            args = {"lead_id": lead_id, "follow_up": follow_up.model_dump(mode="json")}
+            return self._send(
+                actor, backend, "log_follow_up", args, lead_id, lambda: backend.log_follow_up(lead_id, follow_up)
+            )
 
     def add_note(self, actor: Actor, ref: str, text: str, channel: str | None = None) -> Lead:
         backend, lead_id = self.resolve(ref, channel)
         with self._audited(actor, "note", f"{backend.name}:{lead_id}"):
             by = self._require_link(actor, backend)
-            return backend.add_note(lead_id, Note(text=text, by=by, at=self.clock()))
+            note = Note(text=text, by=by, at=self.clock())
+            args = {"lead_id": lead_id, "note": note.model_dump(mode="json")}
+            return self._send(actor, backend, "add_note", args, lead_id, lambda: backend.add_note(lead_id, note))
 
     def change_status(
         self,
@@ -211,7 +222,65 @@ class LeadService:
             if reason is None and sub_status is None and backend.get(lead_id).status == wanted.value:
                 raise NoChange(f"nothing changed: `{backend.name}:{lead_id}` is already {wanted.label}")
             change = StatusChange(status=status, reason=reason, sub_status=sub_status, by=by, at=self.clock())
-            return backend.change_status(lead_id, change)
+            args = {"lead_id": lead_id, "change": change.model_dump(mode="json")}
+            return self._send(
+                actor, backend, "change_status", args, lead_id, lambda: backend.change_status(lead_id, change)
+            )
+
+    # -- writes a backend could not take at once --------------------------------
+
+    def _send(
+        self, actor: Actor, backend: Backend, op: str, args: dict, lead_id: str | None, call: Callable[[], Lead]
+    ) -> Lead:
+        """Make the write; if the backend is unreachable and can queue, queue it and say so."""
+        try:
+            return call()
+        except Unreachable as exc:
+            if not backend.capabilities.queues_writes:
+                raise
+            ref = f"{backend.name}:{lead_id}" if lead_id else None
+            self.outbox.add(
+                backend=backend.name,
+                op=op,
+                args=args,
+                ref=ref,
+                slack_user=actor.slack_user,
+                now=self.clock(),
+                retry_after=exc.retry_after,
+            )
+            on = f" on `{ref}`" if ref else ""
+            raise Queued(
+                f"{exc.message}, so your {WHAT[op]}{on} is queued: Leadbot will keep trying"
+                " and tell you when it lands (or if it cannot)"
+            ) from None
+
+    def replay(self, item: QueuedWrite) -> Lead:
+        """Try a queued write again: unless the backend shows it landed already, send it once more.
+
+        Raises ``Unreachable`` (try later) or another ``LeadError`` (give up, and say why).
+        """
+        backend = self.backend(item.backend)
+        actor = Actor(slack_user=item.slack_user)
+        with self._audited(actor, f"retry {item.op}", item.ref, f"try {item.attempts + 1}") as audit:
+            landed = backend.applied(item.op, item.args)
+            if landed is None:
+                landed = self._call(backend, item.op, item.args)
+            audit["ref"] = landed.ref
+            return landed
+
+    @staticmethod
+    def _call(backend: Backend, op: str, args: dict) -> Lead:
+        if op == "create":
+            return backend.create(NewLead.model_validate(args["lead"]), by=args["by"])
+        if op == "assign":
+            return backend.assign(args["lead_id"], args["owner"], by=args["by"])
+        if op == "log_follow_up":
+            return backend.log_follow_up(args["lead_id"], FollowUp.model_validate(args["follow_up"]))
+        if op == "add_note":
+            return backend.add_note(args["lead_id"], Note.model_validate(args["note"]))
+        if op == "change_status":
+            return backend.change_status(args["lead_id"], StatusChange.model_validate(args["change"]))
+        raise ValueError(f"unknown queued operation {op!r}")
 
     # -- people's settings ----------------------------------------------------
 
@@ -317,6 +386,15 @@ class LeadService:
         record: dict = {"ref": ref}
         try:
             yield record
+        except Queued as exc:
+            self.store.audit(
+                slack_user=actor.slack_user,
+                action=action,
+                lead_ref=record["ref"],
+                result="queued",
+                detail=exc.message,
+            )
+            raise
         except LeadError as exc:
             self.store.audit(
                 slack_user=actor.slack_user,

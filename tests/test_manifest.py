@@ -111,4 +111,5 @@ def test_every_button_the_app_renders_is_handled_and_every_handler_is_rendered(s
     slack.click(card, "lead_log_follow_up")
     slack.click(card, "lead_add_note")
     slack.command("new")
-    assert {v["callback_id"] for v in slack.opened_views()} == set(CALLBACK_IDS)
+    # The status modal opens only for backends that need a reason (tests/test_capillary_slack.py opens it).
+    assert {v["callback_id"] for v in slack.opened_views()} == set(CALLBACK_IDS) - {"lead_status"}

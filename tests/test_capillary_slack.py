@@ -1,0 +1,264 @@
+"""Capillary through Slack: every operation from commands and cards, the reason modal, and the outbox."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from bot.app import build_outbox_runner, build_service
+from bot.config import load_settings
+from services.leads import Actor
+from tests.conftest import ADMIN, REP
+from tests.fakes.capillary import PASSWORD, USERNAME, FakeCapillary
+from tests.fakes.server import Failure
+from tests.slack import SIGNING_SECRET, text_of
+
+
+@pytest.fixture
+def capillary_fake():
+    fake = FakeCapillary().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def settings(tmp_path, fake_slack, capillary_fake, monkeypatch):
+    for name in ("SLACK_APP_TOKEN", "LEADBOT_DEFAULT_BACKEND", "LEADBOT_SELF_LINK"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "leadbot.toml"
+    config.write_text("[backends.capillary]\ntill_id = 4242\ntimeout = 0.3\nconnect_timeout = 0.5\n")
+    return load_settings(
+        slack_bot_token="xoxb-test-token",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.api_url,
+        leadbot_db=tmp_path / "leadbot.db",
+        leadbot_admins=ADMIN,
+        leadbot_config=config,
+        leadbot_capillary_url=capillary_fake.url,
+        leadbot_capillary_username=USERNAME,
+        leadbot_capillary_password=PASSWORD,
+    )
+
+
+@pytest.fixture
+def linked(service):
+    admin = Actor(slack_user=ADMIN, is_admin=True)
+    service.link(admin, ADMIN, "ada.l/28812691", backend="capillary")
+    service.link(admin, REP, "ana.s/28812689", backend="capillary")
+    service.link(admin, ADMIN, "ada")
+    return service
+
+
+@pytest.fixture
+def runner(settings, service):
+    return build_outbox_runner(settings, service)
+
+
+def later(service, minutes: int = 1) -> None:
+    """Move the service's clock on, so queued retries come due (no sleeping)."""
+    start = service.clock()
+    service.clock = lambda: start + timedelta(minutes=minutes)
+
+
+def create(slack, user=REP) -> list[dict]:
+    slack.command("new Tom Sawyer tom.sawyer@example.com for=item001 backend=capillary", user=user)
+    return slack.last_reply()["blocks"]
+
+
+def test_quick_create_in_capillary_posts_its_card(slack, linked, capillary_fake):
+    card = create(slack)
+    (sent,) = capillary_fake.requests("POST", "/v2/leads")
+    assert sent.body["owner"] == "ana.s" and sent.body["createdBy"] == 28812689
+    shown = text_of(card)
+    assert "Tom Sawyer" in shown and "`capillary:1` · Capillary" in shown and "Open" in shown
+    assert f"<@{REP}>" in shown  # the owner, mapped back from the staff username
+    assert "tom.sawyer@example.com" in shown
+
+
+def test_log_follow_up_from_the_card_is_attributed_to_the_rep(slack, linked, capillary_fake):
+    card = create(slack)
+    slack.click(card, "lead_log_follow_up", user=REP)
+    (view,) = slack.opened_views()
+    slack.submit(view, {"notes": "called, wants a demo"}, user=REP)
+    (sent,) = capillary_fake.requests("POST", "/v2/leads/1/followup")
+    assert (sent.body["createdBy"], sent.body["followedUpBy"], sent.body["notes"]) == (
+        4242,
+        28812689,
+        "called, wants a demo",
+    )
+    assert f"<@{REP}> logged a follow-up" in text_of(slack.last_reply()["blocks"])
+    assert slack.thread_replies()[-1]["text"].startswith(f"<@{REP}> logged a follow-up")
+
+
+def test_note_and_assign_from_commands(slack, linked, capillary_fake):
+    create(slack)
+    slack.command("note capillary:1 prefers email", user=REP)
+    assert capillary_fake.requests("POST", "/v2/leads/1/followup")[0].body["notes"] == "Note: prefers email"
+    assert "prefers email" in text_of(slack.last_reply()["blocks"])
+    slack.command(f"assign capillary:1 <@{ADMIN}|ada>", user=REP)
+    assert capillary_fake.requests("PUT", "/v2/leads/1")[0].body == {"owner": "ada.l"}
+    assert linked.get("capillary:1").owner == "ada.l/28812691"
+
+
+def test_an_unlinked_assignee_is_refused_with_instructions(slack, linked, capillary_fake):
+    create(slack)
+    slack.command("assign capillary:1 <@UREP2|bob>", user=REP)
+    assert "is not linked to a staff ID in capillary" in slack.last_reply()["text"]
+    assert "backend=capillary" in slack.last_reply()["text"]
+    assert capillary_fake.requests("PUT") == []
+
+
+def test_status_from_the_card_asks_for_a_reason_from_capillarys_list(slack, linked, capillary_fake):
+    card = create(slack)
+    slack.choose(card, "lead_set_status", "On hold", user=REP)
+    (view,) = slack.opened_views()
+    assert view["callback_id"] == "lead_status"
+    reason = next(b for b in view["blocks"] if b.get("block_id") == "reason")["element"]
+    assert [o["text"]["text"] for o in reason["options"]][:2] == [
+        "Item not available in store",
+        "Best price availabe at another store",
+    ]
+    sub = next(b for b in view["blocks"] if b.get("block_id") == "sub_status")["element"]
+    assert [o["value"] for o in sub["options"]] == ["YetToDecide"]
+    assert capillary_fake.requests("PUT", "/v2/leads/1/status") == []  # nothing changed yet
+
+    assert slack.submit(view, {}, user=REP).json()["errors"] == {"reason": "Choose a reason."}
+    slack.submit(view, {"reason": "2", "sub_status": "YetToDecide"}, user=REP)
+    (sent,) = capillary_fake.requests("PUT", "/v2/leads/1/status")
+    assert sent.body == {"status": "ON_HOLD", "reasonId": 2, "subStatus": "YetToDecide", "createdBy": 28812689}
+    reply = slack.last_reply()
+    assert reply["replace_original"] is True
+    assert "On hold · YetToDecide" in text_of(reply["blocks"])
+    assert slack.thread_replies()[-1]["text"] == f"<@{REP}> set the status to On hold · YetToDecide"
+
+
+def test_status_command_without_a_reason_lists_them(slack, linked, capillary_fake):
+    create(slack)
+    slack.command("status capillary:1 won", user=REP)
+    said = slack.last_reply()["text"]
+    assert "Capillary needs a reason for a status change: add `reason=ID`" in said and "1 Item not available" in said
+    slack.command("status capillary:1 won reason=3", user=REP)
+    assert capillary_fake.requests("PUT", "/v2/leads/1/status")[0].body["reasonId"] == 3
+
+
+def test_a_permanent_rejection_is_shown_at_once_and_never_queued(slack, linked, capillary_fake):
+    create(slack)
+    slack.command("status capillary:1 won reason=1", user=REP)
+    slack.command("status capillary:1 open reason=1", user=REP)
+    assert "Status change not allowed on closed leads (code 92024)" in slack.last_reply()["text"]
+    assert linked.outbox.pending() == []
+
+
+def test_backends_lists_capillary_with_what_it_can_do_and_whether_it_answers(slack, linked, capillary_fake):
+    slack.command("backends")
+    said = slack.last_reply()["text"]
+    assert "*capillary* — Capillary" in said and "reachable" in said and "needs `reason=ID`" in said
+    assert "USERNAME/ENTITY_ID" in said and "notes: saved as a follow-up" in said
+    capillary_fake.fail("GET", "/v2/leads/reasons", Failure("status", status=503))
+    slack.command("backends")
+    assert ":red_circle: unreachable: Capillary had an error (503)" in slack.last_reply()["text"]
+
+
+# -- the outbox ----------------------------------------------------------------------------
+
+
+def test_a_follow_up_capillary_cannot_take_is_queued_then_lands_once(slack, linked, capillary_fake, runner, fake_slack):
+    card = create(slack)
+    capillary_fake.fail("POST", "/v2/leads/{id}/followup", Failure("status", status=500))
+    slack.click(card, "lead_log_follow_up", user=REP)
+    (view,) = slack.opened_views()
+    slack.submit(view, {"notes": "left a voicemail"}, user=REP)
+    said = slack.last_reply()
+    assert said["text"].startswith(":hourglass_flowing_sand: Capillary had an error (500), so your follow-up")
+    assert "is queued: Leadbot will keep trying" in said["text"] and said["replace_original"] is False
+    (row,) = linked.outbox.pending()
+    assert row["op"] == "log_follow_up" and row["slack_user"] == REP
+
+    assert runner.run_due() == 0  # not due yet
+    later(linked)
+    fake_slack.clear()
+    assert runner.run_due() == 1
+    landed = [r for r in capillary_fake.requests("POST", "/v2/leads/1/followup")]
+    assert len(landed) == 2 and len(capillary_fake.leads[1]["followUpDetails"]) == 1
+    assert linked.outbox.pending() == []
+    (dm,) = [c.body for c in fake_slack.received("api", "chat.postMessage") if c.body["channel"] == REP]
+    assert dm["text"] == ":white_check_mark: Your queued follow-up on `capillary:1` reached Capillary after 2 tries."
+    (card_update,) = fake_slack.received("response")
+    assert card_update.body["replace_original"] is True and "left a voicemail" in text_of(card_update.body["blocks"])
+    assert runner.run_due() == 0  # nothing twice
+
+
+def test_a_new_lead_while_capillary_is_down_is_created_exactly_once(slack, linked, capillary_fake, runner, fake_slack):
+    capillary_fake.fail("POST", "/v2/leads", Failure("status", status=503, times=2))
+    create(slack)
+    assert "so your new lead is queued" in slack.last_reply()["text"]
+    later(linked, 1)
+    runner.run_due()  # still down: tried again, stays queued
+    assert len(linked.outbox.pending()) == 1 and capillary_fake.leads == {}
+    later(linked, 60)
+    runner.run_due()
+    assert list(capillary_fake.leads) == [1]
+    assert linked.get("capillary:1").name == "Tom Sawyer"
+    dms = [c.body for c in fake_slack.received("api", "chat.postMessage") if c.body["channel"] == REP]
+    assert "Your queued new lead on `capillary:1` reached Capillary after 3 tries" in dms[-1]["text"]
+    assert "Tom Sawyer" in text_of(dms[-1]["blocks"])
+
+
+def test_a_write_that_landed_but_timed_out_is_not_sent_twice(slack, linked, capillary_fake, runner):
+    create(slack)
+    capillary_fake.fail("POST", "/v2/leads/{id}/followup", Failure("hang", apply=True))
+    slack.command("followup capillary:1 called", user=REP)
+    assert "did not answer in time, so your follow-up on `capillary:1` is queued" in slack.last_reply()["text"]
+    later(linked)
+    runner.run_due()
+    assert len(capillary_fake.requests("POST", "/v2/leads/1/followup")) == 1  # it was there: not sent again
+    assert len(capillary_fake.leads[1]["followUpDetails"]) == 1
+    assert linked.outbox.pending() == []
+
+
+def test_a_restart_resumes_the_outbox(slack, linked, capillary_fake, settings):
+    create(slack)
+    capillary_fake.fail("POST", "/v2/leads/{id}/followup", Failure("status", status=502))
+    slack.command("note capillary:1 call after 5pm", user=REP)
+    assert len(linked.outbox.pending()) == 1
+    restarted = build_service(settings)  # a new process on the same database
+    later(restarted)
+    build_outbox_runner(settings, restarted).run_due()
+    assert capillary_fake.leads[1]["followUpDetails"][-1]["notes"] == "Note: call after 5pm"
+    assert restarted.outbox.pending() == []
+
+
+def test_a_queued_write_that_is_then_refused_is_reported_with_what_was_written(
+    slack, linked, capillary_fake, runner, fake_slack
+):
+    create(slack)
+    capillary_fake.fail(
+        "POST", "/v2/leads/{id}/followup", Failure("status", status=429, headers={"Retry-After": "120"})
+    )
+    slack.command("note capillary:1 the blue sofa, not the red one", user=REP)
+    (row,) = linked.outbox.pending()
+    assert row["next_at"] > row["created_at"]
+    capillary_fake.leads.clear()  # deleted in Capillary meanwhile
+    later(linked, 5)
+    runner.run_due()
+    assert linked.outbox.pending() == []
+    (dm,) = [c.body for c in fake_slack.received("api", "chat.postMessage") if c.body["channel"] == REP]
+    assert dm["text"].startswith(":x: Your queued note on `capillary:1` could not be saved in Capillary")
+    assert "What you wrote: “the blue sofa, not the red one”" in text_of(dm["blocks"])
+
+
+def test_retry_after_is_honoured_by_the_outbox(slack, linked, capillary_fake, runner):
+    create(slack)
+    capillary_fake.fail(
+        "POST", "/v2/leads/{id}/followup", Failure("status", status=429, headers={"Retry-After": "600"})
+    )
+    slack.command("followup capillary:1 called", user=REP)
+    assert "Capillary is rate-limiting Leadbot, so your follow-up" in slack.last_reply()["text"]
+    later(linked, 5)
+    assert runner.run_due() == 0  # Capillary asked for ten minutes
+    later(linked, 11)
+    assert runner.run_due() == 1
+    assert linked.outbox.pending() == [] and len(capillary_fake.leads[1]["followUpDetails"]) == 1
+    assert json.loads(linked.store.db["outbox"].get(1)["origin"])["card"] is False  # asked by command, not on a card
