@@ -27,7 +27,7 @@ from rich.markup import escape
 from slack_bolt import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import build_app, build_service
+from bot.app import build_app, build_outbox_runner, build_service
 from bot.config import Settings
 from bot.executor import InlineExecutor
 from bot.fakeslack import TEAM, FakeSlack
@@ -59,6 +59,15 @@ EMOJI = {
     ":x:": "✗",
     ":star:": "★",
     ":speech_balloon:": "💬",
+    ":large_green_circle:": "🟢",
+    ":red_circle:": "🔴",
+    ":double_vertical_bar:": "⏸",
+    ":wastebasket:": "🗑",
+    ":hourglass_flowing_sand:": "⏳",
+    ":white_check_mark:": "✅",
+    ":information_source:": "ℹ",
+    ":inbox_tray:": "📥",
+    ":no_entry_sign:": "🚫",
 }
 
 
@@ -99,6 +108,7 @@ class Console:
         )
         self.service = build_service(settings)
         self.app = build_app(settings, self.service, executor=InlineExecutor())
+        self.outbox = build_outbox_runner(settings, self.service)
         self.buttons: list[Button] = []
         self.failed = False
         self._home_shown = False  # draw App Home publishes only when you are looking at it
@@ -148,6 +158,8 @@ class Console:
         return 1 if self.failed else 0
 
     def handle(self, line: str) -> None:
+        self.outbox.run_due()  # writes queued earlier, if their retry is due; outcomes show below
+        self._after(200, "")
         if line in ("help", "?"):
             self.out.print(HELP)
         elif line.startswith("/lead"):
@@ -335,7 +347,13 @@ class Console:
                 label = block["label"]["text"] + ("" if block.get("optional") else " (required)")
                 options = block["element"].get("options")
                 if options:
-                    label += " [" + ", ".join(o["value"] for o in options) + "]"
+                    shown = (
+                        o["value"]
+                        if o["value"] == o["text"]["text"] or o["value"].lower() == o["text"]["text"].lower()
+                        else f"{o['value']} = {o['text']['text']}"
+                        for o in options
+                    )
+                    label += " [" + ", ".join(shown) + "]"
                 if block["element"].get("initial_value"):
                     label += f" (empty keeps “{block['element']['initial_value']}”, - clears it)"
                 answer = self._ask(label)

@@ -149,3 +149,44 @@ def test_a_lead_from_a_message_with_the_form_filled_in(tmp_path):
     assert "this message (https://leadbot-test.slack.com/archives/CCONSOLE/p" in out
     assert "made a lead of this message: Jane Doe (local:1)" in out
     assert "Contact: jane@acme.example · +14155550132" in out
+
+
+def test_the_console_works_against_the_fake_capillary(tmp_path):
+    from tests.fakes.capillary import PASSWORD, USERNAME, FakeCapillary
+
+    fake = FakeCapillary().start()
+    config = tmp_path / "leadbot.toml"
+    config.write_text("[backends.capillary]\ntill_id = 4242\n")
+    env = {
+        "LEADBOT_CONFIG": str(config),
+        "LEADBOT_CAPILLARY_URL": fake.url,
+        "LEADBOT_CAPILLARY_USERNAME": USERNAME,
+        "LEADBOT_CAPILLARY_PASSWORD": PASSWORD,
+    }
+    script = "\n".join(
+        [
+            "/lead link ana.s/28812689 backend=capillary",
+            "/lead new Tom Sawyer tom@example.com for=item001 backend=capillary",
+            "press 5 on_hold",
+            "2",
+            "YetToDecide",
+            "",
+        ]
+    )
+    try:
+        result = subprocess.run(
+            [LEADBOT, "console"],
+            input=script,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**ENV, **env, "LEADBOT_DB": str(tmp_path / "console.db"), "COLUMNS": "120"},
+            cwd=tmp_path,
+        )
+    finally:
+        fake.stop()
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "capillary:1 · Capillary" in out and "2 = Best price availabe at another store" in out
+    assert "Status: ⏸ On hold · YetToDecide" in out
+    assert fake.leads[1]["status"] == "ON_HOLD"

@@ -425,6 +425,15 @@ class CapillaryBackend(Backend):
             notices=self._warnings(raw),
         )
 
+    def _staff(self, entity: Any) -> str | None:
+        """The linked staff ID (``ana.s/28812689``) behind an entity id in a reply, else the bare id."""
+        if entity in (None, -1):
+            return None
+        row = self.store.db.execute(
+            "select staff_id from staff_links where backend = ? and staff_id like ?", [self.name, f"%/{entity}"]
+        ).fetchone()
+        return row[0] if row else str(entity)
+
     def _activity(self, raw: dict[str, Any]) -> list[Activity]:
         found: list[Activity] = []
         for done in raw.get("followUpDetails") or []:
@@ -432,7 +441,7 @@ class CapillaryBackend(Backend):
             if at is None:
                 continue
             notes = done.get("notes") or ""
-            by = str(done["followedUpBy"]) if done.get("followedUpBy") is not None else None
+            by = self._staff(done.get("followedUpBy"))
             if notes.startswith(NOTE_PREFIX):
                 found.append(Activity(kind="note", at=at, by=by, text=notes.removeprefix(NOTE_PREFIX)))
             else:
@@ -445,7 +454,7 @@ class CapillaryBackend(Backend):
                 continue
             reason = f" ({change['reason']})" if change.get("reason") else ""
             sub = f" · {change['subStatus']}" if change.get("subStatus") else ""
-            by = str(change["createdBy"]) if change.get("createdBy") not in (None, -1) else None
+            by = self._staff(change.get("createdBy"))
             found.append(Activity(kind="status", at=at, by=by, text=f"status → {change.get('status')}{sub}{reason}"))
         found.sort(key=lambda a: a.at, reverse=True)
         return found
