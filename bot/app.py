@@ -20,6 +20,7 @@ from handlers.notices import report_queued_write
 from services.backends.base import Backend
 from services.backends.capillary import CapillaryBackend
 from services.backends.http import HttpSettings
+from services.backends.leadsapi import LeadsApiBackend
 from services.backends.local import LocalBackend
 from services.leads import LeadService
 
@@ -47,6 +48,23 @@ def build_backends(settings: Settings, store: Store, *, transport: Any = None) -
             lead_type=options.type,
             org_source_id=options.org_source_id,
             till_id=options.till_id,
+            transport=transport,
+        )
+    if settings.leadbot_leadsapi_url:
+        options = backend_options(settings, "leadsapi")
+        backends["leadsapi"] = LeadsApiBackend(
+            store,
+            HttpSettings(
+                settings.leadbot_leadsapi_url,
+                connect_timeout=options.connect_timeout,
+                read_timeout=options.timeout,
+            ),
+            token=settings.leadbot_leadsapi_token,
+            auth_header=options.auth_header,
+            auth_scheme=options.auth_scheme,
+            business=options.business,
+            state=options.state,
+            closed_statuses=tuple(options.closed_statuses),
             transport=transport,
         )
     return backends

@@ -57,6 +57,14 @@ class FileConfig(BaseModel):
                 raise ValueError(f"channel {channel} routes to unknown backend {backend!r}")
         return value
 
+    @field_validator("backends")
+    @classmethod
+    def _options_of_known_backends(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for backend in value:
+            if backend not in ("capillary", "leadsapi"):
+                raise ValueError(f"[backends.{backend}]: only capillary and leadsapi take settings here")
+        return value
+
     @field_validator("feeds")
     @classmethod
     def _feeds_of_known_backends(cls, value: dict[str, str]) -> dict[str, str]:
@@ -214,7 +222,21 @@ class CapillaryOptions(BaseModel):
     till_id: int | None = None  # createdBy on follow-ups (Capillary requires one)
 
 
-BACKEND_OPTIONS: dict[str, type[BaseModel]] = {"capillary": CapillaryOptions}
+class LeadsApiOptions(BaseModel):
+    """``[backends.leadsapi]`` in LEADBOT_CONFIG."""
+
+    model_config = {"extra": "forbid"}
+
+    timeout: float = Field(15.0, gt=0, le=120)
+    connect_timeout: float = Field(5.0, gt=0, le=60)
+    auth_header: str = "Authorization"  # the seed documents no scheme, only "403 Access denied"
+    auth_scheme: str = "Bearer"  # "" sends the token alone
+    business: list[int] = Field(default_factory=list)  # business ids every new lead is filed under
+    state: str = "Active"
+    closed_statuses: list[str] = Field(default_factory=lambda: ["won", "lost", "closed"])
+
+
+BACKEND_OPTIONS: dict[str, type[BaseModel]] = {"capillary": CapillaryOptions, "leadsapi": LeadsApiOptions}
 
 
 def backend_options(settings: Settings, name: str) -> Any:

@@ -108,6 +108,8 @@ def m005_remote_leads_and_outbox(db: Database) -> None:
             "phone": str,
             "owner": str,
             "customer": str,  # the backend's customer id, where a lead belongs to one (Capillary userId)
+            "next_follow_up": str,  # where the backend has no follow-up schedule of its own
+            "archived": int,
             "updated_at": str,
         },
         pk=("backend", "lead_id"),

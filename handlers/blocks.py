@@ -126,6 +126,11 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
     return [b.to_dict() for b in blocks]
 
 
+def show_button(ref: str) -> dict[str, Any]:
+    """A lone "Show" button that posts the card of ``ref`` (e.g. the lead a duplicate ran into)."""
+    return ActionsBlock(elements=[ButtonElement(text=f"Show {_clip(ref, 60)}", action_id=OPEN, value=ref)]).to_dict()
+
+
 def stale_notice(why: str) -> dict[str, Any]:
     text = f":no_entry_sign: *Out of date:* {_clip(why, 250)}. This card's buttons are gone."
     return ContextBlock(block_id="stale", elements=[MarkdownTextObject(text=text)]).to_dict()

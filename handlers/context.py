@@ -15,8 +15,8 @@ from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from handlers.blocks import error_text, text_blocks
-from services.errors import LeadError, Queued
+from handlers.blocks import error_text, show_button, text_blocks
+from services.errors import Duplicate, LeadError, Queued
 from services.leads import Actor, LeadService
 from services.outbox import ORIGIN
 
@@ -173,6 +173,10 @@ def run_safely(
         reply = work()
     except Queued as exc:
         reply = Reply(text=f"{QUEUED_MARK} {exc.message[:1].upper()}{exc.message[1:]}")
+    except Duplicate as exc:
+        reply = error_reply(exc.message, exc.usage)
+        if exc.existing_ref:
+            reply.blocks = [*text_blocks(reply.text), show_button(exc.existing_ref)]
     except LeadError as exc:
         reply = error_reply(exc.message, exc.usage)
     except Exception:

@@ -45,3 +45,11 @@ class BackendGone(Unsupported):
 
 class Queued(LeadError):
     """The backend could not take the write now; it is in the outbox and will be retried."""
+
+
+class Duplicate(LeadError):
+    """The backend already has this lead (same email); ``existing_ref`` names it when known."""
+
+    def __init__(self, message: str, *, existing_ref: str | None = None) -> None:
+        super().__init__(message)
+        self.existing_ref = existing_ref

@@ -137,3 +137,62 @@ def test_store_schema_is_created_once_and_in_wal_mode(tmp_path: Path):
         "m005_remote_leads_and_outbox",
     ]
     assert migrations.pending(again.db) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"leadbot_capillary_url": "https://apac.api.capillarytech.com"},
+            "LEADBOT_CAPILLARY_URL is set without credentials",
+        ),
+        ({"leadbot_capillary_token": "t"}, "LEADBOT_CAPILLARY_URL is not set"),
+        (
+            {"leadbot_capillary_url": "https://x.example", "leadbot_capillary_username": "till"},
+            "LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD go together",
+        ),
+        ({"leadbot_capillary_url": "ftp://x", "leadbot_capillary_token": "t"}, "LEADBOT_CAPILLARY_URL is invalid"),
+        (
+            {"leadbot_leadsapi_url": "https://crm.example.com/api"},
+            "LEADBOT_LEADSAPI_URL is set without LEADBOT_LEADSAPI_TOKEN",
+        ),
+        ({"leadbot_leadsapi_token": "t"}, "LEADBOT_LEADSAPI_URL is not set"),
+    ],
+)
+def test_half_configured_backends_are_named(env, expected, monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("LEADBOT_"):
+            monkeypatch.delenv(name)
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(**env)
+
+
+def test_backend_options_are_checked_at_start_up(tmp_path):
+    config = tmp_path / "leadbot.toml"
+    config.write_text("[backends.capillary]\ntill_id = 'the big one'\n")
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "LEADBOT_DB": str(tmp_path / "x.db"),
+        "LEADBOT_CONFIG": str(config),
+        "LEADBOT_CAPILLARY_URL": "https://apac.api.capillarytech.com",
+        "LEADBOT_CAPILLARY_TOKEN": "secret-cap-token",
+    }
+    result = leadbot("run", env=env)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "LEADBOT_CONFIG [backends.capillary] till_id:" in result.stderr
+    assert "secret-cap-token" not in result.stderr
+    config.write_text("[backends.getlead]\ntoken = 'x'\n")
+    result = leadbot("run", env=env)
+    assert "only capillary and leadsapi take settings here" in result.stderr
+
+
+def test_backend_secrets_never_appear_in_repr(monkeypatch):
+    settings = load_settings(
+        leadbot_capillary_url="https://x.example",
+        leadbot_capillary_username="till",
+        leadbot_capillary_password="till-pass-123",
+        leadbot_leadsapi_url="https://y.example",
+        leadbot_leadsapi_token="api-token-456",
+    )
+    assert "till-pass-123" not in repr(settings) and "api-token-456" not in repr(settings)

@@ -36,9 +36,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.store import Store, to_db_time, utcnow
+from bot.store import Store, utcnow
 from services.backends.base import Backend
 from services.backends.http import ApiClient, HttpSettings, Rejected, Unreachable, json_body
+from services.backends.memory import LeadMemory
 from services.errors import LeadError, LeadGone, NotFound, Unsupported
 from services.models import (
     Activity,
@@ -130,6 +131,7 @@ class CapillaryBackend(Backend):
             headers["Authorization"] = basic_auth(username, password.get_secret_value())
         self.api = ApiClient(self.title, http, headers=headers, transport=transport, sleep=sleep)
         self.store = store
+        self.memory = LeadMemory(store, self.name)
         self.lead_type = lead_type
         self.org_source_id = org_source_id
         self.till_id = till_id
@@ -268,7 +270,9 @@ class CapillaryBackend(Backend):
         reply = self._check(self.api.write("POST", "/v2/leads", json=body))
         lead_id = str(reply["id"])
         customer = str(reply["userId"]) if reply.get("userId") is not None else None
-        self._remember(lead_id, name=lead.name, email=lead.email, phone=lead.phone, owner=owner, customer=customer)
+        self.memory.remember(
+            lead_id, name=lead.name, email=lead.email, phone=lead.phone, owner=owner, customer=customer
+        )
         return self._lead(reply)
 
     def assign(self, lead_id: str, owner: str, *, by: str) -> Lead:
@@ -276,7 +280,7 @@ class CapillaryBackend(Backend):
         reply = self._check(
             self.api.write("PUT", f"/v2/leads/{lead_id}", json={"owner": split_staff(owner)[0]}), lead_id=lead_id
         )
-        self._remember(lead_id, owner=owner)
+        self.memory.remember(lead_id, owner=owner)
         return self._lead(reply)
 
     def log_follow_up(self, lead_id: str, follow_up: FollowUp) -> Lead:
@@ -361,7 +365,7 @@ class CapillaryBackend(Backend):
         """One lead. The seed documents no GET by id, only the search: narrow it to the lead's
         customer when Leadbot knows them (it created the lead), else page through recent leads."""
         _check_id(lead_id)
-        customer = self._known(lead_id).get("customer")
+        customer = self.memory.recall(lead_id).get("customer")
         params: dict[str, Any] = {"sortBy": "lastUpdatedOn", "sortOrder": "DESC", "limit": PAGE}
         if customer:
             params["userId"] = customer
@@ -386,24 +390,9 @@ class CapillaryBackend(Backend):
             self._cache[key] = (now + CACHE_SECONDS, value)
         return value
 
-    def _remember(self, lead_id: str, **values: Any) -> None:
-        values = {k: v for k, v in values.items() if v is not None}
-        with self.store.transaction() as db:
-            db["remote_leads"].upsert(
-                {"backend": self.name, "lead_id": lead_id, **values, "updated_at": to_db_time(utcnow())},
-                pk=("backend", "lead_id"),
-            )
-
-    def _known(self, lead_id: str) -> dict[str, Any]:
-        rows = self.store.db.execute(
-            "select name, email, phone, owner, customer from remote_leads where backend = ? and lead_id = ?",
-            [self.name, lead_id],
-        ).fetchall()
-        return dict(zip(("name", "email", "phone", "owner", "customer"), rows[0], strict=True)) if rows else {}
-
     def _lead(self, raw: dict[str, Any]) -> Lead:
         lead_id = str(raw.get("id"))
-        known = self._known(lead_id)
+        known = self.memory.recall(lead_id)
         name = known.get("name") or " · ".join(
             p for p in (raw.get("leadFor"), f"customer {raw['userId']}" if raw.get("userId") else None) if p
         )
@@ -429,10 +418,7 @@ class CapillaryBackend(Backend):
         """The linked staff ID (``ana.s/28812689``) behind an entity id in a reply, else the bare id."""
         if entity in (None, -1):
             return None
-        row = self.store.db.execute(
-            "select staff_id from staff_links where backend = ? and staff_id like ?", [self.name, f"%/{entity}"]
-        ).fetchone()
-        return row[0] if row else str(entity)
+        return self.memory.staff_for(str(entity)) or str(entity)
 
     def _activity(self, raw: dict[str, Any]) -> list[Activity]:
         found: list[Activity] = []

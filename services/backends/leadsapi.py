@@ -1,0 +1,367 @@
+"""The REST leads API (``/leads``), built against seed 002.
+
+How its model maps onto Leadbot's:
+
+- **Statuses** are objects the CRM's admin defines (``GET /leads/statuses``:
+  ``id``, ``name``, ``primaryColor``), cached for five minutes; a lead's
+  ``status`` is the status *name*. A lead's status is changed with
+  ``PUT /leads/change-status`` (``ids`` + ``statusId``). Statuses named in
+  ``closed_statuses`` (default: won, lost, closed) count as closed.
+- **Archive and restore** (``PATCH /leads/archive`` / ``/leads/restore``) are
+  offered as one more status, *Archived*: choosing it archives the lead,
+  choosing another status on an archived lead restores it first.
+- **Notes** are comments (``POST /leads/comments/{id}``), read back with the
+  activity log (``GET /leads/logs-and-comments/{id}``), which the card shows.
+- **Owner and follow-ups**: the seed documents neither an owner field nor a
+  follow-up endpoint. Leadbot keeps the owner and the next follow-up itself
+  (``remote_leads``) and records each assignment and follow-up as a comment,
+  so the CRM's own log shows them.
+- **Create** needs every documented field: what Leadbot does not have is
+  sent empty, ``business`` and ``state`` come from the config, and an email is
+  required. "Email already exists" becomes a message naming the existing lead.
+- **Search**: ``GET /leads`` documents no query parameters, so Leadbot reads
+  the list and filters it (owner, status, due) itself. ``/leads/search``
+  documents none either and is not used.
+- ``403 Access denied`` becomes "your account may not do this".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.store import Store, from_db_time, to_db_time
+from services.backends.base import Backend
+from services.backends.http import ApiClient, HttpSettings, Rejected, json_body
+from services.backends.memory import LeadMemory
+from services.errors import Duplicate, LeadError, LeadGone, NotFound, Unsupported
+from services.models import (
+    Activity,
+    Capabilities,
+    FollowUp,
+    Lead,
+    LeadPage,
+    LeadQuery,
+    NewLead,
+    Note,
+    StatusChange,
+    StatusModel,
+    StatusOption,
+)
+
+log = logging.getLogger("leadbot.backends")
+
+ARCHIVED = StatusOption(value="archived", label="Archived", emoji=":file_cabinet:", open=False)
+COLOURS = {
+    "blue": ":large_blue_circle:",
+    "green": ":large_green_circle:",
+    "red": ":red_circle:",
+    "yellow": ":large_yellow_circle:",
+    "orange": ":large_orange_circle:",
+    "purple": ":large_purple_circle:",
+    "brown": ":large_brown_circle:",
+    "black": ":black_circle:",
+    "white": ":white_circle:",
+    "gray": ":white_circle:",
+    "grey": ":white_circle:",
+}
+CACHE_SECONDS = 300
+
+
+class LeadsApiBackend(Backend):
+    name = "leadsapi"
+    title = "REST leads API"
+    capabilities = Capabilities(
+        status_model=StatusModel.CONFIGURABLE,
+        notes_how="saved as comments; assignments and follow-ups are recorded as comments too",
+        staff_ids="any name you choose: the API has no owner field, so Leadbot keeps the owner",
+        queues_writes=True,
+    )
+
+    def __init__(
+        self,
+        store: Store,
+        http: HttpSettings,
+        *,
+        token: SecretStr,
+        auth_header: str = "Authorization",
+        auth_scheme: str = "Bearer",
+        business: list[int] | None = None,
+        state: str = "Active",
+        closed_statuses: tuple[str, ...] = ("won", "lost", "closed"),
+        transport: Any = None,
+        sleep: Any = time.sleep,
+    ) -> None:
+        value = f"{auth_scheme} {token.get_secret_value()}".strip()
+        headers = {"Accept": "application/json", "Content-Type": "application/json", auth_header: value}
+        self.api = ApiClient(self.title, http, headers=headers, transport=transport, sleep=sleep)
+        self.memory = LeadMemory(store, self.name)
+        self.business = business or []
+        self.state = state
+        self.closed = {c.casefold() for c in closed_statuses}
+        self._cache: tuple[float, list[dict[str, Any]]] | None = None
+        self._lock = threading.Lock()
+
+    # -- replies ------------------------------------------------------------------------------
+
+    def _body(self, response: Any, *, lead_id: str | None = None) -> Any:
+        if response.status_code == 403:
+            raise Rejected(f"your account may not do this in the {self.title} (Access denied)")
+        if response.status_code == 404 and lead_id is not None:
+            raise LeadGone(f"there is no lead `leadsapi:{lead_id}`")
+        body = json_body(response, self.title) if response.content else {}
+        if response.status_code >= 400:
+            raise Rejected(f"the {self.title} refused this: {_message(body) or f'HTTP {response.status_code}'}")
+        return body
+
+    # -- statuses -----------------------------------------------------------------------------
+
+    def _statuses(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        with self._lock:
+            if self._cache and self._cache[0] > now:
+                return self._cache[1]
+        body = self._body(self.api.read("GET", "/leads/statuses"))
+        statuses = [s for s in body.get("statuses") or [] if isinstance(s, dict) and "id" in s]
+        with self._lock:
+            self._cache = (now + CACHE_SECONDS, statuses)
+        return statuses
+
+    def statuses(self) -> list[StatusOption]:
+        options = [
+            StatusOption(
+                value=str(s.get("name")),
+                label=str(s.get("name")),
+                emoji=COLOURS.get(str(s.get("primaryColor", "")).lower(), ""),
+                open=str(s.get("name")).casefold() not in self.closed,
+            )
+            for s in self._statuses()
+        ]
+        return [*options, ARCHIVED]
+
+    def _status_id(self, name: str) -> int:
+        wanted = self.status_option(name).value.casefold()
+        for status in self._statuses():
+            if str(status.get("name")).casefold() == wanted:
+                return int(status["id"])
+        raise Unsupported(f"`{name}` is not a status in the {self.title}")
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, lead_id: str) -> Lead:
+        _check_id(lead_id)
+        return self._lead(self._body(self.api.read("GET", f"/leads/{lead_id}"), lead_id=lead_id))
+
+    def search(self, query: LeadQuery) -> LeadPage:
+        if query.status and self.status_option(query.status) == ARCHIVED:
+            # The list leaves archived leads out: read the ones Leadbot archived, one by one.
+            archived = [i for i, known in self.memory.recall_all().items() if known.get("archived")]
+            leads = [self.get(i) for i in sorted(archived, key=int)]
+        else:
+            body = self._body(self.api.read("GET", "/leads"))
+            raw = body.get("leads") if isinstance(body, dict) else body
+            leads = [self._lead(r) for r in raw or [] if isinstance(r, dict)]
+        open_values = {s.value for s in self.statuses() if s.open}
+        kept = []
+        for lead in leads:
+            if query.owner and lead.owner != query.owner:
+                continue
+            if query.status and lead.status.casefold() != self.status_option(query.status).value.casefold():
+                continue
+            if not query.status and lead.status not in open_values:
+                continue
+            if query.due_before and (not lead.next_follow_up or lead.next_follow_up > query.due_before):
+                continue
+            kept.append(lead)
+        far = datetime.max.replace(tzinfo=UTC)
+        kept.sort(key=lambda lead: (lead.next_follow_up or far, -int(lead.id) if lead.id.isdigit() else 0))
+        return LeadPage(leads=kept[query.offset : query.offset + query.limit], total=len(kept), offset=query.offset)
+
+    def activity(self, lead_id: str, limit: int = 3) -> list[Activity]:
+        _check_id(lead_id)
+        body = self._body(self.api.read("GET", f"/leads/logs-and-comments/{lead_id}"), lead_id=lead_id)
+        found: list[tuple[int, Activity]] = []
+        for position, item in enumerate(body.get("logsAndComments") or []):
+            at = _time(item.get("createdAt"))
+            if at is None:
+                continue
+            user = item.get("user") or {}
+            by = user.get("email") or (str(user["id"]) if user.get("id") is not None else None)
+            if item.get("content"):
+                found.append((position, Activity(kind="note", at=at, by=by, text=str(item["content"]))))
+            else:
+                text = _spaced(str(item.get("action") or "change"))
+                found.append((position, Activity(kind="log", at=at, by=by, text=text)))
+        found.sort(key=lambda pair: (pair[1].at, pair[0]), reverse=True)  # the log's order breaks ties
+        return [activity for _, activity in found[:limit]]
+
+    def reachable(self) -> str | None:
+        try:
+            self._body(self.api.write("GET", "/leads/statuses"))
+        except LeadError as exc:
+            return exc.message
+        return None
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def create(self, lead: NewLead, *, by: str) -> Lead:
+        if not lead.email:
+            raise Unsupported(f"the {self.title} needs an email for every lead")
+        first, _, last = lead.name.partition(" ")
+        status = self.status_option(lead.status).value if lead.status else self._statuses()[0]["name"]
+        body = {
+            "firstName": first,
+            "lastName": last,
+            "business": self.business,
+            "photo": "",
+            "state": self.state,
+            "statusId": self._status_id(status),
+            "source": lead.source or "Slack",
+            "phoneNumber": [lead.phone] if lead.phone else [],
+            "email": lead.email,
+            "description": lead.note or "",
+            "location": "",
+            "position": "",
+            "company": lead.lead_for or "",
+        }
+        response = self.api.write("POST", "/leads", json=body)
+        if response.status_code == 400 and "already exists" in (_message(_maybe_json(response)) or "").lower():
+            existing = self._find_by_email(lead.email)
+            where = f": `{existing}`" if existing else ""
+            raise Duplicate(f"a lead with this email exists already in the {self.title}{where}", existing_ref=existing)
+        created = self._body(response)
+        lead_id = str(created["id"])
+        self.memory.remember(
+            lead_id, owner=lead.owner or by, next_follow_up=to_db_time(lead.next_follow_up), archived=0
+        )
+        return self._lead(created)
+
+    def assign(self, lead_id: str, owner: str, *, by: str) -> Lead:
+        lead = self.get(lead_id)
+        self._comment(lead_id, f"Assigned to {owner} by {by} (via Leadbot)")
+        self.memory.remember(lead_id, owner=owner)
+        return lead.model_copy(update={"owner": owner})
+
+    def log_follow_up(self, lead_id: str, follow_up: FollowUp) -> Lead:
+        lead = self.get(lead_id)
+        parts = [f"Follow-up by {follow_up.by} at {follow_up.done_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"]
+        if follow_up.notes:
+            parts.append(follow_up.notes)
+        if follow_up.next_follow_up:
+            parts.append(f"next: {follow_up.next_follow_up.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+        self._comment(lead_id, " · ".join(parts))
+        self.memory.remember(lead_id, next_follow_up=to_db_time(follow_up.next_follow_up))
+        return lead.model_copy(update={"next_follow_up": follow_up.next_follow_up, "last_activity": follow_up.done_at})
+
+    def add_note(self, lead_id: str, note: Note) -> Lead:
+        lead = self.get(lead_id)
+        self._comment(lead_id, note.text)
+        return lead.model_copy(update={"last_activity": note.at})
+
+    def change_status(self, lead_id: str, change: StatusChange) -> Lead:
+        _check_id(lead_id)
+        target = self.status_option(change.status)
+        if target == ARCHIVED:
+            self._body(self.api.write("PATCH", "/leads/archive", json={"ids": [int(lead_id)]}), lead_id=lead_id)
+            self.memory.remember(lead_id, archived=1)
+            return self.get(lead_id)
+        if self.memory.recall(lead_id).get("archived"):
+            self._body(self.api.write("PATCH", "/leads/restore", json={"ids": [int(lead_id)]}), lead_id=lead_id)
+            self.memory.remember(lead_id, archived=0)
+        body = {"ids": [int(lead_id)], "statusId": self._status_id(target.value)}
+        self._body(self.api.write("PUT", "/leads/change-status", json=body), lead_id=lead_id)
+        return self.get(lead_id)
+
+    def applied(self, op: str, args: dict[str, Any]) -> Lead | None:
+        if op == "create":
+            existing = self._find_by_email(args["lead"]["email"])
+            return self.get(existing.split(":", 1)[1]) if existing else None
+        if op == "change_status":
+            lead = self.get(args["lead_id"])
+            return lead if lead.status.casefold() == args["change"]["status"].casefold() else None
+        if op in ("add_note", "log_follow_up", "assign"):
+            wanted = {
+                "add_note": (args.get("note") or {}).get("text"),
+                "log_follow_up": f"Follow-up by {(args.get('follow_up') or {}).get('by')}",
+                "assign": f"Assigned to {args.get('owner')} by",
+            }[op]
+            body = self._body(self.api.read("GET", f"/leads/logs-and-comments/{args['lead_id']}"))
+            if any(str(i.get("content") or "").startswith(wanted or "\0") for i in body.get("logsAndComments") or []):
+                return self.get(args["lead_id"])
+        return None
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _comment(self, lead_id: str, text: str) -> None:
+        self._body(self.api.write("POST", f"/leads/comments/{lead_id}", json={"content": text}), lead_id=lead_id)
+
+    def _find_by_email(self, email: str) -> str | None:
+        try:
+            body = self._body(self.api.read("GET", "/leads"))
+        except LeadError:
+            return None
+        for row in (body.get("leads") if isinstance(body, dict) else body) or []:
+            if str(row.get("email", "")).casefold() == email.casefold():
+                return f"{self.name}:{row['id']}"
+        return None
+
+    def _lead(self, raw: dict[str, Any]) -> Lead:
+        lead_id = str(raw.get("id"))
+        known = self.memory.recall(lead_id)
+        phones = raw.get("phoneNumber") or []
+        name = " ".join(p for p in (raw.get("firstName"), raw.get("lastName")) if p) or f"lead {lead_id}"
+        return Lead(
+            backend=self.name,
+            id=lead_id,
+            name=name,
+            email=raw.get("email") or None,
+            phone=phones[0] if phones else None,
+            lead_for=raw.get("company") or None,
+            source=raw.get("source") or None,
+            status=ARCHIVED.value if known.get("archived") else str(raw.get("status") or "unknown"),
+            owner=known.get("owner"),
+            next_follow_up=from_db_time(known["next_follow_up"]) if known.get("next_follow_up") else None,
+        )
+
+
+def _check_id(lead_id: str) -> None:
+    if not lead_id.isdigit():
+        raise NotFound(f"`leadsapi:{lead_id}` is not a lead reference: its leads are numbered, e.g. `leadsapi:7`")
+
+
+def _maybe_json(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {}
+
+
+def _message(body: Any) -> str | None:
+    if isinstance(body, dict):
+        for key in ("message", "error", "description"):
+            if body.get(key):
+                return str(body[key])[:300]
+    if isinstance(body, str) and body:
+        return body[:300]
+    return None
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _spaced(action: str) -> str:
+    """``CreateLead`` → ``create lead``."""
+    out = "".join(f" {c.lower()}" if c.isupper() else c for c in action).strip()
+    return out or action

@@ -1,0 +1,201 @@
+"""The REST leads API backend against a fake built from seed 002: exact requests, replies read right, failures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import SecretStr
+
+from bot.store import Store
+from services.backends.http import HttpSettings, Rejected, Unreachable
+from services.backends.leadsapi import LeadsApiBackend
+from services.errors import Duplicate, LeadGone, Unsupported
+from services.models import FollowUp, LeadQuery, NewLead, Note, StatusChange
+from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
+from tests.fakes.server import Failure
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def fake():
+    server = FakeLeadsApi().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "api.db")
+
+
+def make(fake, store, **options) -> LeadsApiBackend:
+    options.setdefault("token", SecretStr(TOKEN))
+    return LeadsApiBackend(
+        store, HttpSettings(fake.url, connect_timeout=1, read_timeout=0.5), sleep=lambda s: None, **options
+    )
+
+
+@pytest.fixture
+def api(fake, store) -> LeadsApiBackend:
+    return make(fake, store, business=[1])
+
+
+def new(**fields) -> NewLead:
+    return NewLead(**{"name": "John Doe", "email": "john.doe@example.com", "phone": "+14155550123", **fields})
+
+
+def test_create_sends_every_documented_field(api, fake):
+    lead = api.create(new(source="Referral", note="met at the expo", lead_for="Company Name"), by="ana")
+    (sent,) = fake.requests("POST", "/leads")
+    assert sent.body == {
+        "firstName": "John",
+        "lastName": "Doe",
+        "business": [1],
+        "photo": "",
+        "state": "Active",
+        "statusId": 1,
+        "source": "Referral",
+        "phoneNumber": ["+14155550123"],
+        "email": "john.doe@example.com",
+        "description": "met at the expo",
+        "location": "",
+        "position": "",
+        "company": "Company Name",
+    }
+    assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert (lead.ref, lead.name, lead.status, lead.owner, lead.phone) == (
+        "leadsapi:1",
+        "John Doe",
+        "New",
+        "ana",
+        "+14155550123",
+    )
+
+
+def test_the_auth_header_and_scheme_are_configurable(fake, store):
+    backend = make(fake, store, auth_header="X-Api-Key", auth_scheme="")
+    with pytest.raises(Rejected, match="your account may not do this in the REST leads API"):
+        backend.statuses()
+    assert fake.requests("GET", "/leads/statuses")[0].headers["X-Api-Key"] == TOKEN
+
+
+def test_a_duplicate_email_names_the_existing_lead(api):
+    api.create(new(), by="ana")
+    with pytest.raises(Duplicate) as caught:
+        api.create(new(name="Johnny Doe"), by="ana")
+    assert caught.value.message == "a lead with this email exists already in the REST leads API: `leadsapi:1`"
+    assert caught.value.existing_ref == "leadsapi:1"
+
+
+def test_every_lead_needs_an_email(api, fake):
+    with pytest.raises(Unsupported, match="needs an email"):
+        api.create(new(email=None), by="ana")
+    assert fake.requests("POST") == []
+
+
+def test_statuses_come_with_colours_and_archived(api, fake):
+    options = api.statuses()
+    assert [(o.value, o.emoji, o.open) for o in options] == [
+        ("New", ":large_blue_circle:", True),
+        ("Contacted", ":large_yellow_circle:", True),
+        ("Won", ":large_green_circle:", False),
+        ("Lost", ":red_circle:", False),
+        ("archived", ":file_cabinet:", False),
+    ]
+    api.statuses()
+    assert len(fake.requests("GET", "/leads/statuses")) == 1  # cached
+
+
+def test_change_status_uses_the_bulk_endpoint_with_the_status_id(api, fake):
+    api.create(new(), by="ana")
+    lead = api.change_status("1", StatusChange(status="contacted", by="ana", at=NOW))
+    assert fake.requests("PUT", "/leads/change-status")[0].body == {"ids": [1], "statusId": 2}
+    assert lead.status == "Contacted"
+
+
+def test_archive_and_restore(api, fake):
+    api.create(new(), by="ana")
+    assert api.change_status("1", StatusChange(status="archived", by="ana", at=NOW)).status == "archived"
+    assert fake.requests("PATCH", "/leads/archive")[0].body == {"ids": [1]}
+    assert api.search(LeadQuery()).leads == []
+    lead = api.change_status("1", StatusChange(status="New", by="ana", at=NOW))
+    assert fake.requests("PATCH", "/leads/restore")[0].body == {"ids": [1]}
+    assert lead.status == "New" and 1 not in fake.archived
+
+
+def test_notes_are_comments_read_back_in_the_activity(api, fake):
+    api.create(new(), by="ana")
+    api.add_note("1", Note(text="prefers email", by="ana", at=NOW))
+    assert fake.requests("POST", "/leads/comments/1")[0].body == {"content": "prefers email"}
+    shown = api.activity("1")
+    assert [(a.kind, a.text, a.by) for a in shown] == [
+        ("note", "prefers email", "leadbot@example.com"),
+        ("log", "create lead", "leadbot@example.com"),
+    ]
+
+
+def test_follow_ups_and_owners_are_kept_by_leadbot_and_commented(api, fake):
+    api.create(new(), by="ana")
+    nxt = NOW + timedelta(days=1)
+    lead = api.log_follow_up("1", FollowUp(done_at=NOW, notes="called", next_follow_up=nxt, by="ana"))
+    assert lead.next_follow_up == nxt and api.get("1").next_follow_up == nxt
+    assert (
+        fake.history[1][-1]["content"].startswith("Follow-up by ana at ") and "called" in fake.history[1][-1]["content"]
+    )
+    assert api.assign("1", "bob", by="ana").owner == "bob"
+    assert fake.history[1][-1]["content"] == "Assigned to bob by ana (via Leadbot)"
+    assert [lead.ref for lead in api.search(LeadQuery(owner="bob")).leads] == ["leadsapi:1"]
+    assert api.search(LeadQuery(owner="ana")).leads == []
+
+
+def test_search_filters_status_and_due_and_pages(api):
+    for n in range(12):
+        api.create(new(email=f"p{n}@example.com", next_follow_up=NOW - timedelta(hours=n) if n < 5 else None), by="ana")
+    api.change_status("1", StatusChange(status="Won", by="ana", at=NOW))
+    assert api.search(LeadQuery(limit=10)).total == 11  # Won is closed
+    due = api.search(LeadQuery(due_before=NOW, limit=10)).leads
+    assert [lead.id for lead in due] == ["5", "4", "3", "2"]  # most overdue first
+    assert [lead.id for lead in api.search(LeadQuery(status="won")).leads] == ["1"]
+
+
+def test_an_unknown_lead_is_gone(api):
+    with pytest.raises(LeadGone, match="no lead `leadsapi:42`"):
+        api.get("42")
+
+
+def test_reads_retry_on_429_honouring_retry_after(api, fake):
+    fake.fail("GET", "/leads/statuses", Failure("status", status=429, headers={"Retry-After": "3"}))
+    waited = []
+    api.api.sleep = waited.append
+    assert api.statuses()[0].value == "New"
+    assert waited == [3.0]
+
+
+def test_writes_are_sent_once(api, fake):
+    api.create(new(), by="ana")
+    fake.fail("POST", "/leads/comments/{id}", Failure("status", status=502))
+    with pytest.raises(Unreachable):
+        api.add_note("1", Note(text="hi", by="ana", at=NOW))
+    assert len(fake.requests("POST", "/leads/comments/1")) == 1
+
+
+def test_applied_finds_a_comment_or_a_lead_that_landed(api, fake):
+    fake.fail("POST", "/leads", Failure("hang", apply=True))
+    with pytest.raises(Unreachable, match="did not answer in time"):
+        api.create(new(), by="ana")
+    assert api.applied("create", {"lead": new().model_dump(mode="json"), "by": "ana"}).ref == "leadsapi:1"
+    fake.fail("POST", "/leads/comments/{id}", Failure("hang", apply=True))
+    note = Note(text="landed late", by="ana", at=NOW)
+    with pytest.raises(Unreachable):
+        api.add_note("1", note)
+    assert api.applied("add_note", {"lead_id": "1", "note": note.model_dump(mode="json")}) is not None
+    other = Note(text="never sent", by="ana", at=NOW).model_dump(mode="json")
+    assert api.applied("add_note", {"lead_id": "1", "note": other}) is None
+
+
+def test_malformed_replies_are_unreachable(api, fake):
+    fake.fail("GET", "/leads/{id}", Failure("malformed", times=3))
+    with pytest.raises(Unreachable, match="could not read"):
+        api.get("1")

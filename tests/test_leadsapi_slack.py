@@ -1,0 +1,132 @@
+"""The REST leads API through Slack: every operation, the duplicate email, Access denied, and the outbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.app import build_outbox_runner
+from bot.config import load_settings
+from services.leads import Actor
+from tests.conftest import ADMIN, REP
+from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
+from tests.fakes.server import Failure
+from tests.slack import SIGNING_SECRET, text_of
+
+
+@pytest.fixture
+def api_fake():
+    fake = FakeLeadsApi().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def settings(tmp_path, fake_slack, api_fake, monkeypatch):
+    for name in ("SLACK_APP_TOKEN", "LEADBOT_DEFAULT_BACKEND", "LEADBOT_SELF_LINK"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "leadbot.toml"
+    config.write_text('[channels]\nC0SALES = "leadsapi"\n\n[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n')
+    return load_settings(
+        slack_bot_token="xoxb-test-token",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake_slack.api_url,
+        leadbot_db=tmp_path / "leadbot.db",
+        leadbot_admins=ADMIN,
+        leadbot_config=config,
+        leadbot_leadsapi_url=api_fake.url,
+        leadbot_leadsapi_token=TOKEN,
+    )
+
+
+@pytest.fixture
+def linked(service):
+    admin = Actor(slack_user=ADMIN, is_admin=True)
+    service.link(admin, ADMIN, "ada", backend="leadsapi")
+    service.link(admin, REP, "ana", backend="leadsapi")
+    return service
+
+
+def create(slack, email="john.doe@example.com") -> list[dict]:
+    slack.command(f"new John Doe {email} source=Referral", user=REP)  # C0SALES routes to leadsapi
+    return slack.last_reply()["blocks"]
+
+
+def test_every_operation_from_the_card_and_commands(slack, linked, api_fake):
+    card = create(slack)
+    shown = text_of(card)
+    assert "`leadsapi:1` · REST leads API" in shown and "New" in shown and f"<@{REP}>" in shown
+
+    slack.click(card, "lead_add_note", user=REP)
+    slack.submit(slack.opened_views()[-1], {"text": "prefers email"}, user=REP)
+    assert api_fake.requests("POST", "/leads/comments/1")[-1].body == {"content": "prefers email"}
+    assert "prefers email" in text_of(slack.last_reply()["blocks"])  # read back from logs-and-comments
+
+    slack.command('followup 1 next="tomorrow 10am" called', user=REP)  # a bare id: the channel's backend
+    assert api_fake.history[1][-1]["content"].startswith("Follow-up by ana")
+    assert linked.get("leadsapi:1").next_follow_up is not None
+
+    slack.choose(card, "lead_set_status", "Contacted", user=REP)
+    assert api_fake.requests("PUT", "/leads/change-status")[-1].body == {"ids": [1], "statusId": 2}
+    assert slack.opened_views()[-1]["callback_id"] == "lead_note"  # no reason modal for this backend
+
+    slack.pick_user(card, "lead_assign_to", ADMIN, user=REP)
+    assert linked.get("leadsapi:1").owner == "ada"
+    assert api_fake.history[1][-1]["content"] == "Assigned to ada by ana (via Leadbot)"
+
+    slack.command("status 1 archived", user=REP)
+    assert 1 in api_fake.archived
+    slack.command("list archived", user=REP)
+    assert "John Doe" in text_of(slack.last_reply()["blocks"])
+
+
+def test_a_duplicate_email_says_which_lead_and_offers_to_show_it(slack, linked, api_fake):
+    create(slack)
+    create(slack)
+    said = slack.last_reply()
+    assert said["text"].startswith(
+        ":warning: A lead with this email exists already in the REST leads API: `leadsapi:1`"
+    )
+    (button,) = said["blocks"][-1]["elements"]
+    assert (button["action_id"], button["value"]) == ("lead_open", "leadsapi:1")
+    slack.click(said["blocks"], "lead_open", value="leadsapi:1", user=REP)
+    assert "John Doe" in text_of(slack.last_reply()["blocks"])
+    assert len(api_fake.leads) == 1 and linked.outbox.pending() == []
+
+
+def test_access_denied_is_said_plainly(slack, linked, api_fake):
+    create(slack)
+    api_fake.fail("POST", "/leads/comments/{id}", Failure("status", status=403, body={"message": "Access denied"}))
+    slack.command("note 1 hello", user=REP)
+    assert "Your account may not do this in the REST leads API (Access denied)" in slack.last_reply()["text"]
+    assert linked.outbox.pending() == []
+
+
+def test_backend_down_then_back_creates_the_lead_exactly_once(slack, linked, api_fake, settings, fake_slack):
+    api_fake.fail("POST", "/leads", Failure("status", status=503))
+    create(slack)
+    assert "so your new lead is queued" in slack.last_reply()["text"]
+    assert api_fake.leads == {}
+    start = linked.clock()
+    linked.clock = lambda: start + timedelta(minutes=1)
+    runner = build_outbox_runner(settings, linked)
+    runner.run_due()
+    runner.run_due()
+    assert list(api_fake.leads) == [1] and len(api_fake.requests("POST", "/leads")) == 2
+    dms = [c.body for c in fake_slack.received("api", "chat.postMessage") if c.body["channel"] == REP]
+    assert (
+        dms[-1]["text"]
+        == ":white_check_mark: Your queued new lead on `leadsapi:1` reached REST leads API after 2 tries."
+    )
+
+
+def test_a_create_that_timed_out_after_landing_is_not_made_twice(slack, linked, api_fake, settings):
+    api_fake.fail("POST", "/leads", Failure("hang", apply=True))
+    create(slack)
+    assert "did not answer in time, so your new lead is queued" in slack.last_reply()["text"]
+    start = linked.clock()
+    linked.clock = lambda: start + timedelta(minutes=1)
+    build_outbox_runner(settings, linked).run_due()
+    assert len(api_fake.leads) == 1 and len(api_fake.requests("POST", "/leads")) == 1
+    assert linked.outbox.pending() == []
