@@ -262,3 +262,14 @@ def test_retry_after_is_honoured_by_the_outbox(slack, linked, capillary_fake, ru
     assert runner.run_due() == 1
     assert linked.outbox.pending() == [] and len(capillary_fake.leads[1]["followUpDetails"]) == 1
     assert json.loads(linked.store.db["outbox"].get(1)["origin"])["card"] is False  # asked by command, not on a card
+
+
+def test_show_and_list_mine_read_capillary(slack, linked, capillary_fake):
+    create(slack)
+    slack.command("show capillary:1", user=REP)
+    assert "Tom Sawyer" in text_of(slack.last_reply()["blocks"])
+    slack.command("list mine backend=capillary", user=REP)
+    listed = slack.last_reply()
+    assert "Tom Sawyer" in text_of(listed["blocks"]) and "`capillary:1`" in text_of(listed["blocks"])
+    owner_query = capillary_fake.requests("GET", "/v2/leads")[-1].query
+    assert owner_query["owner"] == "28812689"
