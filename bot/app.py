@@ -13,9 +13,12 @@ from slack_sdk import WebClient
 import handlers
 from bot.config import ConfigError, Settings, backend_options
 from bot.executor import InlineExecutor, TrackedExecutor
+from bot.pacing import PacedPoster
 from bot.retrier import OutboxRunner
+from bot.scheduler import DigestScheduler
 from bot.store import Store
 from handlers.context import Background, Deps
+from handlers.digests import DigestSender
 from handlers.notices import report_queued_write
 from services.backends.base import Backend
 from services.backends.capillary import CapillaryBackend
@@ -23,6 +26,7 @@ from services.backends.http import HttpSettings
 from services.backends.leadsapi import LeadsApiBackend
 from services.backends.local import LocalBackend
 from services.leads import LeadService
+from services.reminders import Reminders
 
 log = logging.getLogger("leadbot")
 
@@ -129,9 +133,13 @@ def build_app(
     return app
 
 
-def build_client(settings: Settings) -> WebClient:
+def build_client(settings: Settings, *, retries: bool = True) -> WebClient:
+    """``retries=False``: no automatic resend on a connection error, for posts that must not be doubled."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
+    client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
+    if not retries:
+        client = WebClient(token=token, base_url=client.base_url, timeout=15, retry_handlers=[])
+    return client
 
 
 def build_deps(settings: Settings, service: LeadService, executor: Background, client: WebClient) -> Deps:
@@ -142,7 +150,15 @@ def build_deps(settings: Settings, service: LeadService, executor: Background, c
         admins=settings.leadbot_admins,
         phone_region=settings.leadbot_phone_region,
         feeds=settings.file.feeds,
+        poster=PacedPoster(build_client(settings, retries=False), settings.leadbot_digest_rate),
     )
+
+
+def build_digest_scheduler(settings: Settings, service: LeadService, **options: Any) -> DigestScheduler:
+    """Daily digests, from a loop over the store (see bot/scheduler.py)."""
+    deps = build_deps(settings, service, InlineExecutor(), build_client(settings))
+    sender = DigestSender(deps, Reminders(service), deps.poster)
+    return DigestScheduler(sender, lambda: service.clock(), **options)
 
 
 def build_outbox_runner(settings: Settings, service: LeadService, **options: Any) -> OutboxRunner:

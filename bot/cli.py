@@ -43,7 +43,7 @@ def run() -> None:
     logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from slack_bolt.error import BoltError
 
-    from bot.app import build_app, build_outbox_runner, build_service
+    from bot.app import build_app, build_digest_scheduler, build_outbox_runner, build_service
     from bot.executor import TrackedExecutor
     from bot.workproc import WorkProcess
 
@@ -56,12 +56,14 @@ def run() -> None:
             executor = TrackedExecutor(settings.leadbot_workers)
         app = build_app(settings, service, executor=executor)
         outbox = build_outbox_runner(settings, service)
+        digests = build_digest_scheduler(settings, service)
     except ConfigError as exc:
         _fail(str(exc))
     except BoltError:
         _fail("Slack rejected SLACK_BOT_TOKEN (auth.test failed): check the token and SLACK_API_URL")
     log = logging.getLogger("leadbot")
     outbox.start()  # picks up writes a previous run left queued
+    digests.start()  # sends today's digests that are due and not sent yet, then one each morning
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -80,6 +82,7 @@ def run() -> None:
     finally:
         executor.shutdown()
         outbox.stop()
+        digests.stop()
 
 
 @cli.command()

@@ -31,6 +31,7 @@ EXPECTS = {
     "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
     "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "LEADBOT_WORKERS": "a number of threads from 1 to 64",
+    "LEADBOT_DIGEST_RATE": "digest messages per second, above 0 and at most 1000",
     "LEADBOT_CAPILLARY_URL": "the cluster URL, e.g. https://apac.api.capillarytech.com",
     "LEADBOT_LEADSAPI_URL": "the REST leads API's base URL, e.g. https://crm.example.com/api",
 }
@@ -91,6 +92,7 @@ class Settings(BaseSettings):
     leadbot_log_level: str = "INFO"
     leadbot_workers: int = Field(4, ge=1, le=64)
     leadbot_work_process: bool = True
+    leadbot_digest_rate: float = Field(10.0, gt=0, le=1000)  # digest DMs per second at most
     leadbot_capillary_url: str | None = None
     leadbot_capillary_username: str | None = None
     leadbot_capillary_password: SecretStr | None = None

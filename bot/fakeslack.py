@@ -38,6 +38,7 @@ class Failure:
     error: str | None = None
     retry_after: int | None = None
     times: int = 1
+    deliver: bool = False  # carry the call out, then fail anyway (Slack got it; the answer was lost)
 
 
 class FakeSlack:
@@ -45,6 +46,8 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.failures: dict[str, Failure] = {}
+        self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages posted, oldest first
+        self.limits: dict[str, tuple[int, list[float]]] = {}  # method -> (per second, recent call times)
         self._ts = itertools.count(1)
         self._changed = threading.Condition()
         outer = self
@@ -118,6 +121,13 @@ class FakeSlack:
     def fail(self, method: str, **failure: Any) -> None:
         self.failures[method] = Failure(**failure)
 
+    def limit(self, method: str, per_second: int) -> None:
+        """Answer 429 with ``Retry-After: 1`` to calls beyond ``per_second`` in any one-second window."""
+        self.limits[method] = (per_second, [])
+
+    def dm_channel(self, user: str) -> str:
+        return "D" + user[1:] if user.startswith(("U", "W")) else user
+
     # -- what was received ------------------------------------------------------------------
 
     def received(self, kind: str | None = None, name: str | None = None) -> list[Call]:
@@ -144,9 +154,18 @@ class FakeSlack:
         return status, call.answer, extra
 
     def _reply(self, kind: str, name: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        if name in self.limits:
+            per_second, recent = self.limits[name]
+            now = time.monotonic()
+            recent[:] = [t for t in recent if now - t < 1.0]
+            if len(recent) >= per_second:
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
+            recent.append(now)
         failure = self.failures.get(name)
         if failure and failure.times > 0:
             failure.times -= 1
+            if failure.deliver:
+                getattr(self, "_" + name.replace(".", "_"))(body)
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             return failure.status, {"ok": False, "error": failure.error or "ratelimited"}, extra
         if kind == "response":
@@ -191,8 +210,26 @@ class FakeSlack:
         return {"channel": channel, "permalink": link}
 
     def _chat_postMessage(self, body: dict[str, Any]) -> dict[str, Any]:
-        ts = f"{1_700_000_000 + next(self._ts)}.000100"
-        return {"channel": body.get("channel"), "ts": ts, "message": {"text": body.get("text"), "ts": ts}}
+        ts = f"{time.time():.6f}"[:-6] + f"{next(self._ts) % 1_000_000:06d}"
+        channel = self.dm_channel(str(body.get("channel", "")))
+        message = {"type": "message", "text": body.get("text"), "ts": ts, "bot_id": "B0LEADBOT"}
+        metadata = body.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        if metadata:
+            message["metadata"] = metadata
+        self.messages.setdefault(channel, []).append(message)
+        return {"channel": channel, "ts": ts, "message": message}
+
+    def _conversations_open(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"channel": {"id": self.dm_channel(str(body.get("users", "")))}}
+
+    def _conversations_history(self, body: dict[str, Any]) -> dict[str, Any]:
+        oldest = float(body.get("oldest") or 0)
+        found = [m for m in self.messages.get(str(body.get("channel")), []) if float(m["ts"]) >= oldest]
+        with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+        shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in reversed(found)]
+        return {"messages": shown[: int(body.get("limit") or 100)], "has_more": False}
 
     def _chat_update(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"channel": body.get("channel"), "ts": body.get("ts")}

@@ -140,7 +140,31 @@ def m005_remote_leads_and_outbox(db: Database) -> None:
     db["outbox"].create_index(["state", "next_at"])
 
 
-USER_SETTINGS = frozenset({"assignment_dms", "home_opened"})
+@migrations()
+def m006_reminders(db: Database) -> None:
+    users = db["user_settings"]
+    users.add_column("reminders", int)  # None: on (the default)
+    users.add_column("remind_at", str)  # "HH:MM" in the user's time zone; None: 09:00
+    users.add_column("tz", str)  # from Slack's users.info, refreshed daily
+    users.add_column("tz_checked_at", str)
+    # One row per owner and local day: claimed before sending, so no day gets two digests.
+    db["digests"].create(
+        {
+            "slack_user": str,
+            "day": str,  # the owner's local date, YYYY-MM-DD
+            "state": str,  # claimed, sent, empty (nothing due), unknown (the send's outcome is not known)
+            "claimed_at": str,
+            "channel": str,
+            "ts": str,
+            "sent_at": str,
+            "leads": int,
+        },
+        pk=("slack_user", "day"),
+        not_null={"state", "claimed_at"},
+    )
+
+
+USER_SETTINGS = frozenset({"assignment_dms", "home_opened", "reminders", "remind_at", "tz", "tz_checked_at"})
 CHANNEL_SETTINGS = frozenset({"previews"})
 
 

@@ -12,10 +12,12 @@ from handlers import blocks
 from handlers.cards import card_blocks
 from handlers.commands import list_page
 from handlers.context import Deps, MessageAt, Reply
+from handlers.digests import redraw_digest
 from handlers.home import HomeResponder, from_home, refresh_homes
 from handlers.notices import tell_new_owner
 from services.errors import BackendGone, LeadError, LeadGone, NoChange
 from services.models import Lead, StatusModel
+from services.reminders import Reminders
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -32,14 +34,23 @@ def _card_ref(body: dict[str, Any]) -> str:
     if action.get("value"):
         return action["value"]
     block_id = action.get("block_id") or ""
-    if block_id.startswith("card:"):
-        return block_id.removeprefix("card:")
+    for prefix in ("card:", "digest:"):
+        if block_id.startswith(prefix):
+            return block_id.removeprefix(prefix)
     raise LeadError("this card is out of date; run `/lead show REF` again")
 
 
+def from_digest(body: dict[str, Any]) -> bool:
+    return (_action(body).get("block_id") or "").startswith("digest:")
+
+
 def _card_update(deps: Deps, body: dict[str, Any], lead: Lead, action: str) -> Reply:
-    """The card redrawn in place, and who did what said in its thread."""
+    """The card redrawn in place, and who did what said in its thread (a digest is redrawn as a digest)."""
     refresh_homes(deps, lead, _user(body), acted_on_home=from_home(body))
+    if from_digest(body):
+        return Reply(
+            text=f"{lead.ref}: {action}", blocks=redraw_digest(deps, _user(body), action), replace_original=True
+        )
     return Reply(
         text=f"{lead.ref}: {action}",
         blocks=card_blocks(deps.service, lead, last_action=action),
@@ -107,6 +118,7 @@ def _modal_metadata(body: dict[str, Any], ref: str | None = None, **extra: Any) 
             "channel": (body.get("channel") or {}).get("id"),
             "ts": at.ts if at else None,
             "home": from_home(body),
+            "digest": from_digest(body),
         }
     )
 
@@ -163,6 +175,18 @@ def open_status_modal(deps: Deps, body: dict[str, Any], ref: str, status: str) -
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
+def snooze(deps: Deps, body: dict[str, Any]) -> Reply | None:
+    """Snooze to tomorrow: the next follow-up moves to tomorrow at the owner's reminder time."""
+    if not _first_time(deps, body):
+        return None
+    user = _user(body)
+    when = Reminders(deps.service).tomorrow_at(user, deps.service.clock())
+    lead = deps.service.reschedule(deps.actor(user), _card_ref(body), when)
+    return _card_update(
+        deps, body, lead, f"<@{user}> snoozed `{lead.ref}` to {blocks.slack_time(when, relative=False)}"
+    )
+
+
 ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
     blocks.ASSIGN_ME: assign_me,
     blocks.ASSIGN_TO: assign_to,
@@ -172,6 +196,7 @@ ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
     blocks.REFRESH: refresh,
     blocks.OPEN: open_card,
     blocks.LIST_PAGE: turn_page,
+    blocks.DIGEST_SNOOZE: snooze,
 }
 
 
@@ -183,6 +208,7 @@ CARD_ACTIONS = {
     blocks.ADD_NOTE,
     blocks.SET_STATUS,
     blocks.REFRESH,
+    blocks.DIGEST_SNOOZE,
 }
 
 

@@ -47,7 +47,19 @@ FOLLOW_UP_VIEW = "lead_follow_up"
 NOTE_VIEW = "lead_note"
 HOME_REFRESH = "lead_home_refresh"
 STATUS_VIEW = "lead_status"
-ACTION_IDS = (ASSIGN_ME, ASSIGN_TO, LOG_FOLLOW_UP, ADD_NOTE, SET_STATUS, REFRESH, OPEN, LIST_PAGE, HOME_REFRESH)
+DIGEST_SNOOZE = "lead_digest_snooze"
+ACTION_IDS = (
+    ASSIGN_ME,
+    ASSIGN_TO,
+    LOG_FOLLOW_UP,
+    ADD_NOTE,
+    SET_STATUS,
+    REFRESH,
+    OPEN,
+    LIST_PAGE,
+    HOME_REFRESH,
+    DIGEST_SNOOZE,
+)
 CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW)
 LEAD_FROM_MESSAGE = "lead_from_message"
 SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
@@ -406,6 +418,61 @@ def status_modal(
 
 
 @dataclass
+class DigestData:
+    """One owner's digest, already read: leads most overdue first."""
+
+    day_label: str  # "Thu 26 Nov"
+    leads: list[Lead]
+    statuses: dict[str, StatusOption | None]  # ref -> status option
+    total: int
+    overdue: int
+    due_today: int
+    per_backend: dict[str, int]
+    now: datetime
+    unreadable: list[str] = field(default_factory=list)
+    notice: str | None = None
+
+
+def digest_message(digest: DigestData) -> list[dict[str, Any]]:
+    """The daily DM: counts, then each due lead with Done / Snooze to tomorrow / Add note."""
+    counts = [f":alarm_clock: *{digest.overdue}* overdue", f"*{digest.due_today}* due today"]
+    if len(digest.per_backend) > 1:
+        counts += [f"{backend} {n}" for backend, n in digest.per_backend.items()]
+    blocks: list[Block] = [
+        HeaderBlock(text=f"Follow-ups for {digest.day_label}"),
+        ContextBlock(elements=[MarkdownTextObject(text=" · ".join(counts))]),
+    ]
+    if digest.notice:
+        blocks.append(ContextBlock(block_id="notice", elements=[MarkdownTextObject(text=_clip(digest.notice, 300))]))
+    for why in digest.unreadable:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=f"{ERROR_MARK} Could not read {_clip(why, 250)}")])
+        )
+    if not digest.leads:
+        blocks.append(SectionBlock(text="Nothing left for today. :tada:"))
+    for lead in digest.leads:
+        parts = [f"*{_clip(lead.name, 100)}* `{lead.ref}`", _status_text(digest.statuses.get(lead.ref), lead.status)]
+        if lead.next_follow_up:
+            late = " :alarm_clock: *overdue*" if lead.next_follow_up < digest.now else ""
+            parts.append(f"due {slack_time(lead.next_follow_up)}{late}")
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=" · ".join(parts))))
+        blocks.append(
+            ActionsBlock(
+                block_id=f"digest:{lead.ref}",
+                elements=[
+                    ButtonElement(text="Done", action_id=LOG_FOLLOW_UP, value=lead.ref, style="primary"),
+                    ButtonElement(text="Snooze to tomorrow", action_id=DIGEST_SNOOZE, value=lead.ref),
+                    ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
+                ],
+            )
+        )
+    if digest.total > len(digest.leads):
+        more = f"{digest.total - len(digest.leads)} more — `/lead list mine due`"
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
+    return [b.to_dict() for b in blocks]
+
+
+@dataclass
 class HomeLead:
     lead: Lead
     status: StatusOption | None
@@ -422,6 +489,7 @@ class HomeData:
     links: list[tuple[str, str]]  # (backend, staff ID)
     assignment_dms: bool
     now: datetime
+    reminders: str = "on at 09:00"
     unreadable: list[str] = field(default_factory=list)  # "backend: why"
     notice: str | None = None  # what just happened, or what went wrong
     shown: int = 15
@@ -472,7 +540,7 @@ def home_view(home: HomeData) -> dict[str, Any]:
     lines = [
         "*Linked as* " + (links or "nobody yet: an admin can run `/lead link @you STAFF_ID`"),
         "*Assignment DMs* " + ("on · `/lead notify off`" if home.assignment_dms else "off · `/lead notify on`"),
-        "*Daily follow-up digest* not available yet in this version of Leadbot",
+        f"*Daily follow-up digest* {home.reminders} · `/lead remind on|off|at HH:MM|now`",
     ]
     blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
     return View(type="home", blocks=blocks).to_dict()

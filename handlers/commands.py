@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from handlers import blocks
 from handlers.cards import card_blocks, row_blocks
 from handlers.context import BUSY, Deps, Reply, error_reply
+from handlers.digests import DigestSender
 from handlers.home import refresh_homes
 from handlers.notices import post_to_feed, tell_new_owner
 from handlers.parsing import Token, is_user, split_options, tokenize, user_id
@@ -26,6 +27,7 @@ from services.contact import looks_like_email, looks_like_phone, normalize_email
 from services.errors import LeadError
 from services.leads import Actor, LeadService
 from services.models import NewLead, StatusModel
+from services.reminders import Reminders, local_day
 from services.when import WHEN_HELP, parse_when
 
 
@@ -409,6 +411,61 @@ def cmd_notify(inv: Invocation) -> Reply:
     return Reply(text="You will no longer get DMs when someone assigns you a lead. `/lead notify on` undoes this.")
 
 
+REMIND_USAGE = "/lead remind on|off|at HH:MM|now"
+
+
+def cmd_remind(inv: Invocation) -> Reply:
+    _need_args(inv, REMIND_USAGE, 0, 2)
+    reminders = Reminders(inv.service)
+    words = [t.text.lower() for t in inv.tokens]
+    if not words:
+        setting = reminders.settings(inv.user)
+        return Reply(text=f"Your daily follow-up digest is {setting.describe()}.\n{REMIND_USAGE}")
+    if words == ["on"] or words == ["off"]:
+        reminders.set_on(inv.actor, words[0] == "on")
+        setting = reminders.settings(inv.user)
+        if setting.on:
+            return Reply(
+                text=f"Your daily follow-up digest is on: a DM at {setting.at:%H:%M} your time"
+                " on days something is due."
+            )
+        return Reply(text="No more daily digests. `/lead remind on` brings them back.")
+    if words[0] == "at":
+        if len(words) != 2:
+            raise LeadError("say when, e.g. `/lead remind at 08:30`", usage=REMIND_USAGE)
+        try:
+            at = reminders.set_at(inv.actor, words[1])
+        except LeadError as exc:
+            raise LeadError(exc.message, usage=REMIND_USAGE) from None
+        return Reply(
+            text=f"Your daily follow-up digest will come at {at:%H:%M}, your time (Slack's time zone for you)."
+        )
+    if words == ["now"]:
+        return _remind_now(inv, reminders)
+    raise LeadError(f"I don't know `{' '.join(words)}` here", usage=REMIND_USAGE)
+
+
+def _remind_now(inv: Invocation, reminders: Reminders) -> Reply:
+    """Today's digest at once, counted as today's (so it does not come again at the set time)."""
+    sender = DigestSender(inv.deps, reminders, inv.deps.poster)
+    now = inv.service.clock()
+    tz = sender.tz(inv.user, now)
+    if not inv.service.links(inv.user):
+        raise LeadError("you are not linked to a staff ID anywhere, so no leads are yours yet")
+    if reminders.digest(inv.user, now, tz).empty:
+        return Reply(text="Nothing is due today. :tada: `/lead list mine` shows your open leads.")
+    outcome = sender.send_today(inv.user, now)
+    if outcome == "taken":
+        row = reminders.row(inv.user, local_day(now, tz)) or {}
+        return Reply(
+            text=f"Today's digest was already sent ({row.get('state', 'claimed')});"
+            " `/lead list mine due` lists what is due."
+        )
+    if outcome == "sent":
+        return Reply(text="Today's digest is in your DMs from Leadbot.")
+    return error_reply("the digest could not be sent just now; Leadbot will try again")
+
+
 PREVIEWS_USAGE = "/lead previews on|off"
 
 
@@ -455,7 +512,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "unlink": Subcommand(UNLINK_USAGE, "remove a link", cmd_unlink),
     "whoami": Subcommand("/lead whoami", "your links and settings", cmd_whoami),
     "backends": Subcommand("/lead backends", "configured backends and what each can do", cmd_backends),
-    "remind": Subcommand("/lead remind on|off|at HH:MM|now", "your daily follow-up digest (coming soon)", None),
+    "remind": Subcommand(REMIND_USAGE, "your daily follow-up digest (on at 09:00 by default)", cmd_remind),
     "notify": Subcommand(NOTIFY_USAGE, "DMs when someone else assigns you a lead (on by default)", cmd_notify),
     "previews": Subcommand(PREVIEWS_USAGE, "preview leads named in this channel's messages (admins)", cmd_previews),
     "deal": Subcommand("/lead deal REF AMOUNT [name=…]", "record a deal (coming soon)", None),

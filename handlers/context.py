@@ -65,6 +65,13 @@ class Deps:
     phone_region: str | None = None
     users: UserDirectory = field(default_factory=UserDirectory)
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
+    poster: Any = None  # bot.pacing.PacedPoster for digests; built from ``client`` when not given
+
+    def __post_init__(self) -> None:
+        if self.poster is None:
+            from bot.pacing import PacedPoster
+
+            self.poster = PacedPoster(self.client, per_second=10)
 
     def actor(self, user_id: str) -> Actor:
         return Actor(slack_user=user_id, is_admin=user_id in self.admins)

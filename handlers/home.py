@@ -19,6 +19,7 @@ from handlers.cards import status_option
 from handlers.context import Deps
 from services.errors import LeadError
 from services.models import Lead
+from services.reminders import Reminders
 
 log = logging.getLogger("leadbot")
 
@@ -57,6 +58,7 @@ def home_data(deps: Deps, user: str, notice: str | None = None) -> HomeData:
         counts=dict(counts.most_common()),
         links=[(link.backend, link.staff_id) for link in links],
         assignment_dms=service.assignment_dms(user),
+        reminders=Reminders(service).settings(user).describe(),
         now=service.clock(),
         unreadable=unreadable,
         notice=notice,

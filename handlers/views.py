@@ -16,6 +16,7 @@ from slack_bolt.context.respond import Respond
 from handlers import blocks
 from handlers.cards import card_blocks
 from handlers.context import BUSY, Deps, MessageAt, Reply, post_in_thread
+from handlers.digests import redraw_digest
 from handlers.home import HomeResponder, refresh_homes
 from handlers.notices import post_to_feed, tell_new_owner
 from services.contact import normalize_email, normalize_phone
@@ -238,6 +239,9 @@ def card_modal_submitted(
             lead = apply(deps.actor(user), metadata["ref"], form)
             action = describe(user, form)
             refresh_homes(deps, lead, user, acted_on_home=on_home)
+            if metadata.get("digest"):
+                digest = redraw_digest(deps, user, f"{lead.ref}: {action}")
+                return Reply(text=f"{lead.ref}: {action}", blocks=digest, replace_original=True)
             blocks_ = card_blocks(deps.service, lead, last_action=action)
             return Reply(
                 text=f"{lead.ref}: {action}",

@@ -120,6 +120,7 @@ class LeadService:
         owner_user: str | None = None,
         status: str | None = None,
         due: bool = False,
+        due_before: datetime | None = None,
         offset: int = 0,
         limit: int = 10,
     ) -> LeadPage:
@@ -134,7 +135,7 @@ class LeadService:
         query = LeadQuery(
             owner=owner,
             status=status,
-            due_before=self.clock() if due else None,
+            due_before=due_before or (self.clock() if due else None),
             offset=offset,
             limit=limit,
         )
@@ -227,6 +228,16 @@ class LeadService:
                 actor, backend, "change_status", args, lead_id, lambda: backend.change_status(lead_id, change)
             )
 
+    def reschedule(self, actor: Actor, ref: str, when: datetime, channel: str | None = None) -> Lead:
+        """Move the next follow-up (Snooze) without logging one."""
+        backend, lead_id = self.resolve(ref, channel)
+        with self._audited(actor, "snooze", f"{backend.name}:{lead_id}", when.isoformat()):
+            by = self._require_link(actor, backend)
+            args = {"lead_id": lead_id, "when": when.isoformat(), "by": by}
+            return self._send(
+                actor, backend, "reschedule", args, lead_id, lambda: backend.reschedule(lead_id, when, by=by)
+            )
+
     # -- writes a backend could not take at once --------------------------------
 
     def _send(
@@ -280,6 +291,8 @@ class LeadService:
             return backend.add_note(args["lead_id"], Note.model_validate(args["note"]))
         if op == "change_status":
             return backend.change_status(args["lead_id"], StatusChange.model_validate(args["change"]))
+        if op == "reschedule":
+            return backend.reschedule(args["lead_id"], datetime.fromisoformat(args["when"]), by=args["by"])
         raise ValueError(f"unknown queued operation {op!r}")
 
     # -- people's settings ----------------------------------------------------

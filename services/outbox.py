@@ -34,6 +34,7 @@ WHAT = {
     "log_follow_up": "follow-up",
     "add_note": "note",
     "change_status": "status change",
+    "reschedule": "snooze",
 }
 
 

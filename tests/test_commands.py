@@ -113,7 +113,7 @@ def test_unknown_subcommand_is_answered_in_the_ack(slack):
     assert response.json()["response_type"] == "ephemeral"
 
 
-@pytest.mark.parametrize("sub", ["remind on", "deal local:1 100", "department 1 x"])
+@pytest.mark.parametrize("sub", ["deal local:1 100", "department 1 x"])
 def test_later_subcommands_say_not_available_yet(slack, sub):
     body = slack.command(sub).json()
     assert "is not available yet" in body["text"]

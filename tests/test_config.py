@@ -135,6 +135,7 @@ def test_store_schema_is_created_once_and_in_wal_mode(tmp_path: Path):
         "m003_home_opened",
         "m004_channel_settings",
         "m005_remote_leads_and_outbox",
+        "m006_reminders",
     ]
     assert migrations.pending(again.db) == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -29,6 +30,7 @@ SCOPE_OF = {
     "chat_postEphemeral": "chat:write",
     "chat_getPermalink": None,
     "conversations_open": "im:write",
+    "conversations_history": "im:history",  # only ever on the bot's own DMs (digest delivery checks)
 }
 
 
@@ -101,8 +103,12 @@ def test_every_declared_command_and_handled_id_is_reachable(slack, linked):
 def test_every_button_the_app_renders_is_handled_and_every_handler_is_rendered(slack, linked):
     for i in range(11):
         new_lead(linked, f"Lead {i}")
+    new_lead(linked, "Due Lead", next_follow_up=datetime.now(UTC) - timedelta(hours=1))
     rendered: set[str] = set()
     rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(slack.open_home()["blocks"])))
+    slack.command("remind now")  # the digest DM
+    (digest,) = [c.body for c in slack.fake.received("api", "chat.postMessage") if c.body.get("metadata")]
+    rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(digest["blocks"])))
     for text in ("list", "show local:1"):
         slack.command(text)
         rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(slack.last_reply()["blocks"])))

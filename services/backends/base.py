@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import datetime
 
 from services.errors import Unsupported
 from services.models import (
@@ -58,6 +59,10 @@ class Backend(ABC):
 
     def activity(self, lead_id: str, limit: int = 3) -> list[Activity]:
         return []
+
+    def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
+        """Move the next follow-up without logging one (Snooze)."""
+        raise Unsupported(f"{self.title} cannot move a follow-up")
 
     def reasons(self) -> list[Choice]:
         """Reasons a status change may (``WITH_REASONS``: must) carry."""

@@ -67,6 +67,7 @@ STATUSES = [
 ]
 LEAD_TYPES = ("SKU", "CATEGORY", "BRAND", "CUSTOM")
 NOTE_PREFIX = "Note: "
+SNOOZE_PREFIX = "Snoozed to "
 PAGE = 100  # rows per GET when Leadbot has to filter what Capillary cannot
 MAX_PAGES = 10
 CACHE_SECONDS = 300
@@ -299,6 +300,14 @@ class CapillaryBackend(Backend):
         reply = self._check(self.api.write("POST", f"/v2/leads/{lead_id}/followup", json=body), lead_id=lead_id)
         return self._lead(reply)
 
+    def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
+        """Capillary's follow-up endpoint is also how the next follow-up date is updated (seed 001)."""
+        _check_id(lead_id)
+        body = self._follow_up_body(utcnow(), by, f"{SNOOZE_PREFIX}{to_api_time(when)}")
+        body["nextFollowUp"] = to_api_time(when)
+        reply = self._check(self.api.write("POST", f"/v2/leads/{lead_id}/followup", json=body), lead_id=lead_id)
+        return self._lead(reply)
+
     def change_status(self, lead_id: str, change: StatusChange) -> Lead:
         _check_id(lead_id)
         status = self.status_option(change.status).value
@@ -428,7 +437,9 @@ class CapillaryBackend(Backend):
                 continue
             notes = done.get("notes") or ""
             by = self._staff(done.get("followedUpBy"))
-            if notes.startswith(NOTE_PREFIX):
+            if notes.startswith(SNOOZE_PREFIX):
+                found.append(Activity(kind="log", at=at, by=by, text="follow-up snoozed"))
+            elif notes.startswith(NOTE_PREFIX):
                 found.append(Activity(kind="note", at=at, by=by, text=notes.removeprefix(NOTE_PREFIX)))
             else:
                 found.append(

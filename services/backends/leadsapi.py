@@ -258,6 +258,12 @@ class LeadsApiBackend(Backend):
         self.memory.remember(lead_id, next_follow_up=to_db_time(follow_up.next_follow_up))
         return lead.model_copy(update={"next_follow_up": follow_up.next_follow_up, "last_activity": follow_up.done_at})
 
+    def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
+        lead = self.get(lead_id)
+        self._comment(lead_id, f"Follow-up moved to {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC by {by}")
+        self.memory.remember(lead_id, next_follow_up=to_db_time(when))
+        return lead.model_copy(update={"next_follow_up": when})
+
     def add_note(self, lead_id: str, note: Note) -> Lead:
         lead = self.get(lead_id)
         self._comment(lead_id, note.text)

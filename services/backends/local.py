@@ -7,6 +7,7 @@ them against a directory.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.store import Store, from_db_time, to_db_time, utcnow
@@ -150,6 +151,10 @@ class LocalBackend(Backend):
                 }
             )
             db["local_leads"].update(int(lead_id), {"status": status, "last_activity_at": at})
+        return self.get(lead_id)
+
+    def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
+        self._update(lead_id, {"next_follow_up": to_db_time(when)})
         return self.get(lead_id)
 
     def activity(self, lead_id: str, limit: int = 3) -> list[Activity]:

@@ -1,0 +1,68 @@
+"""The digest scheduler: a small loop over the store, every ``interval`` seconds.
+
+Each run settles digests whose send had an unknown outcome, then sends every
+digest whose time has come today and has not been claimed. Due-ness is read
+from the store each time, so a restart loses nothing and never repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from handlers.digests import DigestSender
+from services.reminders import Reminders
+
+log = logging.getLogger("leadbot.digests")
+
+
+class DigestScheduler:
+    def __init__(self, sender: DigestSender, clock: Callable[[], datetime], *, interval: float = 30.0) -> None:
+        self.sender = sender
+        self.reminders: Reminders = sender.reminders
+        self.clock = clock
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_due(self) -> dict[str, int]:
+        """One pass; returns how many digests ended each way (sent, empty, taken, failed, unknown, found)."""
+        outcome: dict[str, int] = {}
+        now = self.clock()
+        for slack_user in self.reminders.owners():
+            if self.reminders.needs_tz(slack_user, now):
+                self.sender.tz(slack_user, now)  # due-ness depends on it: read before deciding
+        for row in self.reminders.unsettled(now):
+            try:
+                result = self.sender.settle(row, now)
+            except Exception:
+                log.exception("could not settle %s's digest for %s", row["slack_user"], row["day"])
+                continue
+            outcome[result] = outcome.get(result, 0) + 1
+        for slack_user, _day in self.reminders.due(now):
+            try:
+                result = self.sender.send_today(slack_user, self.clock())
+            except Exception:
+                log.exception("digest for %s failed", slack_user)
+                continue
+            outcome[result] = outcome.get(result, 0) + 1
+        return outcome
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="digests", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_due()
+            except Exception:
+                log.exception("digest run failed; trying again in %ss", self.interval)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
