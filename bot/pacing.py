@@ -1,8 +1,10 @@
 """Posting many messages within Slack's limits: evenly paced, and paused as long as a 429 asks.
 
 A 429 (``ratelimited``) means Slack did not take the message, so it is sent
-again after ``Retry-After``; nothing is dropped. Other failures are the
-caller's to judge (a timeout may have been delivered).
+again after ``Retry-After``; nothing is dropped. The pace then drops to just
+under what got through in the last second, so a pace set too high costs one
+pause, not one per second. Other failures are the caller's to judge (a
+timeout may have been delivered).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +39,7 @@ class PacedPoster:
         self.next_at = 0.0
         self.waited_for_429 = 0.0
         self.rate_limited = 0
+        self._recent: deque[float] = deque()  # when each of the last second's messages went out
         self._lock = threading.Lock()
 
     def _slot(self) -> None:
@@ -50,7 +54,7 @@ class PacedPoster:
         while True:
             self._slot()
             try:
-                return self.client.chat_postMessage(**message)
+                answer = self.client.chat_postMessage(**message)
             except SlackApiError as exc:
                 if exc.response.status_code != 429 and exc.response.get("error") != "ratelimited":
                     raise
@@ -60,7 +64,18 @@ class PacedPoster:
                 self.waited_for_429 += retry_after
                 log.info("chat.postMessage rate-limited; pausing %.1fs", retry_after)
                 with self._lock:
-                    self.next_at = max(self.next_at, self.clock() + retry_after)
+                    now = self.clock()
+                    got_through = sum(1 for t in self._recent if now - t < 1.0)
+                    if got_through:
+                        self.interval = max(self.interval, 1.0 / (got_through * 0.95))
+                    self.next_at = max(self.next_at, now + retry_after)
+                continue
+            with self._lock:
+                now = self.clock()
+                self._recent.append(now)
+                while self._recent and now - self._recent[0] >= 1.0:
+                    self._recent.popleft()
+            return answer
 
 
 def _seconds(value: Any) -> float:

@@ -1,0 +1,73 @@
+"""PacedPoster: evenly spaced posts, 429s waited out, and the pace learned from the first 429."""
+
+from __future__ import annotations
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
+
+from bot.pacing import PacedPoster
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class LimitedSlack:
+    """Takes ``limit`` messages per second of the fake clock, refuses the rest with 429 Retry-After: 1."""
+
+    def __init__(self, clock: Clock, limit: int) -> None:
+        self.clock, self.limit = clock, limit
+        self.taken: list[float] = []
+        self.refused = 0
+
+    def chat_postMessage(self, **message) -> SlackResponse:  # noqa: N802 - the SDK's name
+        now = self.clock()
+        if sum(1 for t in self.taken if now - t < 1.0) >= self.limit:
+            self.refused += 1
+            response = SlackResponse(
+                client=None,
+                http_verb="POST",
+                api_url="chat.postMessage",
+                req_args={},
+                data={"ok": False, "error": "ratelimited"},
+                headers={"Retry-After": "1"},
+                status_code=429,
+            )
+            raise SlackApiError("ratelimited", response)
+        self.taken.append(now)
+        self.clock.now += 0.001  # a round trip
+        return SlackResponse(
+            client=None,
+            http_verb="POST",
+            api_url="chat.postMessage",
+            req_args={},
+            data={"ok": True},
+            headers={},
+            status_code=200,
+        )
+
+
+def test_posts_are_spaced_by_the_pace():
+    clock = Clock()
+    poster = PacedPoster(LimitedSlack(clock, 100), per_second=50, clock=clock, sleep=clock.sleep)
+    for n in range(10):
+        poster.post(channel=f"U{n}", text="hi")
+    assert 0.18 <= clock.now <= 0.2  # ten posts at 50/s
+
+
+def test_a_pace_above_the_limit_costs_one_pause_and_nothing_is_lost():
+    clock = Clock()
+    slack = LimitedSlack(clock, 100)
+    poster = PacedPoster(slack, per_second=400, clock=clock, sleep=clock.sleep)
+    for n in range(1000):
+        poster.post(channel=f"U{n}", text="hi")
+    assert len(slack.taken) == 1000
+    assert slack.refused == 1 and poster.rate_limited == 1
+    assert clock.now < 11.5  # the floor is 10 s; one 1 s pause
