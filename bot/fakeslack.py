@@ -39,6 +39,7 @@ class Failure:
     retry_after: int | None = None
     times: int = 1
     deliver: bool = False  # carry the call out, then fail anyway (Slack got it; the answer was lost)
+    delay: float = 0.0  # seconds before answering (longer than the client's timeout: a lost answer)
 
 
 class FakeSlack:
@@ -166,6 +167,8 @@ class FakeSlack:
             failure.times -= 1
             if failure.deliver:
                 getattr(self, "_" + name.replace(".", "_"))(body)
+            if failure.delay:
+                time.sleep(failure.delay)  # the fake server being slow, not a test waiting
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             return failure.status, {"ok": False, "error": failure.error or "ratelimited"}, extra
         if kind == "response":

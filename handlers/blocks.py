@@ -436,8 +436,7 @@ class DigestData:
 def digest_message(digest: DigestData) -> list[dict[str, Any]]:
     """The daily DM: counts, then each due lead with Done / Snooze to tomorrow / Add note."""
     counts = [f":alarm_clock: *{digest.overdue}* overdue", f"*{digest.due_today}* due today"]
-    if len(digest.per_backend) > 1:
-        counts += [f"{backend} {n}" for backend, n in digest.per_backend.items()]
+    counts += [f"{backend} {n}" for backend, n in digest.per_backend.items()]
     blocks: list[Block] = [
         HeaderBlock(text=f"Follow-ups for {digest.day_label}"),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(counts))]),

@@ -151,7 +151,7 @@ def test_the_digest_lists_most_overdue_first_capped_at_ten(scheduler, reps, cloc
     (message,) = posts(fake_slack, REP)
     shown = text_of(message["blocks"])
     assert "Follow-ups for Sun 8 Mar" in shown
-    assert ":alarm_clock: *12* overdue · *1* due today" in shown
+    assert ":alarm_clock: *12* overdue · *1* due today · local 13" in shown
     names = [
         b["text"]["text"].split("*")[1]
         for b in message["blocks"]
@@ -232,6 +232,17 @@ def test_a_post_that_reached_slack_but_failed_is_not_sent_twice(scheduler, reps,
     assert len(posts(fake_slack, REP)) == 1
     row = reps.store.db["digests"].get((REP, "2026-03-08"))
     assert row["state"] == "sent" and row["ts"] == digests(fake_slack, REP)[0]["ts"]
+
+
+def test_a_post_that_timed_out_after_delivery_is_not_sent_twice(scheduler, reps, clock, fake_slack):
+    due_lead(reps, REP, "Lead", clock.at - timedelta(days=1))
+    clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
+    scheduler.sender.poster.client.timeout = 0.2
+    fake_slack.fail("chat.postMessage", status=200, error="ok", deliver=True, delay=1.0)
+    assert scheduler.run_due()["unknown"] == 1  # the client gave up waiting; Slack had it
+    assert scheduler.run_due() == {"found": 1}
+    scheduler.run_due()
+    assert len(digests(fake_slack, REP)) == 1
 
 
 def test_a_post_that_failed_before_reaching_slack_is_sent_on_the_next_run(scheduler, reps, clock, fake_slack):
