@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from handlers.digests import DigestSender
 from services.reminders import Reminders
 
 log = logging.getLogger("leadbot.digests")
+
+KEEP_REQUEST_KEYS = timedelta(days=2)  # far beyond Slack's retries (minutes) and anyone's double click
 
 
 class DigestScheduler:
@@ -31,6 +33,7 @@ class DigestScheduler:
         """One pass; returns how many digests ended each way (sent, empty, taken, failed, unknown, found)."""
         outcome: dict[str, int] = {}
         now = self.clock()
+        self.reminders.store.prune_requests(now - KEEP_REQUEST_KEYS)
         for slack_user in self.reminders.owners():
             if self.reminders.needs_tz(slack_user, now):
                 self.sender.tz(slack_user, now)  # due-ness depends on it: read before deciding

@@ -162,6 +162,7 @@ def m006_reminders(db: Database) -> None:
         pk=("slack_user", "day"),
         not_null={"state", "claimed_at"},
     )
+    db["processed_requests"].create_index(["at"])  # pruned daily by age
 
 
 USER_SETTINGS = frozenset({"assignment_dms", "home_opened", "reminders", "remind_at", "tz", "tz_checked_at"})
@@ -240,6 +241,11 @@ class Store:
         except sqlite3.IntegrityError:
             return False
         return True
+
+    def prune_requests(self, older_than: datetime) -> int:
+        """Forget request keys older than any retry or double click could be (the table would grow forever)."""
+        with self.transaction() as db:
+            return db.execute("delete from processed_requests where at < ?", [to_db_time(older_than)]).rowcount
 
     # -- per-user settings ------------------------------------------------------
 

@@ -394,3 +394,18 @@ def test_the_last_lead_done_says_so(slack, reps, digest):
     slack.click(digest, "lead_digest_snooze", value="local:1", user=REP, channel="DREP1")
     slack.click(digest, "lead_digest_snooze", value="local:2", user=REP, channel="DREP1")
     assert "Nothing left for today" in text_of(slack.last_reply()["blocks"])
+
+
+def test_old_request_keys_are_pruned_by_the_daily_run(scheduler, reps, clock):
+    from bot.store import to_db_time
+
+    store = reps.store
+    with store.transaction() as db:
+        db["processed_requests"].insert_all(
+            [
+                {"key": "old", "at": to_db_time(clock.at - timedelta(days=3))},
+                {"key": "recent", "at": to_db_time(clock.at - timedelta(hours=1))},
+            ]
+        )
+    scheduler.run_due()
+    assert [r["key"] for r in store.db["processed_requests"].rows] == ["recent"]
