@@ -52,6 +52,7 @@ def build_backends(settings: Settings, store: Store, *, transport: Any = None) -
             lead_type=options.type,
             org_source_id=options.org_source_id,
             till_id=options.till_id,
+            extended_fields=options.extended_fields,
             transport=transport,
         )
     if settings.leadbot_leadsapi_url:

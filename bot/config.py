@@ -222,6 +222,7 @@ class CapillaryOptions(BaseModel):
     type: str = "SKU"
     org_source_id: int = -1
     till_id: int | None = None  # createdBy on follow-ups (Capillary requires one)
+    extended_fields: dict[str, Any] = Field(default_factory=dict)  # sent with every new lead
 
 
 class LeadsApiOptions(BaseModel):

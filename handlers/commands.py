@@ -82,7 +82,7 @@ def _need_args(inv: Invocation, usage: str, at_least: int, at_most: int | None =
 # -- subcommands ------------------------------------------------------------------------------
 
 NEW_USAGE = "/lead new NAME EMAIL|PHONE [for=… type=… source=… owner=@user|me next=WHEN status=… note=… backend=…]"
-NEW_KEYS = ("for", "type", "source", "owner", "next", "status", "note", "backend")
+NEW_KEYS = ("for", "type", "source", "owner", "next", "status", "note", "backend", "sub", "customer")
 
 
 def cmd_new(inv: Invocation) -> Reply | None:
@@ -90,9 +90,10 @@ def cmd_new(inv: Invocation) -> Reply | None:
         return _open_new_lead_modal(inv)
     bare, opts = split_options(inv.tokens, NEW_KEYS, NEW_USAGE)
     contacts = _contacts(bare)
-    if not contacts:
+    by_customer_id = not contacts and bool(opts.get("customer")) and bool(bare)  # Capillary: name, then customer=ID
+    if not contacts and not by_customer_id:
         raise LeadError("give the lead's email or phone after the name", usage=NEW_USAGE)
-    contact_at = contacts[0][1]
+    contact_at = contacts[0][1] if contacts else len(bare)
     if contact_at == 0:
         raise LeadError("give the lead's name before the email or phone", usage=NEW_USAGE)
     email = phone = None
@@ -123,6 +124,8 @@ def cmd_new(inv: Invocation) -> Reply | None:
         status=opts.get("status") or None,
         next_follow_up=inv.when(opts["next"], NEW_USAGE) if opts.get("next") else None,
         note=opts.get("note") or None,
+        sub_status=opts.get("sub") or None,
+        customer=opts.get("customer") or None,
     )
     created = inv.service.create(
         inv.actor, lead, owner_user=owner_user, backend=opts.get("backend"), channel=inv.channel

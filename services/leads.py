@@ -16,7 +16,7 @@ from datetime import datetime
 from bot.store import Store, to_db_time, utcnow
 from services.backends.base import Backend
 from services.backends.http import Unreachable
-from services.errors import BackendGone, LeadError, NoChange, NotAllowed, NotFound, Queued
+from services.errors import BackendGone, LeadError, NoChange, NotAllowed, NotFound, Queued, Unsupported
 from services.models import (
     Activity,
     FollowUp,
@@ -28,6 +28,7 @@ from services.models import (
     Note,
     StaffLink,
     StatusChange,
+    StatusModel,
 )
 from services.outbox import WHAT, Outbox, QueuedWrite
 
@@ -158,6 +159,12 @@ class LeadService:
             owner = self._staff_for_assignee(owner_user, target) if owner_user else by
             if lead.status:
                 target.status_option(lead.status)
+            if lead.sub_status and target.capabilities.status_model != StatusModel.WITH_REASONS:
+                raise Unsupported(f"{target.title} has no sub-statuses: leave out `sub=`")
+            if lead.customer and not target.capabilities.customer_ids:
+                raise Unsupported(f"{target.title} does not take a customer id: give an email or phone instead")
+            if not (lead.email or lead.phone or lead.customer):
+                raise LeadError("give the lead's email or phone")
             wanted = lead.model_copy(update={"owner": owner})
             args = {"lead": wanted.model_dump(mode="json"), "by": by}
             created = self._send(actor, target, "create", args, None, lambda: target.create(wanted, by=by))

@@ -46,6 +46,8 @@ class NewLead(Model):
     owner: str | None = None
     next_follow_up: AwareDatetime | None = None
     note: str | None = None
+    sub_status: str | None = None  # backends with reasons and sub-statuses (Capillary)
+    customer: str | None = None  # the backend's own customer id (Capillary userId), instead of email/phone
 
 
 class FollowUp(Model):
@@ -113,6 +115,7 @@ class Capabilities(Model):
     notes_how: str = ""  # how notes are stored where the API has no note endpoint
     staff_ids: str = ""  # what a staff ID looks like in this backend, for /lead link
     queues_writes: bool = False  # a write it cannot take now goes to the outbox (remote backends)
+    customer_ids: bool = False  # a new lead can name an existing customer by the backend's id
 
 
 class Choice(Model):

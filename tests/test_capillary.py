@@ -317,3 +317,19 @@ def test_applied_sees_a_follow_up_that_landed_while_the_reply_was_lost(capillary
     assert capillary.applied("log_follow_up", args) is not None
     other = FollowUp(done_at=NOW - timedelta(hours=1), by=ANA).model_dump(mode="json")
     assert capillary.applied("log_follow_up", {"lead_id": "1", "follow_up": other}) is None
+
+
+def test_create_for_a_known_customer_with_a_sub_status_and_the_orgs_extended_fields(fake, store):
+    backend = make(fake, store, till_id=4242, extended_fields={"trial_status": "Not Done"})
+    lead = backend.create(new(email=None, customer="368754334", status="ON_HOLD", sub_status="YetToDecide"), by=ANA)
+    body = fake.requests("POST", "/v2/leads")[0].body
+    assert body["userId"] == 368754334 and "idType" not in body
+    assert (body["status"], body["subStatus"]) == ("ON_HOLD", "YetToDecide")
+    assert body["extendedFields"] == {"trial_status": "Not Done"}
+    assert lead.status == "ON_HOLD"
+
+
+def test_a_sub_status_capillary_does_not_have_is_refused_before_sending(capillary, fake):
+    with pytest.raises(Unsupported, match="`Maybe` is not a sub-status of OPEN in Capillary"):
+        capillary.create(new(sub_status="Maybe"), by=ANA)
+    assert fake.requests("POST", "/v2/leads") == []

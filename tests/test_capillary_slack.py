@@ -273,3 +273,19 @@ def test_show_and_list_mine_read_capillary(slack, linked, capillary_fake):
     assert "Tom Sawyer" in text_of(listed["blocks"]) and "`capillary:1`" in text_of(listed["blocks"])
     owner_query = capillary_fake.requests("GET", "/v2/leads")[-1].query
     assert owner_query["owner"] == "28812689"
+
+
+def test_quick_create_by_customer_id_with_a_sub_status(slack, linked, capillary_fake):
+    slack.command(
+        "new Tom Sawyer customer=368754334 for=item001 status=on_hold sub=YetToDecide backend=capillary", user=REP
+    )
+    body = capillary_fake.requests("POST", "/v2/leads")[0].body
+    assert body["userId"] == 368754334 and body["subStatus"] == "YetToDecide"
+    assert "On hold · YetToDecide" in text_of(slack.last_reply()["blocks"])
+
+
+def test_sub_status_and_customer_are_refused_where_the_backend_has_none(slack, linked):
+    slack.command("new Ada Lovelace ada@example.com sub=hot backend=local")
+    assert "Local store has no sub-statuses" in slack.last_reply()["text"]
+    slack.command("new Ada Lovelace customer=42 backend=local")
+    assert "Local store does not take a customer id" in slack.last_reply()["text"]

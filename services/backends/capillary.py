@@ -109,6 +109,7 @@ class CapillaryBackend(Backend):
         notes_how="saved as a follow-up whose notes start with “Note:” (Capillary has no note endpoint)",
         staff_ids="USERNAME or USERNAME/ENTITY_ID (the entity id attributes writes to the person)",
         queues_writes=True,
+        customer_ids=True,
     )
 
     def __init__(
@@ -122,6 +123,7 @@ class CapillaryBackend(Backend):
         lead_type: str = "SKU",
         org_source_id: int = -1,
         till_id: int | None = None,
+        extended_fields: dict[str, Any] | None = None,
         transport: Any = None,
         sleep: Any = time.sleep,
     ) -> None:
@@ -136,6 +138,7 @@ class CapillaryBackend(Backend):
         self.lead_type = lead_type
         self.org_source_id = org_source_id
         self.till_id = till_id
+        self.extended_fields = extended_fields or {}  # sent with every new lead (the org's own fields)
         self._cache: dict[str, tuple[float, Any]] = {}
         self._cache_lock = threading.Lock()
 
@@ -244,19 +247,32 @@ class CapillaryBackend(Backend):
         lead_type = (lead.type or self.lead_type).upper()
         if lead_type not in LEAD_TYPES:
             raise Unsupported(f"`{lead.type}` is not a Capillary lead type; use one of: {', '.join(LEAD_TYPES)}")
-        if lead.email:
+        if lead.customer:
+            if not lead.customer.isdigit():
+                raise Unsupported(f"`{lead.customer}` is not a Capillary customer id (a number, their userId)")
+            customer = {"userId": int(lead.customer)}
+        elif lead.email:
             customer = {"idType": "EMAIL", "identifier": lead.email}
         elif lead.phone:
             customer = {"idType": "MOBILE", "identifier": lead.phone.lstrip("+")}
         else:
             raise Unsupported("Capillary needs the customer's email or mobile number")
+        status = self.status_option(lead.status).value if lead.status else "OPEN"
         body: dict[str, Any] = {
             "type": lead_type,
             "leadFor": lead.lead_for,
             **customer,
-            "status": self.status_option(lead.status).value if lead.status else "OPEN",
+            "status": status,
             "orgSourceId": self.org_source_id,
         }
+        if lead.sub_status:
+            known = [c.value for c in self.sub_statuses(status)]
+            if lead.sub_status not in known:
+                choices = ", ".join(known) or "none are set up"
+                raise Unsupported(f"`{lead.sub_status}` is not a sub-status of {status} in Capillary ({choices})")
+            body["subStatus"] = lead.sub_status
+        if self.extended_fields:
+            body["extendedFields"] = dict(self.extended_fields)
         owner = lead.owner or by
         body["owner"] = split_staff(owner)[0]
         entity = split_staff(by)[1]

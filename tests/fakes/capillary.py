@@ -149,6 +149,9 @@ class FakeCapillary(FakeServer):
             return _error(92003, "Invalid Lead Status")
         if body.get("owner") is not None and body["owner"] not in STAFF:
             return _error(92019, "Invalid lead owner")
+        sub = body.get("subStatus")
+        if sub is not None and {"status": status, "subStatus": sub} not in SUBSTATUSES:
+            return _error(92015, f"Invalid sub-status {sub} for {status}")
         now = datetime.now(UTC)
         lead_id = next(self._ids)
         created_by = body.get("createdBy", 15002926)
@@ -169,6 +172,8 @@ class FakeCapillary(FakeServer):
             "extendedFields": body.get("extendedFields") or {},
             "owner": body.get("owner"),
         }
+        if sub:
+            lead["subStatus"] = sub
         for item in body.get("followUpDetails") or []:
             lead["followUpDetails"].append(self._follow_up_row(lead, item, created_by, now))
         self.leads[lead_id] = lead
