@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import dateparser
-
 from services.errors import LeadError
 
 WHEN_HELP = "e.g. `tomorrow 10am`, `2026-12-01 15:00`, `in 3 days`, `fri`"
@@ -25,6 +23,10 @@ def parse_when(text: str, tz_name: str | None, now: datetime | None = None) -> d
     A bare day (``fri``, ``tomorrow``) means 09:00 that day, the usual start of
     a working day, rather than dateparser's "now's clock time on that day".
     """
+    # Imported here: the serving process only acks and never reads a date, and dateparser costs
+    # ~11 MB there (bench/ack.py counts both processes' memory).
+    import dateparser
+
     tz = zone(tz_name)
     base = (now or datetime.now(UTC)).astimezone(tz).replace(tzinfo=None)
     settings = {
