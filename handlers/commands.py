@@ -178,12 +178,12 @@ def cmd_show(inv: Invocation) -> Reply:
     return Reply(text=f"{lead.name} ({lead.ref})", blocks=card_blocks(inv.service, lead), in_channel=True)
 
 
-LIST_USAGE = "/lead list [mine|@user] [STATUS] [due] [backend=NAME]"
+LIST_USAGE = "/lead list [mine|@user] [STATUS] [due] [backend=NAME] [sub=SUB-STATUS]"
 PAGE_SIZE = 10
 
 
 def cmd_list(inv: Invocation) -> Reply:
-    bare, opts = split_options(inv.tokens, ("backend",), LIST_USAGE)
+    bare, opts = split_options(inv.tokens, ("backend", "sub"), LIST_USAGE)
     state: dict[str, Any] = {"offset": 0}
     for token in bare:
         word = token.text.lower()
@@ -199,6 +199,8 @@ def cmd_list(inv: Invocation) -> Reply:
             raise LeadError(f"I don't know what to do with `{token.text}`", usage=LIST_USAGE)
     if opts.get("backend"):
         state["b"] = opts["backend"]
+    if opts.get("sub"):
+        state["u"] = opts["sub"]
     if "s" in state:
         backend = inv.service.backend(state["b"]) if "b" in state else inv.service.backend_for_channel(inv.channel)
         try:
@@ -215,6 +217,7 @@ def list_page(deps: Deps, user: str, channel: str | None, state: dict[str, Any])
         backend=state.get("b"),
         owner_user=state.get("o"),
         status=state.get("s"),
+        sub_status=state.get("u"),
         due=bool(state.get("d")),
         offset=int(state.get("offset", 0)),
         limit=PAGE_SIZE,
@@ -222,6 +225,8 @@ def list_page(deps: Deps, user: str, channel: str | None, state: dict[str, Any])
     title_parts = ["mine" if state.get("o") == user else (f"<@{state['o']}>" if state.get("o") else "all open leads")]
     if state.get("s"):
         title_parts.append(state["s"])
+    if state.get("u"):
+        title_parts.append(state["u"])
     if state.get("d"):
         title_parts.append("due")
     title = " · ".join(title_parts)

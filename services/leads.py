@@ -120,6 +120,7 @@ class LeadService:
         backend: str | None = None,
         owner_user: str | None = None,
         status: str | None = None,
+        sub_status: str | None = None,
         due: bool = False,
         due_before: datetime | None = None,
         offset: int = 0,
@@ -133,9 +134,12 @@ class LeadService:
                 return LeadPage(leads=[], total=0, offset=offset)
         if status:
             target.status_option(status)
+        if sub_status and target.capabilities.status_model != StatusModel.WITH_REASONS:
+            raise Unsupported(f"{target.title} has no sub-statuses: leave out `sub=`")
         query = LeadQuery(
             owner=owner,
             status=status,
+            sub_status=sub_status,
             due_before=due_before or (self.clock() if due else None),
             offset=offset,
             limit=limit,

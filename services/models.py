@@ -128,6 +128,7 @@ class Choice(Model):
 class LeadQuery(Model):
     owner: str | None = None
     status: str | None = None
+    sub_status: str | None = None
     due_before: datetime | None = None
     offset: int = 0
     limit: int = 10

@@ -289,3 +289,14 @@ def test_sub_status_and_customer_are_refused_where_the_backend_has_none(slack, l
     assert "Local store has no sub-statuses" in slack.last_reply()["text"]
     slack.command("new Ada Lovelace customer=42 backend=local")
     assert "Local store does not take a customer id" in slack.last_reply()["text"]
+
+
+def test_list_by_sub_status_asks_capillary(slack, linked, capillary_fake):
+    create(slack)
+    slack.command("status capillary:1 on_hold reason=2 sub=YetToDecide", user=REP)
+    slack.command("list on_hold sub=YetToDecide backend=capillary", user=REP)
+    sent = capillary_fake.requests("GET", "/v2/leads")[-1].query
+    assert (sent["status"], sent["substatus"]) == ("ON_HOLD", "YetToDecide")
+    assert "Tom Sawyer" in text_of(slack.last_reply()["blocks"])
+    slack.command("list sub=hot", user=REP)
+    assert "Local store has no sub-statuses" in slack.last_reply()["text"]

@@ -180,6 +180,8 @@ class CapillaryBackend(Backend):
             params["owner"] = entity if entity is not None else username
         if query.status:
             params["status"] = self.status_option(query.status).value
+        if query.sub_status:
+            params["substatus"] = query.sub_status
         open_values = {s.value for s in STATUSES if s.open}
 
         def wanted(lead: Lead) -> bool:
