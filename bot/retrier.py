@@ -8,9 +8,9 @@ write (``Outbox.claim_due``).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
+from bot.loop import Loop
 from services.backends.http import Unreachable
 from services.errors import LeadError
 from services.leads import LeadService
@@ -23,13 +23,13 @@ log = logging.getLogger("leadbot.outbox")
 Report = Callable[[QueuedWrite, Lead | None, str | None], None]
 
 
-class OutboxRunner:
+class OutboxRunner(Loop):
+    name = "outbox"
+
     def __init__(self, service: LeadService, report: Report, *, interval: float = 5.0) -> None:
         self.service = service
         self.report = report
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_due(self) -> int:
         """Try every write that is due now; return how many were tried."""
@@ -65,20 +65,3 @@ class OutboxRunner:
             self.report(item, lead, why)
         except Exception:
             log.exception("could not tell %s about their queued %s", item.slack_user, item.what)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="outbox", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_due()
-            except Exception:
-                log.exception("outbox run failed; trying again in %ss", self.interval)
-            self._stop.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)

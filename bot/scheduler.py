@@ -8,10 +8,10 @@ from the store each time, so a restart loses nothing and never repeats.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.loop import Loop
 from handlers.digests import DigestSender
 from services.reminders import Reminders
 
@@ -20,14 +20,14 @@ log = logging.getLogger("leadbot.digests")
 KEEP_REQUEST_KEYS = timedelta(days=2)  # far beyond Slack's retries (minutes) and anyone's double click
 
 
-class DigestScheduler:
+class DigestScheduler(Loop):
+    name = "digests"
+
     def __init__(self, sender: DigestSender, clock: Callable[[], datetime], *, interval: float = 30.0) -> None:
         self.sender = sender
         self.reminders: Reminders = sender.reminders
         self.clock = clock
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_due(self) -> dict[str, int]:
         """One pass; returns how many digests ended each way (sent, empty, taken, failed, unknown, found)."""
@@ -52,20 +52,3 @@ class DigestScheduler:
                 continue
             outcome[result] = outcome.get(result, 0) + 1
         return outcome
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="digests", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_due()
-            except Exception:
-                log.exception("digest run failed; trying again in %ss", self.interval)
-            self._stop.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -33,17 +34,30 @@ def fake_slack() -> Iterator[FakeSlack]:
     fake.stop()
 
 
-@pytest.fixture
-def settings(tmp_path: Path, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch):
-    for name in ("SLACK_APP_TOKEN", "LEADBOT_CONFIG", "LEADBOT_DEFAULT_BACKEND", "LEADBOT_SELF_LINK"):
-        monkeypatch.delenv(name, raising=False)
+def bot_settings(
+    tmp_path: Path, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, *, config: str | None = None, **extra
+):
+    """Settings as the tests run the bot: the fake Slack, a fresh database, ``config`` as LEADBOT_CONFIG."""
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "LEADBOT_")):
+            monkeypatch.delenv(name)
+    if config is not None:
+        path = tmp_path / "leadbot.toml"
+        path.write_text(config)
+        extra["leadbot_config"] = path
     return load_settings(
         slack_bot_token="xoxb-test-token",
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=fake_slack.api_url,
         leadbot_db=tmp_path / "leadbot.db",
         leadbot_admins=ADMIN,
+        **extra,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch):
+    return bot_settings(tmp_path, fake_slack, monkeypatch)
 
 
 @pytest.fixture

@@ -8,12 +8,11 @@ from datetime import timedelta
 import pytest
 
 from bot.app import build_outbox_runner, build_service
-from bot.config import load_settings
 from services.leads import Actor
-from tests.conftest import ADMIN, REP
+from tests.conftest import ADMIN, REP, bot_settings
 from tests.fakes.capillary import PASSWORD, USERNAME, FakeCapillary
 from tests.fakes.server import Failure
-from tests.slack import SIGNING_SECRET, text_of
+from tests.slack import text_of
 
 
 @pytest.fixture
@@ -25,17 +24,11 @@ def capillary_fake():
 
 @pytest.fixture
 def settings(tmp_path, fake_slack, capillary_fake, monkeypatch):
-    for name in ("SLACK_APP_TOKEN", "LEADBOT_DEFAULT_BACKEND", "LEADBOT_SELF_LINK"):
-        monkeypatch.delenv(name, raising=False)
-    config = tmp_path / "leadbot.toml"
-    config.write_text("[backends.capillary]\ntill_id = 4242\ntimeout = 0.3\nconnect_timeout = 0.5\n")
-    return load_settings(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake_slack.api_url,
-        leadbot_db=tmp_path / "leadbot.db",
-        leadbot_admins=ADMIN,
-        leadbot_config=config,
+    return bot_settings(
+        tmp_path,
+        fake_slack,
+        monkeypatch,
+        config="[backends.capillary]\ntill_id = 4242\ntimeout = 0.3\nconnect_timeout = 0.5\n",
         leadbot_capillary_url=capillary_fake.url,
         leadbot_capillary_username=USERNAME,
         leadbot_capillary_password=PASSWORD,

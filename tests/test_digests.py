@@ -11,29 +11,19 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from bot.app import build_digest_scheduler, build_service
-from bot.config import load_settings
 from services.backends.local import LocalBackend
 from services.errors import BackendGone
 from services.leads import Actor
 from services.reminders import remind_instant
-from tests.conftest import ADMIN, OTHER, REP, new_lead
-from tests.slack import SIGNING_SECRET, text_of
+from tests.conftest import ADMIN, OTHER, REP, bot_settings, new_lead
+from tests.slack import text_of
 
 ADMIN_ACTOR = Actor(slack_user=ADMIN, is_admin=True)
 
 
 @pytest.fixture
 def settings(tmp_path, fake_slack, monkeypatch):
-    for name in ("SLACK_APP_TOKEN", "LEADBOT_CONFIG", "LEADBOT_DEFAULT_BACKEND", "LEADBOT_SELF_LINK"):
-        monkeypatch.delenv(name, raising=False)
-    return load_settings(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake_slack.api_url,
-        leadbot_db=tmp_path / "leadbot.db",
-        leadbot_admins=ADMIN,
-        leadbot_digest_rate=1000,
-    )
+    return bot_settings(tmp_path, fake_slack, monkeypatch, leadbot_digest_rate=1000)
 
 
 class Clock:

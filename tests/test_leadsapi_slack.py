@@ -7,12 +7,11 @@ from datetime import timedelta
 import pytest
 
 from bot.app import build_outbox_runner
-from bot.config import load_settings
 from services.leads import Actor
-from tests.conftest import ADMIN, REP
+from tests.conftest import ADMIN, REP, bot_settings
 from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
 from tests.fakes.server import Failure
-from tests.slack import SIGNING_SECRET, text_of
+from tests.slack import text_of
 
 
 @pytest.fixture
@@ -24,17 +23,12 @@ def api_fake():
 
 @pytest.fixture
 def settings(tmp_path, fake_slack, api_fake, monkeypatch):
-    for name in ("SLACK_APP_TOKEN", "LEADBOT_DEFAULT_BACKEND", "LEADBOT_SELF_LINK"):
-        monkeypatch.delenv(name, raising=False)
-    config = tmp_path / "leadbot.toml"
-    config.write_text('[channels]\nC0SALES = "leadsapi"\n\n[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n')
-    return load_settings(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake_slack.api_url,
-        leadbot_db=tmp_path / "leadbot.db",
-        leadbot_admins=ADMIN,
-        leadbot_config=config,
+    config = '[channels]\nC0SALES = "leadsapi"\n\n[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n'
+    return bot_settings(
+        tmp_path,
+        fake_slack,
+        monkeypatch,
+        config=config,
         leadbot_leadsapi_url=api_fake.url,
         leadbot_leadsapi_token=TOKEN,
     )

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.config import load_settings
-from tests.conftest import ADMIN, REP, new_lead
-from tests.slack import SIGNING_SECRET, text_of
+from tests.conftest import ADMIN, REP, bot_settings, new_lead
+from tests.slack import text_of
 
 FEED = "C0FEED"
 
@@ -17,18 +16,7 @@ FEED = "C0FEED"
 @pytest.fixture
 def settings(tmp_path, fake_slack, monkeypatch):
     """The usual test settings, plus a lead feed for the local backend."""
-    for name in ("SLACK_APP_TOKEN", "LEADBOT_DEFAULT_BACKEND", "LEADBOT_SELF_LINK"):
-        monkeypatch.delenv(name, raising=False)
-    config = tmp_path / "leadbot.toml"
-    config.write_text(f'[feeds]\nlocal = "{FEED}"\n')
-    return load_settings(
-        slack_bot_token="xoxb-test-token",
-        slack_signing_secret=SIGNING_SECRET,
-        slack_api_url=fake_slack.api_url,
-        leadbot_db=tmp_path / "leadbot.db",
-        leadbot_admins=ADMIN,
-        leadbot_config=config,
-    )
+    return bot_settings(tmp_path, fake_slack, monkeypatch, config=f'[feeds]\nlocal = "{FEED}"\n')
 
 
 def dms_to(fake_slack, user: str) -> list[dict]:
