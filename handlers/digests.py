@@ -67,18 +67,25 @@ class DigestSender:
         self.sent = 0
 
     def tz(self, slack_user: str, now: datetime) -> str | None:
-        """The owner's Slack time zone, read from users.info at most once a day and kept in the store."""
+        """The owner's Slack time zone, read from users.info at most once a day and kept in the store.
+
+        If Slack cannot say, the zone known so far stands and is asked for again on the next run.
+        """
         if self.reminders.needs_tz(slack_user, now):
-            tz = self.deps.users.tz(self.deps.client, slack_user)
-            self.reminders.set_tz(slack_user, tz, now)
-            return tz
+            try:
+                tz = self.deps.client.users_info(user=slack_user)["user"].get("tz") or "UTC"
+            except (SlackApiError, KeyError, TypeError) as exc:
+                log.warning("users.info for %s failed (%s); keeping the time zone known so far", slack_user, exc)
+            else:
+                self.reminders.set_tz(slack_user, tz, now)
+                return tz
         return self.reminders.settings(slack_user).tz
 
-    def send_today(self, slack_user: str, now: datetime, *, claimed: bool = False) -> str:
+    def send_today(self, slack_user: str, now: datetime) -> str:
         """Send (owner, today)'s digest if nobody has; returns what happened: sent, empty, taken, failed, unknown."""
         tz = self.tz(slack_user, now)
         day = local_day(now, tz)
-        if not claimed and not self.reminders.claim(slack_user, day, now):
+        if not self.reminders.claim(slack_user, day, now):
             return "taken"
         return self._build_and_send(slack_user, day, now, tz)
 

@@ -399,3 +399,13 @@ def test_old_request_keys_are_pruned_by_the_daily_run(scheduler, reps, clock):
         )
     scheduler.run_due()
     assert [r["key"] for r in store.db["processed_requests"].rows] == ["recent"]
+
+
+def test_a_failed_users_info_keeps_the_known_time_zone_and_asks_again(scheduler, reps, clock, fake_slack):
+    scheduler.run_due()
+    assert scheduler.reminders.settings(REP).tz == "Asia/Kolkata"
+    clock.at += timedelta(days=1, minutes=1)
+    fake_slack.fail("users.info", error="internal_error", times=10)
+    scheduler.run_due()
+    assert scheduler.reminders.settings(REP).tz == "Asia/Kolkata"  # not replaced by a guess
+    assert scheduler.reminders.needs_tz(REP, clock.at)  # and asked for again next time
