@@ -84,8 +84,7 @@ def publish_home(deps: Deps, user: str, notice: str | None = None) -> None:
 
 
 def home_opened(deps: Deps, user: str) -> None:
-    if not deps.service.store.user_setting(user, "home_opened", 0):
-        deps.service.store.set_user_setting(user, "home_opened", 1)
+    deps.service.mark_home_opened(user)
     publish_home(deps, user)
 
 
@@ -101,7 +100,7 @@ def refresh_homes(deps: Deps, lead: Lead, by_user: str, *, acted_on_home: bool =
         if owner and not (acted_on_home and owner == by_user):
             users.add(owner)
     for user in sorted(users):
-        if deps.service.store.user_setting(user, "home_opened", 0):
+        if deps.service.has_home(user):
             publish_home(deps, user)
 
 

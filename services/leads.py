@@ -312,6 +312,14 @@ class LeadService:
         """Whether ``slack_user`` is told when someone else assigns them a lead (on unless turned off)."""
         return bool(self.store.user_setting(slack_user, "assignment_dms", 1))
 
+    def has_home(self, slack_user: str) -> bool:
+        """Whether ``slack_user`` has opened Leadbot's App Home (only then is it redrawn after changes)."""
+        return bool(self.store.user_setting(slack_user, "home_opened", 0))
+
+    def mark_home_opened(self, slack_user: str) -> None:
+        if not self.has_home(slack_user):
+            self.store.set_user_setting(slack_user, "home_opened", 1)
+
     def set_assignment_dms(self, actor: Actor, on: bool) -> None:
         with self._audited(actor, "notify", None, "on" if on else "off"):
             self.store.set_user_setting(actor.slack_user, "assignment_dms", int(on))
