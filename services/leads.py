@@ -180,7 +180,7 @@ class LeadService:
         with self._audited(actor, "assign", f"{backend.name}:{lead_id}", f"to {assignee}"):
             by = self._require_link(actor, backend)
             owner = self._staff_for_assignee(assignee, backend)
-            if backend.get(lead_id).owner == owner:
+            if self._current(backend, lead_id, "owner") == owner:
                 raise NoChange(f"nothing changed: `{backend.name}:{lead_id}` is already assigned to <@{assignee}>")
             args = {"lead_id": lead_id, "owner": owner, "by": by}
             return self._send(actor, backend, "assign", args, lead_id, lambda: backend.assign(lead_id, owner, by=by))
@@ -231,7 +231,7 @@ class LeadService:
         with self._audited(actor, "status", f"{backend.name}:{lead_id}", status):
             by = self._require_link(actor, backend)
             wanted = backend.status_option(status)
-            if reason is None and sub_status is None and backend.get(lead_id).status == wanted.value:
+            if reason is None and sub_status is None and self._current(backend, lead_id, "status") == wanted.value:
                 raise NoChange(f"nothing changed: `{backend.name}:{lead_id}` is already {wanted.label}")
             change = StatusChange(status=status, reason=reason, sub_status=sub_status, by=by, at=self.clock())
             args = {"lead_id": lead_id, "change": change.model_dump(mode="json")}
@@ -250,6 +250,18 @@ class LeadService:
             )
 
     # -- writes a backend could not take at once --------------------------------
+
+    @staticmethod
+    def _current(backend: Backend, lead_id: str, field: str) -> object:
+        """A field of the lead as the backend has it now, for the "nothing changed" check.
+
+        If the backend cannot be read right now, the check is skipped: the write itself
+        then either goes through or is queued, never dropped because a read failed.
+        """
+        try:
+            return getattr(backend.get(lead_id), field)
+        except Unreachable:
+            return None
 
     def _send(
         self, actor: Actor, backend: Backend, op: str, args: dict, lead_id: str | None, call: Callable[[], Lead]

@@ -293,3 +293,13 @@ def test_list_by_sub_status_asks_capillary(slack, linked, capillary_fake):
     assert "Tom Sawyer" in text_of(slack.last_reply()["blocks"])
     slack.command("list sub=hot", user=REP)
     assert "Local store has no sub-statuses" in slack.last_reply()["text"]
+
+
+def test_a_status_change_is_queued_even_when_capillary_cannot_be_read_first(slack, linked, capillary_fake):
+    create(slack)
+    capillary_fake.fail("GET", "/v2/leads", Failure("status", status=503, times=3))
+    capillary_fake.fail("PUT", "/v2/leads/{id}/status", Failure("status", status=503))
+    slack.command("status capillary:1 won reason=1", user=REP)
+    assert "so your status change on `capillary:1` is queued" in slack.last_reply()["text"]
+    (row,) = linked.outbox.pending()
+    assert row["op"] == "change_status"
