@@ -21,9 +21,6 @@ from handlers.context import Background, Deps
 from handlers.digests import DigestSender
 from handlers.notices import report_queued_write
 from services.backends.base import Backend
-from services.backends.capillary import CapillaryBackend
-from services.backends.http import HttpSettings
-from services.backends.leadsapi import LeadsApiBackend
 from services.backends.local import LocalBackend
 from services.leads import LeadService
 from services.reminders import Reminders
@@ -37,6 +34,11 @@ def build_backends(settings: Settings, store: Store, *, transport: Any = None) -
     ``transport`` (an httpx transport) is for tests that fake a backend in-process.
     """
     backends: dict[str, Backend] = {"local": LocalBackend(store)}
+    if settings.leadbot_capillary_url or settings.leadbot_leadsapi_url:
+        # Imported only when configured: httpx and tenacity cost ~20 MB in each process.
+        from services.backends.capillary import CapillaryBackend
+        from services.backends.http import HttpSettings
+        from services.backends.leadsapi import LeadsApiBackend
     if settings.leadbot_capillary_url:
         options = backend_options(settings, "capillary")
         backends["capillary"] = CapillaryBackend(

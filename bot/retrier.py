@@ -11,8 +11,7 @@ import logging
 from collections.abc import Callable
 
 from bot.loop import Loop
-from services.backends.http import Unreachable
-from services.errors import LeadError
+from services.errors import LeadError, Unreachable
 from services.leads import LeadService
 from services.models import Lead
 from services.outbox import QueuedWrite

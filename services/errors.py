@@ -53,3 +53,15 @@ class Duplicate(LeadError):
     def __init__(self, message: str, *, existing_ref: str | None = None) -> None:
         super().__init__(message)
         self.existing_ref = existing_ref
+
+
+class Unreachable(LeadError):
+    """A backend did not answer usefully (timeout, refused, 5xx, 429): trying later may work."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Rejected(LeadError):
+    """A backend refused the request (a 4xx other than 429): sending it again will not help."""

@@ -15,8 +15,7 @@ from datetime import datetime
 
 from bot.store import Store, to_db_time, utcnow
 from services.backends.base import Backend
-from services.backends.http import Unreachable
-from services.errors import BackendGone, LeadError, NoChange, NotAllowed, NotFound, Queued, Unsupported
+from services.errors import BackendGone, LeadError, NoChange, NotAllowed, NotFound, Queued, Unreachable, Unsupported
 from services.models import (
     Activity,
     FollowUp,

@@ -17,21 +17,11 @@ from typing import Any
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from services.errors import LeadError
+from services.errors import Rejected, Unreachable
+
+__all__ = ["ApiClient", "HttpSettings", "Rejected", "Unreachable", "json_body"]
 
 log = logging.getLogger("leadbot.backends")
-
-
-class Unreachable(LeadError):
-    """The backend did not answer usefully (timeout, refused, 5xx, 429): trying later may work."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class Rejected(LeadError):
-    """The backend refused the request (a 4xx other than 429): sending it again will not help."""
 
 
 @dataclass(frozen=True)
