@@ -8,6 +8,7 @@ the end of ``migrations``, never edit one that has shipped.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -165,6 +166,14 @@ def m006_reminders(db: Database) -> None:
     db["processed_requests"].create_index(["at"])  # pruned daily by age
 
 
+@migrations()
+def m007_request_claims(db: Database) -> None:
+    # A claim is "started" by a process until its work is over, then "done": a request whose
+    # process died half-way (a killed worker, a crash) can be taken over when it is sent again.
+    db["processed_requests"].add_column("state", str, not_null_default="done")
+    db["processed_requests"].add_column("pid", int)
+
+
 USER_SETTINGS = frozenset({"assignment_dms", "home_opened", "reminders", "remind_at", "tz", "tz_checked_at"})
 CHANNEL_SETTINGS = frozenset({"previews"})
 
@@ -173,6 +182,16 @@ def _known_setting(name: str, known: frozenset[str] = USER_SETTINGS) -> None:
     # Setting names become column names in SQL: only ours, never a caller's string.
     if name not in known:
         raise ValueError(f"unknown setting {name!r}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 def utcnow() -> datetime:
@@ -233,14 +252,36 @@ class Store:
 
     # -- dedupe -------------------------------------------------------------
 
-    def claim_request(self, key: str) -> bool:
-        """Record ``key`` as handled; False when it already was (a Slack retry, a replay)."""
+    def claim_request(self, key: str, *, until_done: bool = False) -> bool:
+        """Record ``key`` as handled; False when it already was (a Slack retry, a replay).
+
+        ``until_done``: the claim stays "started" until ``finish_requests``. If the process
+        that started it has died meanwhile, the next claim of the same key takes it over,
+        so a request cut off half-way is done when it is sent again, not skipped.
+        """
+        pid = os.getpid()
+        row = {"key": key, "at": to_db_time(utcnow()), "state": "started" if until_done else "done", "pid": pid}
         try:
             with self.transaction() as db:
-                db["processed_requests"].insert({"key": key, "at": to_db_time(utcnow())})
+                db["processed_requests"].insert(row)
         except sqlite3.IntegrityError:
-            return False
+            return self._take_over(key, pid)
         return True
+
+    def _take_over(self, key: str, pid: int) -> bool:
+        found = self.db.execute("select state, pid from processed_requests where key = ?", [key]).fetchone()
+        if found is None or found[0] != "started" or found[1] in (None, pid) or _alive(found[1]):
+            return False
+        with self.transaction() as db:
+            cursor = db.execute(
+                "update processed_requests set pid = ?, at = ? where key = ? and state = 'started' and pid = ?",
+                [pid, to_db_time(utcnow()), key, found[1]],
+            )
+            return cursor.rowcount == 1
+
+    def finish_requests(self, keys: list[str]) -> None:
+        with self.transaction() as db:
+            db.conn.executemany("update processed_requests set state = 'done' where key = ?", [[k] for k in keys])
 
     def prune_requests(self, older_than: datetime) -> int:
         """Forget request keys older than any retry or double click could be (the table would grow forever)."""

@@ -83,7 +83,12 @@ class Deps:
         request for every call, which costs more than the rest of the ack path
         (bench/ack.py measured 0.29x the bare app's acks/s with lazy listeners).
         """
-        self.background.submit(run_safely, respond, work, self.client, card)
+
+        def claimed_until_done() -> Reply | None:
+            with self.service.claims_until_done():
+                return work()
+
+        self.background.submit(run_safely, respond, claimed_until_done, self.client, card)
 
 
 @dataclass(frozen=True)

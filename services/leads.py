@@ -11,6 +11,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from bot.store import Store, to_db_time, utcnow
@@ -39,6 +40,10 @@ REF_IN_TEXT_RE = re.compile(
     re.I,
 )
 REF_USAGE = "a lead reference is `BACKEND:ID` (e.g. `local:7`) or a bare `ID`"
+
+
+# The keys claimed by the request being worked on (None outside one).
+_CLAIMS: ContextVar[list[str] | None] = ContextVar("leadbot_claims", default=None)
 
 
 class Actor(Model):
@@ -90,7 +95,25 @@ class LeadService:
         return backend, match["id"]
 
     def claim(self, key: str) -> bool:
-        return self.store.claim_request(key)
+        """Handle ``key`` once. Inside ``claims_until_done()``, the claim is released only when the work ends."""
+        pending = _CLAIMS.get()
+        if not self.store.claim_request(key, until_done=pending is not None):
+            return False
+        if pending is not None:
+            pending.append(key)
+        return True
+
+    @contextmanager
+    def claims_until_done(self) -> Iterator[None]:
+        """Run a request's work: its claims count as finished only once the work is over (or failed)."""
+        token = _CLAIMS.set([])
+        try:
+            yield
+        finally:
+            keys = _CLAIMS.get()
+            _CLAIMS.reset(token)
+            if keys:
+                self.store.finish_requests(keys)
 
     def references_in(self, text: str, limit: int = 3) -> list[str]:
         """Full lead references (``capillary:19``) to configured backends in free text, first ``limit``, once each."""

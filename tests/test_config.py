@@ -136,6 +136,7 @@ def test_store_schema_is_created_once_and_in_wal_mode(tmp_path: Path):
         "m004_channel_settings",
         "m005_remote_leads_and_outbox",
         "m006_reminders",
+        "m007_request_claims",
     ]
     assert migrations.pending(again.db) == []
 

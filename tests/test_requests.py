@@ -163,3 +163,27 @@ def test_an_unexpected_failure_is_logged_with_a_reference_and_never_shown(slack,
     assert match, shown
     (record,) = [r for r in caplog.records if match.group(1) in r.getMessage()]
     assert record.exc_info and "disk on fire" in str(record.exc_info[1])
+
+
+def test_a_claim_left_started_by_a_dead_process_is_taken_over_once(tmp_path):
+    import subprocess
+
+    from bot.store import Store
+
+    store = Store(tmp_path / "claims.db")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer runs
+    with store.transaction() as db:
+        db["processed_requests"].insert_all(
+            [
+                {"key": "cut-off", "at": "2026-01-01T00:00:00+00:00", "state": "started", "pid": gone.pid},
+                {"key": "in-flight", "at": "2026-01-01T00:00:00+00:00", "state": "started", "pid": 1},
+                {"key": "finished", "at": "2026-01-01T00:00:00+00:00", "state": "done", "pid": gone.pid},
+            ]
+        )
+    assert store.claim_request("cut-off", until_done=True) is True  # its process died half-way
+    assert store.claim_request("cut-off", until_done=True) is False  # and only one taker
+    assert store.claim_request("in-flight") is False  # still being worked on by a live process
+    assert store.claim_request("finished") is False
+    store.finish_requests(["cut-off"])
+    assert store.db["processed_requests"].get("cut-off")["state"] == "done"
