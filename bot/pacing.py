@@ -37,7 +37,6 @@ class PacedPoster:
         self.clock = clock
         self.sleep = sleep
         self.next_at = 0.0
-        self.waited_for_429 = 0.0
         self.rate_limited = 0
         self._recent: deque[float] = deque()  # when each of the last second's messages went out
         self._lock = threading.Lock()
@@ -61,7 +60,6 @@ class PacedPoster:
                 headers = {k.lower(): v for k, v in (exc.response.headers or {}).items()}
                 retry_after = _seconds(headers.get("retry-after"))
                 self.rate_limited += 1
-                self.waited_for_429 += retry_after
                 log.info("chat.postMessage rate-limited; pausing %.1fs", retry_after)
                 with self._lock:
                     now = self.clock()

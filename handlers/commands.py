@@ -500,13 +500,6 @@ def cmd_previews(inv: Invocation) -> Reply:
     )
 
 
-def not_yet(name: str) -> Callable[[Invocation], Reply]:
-    def run(inv: Invocation) -> Reply:
-        return error_reply(f"`/lead {name}` is not available yet in this version of Leadbot")
-
-    return run
-
-
 SUBCOMMANDS: dict[str, Subcommand] = {
     "help": Subcommand("/lead help", "this list", None),
     "new": Subcommand("/lead new", "open the New lead form", cmd_new, more=((NEW_USAGE, "quick create"),)),

@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +37,7 @@ from pydantic import SecretStr
 
 from bot.store import Store, utcnow
 from services.backends.base import Backend
-from services.backends.http import ApiClient, HttpSettings, Rejected, Unreachable, json_body
+from services.backends.http import ApiClient, HttpSettings, Rejected, TtlCache, Unreachable, json_body
 from services.backends.memory import LeadMemory
 from services.errors import LeadError, LeadGone, NotFound, Unsupported
 from services.models import (
@@ -139,8 +138,7 @@ class CapillaryBackend(Backend):
         self.org_source_id = org_source_id
         self.till_id = till_id
         self.extended_fields = extended_fields or {}  # sent with every new lead (the org's own fields)
-        self._cache: dict[str, tuple[float, Any]] = {}
-        self._cache_lock = threading.Lock()
+        self._cache = TtlCache(CACHE_SECONDS)
 
     # -- replies ------------------------------------------------------------------------------
 
@@ -220,11 +218,11 @@ class CapillaryBackend(Backend):
         return self._activity(self._raw(lead_id))[:limit]
 
     def reasons(self) -> list[Choice]:
-        body = self._cached("reasons", lambda: self._check(self.api.read("GET", "/v2/leads/reasons")))
+        body = self._cache.get("reasons", lambda: self._check(self.api.read("GET", "/v2/leads/reasons")))
         return [Choice(value=str(r["id"]), label=str(r.get("reason") or r["id"])) for r in body.get("data") or []]
 
     def sub_statuses(self, status: str) -> list[Choice]:
-        body = self._cached("substatuses", lambda: self._check(self.api.read("GET", "/v2/leads/substatuses")))
+        body = self._cache.get("substatuses", lambda: self._check(self.api.read("GET", "/v2/leads/substatuses")))
         wanted = self.status_option(status).value
         return [
             Choice(value=s["subStatus"], label=s["subStatus"])
@@ -405,17 +403,6 @@ class CapillaryBackend(Backend):
             if len(rows) < PAGE:
                 break
         raise LeadGone(f"there is no lead `capillary:{lead_id}`")
-
-    def _cached(self, key: str, load: Any) -> Any:
-        now = time.monotonic()
-        with self._cache_lock:
-            hit = self._cache.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
-        value = load()
-        with self._cache_lock:
-            self._cache[key] = (now + CACHE_SECONDS, value)
-        return value
 
     def _lead(self, raw: dict[str, Any]) -> Lead:
         lead_id = str(raw.get("id"))

@@ -9,6 +9,7 @@ it in the outbox, which checks whether it landed before sending it again.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from services.errors import Rejected, Unreachable
 
-__all__ = ["ApiClient", "HttpSettings", "Rejected", "Unreachable", "json_body"]
+__all__ = ["ApiClient", "HttpSettings", "Rejected", "TtlCache", "Unreachable", "json_body"]
 
 log = logging.getLogger("leadbot.backends")
 
@@ -95,6 +96,26 @@ class ApiClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+class TtlCache:
+    """Lists a backend rarely changes (statuses, reasons), read again after ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._entries: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Callable[[], Any]) -> Any:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+        value = load()
+        with self._lock:
+            self._entries[key] = (now + self.seconds, value)
+        return value
 
 
 def _seconds(value: str | None) -> float | None:

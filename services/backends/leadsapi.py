@@ -28,7 +28,6 @@ How its model maps onto Leadbot's:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +36,7 @@ from pydantic import SecretStr
 
 from bot.store import Store, from_db_time, to_db_time
 from services.backends.base import Backend
-from services.backends.http import ApiClient, HttpSettings, Rejected, json_body
+from services.backends.http import ApiClient, HttpSettings, Rejected, TtlCache, json_body
 from services.backends.memory import LeadMemory
 from services.errors import Duplicate, LeadError, LeadGone, NotFound, Unsupported
 from services.models import (
@@ -104,8 +103,7 @@ class LeadsApiBackend(Backend):
         self.business = business or []
         self.state = state
         self.closed = {c.casefold() for c in closed_statuses}
-        self._cache: tuple[float, list[dict[str, Any]]] | None = None
-        self._lock = threading.Lock()
+        self._cache = TtlCache(CACHE_SECONDS)
 
     # -- replies ------------------------------------------------------------------------------
 
@@ -122,15 +120,11 @@ class LeadsApiBackend(Backend):
     # -- statuses -----------------------------------------------------------------------------
 
     def _statuses(self) -> list[dict[str, Any]]:
-        now = time.monotonic()
-        with self._lock:
-            if self._cache and self._cache[0] > now:
-                return self._cache[1]
-        body = self._body(self.api.read("GET", "/leads/statuses"))
-        statuses = [s for s in body.get("statuses") or [] if isinstance(s, dict) and "id" in s]
-        with self._lock:
-            self._cache = (now + CACHE_SECONDS, statuses)
-        return statuses
+        def load() -> list[dict[str, Any]]:
+            body = self._body(self.api.read("GET", "/leads/statuses"))
+            return [s for s in body.get("statuses") or [] if isinstance(s, dict) and "id" in s]
+
+        return self._cache.get("statuses", load)
 
     def statuses(self) -> list[StatusOption]:
         options = [
