@@ -295,6 +295,7 @@ def start_server(
 
 def seed(db: Path) -> str:
     from bot.store import Store
+
     from services.backends.local import LocalBackend
     from services.leads import Actor, LeadService
     from services.models import NewLead

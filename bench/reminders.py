@@ -26,9 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.store import Store, to_db_time  # noqa: E402
+
 from bot.app import build_digest_scheduler, build_service  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from bot.store import Store, to_db_time  # noqa: E402
 
 
 class RemoteFake:

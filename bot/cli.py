@@ -43,20 +43,21 @@ def run() -> None:
     logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from slack_bolt.error import BoltError
 
-    from bot.app import build_app, build_digest_scheduler, build_outbox_runner, build_service
+    from bot.app import build_app, build_digest_scheduler, build_outbox_runner, build_runtime
     from bot.executor import TrackedExecutor
     from bot.workproc import WorkProcess
 
     socket_mode = settings.slack_app_token is not None
     try:
-        service = build_service(settings)
         if settings.leadbot_work_process and not socket_mode:
             executor: TrackedExecutor | WorkProcess = WorkProcess(settings, threads=settings.leadbot_workers)
         else:
             executor = TrackedExecutor(settings.leadbot_workers)
-        app = build_app(settings, service, executor=executor)
-        outbox = build_outbox_runner(settings, service)
-        digests = build_digest_scheduler(settings, service)
+        runtime = build_runtime(settings, background=executor)
+        service = runtime.service
+        app = build_app(runtime)
+        outbox = build_outbox_runner(runtime)
+        digests = build_digest_scheduler(runtime)
     except ConfigError as exc:
         _fail(str(exc))
     except BoltError:
@@ -67,16 +68,16 @@ def run() -> None:
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        log.info("Leadbot starting in Socket Mode (backends: %s)", ", ".join(service.backends))
+        log.info("Leadbot starting in Socket Mode (backends: %s)", ", ".join(b.name for b in service.backends))
         SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
         return
     from bot.server import serve_http
 
-    log.info("Leadbot starting over HTTP (backends: %s)", ", ".join(service.backends))
+    log.info("Leadbot starting over HTTP (backends: %s)", ", ".join(b.name for b in service.backends))
     if isinstance(executor, WorkProcess):
         executor.start()
     try:
-        serve_http(app, service.store, executor, settings.port)
+        serve_http(app, runtime.store, executor, settings.port)
     except OSError as exc:
         _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
     finally:

@@ -18,8 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-TEAM = "T0LEADBOT"
-BOT_USER = "U0LEADBOT"
+from bot.slackrequests import BOT_USER, TEAM
+
+__all__ = ["BOT_USER", "TEAM", "Call", "FakeSlack", "Failure"]
 
 
 @dataclass
@@ -91,7 +92,7 @@ class FakeSlack:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-slack", daemon=True
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-slack", daemon=True
         )
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -148,11 +149,19 @@ class FakeSlack:
     def _answer(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         kind, _, name = path.strip("/").partition("/")
         call = Call(kind=kind, name=name, body=body, headers=headers)
+        delay = self._delay(name)
         with self._changed:
             status, call.answer, extra = self._reply(kind, name, body)
             self.calls.append(call)
             self._changed.notify_all()
+        if delay:
+            time.sleep(delay)  # a slow answer, after the work was done; other requests are answered meanwhile
         return status, call.answer, extra
+
+    def _delay(self, name: str) -> float:
+        with self._changed:
+            failure = self.failures.get(name)
+            return failure.delay if failure and failure.times > 0 else 0.0
 
     def _reply(self, kind: str, name: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         if name in self.limits:
@@ -167,8 +176,6 @@ class FakeSlack:
             failure.times -= 1
             if failure.deliver:
                 getattr(self, "_" + name.replace(".", "_"))(body)
-            if failure.delay:
-                time.sleep(failure.delay)  # the fake server being slow, not a test waiting
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             return failure.status, {"ok": False, "error": failure.error or "ratelimited"}, extra
         if kind == "response":

@@ -20,6 +20,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
+from services.backends.common import retry_after_seconds
+
 log = logging.getLogger("leadbot.pacing")
 
 
@@ -58,7 +60,9 @@ class PacedPoster:
                 if exc.response.status_code != 429 and exc.response.get("error") != "ratelimited":
                     raise
                 headers = {k.lower(): v for k, v in (exc.response.headers or {}).items()}
-                retry_after = _seconds(headers.get("retry-after"))
+                value = headers.get("retry-after")
+                found = retry_after_seconds(value[0] if isinstance(value, list) and value else value)
+                retry_after = 1.0 if found is None else found
                 self.rate_limited += 1
                 log.info("chat.postMessage rate-limited; pausing %.1fs", retry_after)
                 with self._lock:
@@ -74,12 +78,3 @@ class PacedPoster:
                 while self._recent and now - self._recent[0] >= 1.0:
                     self._recent.popleft()
             return answer
-
-
-def _seconds(value: Any) -> float:
-    if isinstance(value, list):
-        value = value[0] if value else None
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        return 1.0

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.executor import HeldWork
-from bot.store import Store
+from services.ports import Store, StoreUnavailable
 
 
 def asgi_app(app: App, store: Store, executor: HeldWork) -> Starlette:
@@ -35,8 +35,8 @@ def asgi_app(app: App, store: Store, executor: HeldWork) -> Starlette:
 
     async def healthz(request: Request) -> Response:
         try:
-            store.db.execute("select 1").fetchone()
-        except Exception:
+            store.ping()
+        except StoreUnavailable:
             return JSONResponse({"ok": False, "store": "unavailable"}, status_code=503)
         return JSONResponse({"ok": True})
 

@@ -174,10 +174,10 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
     logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from slack_bolt import BoltRequest
 
-    from bot.app import build_app, build_service
+    from bot.app import build_app, build_runtime
 
     counting = _CountingInline()
-    app = build_app(settings, build_service(settings), executor=counting, verify_requests=False)
+    app = build_app(build_runtime(settings, background=counting), verify_requests=False)
     reporting = threading.Lock()
 
     def watch_lifeline() -> None:

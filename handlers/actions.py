@@ -1,4 +1,4 @@
-"""Buttons on cards and lists. Each acks at once and works after the ack."""
+"""Buttons on cards, lists and digests. Each acks at once and works after the ack."""
 
 from __future__ import annotations
 
@@ -8,16 +8,14 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from handlers import blocks
-from handlers.cards import card_blocks
-from handlers.commands import list_page
+from handlers import blocks, said
 from handlers.context import Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
-from handlers.home import HomeResponder, from_home, refresh_homes
-from handlers.notices import tell_new_owner
-from services.errors import BackendGone, LeadError, LeadGone, NoChange
+from handlers.home import HomeResponder, from_home
+from handlers.list_commands import list_page
+from handlers.render import escape, fact
+from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange
 from services.models import Lead, StatusModel
-from services.reminders import Reminders
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -32,12 +30,12 @@ def _card_ref(body: dict[str, Any]) -> str:
     """The lead a card's element acts on: a button's value, else the actions block's ``card:REF`` id."""
     action = _action(body)
     if action.get("value"):
-        return action["value"]
+        return str(action["value"])
     block_id = action.get("block_id") or ""
     for prefix in ("card:", "digest:"):
         if block_id.startswith(prefix):
             return block_id.removeprefix(prefix)
-    raise LeadError("this card is out of date; run `/lead show REF` again")
+    raise Invalid("this card is out of date; run {command} again", command=Code("/lead show REF"))
 
 
 def from_digest(body: dict[str, Any]) -> bool:
@@ -45,24 +43,17 @@ def from_digest(body: dict[str, Any]) -> bool:
 
 
 def _card_update(deps: Deps, body: dict[str, Any], lead: Lead, action: str) -> Reply:
-    """The card redrawn in place, and who did what said in its thread (a digest is redrawn as a digest)."""
-    refresh_homes(deps, lead, _user(body), acted_on_home=from_home(body))
+    """The card redrawn in place (a digest is redrawn as a digest)."""
     if from_digest(body):
         return Reply(
             text=f"{lead.ref}: {action}", blocks=redraw_digest(deps, _user(body), action), replace_original=True
         )
-    return Reply(
-        text=f"{lead.ref}: {action}",
-        blocks=card_blocks(deps.service, lead, last_action=action),
-        replace_original=True,
-        thread_at=MessageAt.of_action(body),
-        thread_text=action,
-    )
+    return Reply(text=f"{lead.ref}: {action}", blocks=deps.card(lead, action), replace_original=True)
 
 
 def _first_time(deps: Deps, body: dict[str, Any]) -> bool:
     # Keyed by trigger_id: a replayed payload (a Slack retry) must not act, or report, twice.
-    return deps.service.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}")
+    return deps.claims.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}")
 
 
 def assign_me(deps: Deps, body: dict[str, Any]) -> Reply | None:
@@ -70,7 +61,7 @@ def assign_me(deps: Deps, body: dict[str, Any]) -> Reply | None:
         return None
     user = _user(body)
     lead = deps.service.assign(deps.actor(user), _card_ref(body), user)
-    return _card_update(deps, body, lead, f"<@{user}> took this lead")
+    return _card_update(deps, body, lead, said.assigned(user, user))
 
 
 def assign_to(deps: Deps, body: dict[str, Any]) -> Reply | None:
@@ -80,27 +71,26 @@ def assign_to(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if not assignee:
         return None  # the picker was cleared: nothing to do
     lead = deps.service.assign(deps.actor(user), _card_ref(body), assignee)
-    tell_new_owner(deps, lead, user)
-    return _card_update(deps, body, lead, f"<@{user}> assigned this lead to <@{assignee}>")
+    return _card_update(deps, body, lead, said.assigned(user, assignee))
 
 
 def refresh(deps: Deps, body: dict[str, Any]) -> Reply:
     lead = deps.service.get(_card_ref(body))
-    return Reply(text=f"{lead.name} ({lead.ref})", blocks=card_blocks(deps.service, lead), replace_original=True)
+    return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.card(lead), replace_original=True)
 
 
 def open_card(deps: Deps, body: dict[str, Any]) -> Reply:
-    lead = deps.service.get(_action(body)["value"])
-    return Reply(text=f"{lead.name} ({lead.ref})", blocks=card_blocks(deps.service, lead))
+    lead = deps.service.get(str(_action(body).get("value") or ""))
+    return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.card(lead))
 
 
 def turn_page(deps: Deps, body: dict[str, Any]) -> Reply:
     try:
-        state = json.loads(_action(body)["value"])
+        state = json.loads(_action(body).get("value") or "")
         if not isinstance(state, dict):
             raise ValueError
     except ValueError:
-        raise LeadError("this list is out of date; run `/lead list` again") from None
+        raise Invalid("this list is out of date; run {command} again", command=Code("/lead list")) from None
     channel = (body.get("channel") or {}).get("id")
     reply = list_page(deps, _user(body), channel, state)
     reply.replace_original = True
@@ -143,28 +133,29 @@ def set_status(deps: Deps, body: dict[str, Any]) -> Reply | None:
     chosen = (_action(body).get("selected_option") or {}).get("value") or ""
     ref, _, status = chosen.rpartition("|")
     if not ref:
-        raise LeadError("this card is out of date; press Refresh and choose again")
+        raise Invalid("this card is out of date; press Refresh and choose again")
     user = _user(body)
-    backend = deps.service.backend(ref.partition(":")[0]) if ":" in ref else None
+    backend = deps.service.backends.get(ref.partition(":")[0]) if ":" in ref else None
     if backend is not None and backend.capabilities.status_model == StatusModel.WITH_REASONS:
         return open_status_modal(deps, body, ref, status)
     lead = deps.service.change_status(deps.actor(user), ref, status)
-    label = next(
-        (s.label for s in deps.service.backend(lead.backend).statuses() if s.value == lead.status), lead.status
-    )
-    return _card_update(deps, body, lead, f"<@{user}> set the status to {label}")
+    label = deps.service.backends.get(lead.backend).status_option(status).label
+    return _card_update(deps, body, lead, said.status_set(user, label))
 
 
 def open_status_modal(deps: Deps, body: dict[str, Any], ref: str, status: str) -> None:
     """The backend wants a reason (and maybe a sub-status): ask for them, from its own lists."""
     lead = deps.service.get(ref)
-    backend = deps.service.backend(lead.backend)
+    backend = deps.service.backends.get(lead.backend)
     option = backend.status_option(status)
     if lead.status == option.value:
-        raise NoChange(f"nothing changed: `{lead.ref}` is already {option.label}")
+        raise NoChange("nothing changed: {ref} is already {status}", ref=Code(lead.ref), status=option.label)
     reasons = backend.reasons()
     if not reasons:
-        raise LeadError(f"{backend.title} has no reasons set up, and it needs one for a status change; ask its admin")
+        raise Invalid(
+            "{backend} has no reasons set up, and it needs one for a status change; ask its admin",
+            backend=backend.title,
+        )
     view = blocks.status_modal(
         lead_name=lead.name,
         status=option,
@@ -180,11 +171,9 @@ def snooze(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if not _first_time(deps, body):
         return None
     user = _user(body)
-    when = Reminders(deps.service).tomorrow_at(user, deps.service.clock())
+    when = deps.reminders.tomorrow_at(user, deps.service.clock())
     lead = deps.service.reschedule(deps.actor(user), _card_ref(body), when)
-    return _card_update(
-        deps, body, lead, f"<@{user}> snoozed `{lead.ref}` to {blocks.slack_time(when, relative=False)}"
-    )
+    return _card_update(deps, body, lead, said.snoozed(user, lead.ref, when))
 
 
 ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
@@ -215,30 +204,35 @@ CARD_ACTIONS = {
 def stale_card(body: dict[str, Any], why: str) -> list[dict[str, Any]] | None:
     """The message as it was, without its buttons, and a line saying why it is out of date."""
     shown = (body.get("message") or {}).get("blocks")
-    if not shown:
+    if not shown or not isinstance(shown, list):
         return None  # an ephemeral card: Slack does not send it back, so it cannot be redrawn
-    kept = [b for b in shown if b.get("type") != "actions" and not b.get("block_id", "").startswith("stale")]
+    kept = [
+        b
+        for b in shown
+        if isinstance(b, dict) and b.get("type") != "actions" and not str(b.get("block_id", "")).startswith("stale")
+    ]
     return [*kept, blocks.stale_notice(why)]
 
 
 def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., None]:
-    def card_work(body: dict[str, Any], respond: Respond) -> Reply | None:
+    def card_work(body: dict[str, Any], respond: Respond | HomeResponder) -> Reply | None:
         try:
             return work(deps, body)
         except (LeadGone, BackendGone) as exc:
-            marked = stale_card(body, exc.message)
+            marked = stale_card(body, exc.render(fact))
             if marked is not None:
                 respond(text=exc.message, blocks=marked, replace_original=True)
             raise
 
     def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        if from_home(body):
-            respond = HomeResponder(deps, _user(body))
+        home = from_home(body)
+        reply_to: Respond | HomeResponder = HomeResponder(deps, _user(body)) if home else respond
         if action_id in CARD_ACTIONS:
-            deps.after_ack(respond, lambda: card_work(body, respond), card=True)
+            at = MessageAt.of_action(body)
+            deps.after_ack(reply_to, lambda: card_work(body, reply_to), card=True, at=at, home=home)
         else:
-            deps.after_ack(respond, lambda: work(deps, body))
+            deps.after_ack(reply_to, lambda: work(deps, body), home=home)
 
     return listener
 

@@ -31,7 +31,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from services.models import Activity, Choice, Lead, StatusOption
+from handlers.render import ERROR_MARK, escape
+from services.models import Activity, Choice, Colour, Lead, StatusOption
 
 # action_id and callback_id values: the manifest test reads these names.
 ASSIGN_ME = "lead_assign_me"
@@ -65,8 +66,18 @@ LEAD_FROM_MESSAGE = "lead_from_message"
 SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
 NOTE_LIMIT = 3000
 
-# Error replies start with this, so the console (and people skimming) can tell them apart.
-ERROR_MARK = ":warning:"
+COLOUR_EMOJI = {
+    Colour.BLUE: ":large_blue_circle:",
+    Colour.GREEN: ":large_green_circle:",
+    Colour.RED: ":red_circle:",
+    Colour.YELLOW: ":large_yellow_circle:",
+    Colour.ORANGE: ":large_orange_circle:",
+    Colour.PURPLE: ":large_purple_circle:",
+    Colour.BROWN: ":large_brown_circle:",
+    Colour.BLACK: ":black_circle:",
+    Colour.WHITE: ":white_circle:",
+    Colour.GREY: ":white_circle:",
+}
 
 MAX_TEXT = 2900  # section text is capped at 3000 characters
 
@@ -159,8 +170,9 @@ def _status_select(lead: Lead, statuses: list[StatusOption], status: StatusOptio
 
 def _status_text(status: StatusOption | None, raw: str) -> str:
     if status is None:
-        return raw
-    return f"{status.emoji} {status.label}".strip()
+        return escape(raw)
+    emoji = COLOUR_EMOJI.get(status.colour, "") if status.colour else ""
+    return f"{emoji} {escape(status.label)}".strip()
 
 
 def _card_fields(card: CardData) -> list[MarkdownTextObject]:
@@ -218,13 +230,6 @@ def list_message(
 
 def text_blocks(text: str) -> list[dict[str, Any]]:
     return [SectionBlock(text=MarkdownTextObject(text=_clip(text, MAX_TEXT))).to_dict()]
-
-
-def error_text(message: str, usage: str | None = None) -> str:
-    text = f"{ERROR_MARK} {message[:1].upper()}{message[1:]}"
-    if usage:
-        text += f"\nUsage: `{usage}`"
-    return text
 
 
 def help_text(commands: list[tuple[str, str]]) -> str:
@@ -445,7 +450,7 @@ def digest_message(digest: DigestData) -> list[dict[str, Any]]:
         blocks.append(ContextBlock(block_id="notice", elements=[MarkdownTextObject(text=_clip(digest.notice, 300))]))
     for why in digest.unreadable:
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"{ERROR_MARK} Could not read {_clip(why, 250)}")])
+            ContextBlock(elements=[MarkdownTextObject(text=f"{ERROR_MARK} Could not read {_clip(escape(why), 250)}")])
         )
     if not digest.leads:
         blocks.append(SectionBlock(text="Nothing left for today. :tada:"))
@@ -508,7 +513,7 @@ def home_view(home: HomeData) -> dict[str, Any]:
     if home.notice:
         blocks.append(ContextBlock(block_id="notice", elements=[MarkdownTextObject(text=_clip(home.notice, 300))]))
     for why in home.unreadable:
-        text = f"{ERROR_MARK} Could not read {_clip(why, 250)}"
+        text = f"{ERROR_MARK} Could not read {_clip(escape(why), 250)}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
     blocks.append(DividerBlock())
     if not home.leads:

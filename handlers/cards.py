@@ -8,21 +8,24 @@ from handlers.blocks import CardData, lead_card, lead_row
 from services.errors import LeadError
 from services.leads import LeadService
 from services.models import Lead, StatusOption
+from services.people import People
 
 
 def status_option(service: LeadService, lead: Lead) -> StatusOption | None:
     try:
-        return service.backend(lead.backend).status_option(lead.status)
+        return service.backends.get(lead.backend).status_option(lead.status)
     except LeadError:
         return None
 
 
-def card_blocks(service: LeadService, lead: Lead, last_action: str | None = None) -> list[dict[str, Any]]:
-    backend = service.backend(lead.backend)
+def card_blocks(
+    service: LeadService, people: People, lead: Lead, last_action: str | None = None
+) -> list[dict[str, Any]]:
+    backend = service.backends.get(lead.backend)
     activity = service.activity(lead)
     users = {}
     for staff in {a.by for a in activity if a.by}:
-        slack_user = service.slack_user_for(lead.backend, staff)
+        slack_user = people.slack_user_for(lead.backend, staff)
         if slack_user:
             users[staff] = slack_user
     card = CardData(
@@ -30,7 +33,7 @@ def card_blocks(service: LeadService, lead: Lead, last_action: str | None = None
         backend_title=backend.title,
         status=status_option(service, lead),
         statuses=backend.statuses() if backend.capabilities.status else [],
-        owner_user=service.slack_user_for(lead.backend, lead.owner) if lead.owner else None,
+        owner_user=people.slack_user_for(lead.backend, lead.owner) if lead.owner else None,
         now=service.clock(),
         activity=activity,
         activity_users=users,
@@ -39,6 +42,6 @@ def card_blocks(service: LeadService, lead: Lead, last_action: str | None = None
     return lead_card(card)
 
 
-def row_blocks(service: LeadService, lead: Lead) -> dict[str, Any]:
-    owner = service.slack_user_for(lead.backend, lead.owner) if lead.owner else None
+def row_blocks(service: LeadService, people: People, lead: Lead) -> dict[str, Any]:
+    owner = people.slack_user_for(lead.backend, lead.owner) if lead.owner else None
     return lead_row(lead, status_option(service, lead), owner, service.clock())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from services.errors import LeadError
+from services.errors import Code, Invalid
 
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
 TOKEN_RE = re.compile(r'(?:[^\s"]+|"[^"]*")+')
@@ -30,7 +30,7 @@ def tokenize(text: str) -> tuple[str, list[Token]]:
     """Return the normalised text and its tokens; an unclosed quote is a usage error."""
     normalised = text.translate(QUOTES).strip()
     if normalised.count('"') % 2:
-        raise LeadError('a double quote (") is not closed')
+        raise Invalid('a double quote (") is not closed')
     tokens = [Token(m.group().replace('"', ""), m.group(), m.start(), m.end()) for m in TOKEN_RE.finditer(normalised)]
     return normalised, tokens
 
@@ -41,7 +41,11 @@ def user_id(token: str, actor: str) -> str:
     match = MENTION_RE.match(token)
     if match:
         return match.group(1)
-    raise LeadError(f"`{token}` is not a person: mention them with @ (pick them from Slack's list) or say `me`")
+    raise Invalid(
+        "{value} is not a person: mention them with @ (pick them from Slack's list) or say {me}",
+        value=Code(token),
+        me=Code("me"),
+    )
 
 
 def is_user(token: str) -> bool:
@@ -63,10 +67,12 @@ def split_options(tokens: list[Token], allowed: tuple[str, ...], usage: str) -> 
         if pair:
             key, value = pair
             if key not in allowed:
-                keys = ", ".join(f"`{k}=`" for k in allowed)
-                raise LeadError(f"`{key}=` is not an option here (options: {keys})", usage=usage)
+                keys = ", ".join(f"{k}=" for k in allowed)
+                raise Invalid(
+                    "{key} is not an option here (options: {keys})", usage=usage, key=Code(f"{key}="), keys=keys
+                )
             if key in options:
-                raise LeadError(f"`{key}=` is given twice", usage=usage)
+                raise Invalid("{key} is given twice", usage=usage, key=Code(f"{key}="))
             options[key] = value
             current = key
         elif current is not None:

@@ -13,7 +13,9 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from handlers.cards import row_blocks
-from handlers.context import Deps, MessageAt, Silent, post_in_thread
+from handlers.context import Deps, MessageAt, Silent
+from handlers.render import escape
+from handlers.slackio import post_message
 from services.errors import LeadError
 
 log = logging.getLogger("leadbot")
@@ -25,7 +27,7 @@ SAID = {None, "thread_broadcast", "file_share"}
 
 
 def post_previews(deps: Deps, channel: str, at: MessageAt, refs: list[str]) -> None:
-    if not deps.service.previews_on(channel) or not deps.service.claim(f"preview:{channel}:{at.ts}"):
+    if not deps.prefs.channel(channel).previews or not deps.claims.claim(f"preview:{channel}:{at.ts}"):
         return  # previews are off here, or this message (a Slack retry) was previewed already
     for ref in refs:
         try:
@@ -33,7 +35,8 @@ def post_previews(deps: Deps, channel: str, at: MessageAt, refs: list[str]) -> N
         except LeadError as exc:
             log.info("no preview of %s in %s: %s", ref, channel, exc.message)
             continue
-        post_in_thread(deps.client, at, f"{lead.name} ({lead.ref})", blocks=[row_blocks(deps.service, lead)])
+        row = row_blocks(deps.service, deps.people, lead)
+        post_message(deps, at, f"{escape(lead.name)} ({lead.ref})", [row], what="preview")
 
 
 def register(app: App, deps: Deps) -> None:
@@ -43,7 +46,7 @@ def register(app: App, deps: Deps) -> None:
         if event.get("subtype") not in SAID or event.get("bot_id") or not event.get("text"):
             return
         # Most messages name no lead: find that out here, before any work is queued.
-        refs = deps.service.references_in(event["text"])
+        refs = deps.service.backends.references_in(str(event["text"]))
         channel = event.get("channel")
         if not refs or not channel:
             return

@@ -13,15 +13,14 @@ from pydantic import ValidationError
 from slack_bolt import Ack, App
 from slack_bolt.context.respond import Respond
 
-from handlers import blocks
-from handlers.cards import card_blocks
-from handlers.context import BUSY, Deps, MessageAt, Reply, post_in_thread
+from handlers import blocks, said
+from handlers.context import BUSY, Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
-from handlers.home import HomeResponder, refresh_homes
-from handlers.notices import post_to_feed, tell_new_owner
+from handlers.home import HomeResponder
+from handlers.render import escape
+from services.audit import Actor
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
-from services.leads import Actor
 from services.models import Lead, NewLead
 
 log = logging.getLogger("leadbot")
@@ -59,12 +58,12 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
         try:
             email = normalize_email(text["email"])
         except LeadError as exc:
-            errors["email"] = exc.message[:150]
+            errors["email"] = _field_error(exc)
     if text["phone"]:
         try:
             phone = normalize_phone(text["phone"], deps.phone_region)
         except LeadError as exc:
-            errors["phone"] = exc.message[:150]
+            errors["phone"] = _field_error(exc)
     if not text["email"] and not text["phone"]:
         errors["email"] = "Give an email or a phone number."
     next_at = None
@@ -76,12 +75,13 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
     owner = _value(values, "owner")
     if owner:
         channel = json.loads(view.get("private_metadata") or "{}").get("channel")
+        backends = deps.service.backends
         try:
-            name = (deps.service.backend(backend) if backend else deps.service.backend_for_channel(channel)).name
+            name = (backends.get(backend) if backend else backends.for_channel(channel)).name
         except LeadError as exc:
-            errors["backend"] = exc.message[:150]
+            errors["backend"] = _field_error(exc)
         else:
-            if deps.service.staff_id(owner, name) is None:
+            if deps.people.staff_id(owner, name) is None:
                 errors["owner"] = f"They are not linked in {name} yet; an admin can run /lead link."
     if errors:
         return NewLeadForm(None, None, backend, errors)
@@ -113,9 +113,9 @@ def open_new_lead_modal(
     permalink: str | None = None,
 ) -> None:
     """The New lead modal; ``message`` and ``permalink``: the Slack message the lead is made from."""
-    service = deps.service
-    default = service.backend_for_channel(channel)
-    others = [b for b in service.backends.values() if b is not default]
+    backends = deps.service.backends
+    default = backends.for_channel(channel)
+    others = [b for b in backends if b is not default]
     metadata: dict[str, Any] = {"channel": channel, "response_url": response_url}
     if message is not None:
         metadata |= {"ts": message.ts, "permalink": permalink}
@@ -129,11 +129,17 @@ def open_new_lead_modal(
     deps.client.views_open(trigger_id=trigger_id, view=view)
 
 
+def _field_error(exc: LeadError) -> str:
+    """A domain error as a modal shows it under a field: plain text, at most 150 characters."""
+    text = exc.message
+    return (text[:1].upper() + text[1:])[:150]
+
+
 def create_lead(deps: Deps, view: dict[str, Any], user: str, channel: str | None) -> Reply | None:
     form = read_new_lead_form(view, deps, deps.service.clock())
-    if form.lead is None or not deps.service.claim(f"view:{view['id']}"):
+    if form.lead is None or not deps.claims.claim(f"view:{view['id']}"):
         return None  # errors went back in the ack; a resubmitted view was handled already
-    metadata = json.loads(view.get("private_metadata") or "{}")
+    metadata = _metadata(view)
     lead = form.lead
     if metadata.get("permalink"):
         first = f"From Slack: {metadata['permalink']}"
@@ -141,17 +147,20 @@ def create_lead(deps: Deps, view: dict[str, Any], user: str, channel: str | None
     created = deps.service.create(
         deps.actor(user), lead, owner_user=form.owner_user, backend=form.backend, channel=channel
     )
-    tell_new_owner(deps, created, user)
-    post_to_feed(deps, created, user)
-    refresh_homes(deps, created, user)
-    if channel and metadata.get("ts"):
-        said = f"<@{user}> made a lead of this message: {created.name} (`{created.ref}`)"
-        post_in_thread(deps.client, MessageAt(channel, metadata["ts"]), said)
     return Reply(
-        text=f"New lead {created.name} ({created.ref})",
-        blocks=card_blocks(deps.service, created, last_action=f"Created by <@{user}>"),
+        text=f"New lead {escape(created.name)} ({created.ref})",
+        blocks=deps.card(created, said.created(user)),
         in_channel=True,
     )
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """The view's private_metadata: Leadbot's own JSON, but a forged payload can carry anything."""
+    try:
+        found = json.loads(view.get("private_metadata") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def new_lead_submitted(deps: Deps) -> Callable[..., None]:
@@ -164,12 +173,19 @@ def new_lead_submitted(deps: Deps) -> Callable[..., None]:
             ack(response_action="errors", errors={"name": BUSY[:150]})
             return
         ack()
-        metadata = json.loads(view.get("private_metadata") or "{}")
+        metadata = _metadata(view)
         if not metadata.get("response_url"):
             log.warning("New lead modal submitted without a response_url; nowhere to post the card")
             return
         respond = Respond(response_url=metadata["response_url"])
-        deps.after_ack(respond, lambda: create_lead(deps, view, body["user"]["id"], metadata.get("channel")))
+        channel = metadata.get("channel")
+        at = MessageAt(channel, metadata["ts"]) if channel and metadata.get("ts") else None
+        deps.after_ack(
+            respond,
+            lambda: create_lead(deps, view, body["user"]["id"], channel),
+            at=at,
+            from_message=at is not None,
+        )
 
     return submitted
 
@@ -205,7 +221,7 @@ def read_note_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, 
 def read_status_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
     values = view.get("state", {}).get("values", {})
     reason = _value(values, "reason")
-    metadata = json.loads(view.get("private_metadata") or "{}")
+    metadata = _metadata(view)
     if not reason:
         return {}, {"reason": "Choose a reason."}
     form = {"status": metadata.get("status"), "label": metadata.get("status_label"), "reason": reason}
@@ -226,7 +242,7 @@ def card_modal_submitted(
             ack(response_action="errors", errors=errors)
             return
         ack()
-        metadata = json.loads(view.get("private_metadata") or "{}")
+        metadata = _metadata(view)
         user = body["user"]["id"]
         on_home = bool(metadata.get("home"))
         if not metadata.get("ref") or not (metadata.get("response_url") or on_home):
@@ -234,37 +250,29 @@ def card_modal_submitted(
             return
 
         def work() -> Reply | None:
-            if not deps.service.claim(f"view:{view['id']}"):
+            if not deps.claims.claim(f"view:{view['id']}"):
                 return None  # a resubmitted view was handled already
-            lead = apply(deps.actor(user), metadata["ref"], form)
+            lead = apply(deps.actor(user), str(metadata["ref"]), form)
             action = describe(user, form)
-            refresh_homes(deps, lead, user, acted_on_home=on_home)
             if metadata.get("digest"):
                 digest = redraw_digest(deps, user, f"{lead.ref}: {action}")
                 return Reply(text=f"{lead.ref}: {action}", blocks=digest, replace_original=True)
-            blocks_ = card_blocks(deps.service, lead, last_action=action)
-            return Reply(
-                text=f"{lead.ref}: {action}",
-                blocks=blocks_,
-                replace_original=True,
-                thread_at=MessageAt(metadata["channel"], metadata["ts"]) if metadata.get("ts") else None,
-                thread_text=action,
-            )
+            return Reply(text=f"{lead.ref}: {action}", blocks=deps.card(lead, action), replace_original=True)
 
         respond = HomeResponder(deps, user) if on_home else Respond(response_url=metadata["response_url"])
-        deps.after_ack(respond, work, card=True)
+        channel = metadata.get("channel")
+        at = MessageAt(str(channel), str(metadata["ts"])) if channel and metadata.get("ts") else None
+        deps.after_ack(respond, work, card=True, at=at, home=on_home)
 
     return submitted
 
 
 def _follow_up_done(user: str, fields: dict[str, Any]) -> str:
-    nxt = fields["next_follow_up"]
-    return f"<@{user}> logged a follow-up" + (f" · next: {blocks.slack_time(nxt, relative=False)}" if nxt else "")
+    return said.followed_up(user, fields["next_follow_up"])
 
 
 def _status_changed(user: str, form: dict[str, Any]) -> str:
-    sub = f" · {form['sub_status']}" if form.get("sub_status") else ""
-    return f"<@{user}> set the status to {form.get('label') or form['status']}{sub}"
+    return said.status_set(user, str(form.get("label") or form["status"]), form.get("sub_status"))
 
 
 def register(app: App, deps: Deps) -> None:
@@ -293,6 +301,6 @@ def register(app: App, deps: Deps) -> None:
             deps,
             read_note_form,
             lambda actor, ref, text: service.add_note(actor, ref, text),
-            lambda user, _: f"<@{user}> added a note",
+            lambda user, _: said.noted(user),
         )
     )

@@ -1,139 +1,68 @@
-"""LeadService: the one entry point handlers call.
+"""LeadService: reading and writing leads on whichever backend a reference names.
 
-It routes each call to the backend a lead reference names, maps Slack users
-to the staff IDs that backend knows, enforces who may do what, and writes the
-audit trail. It knows nothing about Slack beyond user IDs being strings.
+Every write checks who may make it (``People``), goes to the backend once,
+and either lands (an event is published) or, when the backend cannot take it
+now, is queued in the outbox and the caller is told so (``Queued``). Each
+call is audited.
 """
 
 from __future__ import annotations
 
-import re
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from bot.store import Store, to_db_time, utcnow
+from services.audit import Actor, Audit
 from services.backends.base import Backend
-from services.errors import BackendGone, LeadError, NoChange, NotAllowed, NotFound, Queued, Unreachable, Unsupported
-from services.models import (
-    Activity,
-    FollowUp,
-    Lead,
-    LeadPage,
-    LeadQuery,
-    Model,
-    NewLead,
-    Note,
-    StaffLink,
-    StatusChange,
-    StatusModel,
+from services.clock import Clock, utcnow
+from services.errors import Code, Invalid, LeadError, NoChange, Person, Queued, Unreachable, Unsupported
+from services.events import (
+    ORIGIN,
+    Events,
+    FollowUpLogged,
+    FollowUpMoved,
+    LeadAssigned,
+    LeadCreated,
+    LeadEvent,
+    NoteAdded,
+    StatusChanged,
+    WriteSettled,
 )
-from services.outbox import WHAT, Outbox, QueuedWrite
+from services.models import Activity, FollowUp, Lead, LeadPage, LeadQuery, NewLead, Note, StatusChange, StatusModel
+from services.outbox import Outbox, what
+from services.people import People
+from services.ports import QueuedWrite
+from services.routing import Backends
 
-KNOWN_BACKENDS = ("local", "capillary", "leadsapi", "leadsquared", "getlead")
-REF_RE = re.compile(r"^(?:(?P<backend>[A-Za-z]+):)?(?P<id>[A-Za-z0-9+_.\-]{1,64})$")
-# In running text a reference must name its backend, and a trailing full stop is punctuation.
-REF_IN_TEXT_RE = re.compile(
-    rf"(?<![\w/:.@-])(?P<backend>{'|'.join(KNOWN_BACKENDS)}):(?P<id>[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)(?![\w@])",
-    re.I,
-)
-REF_USAGE = "a lead reference is `BACKEND:ID` (e.g. `local:7`) or a bare `ID`"
-
-
-# The keys claimed by the request being worked on (None outside one).
-_CLAIMS: ContextVar[list[str] | None] = ContextVar("leadbot_claims", default=None)
-
-
-class Actor(Model):
-    slack_user: str
-    is_admin: bool = False
+__all__ = ["Actor", "LeadService"]
 
 
 class LeadService:
     def __init__(
         self,
-        store: Store,
-        backends: dict[str, Backend],
+        backends: Backends,
+        people: People,
+        outbox: Outbox,
+        audit: Audit,
+        events: Events | None = None,
         *,
-        default_backend: str = "local",
-        channel_backends: dict[str, str] | None = None,
-        self_link: bool = False,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
-        if default_backend not in backends:
-            raise ValueError(f"default backend {default_backend!r} is not configured")
-        self.store = store
         self.backends = backends
-        self.default_backend = default_backend
-        self.channel_backends = channel_backends or {}
-        self.self_link = self_link
+        self.people = people
+        self.outbox = outbox
+        self.audit = audit
+        self.events = events or Events()
         self.clock = clock
-        self.outbox = Outbox(store)
 
-    # -- routing ------------------------------------------------------------
-
-    def backend(self, name: str) -> Backend:
-        key = name.strip().lower()
-        if key in self.backends:
-            return self.backends[key]
-        configured = ", ".join(self.backends)
-        if key in KNOWN_BACKENDS:
-            raise BackendGone(f"the `{key}` backend is not configured here (configured: {configured})")
-        raise NotFound(f"there is no backend called `{name}` (configured: {configured})")
-
-    def backend_for_channel(self, channel: str | None) -> Backend:
-        return self.backend(self.channel_backends.get(channel or "", self.default_backend))
-
-    def resolve(self, ref: str, channel: str | None = None) -> tuple[Backend, str]:
-        match = REF_RE.match(ref.strip())
-        if not match:
-            raise NotFound(f"`{ref}` is not a lead reference: {REF_USAGE}")
-        name = match["backend"]
-        backend = self.backend(name) if name else self.backend_for_channel(channel)
-        return backend, match["id"]
-
-    def claim(self, key: str) -> bool:
-        """Handle ``key`` once. Inside ``claims_until_done()``, the claim is released only when the work ends."""
-        pending = _CLAIMS.get()
-        if not self.store.claim_request(key, until_done=pending is not None):
-            return False
-        if pending is not None:
-            pending.append(key)
-        return True
-
-    @contextmanager
-    def claims_until_done(self) -> Iterator[None]:
-        """Run a request's work: its claims count as finished only once the work is over (or failed)."""
-        token = _CLAIMS.set([])
-        try:
-            yield
-        finally:
-            keys = _CLAIMS.get()
-            _CLAIMS.reset(token)
-            if keys:
-                self.store.finish_requests(keys)
-
-    def references_in(self, text: str, limit: int = 3) -> list[str]:
-        """Full lead references (``capillary:19``) to configured backends in free text, first ``limit``, once each."""
-        found: list[str] = []
-        for match in REF_IN_TEXT_RE.finditer(text):
-            ref = f"{match['backend'].lower()}:{match['id']}"
-            if match["backend"].lower() in self.backends and ref not in found:
-                found.append(ref)
-                if len(found) == limit:
-                    break
-        return found
-
-    # -- reading ------------------------------------------------------------
+    # -- reading ------------------------------------------------------------------------------
 
     def get(self, ref: str, channel: str | None = None) -> Lead:
-        backend, lead_id = self.resolve(ref, channel)
+        backend, lead_id = self.backends.resolve(ref, channel)
         return backend.get(lead_id)
 
     def activity(self, lead: Lead, limit: int = 3) -> list[Activity]:
-        return self.backend(lead.backend).activity(lead.id, limit)
+        return self.backends.get(lead.backend).activity(lead.id, limit)
 
     def search(
         self,
@@ -148,16 +77,15 @@ class LeadService:
         offset: int = 0,
         limit: int = 10,
     ) -> LeadPage:
-        target = self.backend(backend) if backend else self.backend_for_channel(channel)
+        target = self.backends.get(backend) if backend else self.backends.for_channel(channel)
         owner = None
         if owner_user:
-            owner = self.staff_id(owner_user, target.name)
+            owner = self.people.staff_id(owner_user, target.name)
             if owner is None:
                 return LeadPage(leads=[], total=0, offset=offset)
         if status:
             target.status_option(status)
-        if sub_status and target.capabilities.status_model != StatusModel.WITH_REASONS:
-            raise Unsupported(f"{target.title} has no sub-statuses: leave out `sub=`")
+        self._check_sub_status(target, sub_status)
         query = LeadQuery(
             owner=owner,
             status=status,
@@ -168,7 +96,7 @@ class LeadService:
         )
         return target.search(query)
 
-    # -- writing ------------------------------------------------------------
+    # -- writing ------------------------------------------------------------------------------
 
     def create(
         self,
@@ -179,33 +107,44 @@ class LeadService:
         backend: str | None = None,
         channel: str | None = None,
     ) -> Lead:
-        target = self.backend(backend) if backend else self.backend_for_channel(channel)
-        with self._audited(actor, "create", None) as audit:
-            by = self._require_link(actor, target)
-            owner = self._staff_for_assignee(owner_user, target) if owner_user else by
+        target = self.backends.get(backend) if backend else self.backends.for_channel(channel)
+        with self.audit.action(actor, "create", None) as audit:
+            by = self.people.require_link(actor, target)
+            owner = self.people.staff_for(owner_user, target) if owner_user else by
             if lead.status:
                 target.status_option(lead.status)
-            if lead.sub_status and target.capabilities.status_model != StatusModel.WITH_REASONS:
-                raise Unsupported(f"{target.title} has no sub-statuses: leave out `sub=`")
+            self._check_sub_status(target, lead.sub_status)
             if lead.customer and not target.capabilities.customer_ids:
-                raise Unsupported(f"{target.title} does not take a customer id: give an email or phone instead")
+                raise Unsupported(
+                    "{backend} does not take a customer id: give an email or phone instead",
+                    field="customer",
+                    backend=target.title,
+                )
             if not (lead.email or lead.phone or lead.customer):
-                raise LeadError("give the lead's email or phone")
+                raise Invalid("give the lead's email or phone", field="email")
             wanted = lead.model_copy(update={"owner": owner})
             args = {"lead": wanted.model_dump(mode="json"), "by": by}
             created = self._send(actor, target, "create", args, None, lambda: target.create(wanted, by=by))
             audit["ref"] = created.ref
-            return created
+        self._publish(LeadCreated(lead=created, by_user=actor.slack_user, origin=_origin()))
+        return created
 
     def assign(self, actor: Actor, ref: str, assignee: str, channel: str | None = None) -> Lead:
-        backend, lead_id = self.resolve(ref, channel)
-        with self._audited(actor, "assign", f"{backend.name}:{lead_id}", f"to {assignee}"):
-            by = self._require_link(actor, backend)
-            owner = self._staff_for_assignee(assignee, backend)
-            if self._current(backend, lead_id, "owner") == owner:
-                raise NoChange(f"nothing changed: `{backend.name}:{lead_id}` is already assigned to <@{assignee}>")
-            args = {"lead_id": lead_id, "owner": owner, "by": by}
-            return self._send(actor, backend, "assign", args, lead_id, lambda: backend.assign(lead_id, owner, by=by))
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "assign", f"{backend.name}:{lead_id}", f"to {assignee}"):
+            by = self.people.require_link(actor, backend)
+            owner = self.people.staff_for(assignee, backend)
+            previous = self._current(backend, lead_id, "owner")
+            if previous == owner:
+                raise NoChange(
+                    "nothing changed: {ref} is already assigned to {who}",
+                    ref=Code(f"{backend.name}:{lead_id}"),
+                    who=Person(assignee),
+                )
+            args = {"lead_id": lead_id, "owner": owner, "by": by, "previous_owner": previous}
+            lead = self._send(actor, backend, "assign", args, lead_id, lambda: backend.assign(lead_id, owner, by=by))
+        self._publish(LeadAssigned(lead=lead, by_user=actor.slack_user, origin=_origin(), previous_owner=previous))
+        return lead
 
     def log_follow_up(
         self,
@@ -217,27 +156,30 @@ class LeadService:
         done_at: datetime | None = None,
         channel: str | None = None,
     ) -> Lead:
-        backend, lead_id = self.resolve(ref, channel)
-        with self._audited(actor, "follow_up", f"{backend.name}:{lead_id}"):
-            by = self._require_link(actor, backend)
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "follow_up", f"{backend.name}:{lead_id}"):
+            by = self.people.require_link(actor, backend)
             follow_up = FollowUp(
-                done_at=done_at or self.clock(),
-                notes=notes or None,
-                next_follow_up=next_follow_up,
-                by=by,
+                done_at=done_at or self.clock(), notes=notes or None, next_follow_up=next_follow_up, by=by
             )
             args = {"lead_id": lead_id, "follow_up": follow_up.model_dump(mode="json")}
-            return self._send(
+            lead = self._send(
                 actor, backend, "log_follow_up", args, lead_id, lambda: backend.log_follow_up(lead_id, follow_up)
             )
+        self._publish(
+            FollowUpLogged(lead=lead, by_user=actor.slack_user, origin=_origin(), next_follow_up=next_follow_up)
+        )
+        return lead
 
     def add_note(self, actor: Actor, ref: str, text: str, channel: str | None = None) -> Lead:
-        backend, lead_id = self.resolve(ref, channel)
-        with self._audited(actor, "note", f"{backend.name}:{lead_id}"):
-            by = self._require_link(actor, backend)
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "note", f"{backend.name}:{lead_id}"):
+            by = self.people.require_link(actor, backend)
             note = Note(text=text, by=by, at=self.clock())
             args = {"lead_id": lead_id, "note": note.model_dump(mode="json")}
-            return self._send(actor, backend, "add_note", args, lead_id, lambda: backend.add_note(lead_id, note))
+            lead = self._send(actor, backend, "add_note", args, lead_id, lambda: backend.add_note(lead_id, note))
+        self._publish(NoteAdded(lead=lead, by_user=actor.slack_user, origin=_origin()))
+        return lead
 
     def change_status(
         self,
@@ -249,29 +191,41 @@ class LeadService:
         sub_status: str | None = None,
         channel: str | None = None,
     ) -> Lead:
-        backend, lead_id = self.resolve(ref, channel)
-        with self._audited(actor, "status", f"{backend.name}:{lead_id}", status):
-            by = self._require_link(actor, backend)
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "status", f"{backend.name}:{lead_id}", status):
+            by = self.people.require_link(actor, backend)
             wanted = backend.status_option(status)
             if reason is None and sub_status is None and self._current(backend, lead_id, "status") == wanted.value:
-                raise NoChange(f"nothing changed: `{backend.name}:{lead_id}` is already {wanted.label}")
+                raise NoChange(
+                    "nothing changed: {ref} is already {status}",
+                    ref=Code(f"{backend.name}:{lead_id}"),
+                    status=wanted.label,
+                )
             change = StatusChange(status=status, reason=reason, sub_status=sub_status, by=by, at=self.clock())
             args = {"lead_id": lead_id, "change": change.model_dump(mode="json")}
-            return self._send(
+            lead = self._send(
                 actor, backend, "change_status", args, lead_id, lambda: backend.change_status(lead_id, change)
             )
+        self._publish(
+            StatusChanged(
+                lead=lead, by_user=actor.slack_user, origin=_origin(), status_label=wanted.label, sub_status=sub_status
+            )
+        )
+        return lead
 
     def reschedule(self, actor: Actor, ref: str, when: datetime, channel: str | None = None) -> Lead:
         """Move the next follow-up (Snooze) without logging one."""
-        backend, lead_id = self.resolve(ref, channel)
-        with self._audited(actor, "snooze", f"{backend.name}:{lead_id}", when.isoformat()):
-            by = self._require_link(actor, backend)
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "snooze", f"{backend.name}:{lead_id}", when.isoformat()):
+            by = self.people.require_link(actor, backend)
             args = {"lead_id": lead_id, "when": when.isoformat(), "by": by}
-            return self._send(
+            lead = self._send(
                 actor, backend, "reschedule", args, lead_id, lambda: backend.reschedule(lead_id, when, by=by)
             )
+        self._publish(FollowUpMoved(lead=lead, by_user=actor.slack_user, origin=_origin(), to=when))
+        return lead
 
-    # -- writes a backend could not take at once --------------------------------
+    # -- writes a backend could not take at once ----------------------------------------------
 
     @staticmethod
     def _current(backend: Backend, lead_id: str, field: str) -> object:
@@ -295,19 +249,24 @@ class LeadService:
             if not backend.capabilities.queues_writes:
                 raise
             ref = f"{backend.name}:{lead_id}" if lead_id else None
-            self.outbox.add(
+            queued = self.outbox.add(
                 backend=backend.name,
                 op=op,
                 args=args,
                 ref=ref,
                 slack_user=actor.slack_user,
+                origin=_origin(),
                 now=self.clock(),
                 retry_after=exc.retry_after,
             )
-            on = f" on `{ref}`" if ref else ""
+            on = " on {ref}" if ref else ""
             raise Queued(
-                f"{exc.message}, so your {WHAT[op]}{on} is queued: Leadbot will keep trying"
-                " and tell you when it lands (or if it cannot)"
+                "{why}, so your {what}" + on + " is queued: Leadbot will keep trying"
+                " and tell you when it lands (or if it cannot)",
+                write_key=queued.key,
+                why=exc.message,
+                what=what(op),
+                ref=Code(ref or ""),
             ) from None
 
     def replay(self, item: QueuedWrite) -> Lead:
@@ -315,14 +274,23 @@ class LeadService:
 
         Raises ``Unreachable`` (try later) or another ``LeadError`` (give up, and say why).
         """
-        backend = self.backend(item.backend)
+        backend = self.backends.get(item.backend)
         actor = Actor(slack_user=item.slack_user)
-        with self._audited(actor, f"retry {item.op}", item.ref, f"try {item.attempts + 1}") as audit:
+        with self.audit.action(actor, f"retry {item.op}", item.ref, f"try {item.attempts + 1}") as audit:
             landed = backend.applied(item.op, item.args)
             if landed is None:
                 landed = self._call(backend, item.op, item.args)
             audit["ref"] = landed.ref
-            return landed
+        return landed
+
+    def settled(self, item: QueuedWrite, lead: Lead | None, why: str | None) -> None:
+        """Tell the listeners how a queued write ended (it landed as ``lead``, or ``why`` it never will)."""
+        if lead is not None:
+            event = _landed_event(item, lead, self.backends.get(item.backend))
+            if event is not None:
+                self._publish(event)
+        title = self.backends.get(item.backend).title if item.backend in self.backends else item.backend
+        self._publish(WriteSettled(write=item, lead=lead, why=why, backend_title=title))
 
     @staticmethod
     def _call(backend: Backend, op: str, args: dict) -> Lead:
@@ -340,143 +308,40 @@ class LeadService:
             return backend.reschedule(args["lead_id"], datetime.fromisoformat(args["when"]), by=args["by"])
         raise ValueError(f"unknown queued operation {op!r}")
 
-    # -- people's settings ----------------------------------------------------
+    # -- helpers ------------------------------------------------------------------------------
 
-    def assignment_dms(self, slack_user: str) -> bool:
-        """Whether ``slack_user`` is told when someone else assigns them a lead (on unless turned off)."""
-        return bool(self.store.user_setting(slack_user, "assignment_dms", 1))
+    def _check_sub_status(self, backend: Backend, sub_status: str | None) -> None:
+        if sub_status and backend.capabilities.status_model != StatusModel.WITH_REASONS:
+            raise Unsupported("{backend} has no sub-statuses", field="sub_status", backend=backend.title)
 
-    def has_home(self, slack_user: str) -> bool:
-        """Whether ``slack_user`` has opened Leadbot's App Home (only then is it redrawn after changes)."""
-        return bool(self.store.user_setting(slack_user, "home_opened", 0))
+    def _publish(self, event: object) -> None:
+        self.events.publish(event)
 
-    def mark_home_opened(self, slack_user: str) -> None:
-        if not self.has_home(slack_user):
-            self.store.set_user_setting(slack_user, "home_opened", 1)
 
-    def set_assignment_dms(self, actor: Actor, on: bool) -> None:
-        with self._audited(actor, "notify", None, "on" if on else "off"):
-            self.store.set_user_setting(actor.slack_user, "assignment_dms", int(on))
+def _origin() -> dict[str, Any]:
+    return dict(ORIGIN.get() or {})
 
-    def previews_on(self, channel: str) -> bool:
-        """Whether messages naming a lead in ``channel`` get a preview (off unless an admin turned it on)."""
-        return bool(self.store.channel_setting(channel, "previews", 0))
 
-    def set_previews(self, actor: Actor, channel: str, on: bool) -> None:
-        with self._audited(actor, "previews", None, f"{'on' if on else 'off'} in {channel}"):
-            if not actor.is_admin:
-                raise NotAllowed("only Leadbot admins can turn lead previews on or off")
-            self.store.set_channel_setting(channel, "previews", int(on))
-
-    # -- staff links --------------------------------------------------------
-
-    def staff_id(self, slack_user: str, backend: str) -> str | None:
-        rows = self.store.db["staff_links"].rows_where("slack_user = ? and backend = ?", [slack_user, backend])
-        return next((r["staff_id"] for r in rows), None)
-
-    def slack_user_for(self, backend: str, staff_id: str) -> str | None:
-        rows = self.store.db["staff_links"].rows_where("backend = ? and staff_id = ?", [backend, staff_id])
-        return next((r["slack_user"] for r in rows), None)
-
-    def links(self, slack_user: str) -> list[StaffLink]:
-        rows = self.store.db["staff_links"].rows_where("slack_user = ?", [slack_user], order_by="backend")
-        return [StaffLink(slack_user=r["slack_user"], backend=r["backend"], staff_id=r["staff_id"]) for r in rows]
-
-    def link(self, actor: Actor, slack_user: str, staff_id: str, backend: str | None = None) -> StaffLink:
-        target = self.backend(backend) if backend else self.backend(self.default_backend)
-        with self._audited(actor, "link", None, f"{slack_user} → {target.name}:{staff_id}"):
-            self._require_may_link(actor, slack_user)
-            holder = self.slack_user_for(target.name, staff_id)
-            if holder and holder != slack_user:
-                raise LeadError(
-                    f"staff ID `{staff_id}` in {target.name} is already linked to <@{holder}>; unlink them first"
-                )
-            try:
-                with self.store.transaction() as db:
-                    db["staff_links"].upsert(
-                        {
-                            "slack_user": slack_user,
-                            "backend": target.name,
-                            "staff_id": staff_id,
-                            "linked_by": actor.slack_user,
-                            "linked_at": to_db_time(self.clock()),
-                        },
-                        pk=("slack_user", "backend"),
-                    )
-            except sqlite3.IntegrityError:
-                raise LeadError(f"staff ID `{staff_id}` in {target.name} was just linked to someone else") from None
-            return StaffLink(slack_user=slack_user, backend=target.name, staff_id=staff_id)
-
-    def unlink(self, actor: Actor, slack_user: str, backend: str | None = None) -> StaffLink:
-        target = self.backend(backend) if backend else self.backend(self.default_backend)
-        with self._audited(actor, "unlink", None, f"{slack_user} from {target.name}"):
-            self._require_may_link(actor, slack_user, unlinking=True)
-            staff_id = self.staff_id(slack_user, target.name)
-            if staff_id is None:
-                raise NotFound(f"<@{slack_user}> is not linked in {target.name}")
-            with self.store.transaction() as db:
-                db["staff_links"].delete((slack_user, target.name))
-            return StaffLink(slack_user=slack_user, backend=target.name, staff_id=staff_id)
-
-    # -- rules --------------------------------------------------------------
-
-    def _require_link(self, actor: Actor, backend: Backend) -> str:
-        staff_id = self.staff_id(actor.slack_user, backend.name)
-        if staff_id is None:
-            raise NotAllowed(
-                f"you are not linked to a staff ID in {backend.name}, so you can't change its leads."
-                f" Ask an admin to run `/lead link @you STAFF_ID backend={backend.name}`"
-            )
-        return staff_id
-
-    def _staff_for_assignee(self, slack_user: str, backend: Backend) -> str:
-        staff_id = self.staff_id(slack_user, backend.name)
-        if staff_id is None:
-            raise NotAllowed(
-                f"<@{slack_user}> is not linked to a staff ID in {backend.name}."
-                f" An admin can link them: `/lead link @them STAFF_ID backend={backend.name}`"
-            )
-        return staff_id
-
-    def _require_may_link(self, actor: Actor, slack_user: str, *, unlinking: bool = False) -> None:
-        if actor.is_admin:
-            return
-        if slack_user == actor.slack_user and (self.self_link or unlinking):
-            return
-        if slack_user == actor.slack_user:
-            raise NotAllowed("only Leadbot admins can link staff IDs here; ask one to link you")
-        raise NotAllowed("only Leadbot admins can link or unlink other people")
-
-    @contextmanager
-    def _audited(self, actor: Actor, action: str, ref: str | None, detail: str = "") -> Iterator[dict]:
-        record: dict = {"ref": ref}
+def _landed_event(item: QueuedWrite, lead: Lead, backend: Backend) -> LeadEvent | None:
+    """The event a queued write would have published had it landed at once."""
+    common: dict[str, Any] = {"lead": lead, "by_user": item.slack_user, "origin": item.origin, "settled": item}
+    args = item.args
+    if item.op == "create":
+        return LeadCreated(**common)
+    if item.op == "assign":
+        return LeadAssigned(**common, previous_owner=args.get("previous_owner"))
+    if item.op == "log_follow_up":
+        next_at = (args.get("follow_up") or {}).get("next_follow_up")
+        return FollowUpLogged(**common, next_follow_up=datetime.fromisoformat(next_at) if next_at else None)
+    if item.op == "add_note":
+        return NoteAdded(**common)
+    if item.op == "change_status":
+        change = args.get("change") or {}
         try:
-            yield record
-        except Queued as exc:
-            self.store.audit(
-                slack_user=actor.slack_user,
-                action=action,
-                lead_ref=record["ref"],
-                result="queued",
-                detail=exc.message,
-            )
-            raise
-        except LeadError as exc:
-            self.store.audit(
-                slack_user=actor.slack_user,
-                action=action,
-                lead_ref=record["ref"],
-                result="refused",
-                detail=exc.message,
-            )
-            raise
-        except Exception as exc:
-            self.store.audit(
-                slack_user=actor.slack_user,
-                action=action,
-                lead_ref=record["ref"],
-                result="error",
-                detail=type(exc).__name__,
-            )
-            raise
-        self.store.audit(slack_user=actor.slack_user, action=action, lead_ref=record["ref"], result="ok", detail=detail)
+            label = backend.status_option(change.get("status", "")).label
+        except LeadError:  # a backend that cannot list its statuses now: its value will do
+            label = str(change.get("status"))
+        return StatusChanged(**common, status_label=label, sub_status=change.get("sub_status"))
+    if item.op == "reschedule":
+        return FollowUpMoved(**common, to=datetime.fromisoformat(args["when"]))
+    return None

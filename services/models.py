@@ -92,10 +92,25 @@ class StatusModel(StrEnum):
     WITH_REASONS = "with_reasons"  # a status change needs a reason id / sub-status
 
 
+class Colour(StrEnum):
+    """A status's colour: each surface draws it its own way (an emoji in Slack, a colour in a terminal)."""
+
+    BLUE = "blue"
+    GREEN = "green"
+    RED = "red"
+    YELLOW = "yellow"
+    ORANGE = "orange"
+    PURPLE = "purple"
+    BROWN = "brown"
+    BLACK = "black"
+    WHITE = "white"
+    GREY = "grey"
+
+
 class StatusOption(Model):
     value: str
     label: str
-    emoji: str = ""
+    colour: Colour | None = None
     open: bool = True  # open leads are listed and reminded; closed ones are done
 
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from bot.store import Store
-from services.backends.capillary import CapillaryBackend, basic_auth
-from services.backends.http import HttpSettings, Rejected, Unreachable
-from services.errors import LeadGone, Unsupported
+from bot.stores.memory import MemoryStore
+from services.backends.base import BackendContext
+from services.backends.capillary import CapillaryBackend, CapillaryOptions, basic_auth
+from services.errors import Invalid, LeadGone, Rejected, Unreachable, Unsupported
 from services.models import FollowUp, LeadQuery, NewLead, Note, StatusChange
 from tests.fakes.capillary import PASSWORD, TOKEN, USERNAME, FakeCapillary
 from tests.fakes.server import Failure
@@ -28,19 +28,15 @@ def fake():
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "cap.db")
+def store():
+    return MemoryStore()
 
 
 def make(fake, store, *, token=False, read_timeout=0.5, **options) -> CapillaryBackend:
     credentials = {"token": SecretStr(TOKEN)} if token else {"username": USERNAME, "password": SecretStr(PASSWORD)}
-    return CapillaryBackend(
-        store,
-        HttpSettings(fake.url, connect_timeout=1, read_timeout=read_timeout),
-        **credentials,
-        sleep=lambda seconds: None,  # retries back off without waiting in tests
-        **options,
-    )
+    settings = CapillaryOptions(url=fake.url, connect_timeout=1, timeout=read_timeout, **credentials, **options)
+    # Retries back off without waiting in tests.
+    return CapillaryBackend(settings, BackendContext(store=store, sleep=lambda seconds: None))
 
 
 @pytest.fixture
@@ -99,8 +95,9 @@ def test_a_phone_only_lead_is_created_by_mobile(capillary, fake):
 
 
 def test_create_needs_what_the_lead_is_for(capillary, fake):
-    with pytest.raises(Unsupported, match="for=PRODUCT"):
+    with pytest.raises(Invalid, match="needs to know what the lead is for") as caught:
         capillary.create(new(lead_for=None), by=ANA)
+    assert caught.value.field == "lead_for"
     assert fake.requests("POST") == []
 
 
@@ -222,9 +219,9 @@ def test_assign_puts_the_owner_username(capillary, fake):
 
 def test_status_change_needs_a_known_reason_and_sends_it(capillary, fake):
     capillary.create(new(), by=ANA)
-    with pytest.raises(Unsupported, match="needs a reason.*1 Item not available in store"):
+    with pytest.raises(Invalid, match="needs a reason.*1 Item not available in store"):
         capillary.change_status("1", StatusChange(status="WON", by=ANA, at=NOW))
-    with pytest.raises(Unsupported, match="`9` is not a Capillary reason"):
+    with pytest.raises(Invalid, match="`9` is not a Capillary reason"):
         capillary.change_status("1", StatusChange(status="WON", reason="9", by=ANA, at=NOW))
     lead = capillary.change_status(
         "1", StatusChange(status="on_hold", reason="2", sub_status="YetToDecide", by=ANA, at=NOW)
@@ -301,7 +298,8 @@ def test_a_garbled_reply_is_unreachable(capillary, fake):
 
 
 def test_wrong_credentials_are_named_without_the_secret(fake, store):
-    backend = CapillaryBackend(store, HttpSettings(fake.url), username=USERNAME, password=SecretStr("wrong-secret"))
+    options = CapillaryOptions(url=fake.url, username=USERNAME, password=SecretStr("wrong-secret"))
+    backend = CapillaryBackend(options, BackendContext(store=store))
     with pytest.raises(Rejected) as caught:
         backend.create(new(), by=ANA)
     assert "credentials were refused" in caught.value.message and "wrong-secret" not in caught.value.message
@@ -330,6 +328,6 @@ def test_create_for_a_known_customer_with_a_sub_status_and_the_orgs_extended_fie
 
 
 def test_a_sub_status_capillary_does_not_have_is_refused_before_sending(capillary, fake):
-    with pytest.raises(Unsupported, match="`Maybe` is not a sub-status of OPEN in Capillary"):
+    with pytest.raises(Invalid, match="`Maybe` is not a sub-status of OPEN in Capillary"):
         capillary.create(new(sub_status="Maybe"), by=ANA)
     assert fake.requests("POST", "/v2/leads") == []

@@ -5,24 +5,56 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
+from dataclasses import dataclass
 
 import pytest
+from typer.testing import CliRunner
 
+from bot.cli import cli
 from bot.config import ConfigError, load_settings
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADBOT_", "PORT"))}
 
 
-def leadbot(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run(
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def leadbot_process(*args: str, env: dict[str, str] | None = None) -> Ran:
+    """The real command in a process of its own."""
+    result = subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
         env={**CLEAN_ENV, **(env or {})},
     )
+    return Ran(result.returncode, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def leadbot(monkeypatch):
+    """The same command run in this process (faster), with exactly ``env`` for Leadbot's settings."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Ran:
+        for name in list(os.environ):
+            if name.startswith(("SLACK_", "LEADBOT_", "PORT")):
+                monkeypatch.delenv(name)
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        result = CliRunner().invoke(cli, list(args))
+        return Ran(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+def test_the_real_process_stops_with_one_line_and_exit_2(tmp_path):
+    result = leadbot_process("run", env={"LEADBOT_DB": str(tmp_path / "x.db"), "PORT": "eighty"})
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1), result.stderr
+    assert result.stderr.startswith("leadbot: PORT is invalid") and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -34,13 +66,14 @@ def leadbot(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> s
         ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, "SLACK_APP_TOKEN does not start with 'xapp-'"),
         ({"PORT": "eighty"}, "PORT is invalid"),
         ({"PORT": "70000"}, "PORT is invalid"),
-        ({"LEADBOT_ADMINS": "alice,bob"}, "LEADBOT_ADMINS is invalid (not Slack user IDs: alice, bob)"),
+        ({"LEADBOT_ADMINS": "alice,bob"}, "LEADBOT_ADMINS is invalid (entries 1, 2 are not Slack user IDs)"),
+        ({"LEADBOT_ADMINS": "U012AB3CD,xoxb-123-456-secret"}, "LEADBOT_ADMINS is invalid (entries 2 are not"),
         ({"LEADBOT_DEFAULT_BACKEND": "salesforce"}, "LEADBOT_DEFAULT_BACKEND is invalid"),
         ({"LEADBOT_CONFIG": "/nonexistent/leadbot.toml"}, "LEADBOT_CONFIG cannot be read"),
         ({"SLACK_API_URL": "ftp://x"}, "SLACK_API_URL is invalid"),
     ],
 )
-def test_bad_settings_stop_start_up_with_one_line(env, expected, tmp_path):
+def test_bad_settings_stop_start_up_with_one_line(leadbot, env, expected, tmp_path):
     result = leadbot("run", env={"LEADBOT_DB": str(tmp_path / "x.db"), **env})
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
@@ -48,7 +81,7 @@ def test_bad_settings_stop_start_up_with_one_line(env, expected, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_default_backend_must_be_configured(tmp_path):
+def test_default_backend_must_be_configured(leadbot, tmp_path):
     result = leadbot(
         "run",
         env={
@@ -62,7 +95,7 @@ def test_default_backend_must_be_configured(tmp_path):
     assert "LEADBOT_DEFAULT_BACKEND is 'capillary', which is not configured" in result.stderr
 
 
-def test_rejected_token_is_one_line_without_the_token(tmp_path, fake_slack):
+def test_rejected_token_is_one_line_without_the_token(leadbot, tmp_path, fake_slack):
     fake_slack.fail("auth.test", error="invalid_auth", times=5)
     result = leadbot(
         "run",
@@ -113,34 +146,6 @@ def test_admins_are_parsed(monkeypatch):
     assert load_settings().leadbot_admins == {"U012AB3CD", "W045EF6GH"}
 
 
-def test_store_schema_is_created_once_and_in_wal_mode(tmp_path: Path):
-    from bot.store import Store, migrations
-
-    path = tmp_path / "s.db"
-    store = Store(path)
-    assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
-    assert {
-        "staff_links",
-        "local_leads",
-        "local_follow_ups",
-        "local_notes",
-        "local_status_log",
-        "processed_requests",
-        "audit",
-    } <= set(store.db.table_names())
-    again = Store(path)  # re-opening applies nothing twice
-    assert [m.name for m in migrations.applied(again.db)] == [
-        "m001_initial",
-        "m002_user_settings",
-        "m003_home_opened",
-        "m004_channel_settings",
-        "m005_remote_leads_and_outbox",
-        "m006_reminders",
-        "m007_request_claims",
-    ]
-    assert migrations.pending(again.db) == []
-
-
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
@@ -169,7 +174,7 @@ def test_half_configured_backends_are_named(env, expected, monkeypatch):
         load_settings(**env)
 
 
-def test_backend_options_are_checked_at_start_up(tmp_path):
+def test_backend_options_are_checked_at_start_up(leadbot, tmp_path):
     config = tmp_path / "leadbot.toml"
     config.write_text("[backends.capillary]\ntill_id = 'the big one'\n")
     env = {
@@ -184,9 +189,13 @@ def test_backend_options_are_checked_at_start_up(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "LEADBOT_CONFIG [backends.capillary] till_id:" in result.stderr
     assert "secret-cap-token" not in result.stderr
-    config.write_text("[backends.getlead]\ntoken = 'x'\n")
+    config.write_text("[backends.salesforce]\ntoken = 'x'\n")
     result = leadbot("run", env=env)
-    assert "only capillary and leadsapi take settings here" in result.stderr
+    assert "[backends.salesforce]: no such backend (known: local, capillary, leadsapi)" in result.stderr
+    config.write_text("[backends.capillary]\ntoken = 'in-the-file'\n")
+    result = leadbot("run", env=env)
+    assert "[backends.capillary] token: set it in the environment as LEADBOT_CAPILLARY_TOKEN" in result.stderr
+    assert "in-the-file" not in result.stderr and "secret-cap-token" not in result.stderr
 
 
 def test_backend_secrets_never_appear_in_repr(monkeypatch):

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from bot.store import Store
-from services.backends.http import HttpSettings, Rejected, Unreachable
-from services.backends.leadsapi import LeadsApiBackend
-from services.errors import Duplicate, LeadGone, Unsupported
+from bot.stores.memory import MemoryStore
+from services.backends.base import BackendContext
+from services.backends.leadsapi import LeadsApiBackend, LeadsApiOptions
+from services.errors import Duplicate, Invalid, LeadGone, Rejected, Unreachable
 from services.models import FollowUp, LeadQuery, NewLead, Note, StatusChange
 from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
 from tests.fakes.server import Failure
@@ -26,15 +26,14 @@ def fake():
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "api.db")
+def store():
+    return MemoryStore()
 
 
 def make(fake, store, **options) -> LeadsApiBackend:
     options.setdefault("token", SecretStr(TOKEN))
-    return LeadsApiBackend(
-        store, HttpSettings(fake.url, connect_timeout=1, read_timeout=0.5), sleep=lambda s: None, **options
-    )
+    settings = LeadsApiOptions(url=fake.url, connect_timeout=1, timeout=0.5, **options)
+    return LeadsApiBackend(settings, BackendContext(store=store, sleep=lambda s: None))
 
 
 @pytest.fixture
@@ -90,19 +89,19 @@ def test_a_duplicate_email_names_the_existing_lead(api):
 
 
 def test_every_lead_needs_an_email(api, fake):
-    with pytest.raises(Unsupported, match="needs an email"):
+    with pytest.raises(Invalid, match="needs an email"):
         api.create(new(email=None), by="ana")
     assert fake.requests("POST") == []
 
 
 def test_statuses_come_with_colours_and_archived(api, fake):
     options = api.statuses()
-    assert [(o.value, o.emoji, o.open) for o in options] == [
-        ("New", ":large_blue_circle:", True),
-        ("Contacted", ":large_yellow_circle:", True),
-        ("Won", ":large_green_circle:", False),
-        ("Lost", ":red_circle:", False),
-        ("archived", ":file_cabinet:", False),
+    assert [(o.value, o.colour, o.open) for o in options] == [
+        ("New", "blue", True),
+        ("Contacted", "yellow", True),
+        ("Won", "green", False),
+        ("Lost", "red", False),
+        ("archived", "brown", False),
     ]
     api.statuses()
     assert len(fake.requests("GET", "/leads/statuses")) == 1  # cached

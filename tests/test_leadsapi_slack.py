@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from bot.app import build_outbox_runner
@@ -37,8 +35,8 @@ def settings(tmp_path, fake_slack, api_fake, monkeypatch):
 @pytest.fixture
 def linked(service):
     admin = Actor(slack_user=ADMIN, is_admin=True)
-    service.link(admin, ADMIN, "ada", backend="leadsapi")
-    service.link(admin, REP, "ana", backend="leadsapi")
+    service.people.link(admin, ADMIN, "ada", backend="leadsapi")
+    service.people.link(admin, REP, "ana", backend="leadsapi")
     return service
 
 
@@ -97,14 +95,13 @@ def test_access_denied_is_said_plainly(slack, linked, api_fake):
     assert linked.outbox.pending() == []
 
 
-def test_backend_down_then_back_creates_the_lead_exactly_once(slack, linked, api_fake, settings, fake_slack):
+def test_backend_down_then_back_creates_the_lead_exactly_once(slack, linked, api_fake, runtime, clock, fake_slack):
     api_fake.fail("POST", "/leads", Failure("status", status=503))
     create(slack)
     assert "so your new lead is queued" in slack.last_reply()["text"]
     assert api_fake.leads == {}
-    start = linked.clock()
-    linked.clock = lambda: start + timedelta(minutes=1)
-    runner = build_outbox_runner(settings, linked)
+    clock.advance(minutes=1)
+    runner = build_outbox_runner(runtime)
     runner.run_due()
     runner.run_due()
     assert list(api_fake.leads) == [1] and len(api_fake.requests("POST", "/leads")) == 2
@@ -115,12 +112,11 @@ def test_backend_down_then_back_creates_the_lead_exactly_once(slack, linked, api
     )
 
 
-def test_a_create_that_timed_out_after_landing_is_not_made_twice(slack, linked, api_fake, settings):
+def test_a_create_that_timed_out_after_landing_is_not_made_twice(slack, linked, api_fake, runtime, clock):
     api_fake.fail("POST", "/leads", Failure("hang", apply=True))
     create(slack)
     assert "did not answer in time, so your new lead is queued" in slack.last_reply()["text"]
-    start = linked.clock()
-    linked.clock = lambda: start + timedelta(minutes=1)
-    build_outbox_runner(settings, linked).run_due()
+    clock.advance(minutes=1)
+    build_outbox_runner(runtime).run_due()
     assert len(api_fake.leads) == 1 and len(api_fake.requests("POST", "/leads")) == 1
     assert linked.outbox.pending() == []

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import yaml
 
+from bot import slackrequests as sr
 from handlers import EVENT_SCOPES, EVENT_TYPES
 from handlers.blocks import ACTION_IDS, CALLBACK_IDS, SHORTCUT_IDS
-from handlers.commands import SUBCOMMANDS
+from handlers.command import SUBCOMMANDS
 from tests.conftest import new_lead
 from tests.slack import DESIGN_SUBCOMMANDS, button_message
 
@@ -84,7 +85,15 @@ def test_help_covers_every_subcommand_in_the_design():
 
 def test_every_declared_command_and_handled_id_is_reachable(slack, linked):
     for command in MANIFEST["features"]["slash_commands"]:
-        assert slack.command("help").status_code == 200, command
+        request = sr.slash_command(
+            "help", user="UADMIN", response_url="http://127.0.0.1:9/r", trigger_id="1.1", command=command["command"]
+        )
+        answer = slack.send(request)
+        assert answer.status_code == 200 and "/lead new" in answer.text, command
+    not_ours = sr.slash_command(
+        "help", user="UADMIN", response_url="http://127.0.0.1:9/r", trigger_id="1.2", command="/leads"
+    )
+    assert slack.send(not_ours).status_code == 404  # the loop above would notice a command nobody handles
     for action_id in ACTION_IDS:
         value = "{}" if action_id == "lead_list_page" else "local:1"
         assert slack.click(button_message(action_id, value), action_id).status_code == 200, action_id

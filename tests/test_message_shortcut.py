@@ -8,7 +8,7 @@ import pytest
 
 from handlers.parsing import plain_text
 from services.contact import FoundContact, find_contact
-from tests.conftest import REP
+from tests.conftest import REP, activity
 from tests.slack import text_of
 
 MESSAGE = (
@@ -52,8 +52,7 @@ def test_submitting_makes_the_lead_with_the_link_as_first_note_and_says_so_in_th
         "+14155550132",
         "ana",
     )
-    (note,) = linked.store.db["local_notes"].rows
-    assert note["text"] == f"From Slack: {PERMALINK}\n\n40 seats"
+    assert activity(linked, "local:1") == [("note", f"From Slack: {PERMALINK}\n\n40 seats")]
     card = slack.last_reply()
     assert card["response_type"] == "in_channel" and "Jane Doe" in text_of(card["blocks"])
     (thread,) = slack.thread_replies()
@@ -76,7 +75,7 @@ def test_without_a_permalink_the_lead_is_still_made(slack, linked, fake_slack):
     assert "from_message" not in [b.get("block_id") for b in view["blocks"]]
     slack.submit(view, {"name": "Jane Doe", "email": "jane.doe@acme.example"}, user=REP)
     assert linked.get("local:1").name == "Jane Doe"
-    assert list(linked.store.db["local_notes"].rows) == []
+    assert activity(linked, "local:1") == []
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,8 @@ def test_previews_are_off_until_an_admin_turns_them_on(slack, linked):
     assert slack.thread_replies() == []
     slack.command("previews on", user=REP)
     assert "Only Leadbot admins can turn lead previews on or off" in slack.last_reply()["text"]
-    assert linked.previews_on("C0SALES") is False
+    slack.command("previews")
+    assert "Lead previews are off in this channel" in slack.last_reply()["text"]
     slack.command("previews on", user=ADMIN)
     said = slack.last_reply()
     assert said["response_type"] == "in_channel" and "turned lead previews on" in said["text"]
@@ -98,4 +99,4 @@ def test_no_preview_where_leadbot_is_not_a_member(slack, linked, fake_slack, cap
     fake_slack.fail("chat.postMessage", error="not_in_channel")
     caplog.set_level("INFO", logger="leadbot")
     assert slack.event(message(f"about {ref}")).status_code == 200
-    assert "no thread reply in C0SALES: not_in_channel" in caplog.text
+    assert "preview to C0SALES not sent (not_in_channel)" in caplog.text

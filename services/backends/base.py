@@ -1,11 +1,18 @@
-"""The small interface every backend implements."""
+"""The interface every backend implements, and how a backend declares itself to the registry."""
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from services.errors import Unsupported
+from pydantic import BaseModel
+
+from services.clock import Clock, utcnow
+from services.errors import Code, Invalid, Unsupported
 from services.models import (
     Activity,
     Capabilities,
@@ -19,6 +26,7 @@ from services.models import (
     StatusChange,
     StatusOption,
 )
+from services.ports import Store
 
 
 class Backend(ABC):
@@ -62,7 +70,7 @@ class Backend(ABC):
 
     def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
         """Move the next follow-up without logging one (Snooze)."""
-        raise Unsupported(f"{self.title} cannot move a follow-up")
+        raise Unsupported("{backend} cannot move a follow-up", backend=self.title)
 
     def reasons(self) -> list[Choice]:
         """Reasons a status change may (``WITH_REASONS``: must) carry."""
@@ -83,10 +91,62 @@ class Backend(ABC):
         """
         return None
 
+    def close(self) -> None:
+        """Let go of connections (the process is stopping)."""
+        return None
+
     def status_option(self, value: str) -> StatusOption:
         wanted = value.strip().casefold()
         for option in self.statuses():
             if wanted in (option.value.casefold(), option.label.casefold()):
                 return option
         known = ", ".join(o.value for o in self.statuses())
-        raise Unsupported(f"`{value}` is not a status in {self.name}; use one of: {known}")
+        raise Invalid(
+            "{value} is not a status in {backend}; use one of: {known}",
+            field="status",
+            value=Code(value),
+            backend=self.name,
+            known=known,
+        )
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable a backend reads into its options (secrets come only from here)."""
+
+    name: str  # LEADBOT_CAPILLARY_URL
+    option: str  # the field of the backend's options model it fills
+    expects: str  # what a good value looks like, for the one-line start-up error
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What a backend may use from the process that builds it."""
+
+    store: Store
+    clock: Clock = utcnow
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One backend, declared in its own module and listed once in ``services.backends.REGISTRY``.
+
+    ``options`` validates everything the backend is configured with: the
+    environment variables in ``env`` (by their ``option`` names) together with
+    its ``[backends.NAME]`` table in ``LEADBOT_CONFIG``. A backend is configured
+    when any of its variables is set, or always (``local``).
+    """
+
+    name: str
+    title: str
+    options: type[BaseModel]
+    build: Callable[[Any, BackendContext], Backend]
+    env: tuple[EnvVar, ...] = ()
+    always: bool = False
+    summary: str = ""  # one line for the README and /lead backends
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def env_var(self, option: str) -> EnvVar | None:
+        return next((v for v in self.env if v.option == option), None)

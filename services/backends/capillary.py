@@ -29,21 +29,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from bot.store import Store, utcnow
-from services.backends.base import Backend
-from services.backends.http import ApiClient, HttpSettings, Rejected, TtlCache, Unreachable, json_body
-from services.backends.memory import LeadMemory
-from services.errors import LeadError, LeadGone, NotFound, Unsupported
+from services.backends.base import Backend, BackendContext, BackendSpec, EnvVar
+from services.backends.common import numeric_id, parse_api_time, to_api_time
+from services.backends.http import ApiClient, HttpSettings, TtlCache, json_body
+from services.clock import Clock
+from services.errors import Code, Invalid, LeadError, LeadGone, Rejected, Unreachable, Unsupported
 from services.models import (
     Activity,
     Capabilities,
     Choice,
+    Colour,
     FollowUp,
     Lead,
     LeadPage,
@@ -54,16 +54,17 @@ from services.models import (
     StatusModel,
     StatusOption,
 )
+from services.ports import RemoteLead, RemoteLeads, StaffLinks
 
 log = logging.getLogger("leadbot.backends")
 
-STATUSES = [
-    StatusOption(value="OPEN", label="Open", emoji=":large_green_circle:"),
-    StatusOption(value="ON_HOLD", label="On hold", emoji=":double_vertical_bar:"),
-    StatusOption(value="WON", label="Won", emoji=":trophy:", open=False),
-    StatusOption(value="LOST", label="Lost", emoji=":x:", open=False),
-    StatusOption(value="DELETED", label="Deleted", emoji=":wastebasket:", open=False),
-]
+STATUSES = (
+    StatusOption(value="OPEN", label="Open", colour=Colour.BLUE),
+    StatusOption(value="ON_HOLD", label="On hold", colour=Colour.YELLOW),
+    StatusOption(value="WON", label="Won", colour=Colour.GREEN, open=False),
+    StatusOption(value="LOST", label="Lost", colour=Colour.RED, open=False),
+    StatusOption(value="DELETED", label="Deleted", colour=Colour.GREY, open=False),
+)
 LEAD_TYPES = ("SKU", "CATEGORY", "BRAND", "CUSTOM")
 NOTE_PREFIX = "Note: "
 SNOOZE_PREFIX = "Snoozed to "
@@ -86,20 +87,6 @@ def split_staff(staff_id: str) -> tuple[str, int | None]:
     return username, int(entity) if entity.isdigit() else None
 
 
-def to_api_time(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def from_api_time(value: Any) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 class CapillaryBackend(Backend):
     name = "capillary"
     title = "Capillary"
@@ -111,34 +98,25 @@ class CapillaryBackend(Backend):
         customer_ids=True,
     )
 
-    def __init__(
-        self,
-        store: Store,
-        http: HttpSettings,
-        *,
-        username: str | None = None,
-        password: SecretStr | None = None,
-        token: SecretStr | None = None,
-        lead_type: str = "SKU",
-        org_source_id: int = -1,
-        till_id: int | None = None,
-        extended_fields: dict[str, Any] | None = None,
-        transport: Any = None,
-        sleep: Any = time.sleep,
-    ) -> None:
+    def __init__(self, options: CapillaryOptions, context: BackendContext) -> None:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if token is not None:
-            headers["X-CAP-API-OAUTH-TOKEN"] = token.get_secret_value()
-        elif username and password is not None:
-            headers["Authorization"] = basic_auth(username, password.get_secret_value())
-        self.api = ApiClient(self.title, http, headers=headers, transport=transport, sleep=sleep)
-        self.store = store
-        self.memory = LeadMemory(store, self.name)
-        self.lead_type = lead_type
-        self.org_source_id = org_source_id
-        self.till_id = till_id
-        self.extended_fields = extended_fields or {}  # sent with every new lead (the org's own fields)
+        if options.token is not None:
+            headers["X-CAP-API-OAUTH-TOKEN"] = options.token.get_secret_value()
+        elif options.username and options.password is not None:
+            headers["Authorization"] = basic_auth(options.username, options.password.get_secret_value())
+        http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
+        self.api = ApiClient(self.title, http, headers=headers, sleep=context.sleep)
+        self.remote: RemoteLeads = context.store.remote
+        self.links: StaffLinks = context.store.links
+        self.clock: Clock = context.clock
+        self.lead_type = options.type
+        self.org_source_id = options.org_source_id
+        self.till_id = options.till_id
+        self.extended_fields = dict(options.extended_fields)  # sent with every new lead (the org's own fields)
         self._cache = TtlCache(CACHE_SECONDS)
+
+    def close(self) -> None:
+        self.api.close()
 
     # -- replies ------------------------------------------------------------------------------
 
@@ -146,18 +124,18 @@ class CapillaryBackend(Backend):
         """The reply's body, after reading its ``errors`` and ``warnings`` (on every call)."""
         body = json_body(response, self.title) if response.content else {}
         if not isinstance(body, dict):
-            raise Unreachable(f"{self.title} sent a reply Leadbot could not read")
+            raise Unreachable("{backend} sent a reply Leadbot could not read", backend=self.title)
         errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
         for warning in body.get("warnings") or []:
             log.warning("capillary warning: %s", _error_text(warning))
         gone = response.status_code == 404 or any(e.get("code") in LEAD_NOT_FOUND for e in errors)
         if gone and lead_id is not None:
-            raise LeadGone(f"there is no lead `capillary:{lead_id}`")
+            raise LeadGone("there is no lead {ref}", ref=Code(f"capillary:{lead_id}"))
+        if response.status_code == 401:
+            raise Rejected("Leadbot's Capillary credentials were refused (HTTP 401); an admin must fix them")
         if errors or response.status_code >= 400:
             said = "; ".join(_error_text(e) for e in errors) or f"HTTP {response.status_code}"
-            if response.status_code == 401:
-                said = "Leadbot's Capillary credentials were refused (HTTP 401); an admin must fix them"
-            raise Rejected(f"Capillary refused this: {said}")
+            raise Rejected("Capillary refused this: {said}", said=said)
         return body
 
     def _warnings(self, body: dict[str, Any]) -> list[str]:
@@ -166,7 +144,7 @@ class CapillaryBackend(Backend):
     # -- reading ------------------------------------------------------------------------------
 
     def statuses(self) -> list[StatusOption]:
-        return STATUSES
+        return list(STATUSES)
 
     def get(self, lead_id: str) -> Lead:
         return self._lead(self._raw(lead_id))
@@ -241,22 +219,29 @@ class CapillaryBackend(Backend):
 
     def create(self, lead: NewLead, *, by: str) -> Lead:
         if not lead.lead_for:
-            raise Unsupported(
-                "Capillary needs to know what the lead is for: give `for=PRODUCT` (an item, brand or category)"
-            )
+            raise Invalid("Capillary needs to know what the lead is for (an item, brand or category)", field="lead_for")
         lead_type = (lead.type or self.lead_type).upper()
         if lead_type not in LEAD_TYPES:
-            raise Unsupported(f"`{lead.type}` is not a Capillary lead type; use one of: {', '.join(LEAD_TYPES)}")
+            raise Invalid(
+                "{value} is not a Capillary lead type; use one of: {known}",
+                field="type",
+                value=Code(lead.type or ""),
+                known=", ".join(LEAD_TYPES),
+            )
         if lead.customer:
-            if not lead.customer.isdigit():
-                raise Unsupported(f"`{lead.customer}` is not a Capillary customer id (a number, their userId)")
-            customer = {"userId": int(lead.customer)}
+            if not (lead.customer.isascii() and lead.customer.isdigit()):
+                raise Invalid(
+                    "{value} is not a Capillary customer id (a number, their userId)",
+                    field="customer",
+                    value=Code(lead.customer),
+                )
+            customer: dict[str, Any] = {"userId": int(lead.customer)}
         elif lead.email:
             customer = {"idType": "EMAIL", "identifier": lead.email}
         elif lead.phone:
             customer = {"idType": "MOBILE", "identifier": lead.phone.lstrip("+")}
         else:
-            raise Unsupported("Capillary needs the customer's email or mobile number")
+            raise Invalid("Capillary needs the customer's email or mobile number", field="email")
         status = self.status_option(lead.status).value if lead.status else "OPEN"
         body: dict[str, Any] = {
             "type": lead_type,
@@ -266,11 +251,7 @@ class CapillaryBackend(Backend):
             "orgSourceId": self.org_source_id,
         }
         if lead.sub_status:
-            known = [c.value for c in self.sub_statuses(status)]
-            if lead.sub_status not in known:
-                choices = ", ".join(known) or "none are set up"
-                raise Unsupported(f"`{lead.sub_status}` is not a sub-status of {status} in Capillary ({choices})")
-            body["subStatus"] = lead.sub_status
+            body["subStatus"] = self._sub_status(status, lead.sub_status)
         if self.extended_fields:
             body["extendedFields"] = dict(self.extended_fields)
         owner = lead.owner or by
@@ -282,26 +263,26 @@ class CapillaryBackend(Backend):
             body["nextFollowUp"] = to_api_time(lead.next_follow_up)
         if lead.note:
             body["followUpDetails"] = [
-                {"followedUpOn": to_api_time(utcnow()), "notes": NOTE_PREFIX + lead.note, **_by(entity)}
+                {"followedUpOn": to_api_time(self.clock()), "notes": NOTE_PREFIX + lead.note, **_by(entity)}
             ]
         reply = self._check(self.api.write("POST", "/v2/leads", json=body))
         lead_id = str(reply["id"])
-        customer = str(reply["userId"]) if reply.get("userId") is not None else None
-        self.memory.remember(
-            lead_id, name=lead.name, email=lead.email, phone=lead.phone, owner=owner, customer=customer
+        customer_id = str(reply["userId"]) if reply.get("userId") is not None else None
+        self.remote.remember(
+            self.name, lead_id, name=lead.name, email=lead.email, phone=lead.phone, owner=owner, customer=customer_id
         )
         return self._lead(reply)
 
     def assign(self, lead_id: str, owner: str, *, by: str) -> Lead:
-        _check_id(lead_id)
+        self._id(lead_id)
         reply = self._check(
             self.api.write("PUT", f"/v2/leads/{lead_id}", json={"owner": split_staff(owner)[0]}), lead_id=lead_id
         )
-        self.memory.remember(lead_id, owner=owner)
+        self.remote.remember(self.name, lead_id, owner=owner)
         return self._lead(reply)
 
     def log_follow_up(self, lead_id: str, follow_up: FollowUp) -> Lead:
-        _check_id(lead_id)
+        self._id(lead_id)
         body = self._follow_up_body(follow_up.done_at, follow_up.by, follow_up.notes)
         if follow_up.next_follow_up:
             body["nextFollowUp"] = to_api_time(follow_up.next_follow_up)
@@ -318,23 +299,19 @@ class CapillaryBackend(Backend):
 
     def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
         """Capillary's follow-up endpoint is also how the next follow-up date is updated (seed 001)."""
-        _check_id(lead_id)
-        body = self._follow_up_body(utcnow(), by, f"{SNOOZE_PREFIX}{to_api_time(when)}")
+        self._id(lead_id)
+        body = self._follow_up_body(self.clock(), by, f"{SNOOZE_PREFIX}{to_api_time(when)}")
         body["nextFollowUp"] = to_api_time(when)
         reply = self._check(self.api.write("POST", f"/v2/leads/{lead_id}/followup", json=body), lead_id=lead_id)
         return self._lead(reply)
 
     def change_status(self, lead_id: str, change: StatusChange) -> Lead:
-        _check_id(lead_id)
+        self._id(lead_id)
         status = self.status_option(change.status).value
         reason = self._reason_id(change.reason)
         body: dict[str, Any] = {"status": status, "reasonId": reason}
         if change.sub_status:
-            known = [c.value for c in self.sub_statuses(status)]
-            if change.sub_status not in known:
-                choices = ", ".join(known) or "none are set up"
-                raise Unsupported(f"`{change.sub_status}` is not a sub-status of {status} in Capillary ({choices})")
-            body["subStatus"] = change.sub_status
+            body["subStatus"] = self._sub_status(status, change.sub_status)
         entity = split_staff(change.by)[1]
         if entity is not None:
             body["createdBy"] = entity
@@ -354,21 +331,37 @@ class CapillaryBackend(Backend):
             return self._lead(raw) if raw.get("status") == wanted else None
         if op in ("log_follow_up", "add_note"):
             item = args.get("follow_up") or args.get("note") or {}
-            when = from_api_time(item.get("done_at") or item.get("at"))
+            when = parse_api_time(item.get("done_at") or item.get("at"))
             for done in raw.get("followUpDetails") or []:
-                if when and from_api_time(done.get("followedUpOn")) == when.replace(microsecond=0):
+                if when and parse_api_time(done.get("followedUpOn")) == when.replace(microsecond=0):
                     return self._lead(raw)
         return None
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _id(self, lead_id: str) -> int:
+        return numeric_id(self.name, lead_id)
+
+    def _sub_status(self, status: str, sub_status: str) -> str:
+        known = [c.value for c in self.sub_statuses(status)]
+        if sub_status not in known:
+            raise Invalid(
+                "{value} is not a sub-status of {status} in Capillary ({choices})",
+                field="sub_status",
+                value=Code(sub_status),
+                status=status,
+                choices=", ".join(known) or "none are set up",
+            )
+        return sub_status
 
     def _follow_up_body(self, done_at: datetime, by: str, notes: str | None) -> dict[str, Any]:
         entity = split_staff(by)[1]
         created_by = self.till_id if self.till_id is not None else entity
         if created_by is None:
             raise Unsupported(
-                "Capillary needs a till id for follow-ups: set `till_id` under [backends.capillary] in"
-                " LEADBOT_CONFIG, or link people as USERNAME/ENTITY_ID"
+                "Capillary needs a till id for follow-ups: an admin can set {setting} under [backends.capillary]"
+                " in LEADBOT_CONFIG, or link people as USERNAME/ENTITY_ID",
+                setting=Code("till_id"),
             )
         body: dict[str, Any] = {"followedUpOn": to_api_time(done_at), "createdBy": created_by, **_by(entity)}
         if notes:
@@ -379,18 +372,19 @@ class CapillaryBackend(Backend):
         reasons = self.reasons()
         listed = "; ".join(f"{r.value} {r.label}" for r in reasons[:10]) or "none are set up in Capillary"
         if not reason:
-            raise Unsupported(f"Capillary needs a reason for a status change: add `reason=ID` ({listed})")
+            raise Invalid("Capillary needs a reason for a status change ({listed})", field="reason", listed=listed)
         wanted = reason.strip().casefold()
         for choice in reasons:
             if wanted in (choice.value, choice.label.casefold()):
                 return int(choice.value)
-        raise Unsupported(f"`{reason}` is not a Capillary reason ({listed})")
+        raise Invalid("{value} is not a Capillary reason ({listed})", field="reason", value=Code(reason), listed=listed)
 
     def _raw(self, lead_id: str) -> dict[str, Any]:
         """One lead. The seed documents no GET by id, only the search: narrow it to the lead's
         customer when Leadbot knows them (it created the lead), else page through recent leads."""
-        _check_id(lead_id)
-        customer = self.memory.recall(lead_id).get("customer")
+        self._id(lead_id)
+        known = self.remote.recall(self.name, lead_id)
+        customer = known.customer if known else None
         params: dict[str, Any] = {"sortBy": "lastUpdatedOn", "sortOrder": "DESC", "limit": PAGE}
         if customer:
             params["userId"] = customer
@@ -402,29 +396,29 @@ class CapillaryBackend(Backend):
                     return row
             if len(rows) < PAGE:
                 break
-        raise LeadGone(f"there is no lead `capillary:{lead_id}`")
+        raise LeadGone("there is no lead {ref}", ref=Code(f"capillary:{lead_id}"))
 
     def _lead(self, raw: dict[str, Any]) -> Lead:
         lead_id = str(raw.get("id"))
-        known = self.memory.recall(lead_id)
-        name = known.get("name") or " · ".join(
+        known = self.remote.recall(self.name, lead_id) or RemoteLead()
+        name = known.name or " · ".join(
             p for p in (raw.get("leadFor"), f"customer {raw['userId']}" if raw.get("userId") else None) if p
         )
-        times = [from_api_time(raw.get(k)) for k in ("lastUpdatedOn", "lastFollowUp", "createdOn")]
+        times = [parse_api_time(raw.get(k)) for k in ("lastUpdatedOn", "lastFollowUp", "createdOn")]
         return Lead(
             backend=self.name,
             id=lead_id,
             name=name or f"lead {lead_id}",
-            email=known.get("email"),
-            phone=known.get("phone"),
+            email=known.email,
+            phone=known.phone,
             lead_for=raw.get("leadFor"),
             type=raw.get("type"),
             status=raw.get("status") or "OPEN",
             sub_status=raw.get("subStatus"),
-            owner=raw.get("owner") or known.get("owner"),
-            next_follow_up=from_api_time(raw.get("nextFollowUp")),
+            owner=raw.get("owner") or known.owner,
+            next_follow_up=parse_api_time(raw.get("nextFollowUp")),
             last_activity=max((t for t in times if t), default=None),
-            created_at=from_api_time(raw.get("createdOn")),
+            created_at=parse_api_time(raw.get("createdOn")),
             notices=self._warnings(raw),
         )
 
@@ -432,12 +426,16 @@ class CapillaryBackend(Backend):
         """The linked staff ID (``ana.s/28812689``) behind an entity id in a reply, else the bare id."""
         if entity in (None, -1):
             return None
-        return self.memory.staff_for(str(entity)) or str(entity)
+        suffix = f"/{entity}"
+        linked = next(
+            (link.staff_id for link in self.links.of_backend(self.name) if link.staff_id.endswith(suffix)), None
+        )
+        return linked or str(entity)
 
     def _activity(self, raw: dict[str, Any]) -> list[Activity]:
         found: list[Activity] = []
         for done in raw.get("followUpDetails") or []:
-            at = from_api_time(done.get("followedUpOn") or done.get("createdOn"))
+            at = parse_api_time(done.get("followedUpOn") or done.get("createdOn"))
             if at is None:
                 continue
             notes = done.get("notes") or ""
@@ -451,7 +449,7 @@ class CapillaryBackend(Backend):
                     Activity(kind="follow_up", at=at, by=by, text="follow-up" + (f": {notes}" if notes else ""))
                 )
         for change in raw.get("statusLogDetails") or []:
-            at = from_api_time(change.get("createdOn"))
+            at = parse_api_time(change.get("createdOn"))
             if at is None:
                 continue
             reason = f" ({change['reason']})" if change.get("reason") else ""
@@ -466,16 +464,63 @@ def _by(entity: int | None) -> dict[str, Any]:
     return {"followedUpBy": entity} if entity is not None else {}
 
 
-def _check_id(lead_id: str) -> None:
-    if not lead_id.isdigit():
-        raise NotFound(
-            f"`capillary:{lead_id}` is not a lead reference: Capillary leads are numbered, e.g. `capillary:19`"
-        )
-
-
 def _error_text(item: Any) -> str:
     if isinstance(item, dict):
         code = item.get("code")
         message = str(item.get("message") or "no message")[:300]
         return f"{message} (code {code})" if code is not None else message
     return str(item)[:300]
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+class CapillaryOptions(BaseModel):
+    """``LEADBOT_CAPILLARY_*`` and ``[backends.capillary]`` in LEADBOT_CONFIG."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    timeout: float = Field(15.0, gt=0, le=120)
+    connect_timeout: float = Field(5.0, gt=0, le=60)
+    type: str = "SKU"
+    org_source_id: int = -1
+    till_id: int | None = None  # createdBy on follow-ups (Capillary requires one)
+    extended_fields: dict[str, Any] = Field(default_factory=dict)  # sent with every new lead
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> CapillaryOptions:
+        login = self.username or self.password
+        if not (login or self.token):
+            raise ValueError(
+                "LEADBOT_CAPILLARY_URL is set without credentials: expected LEADBOT_CAPILLARY_TOKEN (OAuth) or"
+                " LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD (till)"
+            )
+        if login and not (self.username and self.password):
+            raise ValueError("LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD go together: set both")
+        return self
+
+
+SPEC = BackendSpec(
+    name="capillary",
+    title=CapillaryBackend.title,
+    options=CapillaryOptions,
+    build=CapillaryBackend,
+    env=(
+        EnvVar("LEADBOT_CAPILLARY_URL", "url", "the cluster URL, e.g. https://apac.api.capillarytech.com"),
+        EnvVar("LEADBOT_CAPILLARY_USERNAME", "username", "the till's username"),
+        EnvVar("LEADBOT_CAPILLARY_PASSWORD", "password", "the till's password", secret=True),
+        EnvVar("LEADBOT_CAPILLARY_TOKEN", "token", "an OAuth access token", secret=True),
+    ),
+    summary="Capillary LMS (/v2/leads): statuses with reasons and sub-statuses, follow-ups",
+)

@@ -1,9 +1,18 @@
 """What every remote backend shares: one httpx client, timeouts, retries for reads, none for writes.
 
-Reads are retried with backoff on timeouts, connection errors, 5xx and 429
-(honouring ``Retry-After`` up to a cap). Writes are sent once: a write that
-fails for a transient reason raises ``Unreachable`` and the LeadService puts
-it in the outbox, which checks whether it landed before sending it again.
+Reads are retried with backoff on timeouts, connection errors, 5xx and 429,
+honouring ``Retry-After`` up to a cap; a longer ``Retry-After`` fails the read
+at once. Writes are sent once: a write that fails for a transient reason
+raises ``Unreachable`` (with ``maybe_applied`` when the request may have
+reached the backend) and the LeadService puts it in the outbox, which checks
+whether it landed before sending it again.
+
+Two hooks serve APIs with their own rules: ``before_call`` runs before every
+request (a client-side rate limiter), ``check_reply`` after every reply with
+a 2xx/4xx status (APIs that answer HTTP 200 with a failure body).
+
+httpx and tenacity are imported on first use: a process with only the local
+backend never pays for them (about 20 MB).
 """
 
 from __future__ import annotations
@@ -13,14 +22,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from services.backends.common import retry_after_seconds
+from services.errors import Unreachable
 
-from services.errors import Rejected, Unreachable
-
-__all__ = ["ApiClient", "HttpSettings", "Rejected", "TtlCache", "Unreachable", "json_body"]
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("leadbot.backends")
 
@@ -34,13 +42,6 @@ class HttpSettings:
     max_retry_after: float = 30.0  # a longer Retry-After fails the read now rather than hold a worker
 
 
-def _retry_wait(state: RetryCallState, cap: float) -> float:
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, Unreachable) and error.retry_after is not None:
-        return min(error.retry_after, cap)
-    return min(0.25 * 2 ** (state.attempt_number - 1), 4.0)
-
-
 class ApiClient:
     """One per backend; thread-safe (httpx.Client is)."""
 
@@ -50,24 +51,43 @@ class ApiClient:
         settings: HttpSettings,
         *,
         headers: dict[str, str] | None = None,
-        transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        before_call: Callable[[], None] | None = None,
+        check_reply: Callable[[httpx.Response], None] | None = None,
+        redact: Callable[[str], str] = lambda text: text,
     ) -> None:
+        import httpx
+
         self.title = title
         self.settings = settings
         self.sleep = sleep
+        self.before_call = before_call
+        self.check_reply = check_reply
+        self.redact = redact  # what a log line may say of a URL (a token in it must not show)
         self.http = httpx.Client(
             base_url=settings.base_url.rstrip("/"),
             headers=headers or {},
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            transport=transport,
         )
 
     def read(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+        cap = self.settings.max_retry_after
+
+        def worth_retrying(error: BaseException) -> bool:
+            return isinstance(error, Unreachable) and (error.retry_after is None or error.retry_after <= cap)
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, Unreachable) and error.retry_after is not None:
+                return error.retry_after
+            return min(0.25 * 2 ** (state.attempt_number - 1), 4.0)
+
         retrying = Retrying(
-            retry=retry_if_exception_type(Unreachable),
+            retry=retry_if_exception(worth_retrying),
             stop=stop_after_attempt(self.settings.read_attempts),
-            wait=lambda state: _retry_wait(state, self.settings.max_retry_after),
+            wait=wait,
             sleep=self.sleep,
             reraise=True,
         )
@@ -77,21 +97,37 @@ class ApiClient:
         return self._send(method, path, **kwargs)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
+        if self.before_call is not None:
+            self.before_call()
+        where = f"{self.title} {method} {self.redact(path)}"
         try:
             response = self.http.request(method, path, **kwargs)
-        except httpx.TimeoutException:
-            log.warning("%s %s %s: timed out", self.title, method, path)
-            raise Unreachable(f"{self.title} did not answer in time") from None
+        except httpx.ConnectError:
+            log.warning("%s: could not connect", where)
+            raise Unreachable("{backend} could not be reached", backend=self.title) from None
+        except httpx.TimeoutException as exc:
+            log.warning("%s: timed out", where)
+            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            raise Unreachable("{backend} did not answer in time", backend=self.title, maybe_applied=sent) from None
         except httpx.TransportError as exc:
-            log.warning("%s %s %s: %s", self.title, method, path, type(exc).__name__)
-            raise Unreachable(f"{self.title} could not be reached") from None
+            log.warning("%s: %s", where, type(exc).__name__)
+            raise Unreachable("{backend} could not be reached", backend=self.title, maybe_applied=True) from None
         if response.status_code == 429:
-            retry_after = _seconds(response.headers.get("Retry-After"))
-            log.warning("%s %s %s: 429, Retry-After %s", self.title, method, path, retry_after)
-            raise Unreachable(f"{self.title} is rate-limiting Leadbot", retry_after=retry_after)
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            log.warning("%s: 429, Retry-After %s", where, retry_after)
+            raise Unreachable("{backend} is rate-limiting Leadbot", backend=self.title, retry_after=retry_after)
         if response.status_code >= 500:
-            log.warning("%s %s %s: %s", self.title, method, path, response.status_code)
-            raise Unreachable(f"{self.title} had an error ({response.status_code})")
+            log.warning("%s: %s", where, response.status_code)
+            raise Unreachable(
+                "{backend} had an error ({status})",
+                backend=self.title,
+                status=response.status_code,
+                maybe_applied=True,
+            )
+        if self.check_reply is not None:
+            self.check_reply(response)
         return response
 
     def close(self) -> None:
@@ -101,13 +137,14 @@ class ApiClient:
 class TtlCache:
     """Lists a backend rarely changes (statuses, reasons), read again after ``seconds``."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
+        self.clock = clock
         self._entries: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str, load: Callable[[], Any]) -> Any:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             hit = self._entries.get(key)
         if hit and hit[0] > now:
@@ -118,19 +155,10 @@ class TtlCache:
         return value
 
 
-def _seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP-date: rare in practice; the usual backoff applies
-
-
 def json_body(response: httpx.Response, title: str) -> Any:
     """The reply's JSON, or Unreachable: a garbled reply is the backend misbehaving, not the user."""
     try:
         return response.json()
     except ValueError:
         log.warning("%s answered %s with a body that is not JSON", title, response.status_code)
-        raise Unreachable(f"{title} sent a reply Leadbot could not read") from None
+        raise Unreachable("{backend} sent a reply Leadbot could not read", backend=title) from None

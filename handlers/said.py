@@ -1,0 +1,67 @@
+"""How Leadbot says who did what to a lead: the card's last line, the thread log, DMs.
+
+One wording per action, used by the reply to the person who acted and by the
+notifier telling everyone else, so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from handlers.blocks import slack_time
+from handlers.render import escape
+from services.events import (
+    FollowUpLogged,
+    FollowUpMoved,
+    LeadAssigned,
+    LeadCreated,
+    LeadEvent,
+    NoteAdded,
+    StatusChanged,
+)
+from services.people import People
+
+
+def created(user: str) -> str:
+    return f"Created by <@{user}>"
+
+
+def assigned(user: str, assignee: str | None) -> str:
+    if assignee == user:
+        return f"<@{user}> took this lead"
+    return f"<@{user}> assigned this lead to {f'<@{assignee}>' if assignee else 'someone'}"
+
+
+def followed_up(user: str, next_at: datetime | None) -> str:
+    return f"<@{user}> logged a follow-up" + (f" · next: {slack_time(next_at, relative=False)}" if next_at else "")
+
+
+def noted(user: str) -> str:
+    return f"<@{user}> added a note"
+
+
+def status_set(user: str, label: str, sub_status: str | None = None) -> str:
+    sub = f" · {escape(sub_status)}" if sub_status else ""
+    return f"<@{user}> set the status to {escape(label)}{sub}"
+
+
+def snoozed(user: str, ref: str, when: datetime) -> str:
+    return f"<@{user}> snoozed `{escape(ref)}` to {slack_time(when, relative=False)}"
+
+
+def describe(event: LeadEvent, people: People) -> str:
+    """The words for ``event``, as the person who acted saw them."""
+    user, lead = event.by_user, event.lead
+    if isinstance(event, LeadCreated):
+        return created(user)
+    if isinstance(event, LeadAssigned):
+        return assigned(user, people.slack_user_for(lead.backend, lead.owner) if lead.owner else None)
+    if isinstance(event, FollowUpLogged):
+        return followed_up(user, event.next_follow_up)
+    if isinstance(event, NoteAdded):
+        return noted(user)
+    if isinstance(event, StatusChanged):
+        return status_set(user, event.status_label, event.sub_status)
+    if isinstance(event, FollowUpMoved) and event.to is not None:
+        return snoozed(user, lead.ref, event.to)
+    return f"<@{user}> changed this lead"
