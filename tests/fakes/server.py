@@ -292,6 +292,14 @@ class FakeServer:
         self._serve_forever()
         return self
 
+    def __enter__(self) -> FakeServer:
+        if not self._listening:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def _serve_forever(self) -> None:
         self._listening = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
