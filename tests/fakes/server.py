@@ -302,7 +302,7 @@ class FakeServer:
 
     def _serve_forever(self) -> None:
         self._listening = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -373,12 +373,11 @@ class FakeServer:
     # -- routes and failures ------------------------------------------------------------------
 
     def route(self, method: str, pattern: str, handler: Route) -> None:
-        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
-        self.routes.append((method, regex, handler))
+        self.routes.append((method, _compile(pattern, named=True), handler))
 
     def fail(self, method: str, pattern: str, failure: Failure) -> Failure:
         """The next ``failure.times`` requests matching ``METHOD pattern`` fail this way."""
-        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"[^/]+", pattern) + "$")
+        regex = _compile(pattern, named=False)
         with self.lock:
             self.failures.append((method, regex, failure))
         return failure
@@ -474,6 +473,15 @@ class FakeServer:
     def not_allowed(self, request: Received, allowed: list[str]) -> Answer:
         """A known path asked with another method; by default the same as an unknown path."""
         return self.not_found(request)
+
+
+def _compile(pattern: str, *, named: bool) -> re.Pattern[str]:
+    """``/a/{id}/b.c`` as a regex: each ``{name}`` is one path segment, everything else literal."""
+    parts = re.split(r"\{(\w+)\}", pattern)
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else (f"(?P<{part}>[^/]+)" if named else "[^/]+") for i, part in enumerate(parts)
+    )
+    return re.compile(f"^{regex}$")
 
 
 def _parse_body(raw: bytes, headers: dict[str, str]) -> Any:
