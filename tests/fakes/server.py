@@ -264,9 +264,7 @@ class FakeServer:
         return Handler
 
     def _bind(self, port: int) -> ThreadingHTTPServer:
-        httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler)
-        httpd.daemon_threads = True
-        return httpd
+        return _Listener(("127.0.0.1", port), self._handler)
 
     def _hold(self, connection: socket.socket, seconds: float, generation: int) -> None:
         """Wait, without answering, until the client gives up, ``release``, a restart, or ``seconds``."""
@@ -473,6 +471,11 @@ class FakeServer:
     def not_allowed(self, request: Received, allowed: list[str]) -> Answer:
         """A known path asked with another method; by default the same as an unknown path."""
         return self.not_found(request)
+
+
+class _Listener(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops simultaneous connects: each then waits a 1 s SYN retry
 
 
 def _compile(pattern: str, *, named: bool) -> re.Pattern[str]:
