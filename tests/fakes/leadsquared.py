@@ -115,6 +115,13 @@ Choices where the documents are silent (each can be checked against a real accou
   MXInvalidInputException.
 - HTTPS is not modelled (the fake is plain HTTP on 127.0.0.1).
 
+Pages of apidocs.leadsquared.com behind the shapes above that backends.md does not
+cite: /user-authentication/ (UserByAccessKey.Get's fields), /get-user-by-id/ (a user
+array), /get-lead-field-properties (``schemaName``, ``Options``), /meta-data/
+(``excludeOptionSets``), /get-all-notes-of-lead/ (RetrieveNote), /retrieve-tasks-by-leadid/
+(RetrieveTaskByLeadId), /get-activities-of-a-lead/ (Retrieve's reply and the 25 default),
+/get-users (Users.Get).
+
 Standalone::
 
     python -m tests.fakes.leadsquared --port 8703 [--state leadsquared.json]
