@@ -17,7 +17,7 @@ from tests.fakes.capillary import (
     basic,
 )
 from tests.fakes.server import Failure, ManualClock
-from tests.fakes.standalone import free_port, standalone
+from tests.fakes.testing import client, free_port, standalone
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 LEAD = {"leadFor": "item001", "idType": "EMAIL", "identifier": "tom@example.com", "owner": "bob.k"}
@@ -37,7 +37,7 @@ def fake(clock):
 
 
 def till(fake: FakeCapillary, **headers: str) -> httpx.Client:
-    return httpx.Client(base_url=fake.url, headers={**JSON, "Authorization": basic(), **headers}, timeout=2)
+    return client(fake.url, headers={**JSON, "Authorization": basic(), **headers}, timeout=2)
 
 
 def errors(reply: httpx.Response) -> list[tuple[int, str]]:
@@ -47,7 +47,7 @@ def errors(reply: httpx.Response) -> list[tuple[int, str]]:
 def test_till_auth_and_the_static_token_are_accepted_and_a_wrong_password_is_refused(fake):
     with till(fake) as http:
         assert http.get("/v2/leads/reasons").status_code == 200
-    with httpx.Client(base_url=fake.url, headers={**JSON, "X-CAP-API-OAUTH-TOKEN": TOKEN}) as http:
+    with client(fake.url, headers={**JSON, "X-CAP-API-OAUTH-TOKEN": TOKEN}) as http:
         assert http.get("/v2/leads/reasons").status_code == 200
     with till(fake, Authorization=basic(USERNAME, PASSWORD + "x")) as http:
         reply = http.get("/v2/leads/reasons")
@@ -59,7 +59,7 @@ def test_till_auth_and_the_static_token_are_accepted_and_a_wrong_password_is_ref
 
 
 def test_oauth_tokens_are_generated_and_expire_on_the_fakes_clock(fake, clock):
-    with httpx.Client(base_url=fake.url, timeout=2) as http:
+    with client(fake.url, timeout=2) as http:
         reply = http.post(TOKEN_PATH, json={"key": CLIENT_KEY, "secret": CLIENT_SECRET})
         assert reply.status_code == 200
         body = reply.json()
@@ -80,7 +80,7 @@ def test_oauth_tokens_are_generated_and_expire_on_the_fakes_clock(fake, clock):
 
 
 def test_the_token_call_checks_its_key_secret_and_content_type(fake):
-    with httpx.Client(base_url=fake.url, timeout=2) as http:
+    with client(fake.url, timeout=2) as http:
         wrong = http.post(TOKEN_PATH, json={"key": CLIENT_KEY, "secret": "nope"})
         assert wrong.status_code == 401 and wrong.json()["data"] is None
         assert http.post(TOKEN_PATH, json={"key": CLIENT_KEY}).status_code == 400
@@ -171,7 +171,7 @@ def test_status_changes_need_a_known_reason_and_not_a_closed_lead(fake):
 
 
 def test_the_rate_limit_is_per_credential_on_the_clock(fake, clock):
-    with till(fake) as http, httpx.Client(base_url=fake.url, headers={**JSON, "X-CAP-API-OAUTH-TOKEN": TOKEN}) as other:
+    with till(fake) as http, client(fake.url, headers={**JSON, "X-CAP-API-OAUTH-TOKEN": TOKEN}) as other:
         assert all(http.get("/v2/leads/reasons").status_code == 200 for _ in range(100))
         refused = http.get("/v2/leads/reasons")
         assert refused.status_code == 429 and "Retry-After" not in refused.headers
@@ -224,5 +224,5 @@ def test_standalone_prints_its_credentials_and_keeps_state(tmp_path):
     for expected_id in (1, 2):
         with standalone("tests.fakes.capillary", port, "--state", str(state)) as banner:
             assert USERNAME in banner and PASSWORD in banner and CLIENT_KEY in banner and "bob.k/28812690" in banner
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={**JSON, "Authorization": basic()}) as http:
+            with client(f"http://127.0.0.1:{port}", headers={**JSON, "Authorization": basic()}) as http:
                 assert http.post("/v2/leads", json=LEAD).json()["id"] == expected_id

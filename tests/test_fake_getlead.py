@@ -7,7 +7,7 @@ import pytest
 
 from tests.fakes.getlead import TOKEN, FakeGetlead
 from tests.fakes.server import Failure
-from tests.fakes.standalone import free_port, standalone
+from tests.fakes.testing import client, free_port, post, standalone
 
 LEAD = {"token": TOKEN, "name": "Tom Sawyer", "countrycode": "91", "mobileno": "9895012345", "source": "Slack"}
 WHO = {"countrycode": "91", "mobile_no": "9895012345"}
@@ -22,8 +22,8 @@ def fake():
 
 @pytest.fixture
 def gl(fake):
-    with httpx.Client(base_url=f"{fake.url}/api/", timeout=2) as client:
-        yield client
+    with client(f"{fake.url}/api/", timeout=2) as http:
+        yield http
 
 
 def said(reply: httpx.Response) -> tuple[str, str]:
@@ -182,6 +182,6 @@ def test_standalone_prints_its_token_and_staff(tmp_path):
     port = free_port()
     with standalone("tests.fakes.getlead", port, "--state", str(tmp_path / "gl.json")) as banner:
         assert TOKEN in banner and "Ajay" in banner and "Sales" in banner
-        reply = httpx.post(f"http://127.0.0.1:{port}/api/gl-website-contacts", params=LEAD)
+        reply = post(f"http://127.0.0.1:{port}/api/gl-website-contacts", params=LEAD)
         assert reply.json() == {"status": "success", "message": "Lead Added Successfully."}
     assert '"91-9895012345"' in (tmp_path / "gl.json").read_text()

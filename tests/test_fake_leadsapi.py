@@ -7,7 +7,7 @@ import pytest
 
 from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
 from tests.fakes.server import Failure
-from tests.fakes.standalone import free_port, standalone
+from tests.fakes.testing import client, free_port, get, post, standalone
 
 LEAD = {
     "firstName": "John",
@@ -44,8 +44,8 @@ def fake():
 
 @pytest.fixture
 def http(fake):
-    with httpx.Client(base_url=fake.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=2) as client:
-        yield client
+    with client(fake.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=2) as http:
+        yield http
 
 
 def test_a_new_lead_is_answered_in_the_seeds_shape(http):
@@ -142,7 +142,7 @@ def test_an_update_needs_every_field_but_email_and_checks_what_is_not_null(http)
 
 def test_a_missing_or_wrong_token_is_access_denied(fake):
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": TOKEN}):
-        reply = httpx.get(f"{fake.url}/leads", headers=headers)
+        reply = get(f"{fake.url}/leads", headers=headers)
         assert (reply.status_code, reply.json()) == (403, {"message": "Access denied"})
 
 
@@ -170,7 +170,5 @@ def test_standalone_prints_its_token_and_keeps_state(tmp_path):
         with standalone("tests.fakes.leadsapi", port, "--state", str(state)) as banner:
             assert TOKEN in banner and "1 Business Name" in banner
             headers = {"Authorization": f"Bearer {TOKEN}"}
-            reply = httpx.post(
-                f"http://127.0.0.1:{port}/leads", json={**LEAD, "email": f"j{n}@example.com"}, headers=headers
-            )
+            reply = post(f"http://127.0.0.1:{port}/leads", json={**LEAD, "email": f"j{n}@example.com"}, headers=headers)
             assert reply.json()["id"] == n

@@ -21,7 +21,7 @@ from tests.fakes.leadsquared import (
     FakeLeadSquared,
 )
 from tests.fakes.server import Failure, ManualClock
-from tests.fakes.standalone import free_port, standalone
+from tests.fakes.testing import client, free_port, get, standalone
 
 KEYS = {"x-LSQ-AccessKey": ACCESS_KEY, "x-LSQ-SecretKey": SECRET_KEY}
 LM = "LeadManagement.svc"
@@ -45,8 +45,8 @@ def fake(clock):
 
 @pytest.fixture
 def lsq(fake):
-    with httpx.Client(base_url=f"{fake.url}/v2/", headers=KEYS, timeout=2) as client:
-        yield client
+    with client(f"{fake.url}/v2/", headers=KEYS, timeout=2) as http:
+        yield http
 
 
 def create(lsq: httpx.Client, **fields: str) -> str:
@@ -69,7 +69,7 @@ def test_keys_in_headers_or_the_url_and_the_url_ones_are_recorded(fake, lsq):
     assert lsq.get("UserManagement.svc/Users.Get").status_code == 200
     assert fake.keys_in_url == []
     query = {"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}
-    assert httpx.get(f"{fake.url}/v2/UserManagement.svc/Users.Get", params=query).status_code == 200
+    assert get(f"{fake.url}/v2/UserManagement.svc/Users.Get", params=query).status_code == 200
     assert [r.path for r in fake.keys_in_url] == ["/v2/UserManagement.svc/Users.Get"]
 
 
@@ -78,7 +78,7 @@ def test_keys_in_headers_or_the_url_and_the_url_ones_are_recorded(fake, lsq):
     [{}, {**KEYS, "x-LSQ-SecretKey": "wrong"}, {"x-LSQ-AccessKey": "u$nobody", "x-LSQ-SecretKey": SECRET_KEY}],
 )
 def test_wrong_keys_are_401(fake, headers):
-    reply = httpx.get(f"{fake.url}/v2/UserManagement.svc/Users.Get", headers=headers)
+    reply = get(f"{fake.url}/v2/UserManagement.svc/Users.Get", headers=headers)
     assert exception(reply)[:2] == (401, "MXUnAuthorizedAccessException")
 
 
@@ -90,7 +90,7 @@ def test_who_am_i_names_the_regions_api_host(lsq):
 
 
 def test_a_wrong_region_host_refuses_all_but_who_am_i():
-    with FakeLeadSquared(region="us11", wrong_region=True) as fake, httpx.Client(headers=KEYS) as http:
+    with FakeLeadSquared(region="us11", wrong_region=True) as fake, client(headers=KEYS) as http:
         me = http.get(f"{fake.url}/v2/Authentication.svc/UserByAccessKey.Get")
         assert me.status_code == 200 and me.json()["LSQCommonServiceURLs"]["api"] == "api-us11.leadsquared.com"
         refused = http.get(f"{fake.url}/v2/{LM}/Leads.GetById", params={"id": SAMPLE_LEAD})
@@ -167,7 +167,7 @@ def test_email_and_phone_are_unique_whatever_their_form(lsq):
 
 
 def test_exceptions_can_come_on_http_200():
-    with FakeLeadSquared(exception_status=200) as fake, httpx.Client(headers=KEYS) as http:
+    with FakeLeadSquared(exception_status=200) as fake, client(headers=KEYS) as http:
         reply = http.post(f"{fake.url}/v2/{LM}/Lead.Update", json=attrs(FirstName="A"))
         assert exception(reply) == (
             200,
@@ -250,7 +250,7 @@ def test_search_by_criteria_with_columns_sorting_and_paging(lsq):
 
 
 def test_metadata_lists_the_stages_with_the_extra_one():
-    with FakeLeadSquared(extra_stages=("Counselled",)) as fake, httpx.Client(headers=KEYS) as http:
+    with FakeLeadSquared(extra_stages=("Counselled",)) as fake, client(headers=KEYS) as http:
         fields = http.get(f"{fake.url}/v2/{LM}/LeadsMetaData.Get").json()
         stage = next(f for f in fields if f["SchemaName"] == "ProspectStage")
         assert stage["DataType"] == "Select"
@@ -400,7 +400,7 @@ def test_opportunities_can_be_added_for_a_new_lead(lsq, fake):
 
 def test_the_26th_call_in_5_seconds_is_429_until_the_clock_moves_on():
     clock = ManualClock()
-    with FakeLeadSquared(clock=clock) as fake, httpx.Client(base_url=f"{fake.url}/v2/", headers=KEYS) as lsq:
+    with FakeLeadSquared(clock=clock) as fake, client(f"{fake.url}/v2/", headers=KEYS) as lsq:
         assert all(lsq.get("UserManagement.svc/Users.Get").status_code == 200 for _ in range(25))
         refused = lsq.get("UserManagement.svc/Users.Get")
         assert exception(refused) == (
@@ -420,7 +420,7 @@ def test_the_26th_call_in_5_seconds_is_429_until_the_clock_moves_on():
 
 def test_the_rate_limit_holds_under_concurrent_clients():
     limits = httpx.Limits(max_connections=10)
-    with FakeLeadSquared(clock=ManualClock()) as fake, httpx.Client(headers=KEYS, timeout=5, limits=limits) as http:
+    with FakeLeadSquared(clock=ManualClock()) as fake, client(headers=KEYS, timeout=5, limits=limits) as http:
 
         def call(_: int) -> int:
             return http.get(f"{fake.url}/v2/UserManagement.svc/Users.Get").status_code
@@ -449,5 +449,5 @@ def test_standalone_prints_its_keys_and_users(tmp_path):
     port = free_port()
     with standalone("tests.fakes.leadsquared", port, "--state", str(tmp_path / "lsq.json")) as banner:
         assert ACCESS_KEY in banner and SECRET_KEY in banner and "ana.silva@example.com" in banner
-        me = httpx.get(f"http://127.0.0.1:{port}/v2/Authentication.svc/UserByAccessKey.Get", headers=KEYS)
+        me = get(f"http://127.0.0.1:{port}/v2/Authentication.svc/UserByAccessKey.Get", headers=KEYS)
         assert me.json()["LSQCommonServiceURLs"]["api"] == "api-in21.leadsquared.com"

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.fakes.server import Answer, Failure, FakeServer, ManualClock, Received, SlidingWindow, dumps, loads
+from tests.fakes.testing import client
 
 
 class Notes(FakeServer):
@@ -51,13 +52,13 @@ def fake():
     server.stop()
 
 
-def client(fake: FakeServer, timeout: float = 2.0) -> httpx.Client:
-    return httpx.Client(base_url=fake.url, timeout=timeout)
+def to(fake: FakeServer, timeout: float = 2.0) -> httpx.Client:
+    return client(fake.url, timeout=timeout)
 
 
 def test_status_failures_carry_a_body_and_headers_and_are_counted(fake):
     failure = fake.fail("POST", "/notes", Failure("status", status=429, headers={"Retry-After": "7"}, times=2))
-    with client(fake) as http:
+    with to(fake) as http:
         for _ in range(2):
             reply = http.post("/notes", json={"text": "hi"})
             assert (reply.status_code, reply.headers["Retry-After"]) == (429, "7")
@@ -70,7 +71,7 @@ def test_status_failures_carry_a_body_and_headers_and_are_counted(fake):
 def test_a_failure_targets_method_and_path_pattern(fake):
     fake.notes[1] = "first"
     fake.fail("*", "/notes/{id}", Failure("status", status=503, body={"error": "down"}))
-    with client(fake) as http:
+    with to(fake) as http:
         assert http.get("/notes").status_code == 200
         reply = http.get("/notes/1")
         assert (reply.status_code, reply.json()) == (503, {"error": "down"})
@@ -79,7 +80,7 @@ def test_a_failure_targets_method_and_path_pattern(fake):
 
 def test_malformed_answers_garbage(fake):
     fake.fail("GET", "/notes", Failure("malformed"))
-    with client(fake) as http:
+    with to(fake) as http:
         reply = http.get("/notes")
     assert reply.status_code == 200
     with pytest.raises(ValueError):
@@ -88,14 +89,14 @@ def test_malformed_answers_garbage(fake):
 
 def test_a_hang_that_applies_loses_the_reply_after_the_write(fake):
     fake.fail("POST", "/notes", Failure("hang", apply=True))
-    with client(fake, timeout=0.2) as http, pytest.raises(httpx.ReadTimeout):
+    with to(fake, timeout=0.2) as http, pytest.raises(httpx.ReadTimeout):
         http.post("/notes", json={"text": "landed"})
     assert fake.notes == {1: "landed"}
 
 
 def test_a_hang_without_apply_writes_nothing(fake):
     fake.fail("POST", "/notes", Failure("hang"))
-    with client(fake, timeout=0.2) as http, pytest.raises(httpx.ReadTimeout):
+    with to(fake, timeout=0.2) as http, pytest.raises(httpx.ReadTimeout):
         http.post("/notes", json={"text": "lost"})
     assert fake.notes == {}
 
@@ -103,24 +104,24 @@ def test_a_hang_without_apply_writes_nothing(fake):
 def test_a_drop_applies_the_write_then_cuts_the_connection_at_once(fake):
     fake.fail("POST", "/notes", Failure("drop"))
     started = time.monotonic()
-    with client(fake, timeout=5) as http, pytest.raises(httpx.RemoteProtocolError):
+    with to(fake, timeout=5) as http, pytest.raises(httpx.RemoteProtocolError):
         http.post("/notes", json={"text": "applied"})
     assert time.monotonic() - started < 1  # no waiting for a timeout
     assert fake.notes == {1: "applied"}
-    with client(fake) as http:
+    with to(fake) as http:
         assert http.get("/notes").json() == {"1": "applied"}  # the next call is answered
 
 
 def test_a_drop_can_lose_the_write_too(fake):
     fake.fail("POST", "/notes", Failure("drop", apply=False))
-    with client(fake) as http, pytest.raises(httpx.RemoteProtocolError):
+    with to(fake) as http, pytest.raises(httpx.RemoteProtocolError):
         http.post("/notes", json={"text": "lost"})
     assert fake.notes == {}
 
 
 def test_a_late_write_lands_only_when_the_test_applies_it(fake):
     fake.fail("POST", "/notes", Failure("late"))
-    with client(fake, timeout=0.2) as http:
+    with to(fake, timeout=0.2) as http:
         with pytest.raises(httpx.ReadTimeout):
             http.post("/notes", json={"text": "late"})
         assert fake.notes == {} and len(fake.parked) == 1
@@ -132,7 +133,7 @@ def test_a_late_write_lands_only_when_the_test_applies_it(fake):
 
 def test_a_late_reply_is_never_sent_the_connection_is_closed_after_hold(fake):
     fake.fail("POST", "/notes", Failure("late", hold=0.1))
-    with client(fake, timeout=5) as http, pytest.raises(httpx.RemoteProtocolError):
+    with to(fake, timeout=5) as http, pytest.raises(httpx.RemoteProtocolError):
         http.post("/notes", json={"text": "late"})
     assert fake.notes == {}
     fake.apply_parked()
@@ -140,7 +141,7 @@ def test_a_late_reply_is_never_sent_the_connection_is_closed_after_hold(fake):
 
 
 def test_stop_listening_refuses_connections_until_start_listening(fake):
-    with client(fake) as http:
+    with to(fake) as http:
         http.post("/notes", json={"text": "kept"})
         port = fake.port
         fake.stop_listening()
@@ -152,7 +153,7 @@ def test_stop_listening_refuses_connections_until_start_listening(fake):
 
 
 def test_restart_keeps_data_and_ids_on_the_same_port(fake):
-    with client(fake) as http:
+    with to(fake) as http:
         http.post("/notes", json={"text": "one"})
         fake.notes.clear()  # deleted meanwhile: the id must still not come back
         fake.restart()
@@ -165,7 +166,7 @@ def test_restart_cuts_a_hanging_request(fake):
     errors: list[Exception] = []
 
     def send() -> None:
-        with client(fake, timeout=5) as http:
+        with to(fake, timeout=5) as http:
             try:
                 http.post("/notes", json={"text": "parked"})
             except httpx.TransportError as e:
@@ -190,7 +191,7 @@ def test_state_files_round_trip_datetimes_and_ids(tmp_path):
     second.load_state()
     second.start()
     try:
-        with client(second) as http:
+        with to(second) as http:
             assert http.post("/notes", json={"text": "six"}).json() == {"id": 6}
         assert loads((tmp_path / "state.json").read_text())["notes"] == {"5": "five", "6": "six"}
     finally:
