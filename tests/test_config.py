@@ -198,12 +198,19 @@ def test_backend_options_are_checked_at_start_up(leadbot, tmp_path):
     assert "in-the-file" not in result.stderr and "secret-cap-token" not in result.stderr
 
 
-def test_backend_secrets_never_appear_in_repr(monkeypatch):
+def test_backend_secrets_never_appear_in_repr(monkeypatch, tmp_path):
+    config = tmp_path / "leadbot.toml"
+    config.write_text(
+        '[backends.leadsapi]\nbusiness = [1]\ndefaults = { photo = "p", location = "l", position = "p" }\n'
+    )
     settings = load_settings(
+        leadbot_config=config,
         leadbot_capillary_url="https://x.example",
         leadbot_capillary_username="till",
         leadbot_capillary_password="till-pass-123",
         leadbot_leadsapi_url="https://y.example",
         leadbot_leadsapi_token="api-token-456",
     )
-    assert "till-pass-123" not in repr(settings) and "api-token-456" not in repr(settings)
+    assert set(settings.backends) == {"local", "capillary", "leadsapi"}
+    shown = repr(settings) + repr(settings.backends) + str(settings.backends)
+    assert "till-pass-123" not in shown and "api-token-456" not in shown

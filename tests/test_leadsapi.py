@@ -30,8 +30,19 @@ def store():
     return MemoryStore()
 
 
+DEFAULTS = {
+    "photo": "https://example.com/nobody.png",
+    "location": "Unknown",
+    "position": "Unknown",
+    "description": "From Slack",
+    "company": "Unknown",
+}
+
+
 def make(fake, store, **options) -> LeadsApiBackend:
     options.setdefault("token", SecretStr(TOKEN))
+    options.setdefault("business", [1])
+    options.setdefault("defaults", DEFAULTS)
     settings = LeadsApiOptions(url=fake.url, connect_timeout=1, timeout=0.5, **options)
     return LeadsApiBackend(settings, BackendContext(store=store, sleep=lambda s: None))
 
@@ -52,15 +63,15 @@ def test_create_sends_every_documented_field(api, fake):
         "firstName": "John",
         "lastName": "Doe",
         "business": [1],
-        "photo": "",
+        "photo": "https://example.com/nobody.png",
         "state": "Active",
         "statusId": 1,
         "source": "Referral",
         "phoneNumber": ["+14155550123"],
         "email": "john.doe@example.com",
         "description": "met at the expo",
-        "location": "",
-        "position": "",
+        "location": "Unknown",
+        "position": "Unknown",
         "company": "Company Name",
     }
     assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -71,6 +82,28 @@ def test_create_sends_every_documented_field(api, fake):
         "ana",
         "+14155550123",
     )
+
+
+def test_a_required_field_nobody_gave_is_refused_by_name_before_sending(fake, store):
+    api = make(fake, store, defaults={k: v for k, v in DEFAULTS.items() if k != "company"})
+    with pytest.raises(Invalid, match=r"needs a company for every lead \(give for=COMPANY") as caught:
+        api.create(new(), by="ana")
+    assert caught.value.field == "lead_for" and fake.requests("POST", "/leads") == []
+    lead = api.create(new(lead_for="Acme"), by="ana")
+    assert fake.requests("POST", "/leads")[0].body["company"] == "Acme" and lead.lead_for == "Acme"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"business": []}, "business"),
+        ({"defaults": {"photo": "x.png"}}, "requires location, position on every new lead"),
+        ({"defaults": {**DEFAULTS, "colour": "blue"}}, "not fields of a new lead: colour"),
+    ],
+)
+def test_settings_the_api_needs_are_checked_at_start_up(fake, options, expected):
+    with pytest.raises(ValueError, match=expected):
+        LeadsApiOptions(url=fake.url, token=SecretStr(TOKEN), **{"business": [1], "defaults": DEFAULTS, **options})
 
 
 def test_the_auth_header_and_scheme_are_configurable(fake, store):

@@ -21,7 +21,11 @@ def api_fake():
 
 @pytest.fixture
 def settings(tmp_path, fake_slack, api_fake, monkeypatch):
-    config = '[channels]\nC0SALES = "leadsapi"\n\n[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n'
+    config = (
+        '[channels]\nC0SALES = "leadsapi"\n\n[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n'
+        'defaults = { photo = "https://example.com/nobody.png", location = "Unknown", position = "Unknown",'
+        ' description = "-", company = "-" }\n'
+    )
     return bot_settings(
         tmp_path,
         fake_slack,

@@ -11,8 +11,10 @@ How Capillary's model maps onto Leadbot's:
   (``userId``, or ``idType`` + ``identifier`` when creating). Leadbot keeps the
   name, email and phone a lead was created with (the ``remote_leads`` table)
   and shows ``leadFor · customer USERID`` for leads made elsewhere.
-- **Owner** is not in the documented lead reply. Leadbot reads ``owner`` when
-  the reply has it, else the owner it last set through Leadbot.
+- **Owner**: replies carry the owner's staff username (``bob.k``), which is
+  mapped back to the linked staff ID (``bob.k/28812690``) so cards, DMs and
+  "nothing changed" know the person; without ``owner`` in a reply, the owner
+  Leadbot last set stands.
 - **Statuses** are OPEN, ON_HOLD, WON, LOST, DELETED. Every status change
   needs a ``reasonId`` (``GET /v2/leads/reasons``) and may take a sub-status
   (``GET /v2/leads/substatuses``); both lists are cached for five minutes.
@@ -415,12 +417,23 @@ class CapillaryBackend(Backend):
             type=raw.get("type"),
             status=raw.get("status") or "OPEN",
             sub_status=raw.get("subStatus"),
-            owner=raw.get("owner") or known.owner,
+            owner=self._owner(raw.get("owner"), known.owner),
             next_follow_up=parse_api_time(raw.get("nextFollowUp")),
             last_activity=max((t for t in times if t), default=None),
             created_at=parse_api_time(raw.get("createdOn")),
             notices=self._warnings(raw),
         )
+
+    def _owner(self, username: Any, remembered: str | None) -> str | None:
+        """The staff ID Leadbot links people by (``bob.k/28812690``) for the username Capillary answers (``bob.k``)."""
+        if not username:
+            return remembered
+        if remembered and split_staff(remembered)[0] == username:
+            return remembered
+        for link in self.links.of_backend(self.name):
+            if split_staff(link.staff_id)[0] == username:
+                return link.staff_id
+        return str(username)
 
     def _staff(self, entity: Any) -> str | None:
         """The linked staff ID (``ana.s/28812689``) behind an entity id in a reply, else the bare id."""
@@ -501,7 +514,7 @@ class CapillaryOptions(BaseModel):
     @model_validator(mode="after")
     def _credentials(self) -> CapillaryOptions:
         login = self.username or self.password
-        if not (login or self.token):
+        if not (login or (self.token and self.token.get_secret_value())):
             raise ValueError(
                 "LEADBOT_CAPILLARY_URL is set without credentials: expected LEADBOT_CAPILLARY_TOKEN (OAuth) or"
                 " LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD (till)"

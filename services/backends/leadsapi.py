@@ -57,6 +57,16 @@ log = logging.getLogger("leadbot.backends")
 
 ARCHIVED = StatusOption(value="archived", label="Archived", colour=Colour.BROWN, open=False)
 CACHE_SECONDS = 300
+# Strings seed 002 marks Required on a new lead (the API refuses them empty), in the order it lists them.
+REQUIRED_TEXT = ("firstName", "lastName", "photo", "source", "description", "location", "position", "company")
+NEVER_GIVEN = ("photo", "location", "position")  # nothing a person types fills these: defaults are needed
+# Where Leadbot reads a Required field from what the person gave, and how they give it.
+GIVEN_AS = {
+    "firstName": ("name", "give the lead's name"),
+    "lastName": ("name", "give the lead's full name, or an admin can set a default lastName"),
+    "description": ("note", "give note=…, or an admin can set a default description"),
+    "company": ("lead_for", "give for=COMPANY, or an admin can set a default company"),
+}
 
 
 class LeadsApiBackend(Backend):
@@ -76,6 +86,7 @@ class LeadsApiBackend(Backend):
         self.api = ApiClient(self.title, http, headers=headers, sleep=context.sleep)
         self.remote: RemoteLeads = context.store.remote
         self.business = list(options.business)
+        self.defaults = dict(options.defaults)
         self.state = options.state
         self.closed = {c.casefold() for c in options.closed_statuses}
         self._cache = TtlCache(CACHE_SECONDS)
@@ -173,21 +184,34 @@ class LeadsApiBackend(Backend):
             raise Invalid("the {backend} needs an email for every lead", field="email", backend=self.title)
         first, _, last = lead.name.partition(" ")
         status = self.status_option(lead.status).value if lead.status else self._statuses()[0]["name"]
-        body = {
+        given = {
             "firstName": first,
-            "lastName": last,
+            "lastName": last.strip(),
+            "source": lead.source or "Slack",  # where the lead came from, when the person did not say
+            "description": lead.note,
+            "company": lead.lead_for,
+        }
+        body: dict[str, Any] = {
             "business": self.business,
-            "photo": "",
             "state": self.state,
             "statusId": self._status_id(status),
-            "source": lead.source or "Slack",
             "phoneNumber": [lead.phone] if lead.phone else [],
             "email": lead.email,
-            "description": lead.note or "",
-            "location": "",
-            "position": "",
-            "company": lead.lead_for or "",
         }
+        for field in REQUIRED_TEXT:
+            value = given.get(field) or self.defaults.get(field)
+            if not value:
+                named, how = GIVEN_AS.get(
+                    field, (field, f"an admin can set a default {field} under [backends.leadsapi]")
+                )
+                raise Invalid(
+                    "the {backend} needs a {name} for every lead ({how})",
+                    field=named,
+                    backend=self.title,
+                    name=field,
+                    how=how,
+                )
+            body[field] = value
         response = self.api.write("POST", "/leads", json=body)
         if response.status_code == 400 and "already exists" in (_message(_maybe_json(response)) or "").lower():
             existing = self._find_by_email(lead.email)
@@ -202,7 +226,12 @@ class LeadsApiBackend(Backend):
         created = self._body(response)
         lead_id = str(created["id"])
         self.remote.remember(
-            self.name, lead_id, owner=lead.owner or by, next_follow_up=lead.next_follow_up, archived=False
+            self.name,
+            lead_id,
+            owner=lead.owner or by,
+            next_follow_up=lead.next_follow_up,
+            archived=False,
+            extra={"source": body["source"], "company": body["company"]},
         )
         return self._lead(created)
 
@@ -296,8 +325,8 @@ class LeadsApiBackend(Backend):
             name=name,
             email=raw.get("email") or None,
             phone=phones[0] if phones else None,
-            lead_for=raw.get("company") or None,
-            source=raw.get("source") or None,
+            lead_for=raw.get("company") or known.extra.get("company") or None,
+            source=raw.get("source") or known.extra.get("source") or None,
             status=ARCHIVED.value if known.archived else str(raw.get("status") or "unknown"),
             owner=known.owner,
             next_follow_up=known.next_follow_up,
@@ -347,8 +376,11 @@ class LeadsApiOptions(BaseModel):
     connect_timeout: float = Field(5.0, gt=0, le=60)
     auth_header: str = "Authorization"  # the seed documents no scheme, only "403 Access denied"
     auth_scheme: str = "Bearer"  # "" sends the token alone
-    business: list[int] = Field(default_factory=list)  # business ids every new lead is filed under
+    business: list[int] = Field(min_length=1)  # business ids every new lead is filed under (the API needs one)
     state: str = "Active"
+    # Values for the Required fields of a new lead when the person gave none: photo, location and
+    # position always (nothing typed fills them); lastName, source, description, company as fallbacks.
+    defaults: dict[str, str] = Field(default_factory=dict)
     closed_statuses: list[str] = Field(default_factory=lambda: ["won", "lost", "closed"])
 
     @field_validator("url")
@@ -358,11 +390,28 @@ class LeadsApiOptions(BaseModel):
             raise ValueError("not an http(s) URL")
         return value.rstrip("/")
 
-    @model_validator(mode="after")
-    def _token_given(self) -> LeadsApiOptions:
-        if self.token is None or not self.token.get_secret_value():
+    @model_validator(mode="before")
+    @classmethod
+    def _token_given(cls, data: Any) -> Any:
+        # Checked before the file's options: a missing credential is the first thing to say.
+        if isinstance(data, dict) and not data.get("token"):
             raise ValueError("LEADBOT_LEADSAPI_URL is set without LEADBOT_LEADSAPI_TOKEN: expected the API token")
-        return self
+        return data
+
+    @field_validator("defaults")
+    @classmethod
+    def _defaults_cover_what_nobody_types(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(REQUIRED_TEXT))
+        if unknown:
+            raise ValueError(f"not fields of a new lead: {', '.join(unknown)} (known: {', '.join(REQUIRED_TEXT)})")
+        missing = [f for f in NEVER_GIVEN if not str(value.get(f) or "").strip()]
+        if missing:
+            example = ", ".join(f'{m} = "…"' for m in missing)
+            raise ValueError(
+                f"the REST leads API requires {', '.join(missing)} on every new lead and nothing a person types"
+                f" fills them: set defaults = {{ {example} }}"
+            )
+        return value
 
 
 SPEC = BackendSpec(
