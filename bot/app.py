@@ -127,7 +127,7 @@ def build_app(runtime: Runtime, *, verify_requests: bool = True) -> App:
     """The Bolt app: listeners ack first and hand their work to the runtime's background executor.
 
     ``process_before_response=True`` returns the ack as soon as the listener
-    has run, instead of polling for it every 10 ms (see FLOOR.md).
+    has run, instead of polling for it every 10 ms (bench/README.md).
     ``verify_requests=False`` is only for the work process, whose requests were
     verified by the serving process and reach it over a private pipe.
     """

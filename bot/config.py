@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
@@ -20,21 +21,23 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.backends import REGISTRY
 from services.backends.base import BackendSpec
 
-EXPECTS = {
-    "SLACK_BOT_TOKEN": "the bot token (xoxb-…) from the Slack app's OAuth & Permissions page",
-    "SLACK_SIGNING_SECRET": "the signing secret from the Slack app's Basic Information page",
-    "SLACK_APP_TOKEN": "an app-level token (xapp-…) with connections:write, for Socket Mode",
-    "SLACK_API_URL": "a URL such as https://slack.com/api/",
-    "PORT": "a TCP port number, 1-65535",
-    "LEADBOT_DEFAULT_BACKEND": f"one of {', '.join(REGISTRY)}",
-    "LEADBOT_ADMINS": "comma-separated Slack user IDs, e.g. U012AB3CD,U045EF6GH",
-    "LEADBOT_CONFIG": "the path of a readable TOML file",
-    "LEADBOT_SELF_LINK": "true or false",
-    "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
-    "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
-    "LEADBOT_WORKERS": "a number of threads from 1 to 64",
-    "LEADBOT_DIGEST_RATE": "digest messages per second, above 0 and at most 1000",
-}
+EXPECTS = MappingProxyType(
+    {
+        "SLACK_BOT_TOKEN": "the bot token (xoxb-…) from the Slack app's OAuth & Permissions page",
+        "SLACK_SIGNING_SECRET": "the signing secret from the Slack app's Basic Information page",
+        "SLACK_APP_TOKEN": "an app-level token (xapp-…) with connections:write, for Socket Mode",
+        "SLACK_API_URL": "a URL such as https://slack.com/api/",
+        "PORT": "a TCP port number, 1-65535",
+        "LEADBOT_DEFAULT_BACKEND": f"one of {', '.join(REGISTRY)}",
+        "LEADBOT_ADMINS": "comma-separated Slack user IDs, e.g. U012AB3CD,U045EF6GH",
+        "LEADBOT_CONFIG": "the path of a readable TOML file",
+        "LEADBOT_SELF_LINK": "true or false",
+        "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
+        "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+        "LEADBOT_WORKERS": "a number of threads from 1 to 64",
+        "LEADBOT_DIGEST_RATE": "digest messages per second, above 0 and at most 1000",
+    }
+)
 
 
 class ConfigError(Exception):

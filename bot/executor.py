@@ -27,11 +27,10 @@ class TrackedExecutor(ThreadPoolExecutor):
     """A thread pool that knows how much work is waiting.
 
     ``saturated`` lets listeners refuse new work in the ack ("busy, try again")
-    instead of queueing it without bound: under sustained overload an unbounded
-    queue grew past 270 MB in bench/ack.py. Tests and benchmarks wait on
-    ``wait_idle`` instead of sleeping. Few workers: every one that is busy on
-    the CPU competes with the acks for the GIL (bench/ack.py: 4 workers kept the
-    ack p99 at 1.3x the bare app's at 200 requests/s, 16 workers 2.6x).
+    instead of queueing it without bound, which under sustained overload grows
+    memory without limit. Tests and benchmarks wait on ``wait_idle`` instead of
+    sleeping. Few workers: every one that is busy on the CPU competes with the
+    acks for the GIL (bench/README.md has the figures).
     """
 
     def __init__(self, max_workers: int = 4, max_pending: int = 1000) -> None:
@@ -63,7 +62,7 @@ class TrackedExecutor(ThreadPoolExecutor):
 
         The HTTP server releases it after the ack is written, so a worker waking up
         never takes the GIL between the listener and the ack leaving the socket
-        (that was most of Leadbot's ack p99 over the bare app's in bench/ack.py).
+        (that was most of Leadbot's ack p99 over the bare app's; bench/README.md).
         """
         held: list[tuple[Callable[..., Any], tuple, dict]] = []
         token = _held.set(held)

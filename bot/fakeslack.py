@@ -8,16 +8,15 @@ to fail a method (status, Slack error, ``Retry-After``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
+from bot.loopback import Answer, FakeServer, Outcome, Received
 from bot.slackrequests import BOT_USER, TEAM
 
 __all__ = ["BOT_USER", "TEAM", "Call", "FakeSlack", "Failure"]
@@ -43,64 +42,45 @@ class Failure:
     delay: float = 0.0  # seconds before answering (longer than the client's timeout: a lost answer)
 
 
-class FakeSlack:
-    def __init__(self) -> None:
+class FakeSlack(FakeServer):
+    """Slack's side on the shared loopback base (``bot.loopback``): every request is recorded as a ``Call``."""
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port)
+        # Slack's record is ``calls`` (with ``received(kind, name)`` to filter it), not the base's raw requests.
+        del self.received
         self.calls: list[Call] = []
         self.users: dict[str, dict[str, Any]] = {}
-        self.failures: dict[str, Failure] = {}
+        self.slack_failures: dict[str, Failure] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages posted, oldest first
         self.limits: dict[str, tuple[int, list[float]]] = {}  # method -> (per second, recent call times)
         self._ts = itertools.count(1)
-        self._changed = threading.Condition()
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # else each reply's body waits ~40 ms for a delayed ACK
+    def handle(self, request: Received) -> Outcome:
+        """Every request, Web API call or response-URL post, answered the way Slack answers it."""
+        body = self._body(request)
+        kind, _, name = request.path.strip("/").partition("/")
+        call = Call(kind=kind, name=name, body=body, headers=request.headers)
+        with self._changed:
+            failure = self.slack_failures.get(name)
+            delay = failure.delay if failure and failure.times > 0 else 0.0
+            status, call.answer, extra = self._reply(kind, name, body)
+            self.calls.append(call)
+            self._changed.notify_all()
+        if delay:
+            time.sleep(delay)  # a slow answer, after the work was done; other requests are answered meanwhile
+        return Outcome(Answer(status, call.answer, extra))
 
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-            def do_GET(self) -> None:
-                self._handle(dict(parse_qsl(urlsplit(self.path).query)))
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode() if length else ""
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    body = json.loads(raw or "{}")
-                else:
-                    body = dict(parse_qsl(raw))
-                    for key in ("blocks", "view", "attachments"):
-                        if isinstance(body.get(key), str):
-                            body[key] = json.loads(body[key])
-                body.update(dict(parse_qsl(urlsplit(self.path).query)))
-                self._handle(body)
-
-            def _handle(self, body: dict[str, Any]) -> None:
-                path = urlsplit(self.path).path
-                status, payload, headers = outer._answer(path, body, dict(self.headers))
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-slack", daemon=True
-        )
+    @staticmethod
+    def _body(request: Received) -> dict[str, Any]:
+        body = dict(request.body) if isinstance(request.body, dict) else {}
+        for key in ("blocks", "view", "attachments", "metadata"):  # JSON inside a form-encoded call
+            if isinstance(body.get(key), str):
+                with contextlib.suppress(ValueError):
+                    body[key] = json.loads(body[key])
+        return {**body, **request.query}
 
     # -- lifecycle --------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def api_url(self) -> str:
@@ -109,19 +89,13 @@ class FakeSlack:
     def response_url(self, key: str) -> str:
         return f"{self.url}/response/{key}"
 
-    def start(self) -> FakeSlack:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
     def add_user(self, user_id: str, name: str, tz: str = "UTC") -> None:
         self.users[user_id] = {"id": user_id, "name": name, "real_name": name, "tz": tz, "team_id": TEAM}
 
     def fail(self, method: str, **failure: Any) -> None:
-        self.failures[method] = Failure(**failure)
+        """The next call(s) of Web API ``method`` (or response URL key) fail as Slack fails."""
+        with self._changed:
+            self.slack_failures[method] = Failure(**failure)
 
     def limit(self, method: str, per_second: int) -> None:
         """Answer 429 with ``Retry-After: 1`` to calls beyond ``per_second`` in any one-second window."""
@@ -146,23 +120,6 @@ class FakeSlack:
 
     # -- answers ----------------------------------------------------------------------------
 
-    def _answer(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        kind, _, name = path.strip("/").partition("/")
-        call = Call(kind=kind, name=name, body=body, headers=headers)
-        delay = self._delay(name)
-        with self._changed:
-            status, call.answer, extra = self._reply(kind, name, body)
-            self.calls.append(call)
-            self._changed.notify_all()
-        if delay:
-            time.sleep(delay)  # a slow answer, after the work was done; other requests are answered meanwhile
-        return status, call.answer, extra
-
-    def _delay(self, name: str) -> float:
-        with self._changed:
-            failure = self.failures.get(name)
-            return failure.delay if failure and failure.times > 0 else 0.0
-
     def _reply(self, kind: str, name: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         if name in self.limits:
             per_second, recent = self.limits[name]
@@ -171,7 +128,7 @@ class FakeSlack:
             if len(recent) >= per_second:
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
             recent.append(now)
-        failure = self.failures.get(name)
+        failure = self.slack_failures.get(name)
         if failure and failure.times > 0:
             failure.times -= 1
             if failure.deliver:

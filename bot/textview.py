@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from rich.console import Console as RichConsole
@@ -25,28 +26,32 @@ DATE_RE = re.compile(r"<!date\^(\d+)\^([^|>]*)(?:\|([^>]*))?>")
 LINK_RE = re.compile(r"<((?:https?|mailto|tel):[^|>]+)(?:\|([^>]*))?>")
 USER_RE = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
-COLOURS = {
-    ":large_blue_circle:": "blue",
-    ":large_green_circle:": "green",
-    ":red_circle:": "red",
-    ":large_yellow_circle:": "yellow",
-    ":large_orange_circle:": "dark_orange",
-    ":large_purple_circle:": "purple",
-    ":large_brown_circle:": "orange4",
-    ":black_circle:": "black",
-    ":white_circle:": "white",
-}
-EMOJI = {
-    ":warning:": "⚠",
-    ":alarm_clock:": "⏰",
-    ":hourglass_flowing_sand:": "⏳",
-    ":white_check_mark:": "✅",
-    ":information_source:": "ℹ",
-    ":inbox_tray:": "📥",
-    ":no_entry_sign:": "🚫",
-    ":x:": "✗",
-    ":tada:": "🎉",
-}
+COLOURS = MappingProxyType(
+    {
+        ":large_blue_circle:": "blue",
+        ":large_green_circle:": "green",
+        ":red_circle:": "red",
+        ":large_yellow_circle:": "yellow",
+        ":large_orange_circle:": "dark_orange",
+        ":large_purple_circle:": "purple",
+        ":large_brown_circle:": "orange4",
+        ":black_circle:": "black",
+        ":white_circle:": "white",
+    }
+)
+EMOJI = MappingProxyType(
+    {
+        ":warning:": "⚠",
+        ":alarm_clock:": "⏰",
+        ":hourglass_flowing_sand:": "⏳",
+        ":white_check_mark:": "✅",
+        ":information_source:": "ℹ",
+        ":inbox_tray:": "📥",
+        ":no_entry_sign:": "🚫",
+        ":x:": "✗",
+        ":tada:": "🎉",
+    }
+)
 
 
 @dataclass

@@ -7,9 +7,8 @@ Bolt app; there the listener runs again, its ack goes nowhere, and its work runs
 Requests are the jobs because they are what the listeners already understand and
 they pickle for free; closures would not.
 
-bench/ack.py measured why: with the work on threads in the serving process, the
-ack p99 at 200 requests/s was 1.4-2.6x the bare Bolt app's, because SQLite,
-Block Kit and Web API posts held the GIL while acks waited.
+With the work on threads in the serving process, SQLite, Block Kit and Web API
+posts held the GIL while acks waited (bench/README.md has the figures).
 """
 
 from __future__ import annotations

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from slack_bolt import App
+import json
+import logging
+import uuid
+from typing import Any
+
+from slack_bolt import App, BoltResponse
 
 from handlers import actions, command, home, previews, shortcuts, views
 from handlers.context import Deps
+from handlers.render import error_plain
+
+log = logging.getLogger("leadbot")
 
 EVENT_TYPES = (*home.EVENTS, *previews.EVENTS)
 EVENT_SCOPES = previews.SCOPES
@@ -13,9 +21,28 @@ EVENT_SCOPES = previews.SCOPES
 
 def register(app: App, deps: Deps) -> None:
     """Every listener (the notifier that tells people what happened is subscribed by the app factory)."""
+    app.error(failed_before_the_ack)
     command.register(app, deps)
     actions.register(app, deps)
     views.register(app, deps)
     home.register(app, deps)
     shortcuts.register(app, deps)
     previews.register(app, deps)
+
+
+def failed_before_the_ack(error: Exception, body: dict[str, Any]) -> BoltResponse:
+    """A listener failed before it acked (a payload unlike any Slack sends): ack anyway, log it with its traceback.
+
+    Slack shows an error for anything but a 2xx, and would retry events; the
+    request was signed, so it is Slack's (or a client's) odd payload, not an attack.
+    """
+    ref = uuid.uuid4().hex[:8]
+    log.error("a listener failed before acking (ref %s)", ref, exc_info=error)
+    if isinstance(body, dict) and body.get("command"):
+        text = error_plain(f"something went wrong on our side (ref `{ref}`); an admin can look it up in the log")
+        return BoltResponse(
+            status=200,
+            body=json.dumps({"response_type": "ephemeral", "text": text}),
+            headers={"content-type": "application/json"},
+        )
+    return BoltResponse(status=200, body="")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -176,29 +177,33 @@ def snooze(deps: Deps, body: dict[str, Any]) -> Reply | None:
     return _card_update(deps, body, lead, said.snoozed(user, lead.ref, when))
 
 
-ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
-    blocks.ASSIGN_ME: assign_me,
-    blocks.ASSIGN_TO: assign_to,
-    blocks.LOG_FOLLOW_UP: open_follow_up,
-    blocks.ADD_NOTE: open_note,
-    blocks.SET_STATUS: set_status,
-    blocks.REFRESH: refresh,
-    blocks.OPEN: open_card,
-    blocks.LIST_PAGE: turn_page,
-    blocks.DIGEST_SNOOZE: snooze,
-}
+ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProxyType(
+    {
+        blocks.ASSIGN_ME: assign_me,
+        blocks.ASSIGN_TO: assign_to,
+        blocks.LOG_FOLLOW_UP: open_follow_up,
+        blocks.ADD_NOTE: open_note,
+        blocks.SET_STATUS: set_status,
+        blocks.REFRESH: refresh,
+        blocks.OPEN: open_card,
+        blocks.LIST_PAGE: turn_page,
+        blocks.DIGEST_SNOOZE: snooze,
+    }
+)
 
 
 # Actions on a lead card: if its lead (or backend) is gone, the card says so from then on.
-CARD_ACTIONS = {
-    blocks.ASSIGN_ME,
-    blocks.ASSIGN_TO,
-    blocks.LOG_FOLLOW_UP,
-    blocks.ADD_NOTE,
-    blocks.SET_STATUS,
-    blocks.REFRESH,
-    blocks.DIGEST_SNOOZE,
-}
+CARD_ACTIONS = frozenset(
+    {
+        blocks.ASSIGN_ME,
+        blocks.ASSIGN_TO,
+        blocks.LOG_FOLLOW_UP,
+        blocks.ADD_NOTE,
+        blocks.SET_STATUS,
+        blocks.REFRESH,
+        blocks.DIGEST_SNOOZE,
+    }
+)
 
 
 def stale_card(body: dict[str, Any], why: str) -> list[dict[str, Any]] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -66,18 +67,20 @@ LEAD_FROM_MESSAGE = "lead_from_message"
 SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
 NOTE_LIMIT = 3000
 
-COLOUR_EMOJI = {
-    Colour.BLUE: ":large_blue_circle:",
-    Colour.GREEN: ":large_green_circle:",
-    Colour.RED: ":red_circle:",
-    Colour.YELLOW: ":large_yellow_circle:",
-    Colour.ORANGE: ":large_orange_circle:",
-    Colour.PURPLE: ":large_purple_circle:",
-    Colour.BROWN: ":large_brown_circle:",
-    Colour.BLACK: ":black_circle:",
-    Colour.WHITE: ":white_circle:",
-    Colour.GREY: ":white_circle:",
-}
+COLOUR_EMOJI = MappingProxyType(
+    {
+        Colour.BLUE: ":large_blue_circle:",
+        Colour.GREEN: ":large_green_circle:",
+        Colour.RED: ":red_circle:",
+        Colour.YELLOW: ":large_yellow_circle:",
+        Colour.ORANGE: ":large_orange_circle:",
+        Colour.PURPLE: ":large_purple_circle:",
+        Colour.BROWN: ":large_brown_circle:",
+        Colour.BLACK: ":black_circle:",
+        Colour.WHITE: ":white_circle:",
+        Colour.GREY: ":white_circle:",
+    }
+)
 
 MAX_TEXT = 2900  # section text is capped at 3000 characters
 
@@ -252,6 +255,9 @@ def new_lead_modal(
     from_message: str | None = None,
 ) -> dict[str, Any]:
     """The New lead modal; block_id == action_id == the field name.
+
+    Long because it is one declaration of the form, field by field; split up, the
+    form would only be harder to read in one place.
 
     ``from_message``: the permalink of the message the lead is made from, said
     at the top because it becomes the lead's first note.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -53,26 +54,30 @@ from handlers.people_commands import (
 from handlers.render import escape
 from services.errors import Invalid, LeadError
 
-SUBCOMMANDS: dict[str, Subcommand] = {
-    "help": Subcommand("/lead help", "this list", None),
-    "new": Subcommand("/lead new", "open the New lead form", cmd_new, more=((NEW_USAGE, "quick create"),)),
-    "show": Subcommand(SHOW_USAGE, "post the lead card", cmd_show),
-    "list": Subcommand(LIST_USAGE, "leads matching the filters, 10 at a time", cmd_list),
-    "assign": Subcommand(ASSIGN_USAGE, "give the lead an owner", cmd_assign),
-    "followup": Subcommand(FOLLOWUP_USAGE, "log a follow-up done now, optionally schedule the next", cmd_followup),
-    "note": Subcommand(NOTE_USAGE, "add a note", cmd_note),
-    "status": Subcommand(STATUS_USAGE, "change the status", cmd_status),
-    "link": Subcommand(LINK_USAGE, "link a Slack user to their staff ID (admins)", cmd_link),
-    "unlink": Subcommand(UNLINK_USAGE, "remove a link", cmd_unlink),
-    "whoami": Subcommand(WHOAMI_USAGE, "your links and settings", cmd_whoami),
-    "backends": Subcommand(BACKENDS_USAGE, "configured backends and what each can do", cmd_backends),
-    "remind": Subcommand(REMIND_USAGE, "your daily follow-up digest (on at 09:00 by default)", cmd_remind),
-    "notify": Subcommand(NOTIFY_USAGE, "DMs when someone else assigns you a lead (on by default)", cmd_notify),
-    "previews": Subcommand(PREVIEWS_USAGE, "preview leads named in this channel's messages (admins)", cmd_previews),
-    "deal": Subcommand("/lead deal REF AMOUNT [name=…]", "record a deal (coming soon)", None),
-    "department": Subcommand("/lead department REF NAME", "assign a department (coming soon)", None),
-}
-ALIASES = {"follow-up": "followup", "fu": "followup", "ls": "list", "backend": "backends", "?": "help"}
+SUBCOMMANDS: dict[str, Subcommand] = MappingProxyType(
+    {
+        "help": Subcommand("/lead help", "this list", None),
+        "new": Subcommand("/lead new", "open the New lead form", cmd_new, more=((NEW_USAGE, "quick create"),)),
+        "show": Subcommand(SHOW_USAGE, "post the lead card", cmd_show),
+        "list": Subcommand(LIST_USAGE, "leads matching the filters, 10 at a time", cmd_list),
+        "assign": Subcommand(ASSIGN_USAGE, "give the lead an owner", cmd_assign),
+        "followup": Subcommand(FOLLOWUP_USAGE, "log a follow-up done now, optionally schedule the next", cmd_followup),
+        "note": Subcommand(NOTE_USAGE, "add a note", cmd_note),
+        "status": Subcommand(STATUS_USAGE, "change the status", cmd_status),
+        "link": Subcommand(LINK_USAGE, "link a Slack user to their staff ID (admins)", cmd_link),
+        "unlink": Subcommand(UNLINK_USAGE, "remove a link", cmd_unlink),
+        "whoami": Subcommand(WHOAMI_USAGE, "your links and settings", cmd_whoami),
+        "backends": Subcommand(BACKENDS_USAGE, "configured backends and what each can do", cmd_backends),
+        "remind": Subcommand(REMIND_USAGE, "your daily follow-up digest (on at 09:00 by default)", cmd_remind),
+        "notify": Subcommand(NOTIFY_USAGE, "DMs when someone else assigns you a lead (on by default)", cmd_notify),
+        "previews": Subcommand(PREVIEWS_USAGE, "preview leads named in this channel's messages (admins)", cmd_previews),
+        "deal": Subcommand("/lead deal REF AMOUNT [name=…]", "record a deal (coming soon)", None),
+        "department": Subcommand("/lead department REF NAME", "assign a department (coming soon)", None),
+    }
+)
+ALIASES = MappingProxyType(
+    {"follow-up": "followup", "fu": "followup", "ls": "list", "backend": "backends", "?": "help"}
+)
 
 
 @functools.cache

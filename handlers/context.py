@@ -96,7 +96,7 @@ class Deps:
 
         This is what Bolt's lazy listeners do, without their deep copy of the whole
         request for every call, which costs more than the rest of the ack path
-        (bench/ack.py measured 0.29x the bare app's acks/s with lazy listeners).
+        (bench/README.md).
         ``card``, ``at``, ``home`` and ``from_message``: where the work was asked from
         (a card, in a visible message, on the App Home, a message made into a lead),
         for those told about the outcome, now or when a queued write lands.

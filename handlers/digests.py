@@ -25,17 +25,19 @@ log = logging.getLogger("leadbot.digests")
 
 EVENT_TYPE = "leadbot_digest"
 # Slack's answers that mean the DM was not and will not be delivered.
-UNDELIVERABLE = {
-    "channel_not_found",
-    "user_not_found",
-    "account_inactive",
-    "user_disabled",
-    "cannot_dm_bot",
-    "messages_tab_disabled",
-    "not_authed",
-    "invalid_auth",
-    "is_archived",
-}
+UNDELIVERABLE = frozenset(
+    {
+        "channel_not_found",
+        "user_not_found",
+        "account_inactive",
+        "user_disabled",
+        "cannot_dm_bot",
+        "messages_tab_disabled",
+        "not_authed",
+        "invalid_auth",
+        "is_archived",
+    }
+)
 
 
 def digest_blocks(deps: Deps, digest: Digest, tz: str | None, notice: str | None = None) -> list[dict[str, Any]]:

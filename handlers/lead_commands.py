@@ -12,7 +12,7 @@ from handlers.render import escape
 from handlers.views import open_new_lead_modal
 from services.contact import looks_like_email, looks_like_phone, normalize_email, normalize_phone
 from services.errors import Code, Invalid, LeadError
-from services.models import NewLead
+from services.models import NewLead, validated
 from services.when import WHEN_HELP, parse_when
 
 NEW_USAGE = "/lead new NAME EMAIL|PHONE [for=… type=… source=… owner=@user|me next=WHEN status=… note=… backend=…]"
@@ -49,7 +49,8 @@ def cmd_new(inv: Invocation) -> Reply | None:
         raise _stray(bare[position:], NEW_USAGE)
     name = " ".join(t.text for t in bare[:contact_at])
     owner_user = user_id(opts["owner"], inv.user) if opts.get("owner") else None
-    lead = NewLead(
+    lead = validated(
+        NewLead,
         name=name[:150],
         email=email,
         phone=phone,

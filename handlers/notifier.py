@@ -123,8 +123,8 @@ class SlackNotifier:
         if item.origin.get("card") and response_url:
             try:  # the card it was asked from; its response URL may have expired (30 minutes)
                 Respond(response_url=response_url)(text=text, blocks=card, replace_original=True)
-            except Exception as exc:
-                log.info("card for %s not updated: %s", lead.ref, type(exc).__name__)
+            except Exception:
+                log.warning("card for %s not redrawn through its response URL", lead.ref, exc_info=True)
 
 
 def _what_was_written(args: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ log = logging.getLogger("leadbot")
 EVENTS = ("message.channels", "message.groups")  # public and private channels Leadbot is in
 SCOPES = ("channels:history", "groups:history")  # what those two subscriptions need
 # Message subtypes that are someone saying something (edits, joins and bots' posts are not).
-SAID = {None, "thread_broadcast", "file_share"}
+SAID = frozenset({None, "thread_broadcast", "file_share"})
 
 
 def post_previews(deps: Deps, channel: str, at: MessageAt, refs: list[str]) -> None:

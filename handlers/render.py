@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from services.errors import Code, LeadError, NotLinked, Person
@@ -9,13 +10,15 @@ from services.errors import Code, LeadError, NotLinked, Person
 ERROR_MARK = ":warning:"  # error replies start with this, so people (and the console) can tell them apart
 
 # What a command user types to give the field an error is about.
-OPTION_HINTS = {
-    "lead_for": "give `for=PRODUCT`",
-    "reason": "add `reason=ID`",
-    "sub_status": "leave out `sub=` or pick one of those",
-    "customer": "give `customer=ID` or an email or phone",
-    "type": "give `type=…`",
-}
+OPTION_HINTS = MappingProxyType(
+    {
+        "lead_for": "give `for=PRODUCT`",
+        "reason": "add `reason=ID`",
+        "sub_status": "leave out `sub=` or pick one of those",
+        "customer": "give `customer=ID` or an email or phone",
+        "type": "give `type=…`",
+    }
+)
 
 
 def escape(text: str) -> str:

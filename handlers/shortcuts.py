@@ -23,8 +23,8 @@ def permalink(deps: Deps, channel: str, ts: str) -> str | None:
         return deps.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
     except SlackApiError as exc:
         log.info("no permalink for a message in %s: %s", channel, exc.response.get("error"))
-    except Exception as exc:
-        log.warning("no permalink for a message in %s: %s", channel, type(exc).__name__)
+    except Exception:
+        log.warning("no permalink for a message in %s", channel, exc_info=True)
     return None
 
 

@@ -18,13 +18,15 @@ log = logging.getLogger("leadbot")
 
 # Where the bot may not post a thread reply (a private channel it is not in, a DM between two
 # people): the card itself still shows the last action, so the reply is only skipped.
-CANNOT_POST_HERE = {
-    "not_in_channel",
-    "channel_not_found",
-    "is_archived",
-    "restricted_action",
-    "cannot_reply_to_message",
-}
+CANNOT_POST_HERE = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "restricted_action",
+        "cannot_reply_to_message",
+    }
+)
 
 
 def post_message(

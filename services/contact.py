@@ -51,7 +51,9 @@ LABELLED_NAME_RE = re.compile(
 )
 INTRODUCED_NAME_RE = re.compile(rf"\b(?:[Ff]rom|[Nn]amed|[Cc]alled|[Ii]s|[Ww]ith|[Cc]ontact|[Mm]eet)[ \t]+({NAME})")
 NAME_BEFORE_CONTACT_RE = re.compile(rf"({NAME})[ \t]*[,(<\-–—:]?[ \t]*$")
-NOT_NAMES = {"Hi", "Hello", "Hey", "Thanks", "Please", "New", "Lead", "The", "Call", "Email", "Phone", "Mobile"}
+NOT_NAMES = frozenset(
+    {"Hi", "Hello", "Hey", "Thanks", "Please", "New", "Lead", "The", "Call", "Email", "Phone", "Mobile"}
+)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,18 @@ from services.events import (
     StatusChanged,
     WriteSettled,
 )
-from services.models import Activity, FollowUp, Lead, LeadPage, LeadQuery, NewLead, Note, StatusChange, StatusModel
+from services.models import (
+    Activity,
+    FollowUp,
+    Lead,
+    LeadPage,
+    LeadQuery,
+    NewLead,
+    Note,
+    StatusChange,
+    StatusModel,
+    validated,
+)
 from services.outbox import Outbox, what
 from services.people import People
 from services.ports import QueuedWrite
@@ -159,8 +170,8 @@ class LeadService:
         backend, lead_id = self.backends.resolve(ref, channel)
         with self.audit.action(actor, "follow_up", f"{backend.name}:{lead_id}"):
             by = self.people.require_link(actor, backend)
-            follow_up = FollowUp(
-                done_at=done_at or self.clock(), notes=notes or None, next_follow_up=next_follow_up, by=by
+            follow_up = validated(
+                FollowUp, done_at=done_at or self.clock(), notes=notes or None, next_follow_up=next_follow_up, by=by
             )
             args = {"lead_id": lead_id, "follow_up": follow_up.model_dump(mode="json")}
             lead = self._send(
@@ -175,7 +186,7 @@ class LeadService:
         backend, lead_id = self.backends.resolve(ref, channel)
         with self.audit.action(actor, "note", f"{backend.name}:{lead_id}"):
             by = self.people.require_link(actor, backend)
-            note = Note(text=text, by=by, at=self.clock())
+            note = validated(Note, text=text, by=by, at=self.clock())
             args = {"lead_id": lead_id, "note": note.model_dump(mode="json")}
             lead = self._send(actor, backend, "add_note", args, lead_id, lambda: backend.add_note(lead_id, note))
         self._publish(NoteAdded(lead=lead, by_user=actor.slack_user, origin=_origin()))
@@ -201,7 +212,9 @@ class LeadService:
                     ref=Code(f"{backend.name}:{lead_id}"),
                     status=wanted.label,
                 )
-            change = StatusChange(status=status, reason=reason, sub_status=sub_status, by=by, at=self.clock())
+            change = validated(
+                StatusChange, status=status, reason=reason, sub_status=sub_status, by=by, at=self.clock()
+            )
             args = {"lead_id": lead_id, "change": change.model_dump(mode="json")}
             lead = self._send(
                 actor, backend, "change_status", args, lead_id, lambda: backend.change_status(lead_id, change)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from services.errors import Invalid
 
 
 class Model(BaseModel):
@@ -154,3 +157,21 @@ class LeadPage(Model):
     total: int  # at least this many; exact unless ``more`` says the backend could not count
     offset: int
     more: bool | None = None  # None: total is exact
+
+
+M = TypeVar("M", bound=BaseModel)
+FIELD_WORDS = {"text": "the note", "notes": "the notes", "name": "the name", "note": "the note"}
+
+
+def validated(model: type[M], /, **values: Any) -> M:
+    """``model(**values)``, where what fails validation is the user's to fix: ``Invalid``, naming the field."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        error = exc.errors(include_input=False)[0]
+        field = str(error["loc"][0]) if error["loc"] else None
+        said = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+        for noun in ("String ", "Input ", "Value "):
+            said = said.removeprefix(noun)
+        what = FIELD_WORDS.get(field or "", field or "a value")
+        raise Invalid("{what} {said}", field=field, what=what, said=said[:1].lower() + said[1:]) from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from services.ports import OutboxQueue, QueuedWrite
@@ -21,14 +22,16 @@ MAX_RETRY = timedelta(minutes=15)
 GIVE_UP_AFTER = timedelta(hours=24)
 LEASE = timedelta(minutes=2)  # a retry still "running" after this was cut off (a restart): try again
 
-WHAT = {
-    "create": "new lead",
-    "assign": "assignment",
-    "log_follow_up": "follow-up",
-    "add_note": "note",
-    "change_status": "status change",
-    "reschedule": "snooze",
-}
+WHAT = MappingProxyType(
+    {
+        "create": "new lead",
+        "assign": "assignment",
+        "log_follow_up": "follow-up",
+        "add_note": "note",
+        "change_status": "status change",
+        "reschedule": "snooze",
+    }
+)
 
 
 def what(op: str) -> str:

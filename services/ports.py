@@ -13,7 +13,7 @@ example, a request's claim and the write it guards commit together.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -296,3 +296,13 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# What each port lets a caller change, the same for every implementation.
+USER_FIELDS = frozenset(f.name for f in fields(UserPrefs))
+CHANNEL_FIELDS = frozenset(f.name for f in fields(ChannelPrefs))
+OUTBOX_UPDATABLE = frozenset({"state", "attempts", "next_at", "last_error", "result_ref", "finished_at"})
+DIGEST_UPDATABLE = frozenset({"claimed_at", "channel", "ts", "sent_at", "leads"})
+AUDIT_FIELDS = frozenset(f.name for f in fields(AuditEntry))
+REMOTE_FIELDS = frozenset(f.name for f in fields(RemoteLead))
+LOCAL_UPDATABLE = frozenset({"owner", "status", "next_follow_up"})

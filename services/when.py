@@ -23,8 +23,8 @@ def parse_when(text: str, tz_name: str | None, now: datetime | None = None) -> d
     A bare day (``fri``, ``tomorrow``) means 09:00 that day, the usual start of
     a working day, rather than dateparser's "now's clock time on that day".
     """
-    # Imported here: the serving process only acks and never reads a date, and dateparser costs
-    # ~11 MB there (bench/ack.py counts both processes' memory).
+    # Imported here: the serving process only acks and never reads a date, and dateparser's
+    # memory would be spent there for nothing (bench/README.md).
     import dateparser
 
     tz = zone(tz_name)

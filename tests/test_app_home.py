@@ -191,6 +191,25 @@ def test_a_backend_that_cannot_be_read_is_named_and_the_rest_still_shown(slack, 
     assert "Could not read leadsapi: the REST leads API did not answer" in text_of(home["blocks"])
 
 
+def test_a_backend_failing_with_a_bug_is_logged_and_the_rest_still_shown(slack, linked, caplog):
+    class Broken(LocalBackend):
+        name = "leadsapi"
+        title = "REST leads API"
+
+        def search(self, query):
+            raise KeyError("statuses")  # not a LeadError: a bug, or a reply nobody expected
+
+    local = linked.backends.get("local")
+    linked.backends.configured["leadsapi"] = Broken(local.leads, local.clock)
+    linked.people.link(linked_admin(), REP, "77", backend="leadsapi")
+    ref = new_lead(linked, by=REP)
+    with caplog.at_level("ERROR", logger="leadbot"):
+        home = slack.open_home(REP)
+    assert lead_rows(home) == [ref]
+    assert "Could not read leadsapi: Leadbot could not read it (see the log)" in text_of(home["blocks"])
+    assert any(r.exc_info and isinstance(r.exc_info[1], KeyError) for r in caplog.records)
+
+
 def linked_admin():
     from services.leads import Actor
 

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
+from bot.loopback import Failure, ManualClock
 from bot.stores.memory import MemoryStore
 from services.backends.base import BackendContext
 from services.backends.capillary import CapillaryBackend, CapillaryOptions, basic_auth
 from services.errors import Invalid, LeadGone, Rejected, Unreachable, Unsupported
 from services.models import FollowUp, LeadQuery, NewLead, Note, StatusChange
 from tests.fakes.capillary import PASSWORD, TOKEN, USERNAME, FakeCapillary
-from tests.fakes.server import Failure, ManualClock
 
 ANA = "ana.s/28812689"
 NOW = datetime.now(UTC).replace(microsecond=0)

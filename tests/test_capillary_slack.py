@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 
 from bot.app import build_outbox_runner, build_runtime
+from bot.loopback import Failure
 from services.leads import Actor
 from tests.conftest import ADMIN, REP, bot_settings
 from tests.fakes.capillary import PASSWORD, USERNAME, FakeCapillary
-from tests.fakes.server import Failure
 from tests.slack import text_of
 
 
@@ -314,3 +314,86 @@ def test_a_status_change_is_queued_even_when_capillary_cannot_be_read_first(slac
     assert "so your status change on `capillary:1` is queued" in slack.last_reply()["text"]
     (row,) = linked.outbox.pending()
     assert row.op == "change_status"
+
+
+# -- how queued writes end --------------------------------------------------------------------
+
+
+def dms(fake_slack, user: str) -> list[dict]:
+    return [c.body for c in fake_slack.received("api", "chat.postMessage") if c.body["channel"] == user]
+
+
+def test_a_write_failing_for_over_a_day_is_given_up_and_said(later, slack, linked, capillary_fake, runner, fake_slack):
+    create(slack)
+    capillary_fake.fail("POST", "/v2/leads/{id}/followup", Failure("status", status=503, times=1000))
+    slack.command("followup capillary:1 called twice", user=REP)
+    later(60 * 23)
+    runner.run_due()
+    assert len(linked.outbox.pending()) == 1  # a day is not over yet: still trying
+    later(60 * 25)
+    fake_slack.clear()
+    runner.run_due()
+    assert linked.outbox.pending() == []
+    (dm,) = dms(fake_slack, REP)
+    assert "has been for over a day, so Leadbot stopped trying" in dm["text"]
+    assert "What you wrote: “called twice”" in text_of(dm["blocks"])
+    assert capillary_fake.leads[1]["followUpDetails"] == []
+
+
+def test_a_new_lead_that_lands_late_goes_to_the_feed_once(later, slack, linked, capillary_fake, runner, runtime):
+    runtime.deps.feeds["capillary"] = "C0FEED"
+    capillary_fake.fail("POST", "/v2/leads", Failure("status", status=503))
+    create(slack)
+    assert [c for c in slack.fake.received("api", "chat.postMessage") if c.body["channel"] == "C0FEED"] == []
+    later(5)
+    runner.run_due()
+    runner.run_due()
+    (fed,) = [c.body for c in slack.fake.received("api", "chat.postMessage") if c.body["channel"] == "C0FEED"]
+    assert fed["text"] == "New lead Tom Sawyer (capillary:1)" and f"Created by <@{REP}>" in text_of(fed["blocks"])
+
+
+def test_backends_says_how_many_writes_are_waiting(slack, linked, capillary_fake):
+    create(slack)
+    capillary_fake.fail("POST", "/v2/leads/{id}/followup", Failure("status", status=503, times=2))
+    slack.command("followup capillary:1 called", user=REP)
+    slack.command("note capillary:1 left a voicemail", user=REP)
+    slack.command("backends", user=REP)
+    assert "1 write(s) queued" not in slack.last_reply()["text"]
+    assert "2 write(s) queued, retrying" in slack.last_reply()["text"]
+
+
+def test_an_unexpected_error_while_retrying_keeps_the_write_queued(
+    later, slack, linked, capillary_fake, runner, fake_slack, caplog
+):
+    create(slack)
+    capillary_fake.fail("POST", "/v2/leads/{id}/followup", Failure("status", status=503))
+    slack.command("followup capillary:1 called", user=REP)
+    capillary = linked.backends.get("capillary")
+    original = capillary.applied
+    capillary.applied = lambda op, args: (_ for _ in ()).throw(RuntimeError("a bug in the check"))
+    later(1)
+    fake_slack.clear()
+    with caplog.at_level("ERROR", logger="leadbot"):
+        runner.run_due()
+    assert len(linked.outbox.pending()) == 1 and dms(fake_slack, REP) == []  # not given up, nobody told
+    assert any(r.exc_info and "a bug in the check" in str(r.exc_info[1]) for r in caplog.records)
+    capillary.applied = original
+    later(60)
+    runner.run_due()
+    assert linked.outbox.pending() == [] and len(capillary_fake.leads[1]["followUpDetails"]) == 1
+    assert "reached Capillary" in dms(fake_slack, REP)[-1]["text"]
+
+
+def test_a_write_that_lands_redraws_the_app_home_of_everyone_it_concerns(later, slack, linked, capillary_fake, runner):
+    create(slack, user=ADMIN)
+    slack.open_home(REP)
+    slack.open_home(ADMIN)
+    capillary_fake.fail("PUT", "/v2/leads/{id}", Failure("status", status=503))
+    slack.command(f"assign capillary:1 <@{REP}|ana>", user=ADMIN)
+    assert "is queued" in slack.last_reply()["text"]
+    slack.fake.clear()
+    later(1)
+    runner.run_due()
+    assert capillary_fake.leads[1]["owner"] == "ana.s"
+    assert "Tom Sawyer" in text_of(slack.home(REP)["blocks"])  # the new owner's tab shows it now
+    assert slack.published_homes(ADMIN)  # and the tab of who asked is redrawn too

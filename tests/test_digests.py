@@ -269,6 +269,27 @@ def test_an_unreachable_backend_is_named_and_the_rest_still_sent(scheduler, reps
     assert "Local Lead" in shown and "Could not read leadsapi: the REST leads API did not answer" in shown
 
 
+def test_a_backend_failing_with_a_bug_is_logged_and_the_rest_still_sent(scheduler, reps, clock, fake_slack, caplog):
+    class Broken(LocalBackend):
+        name = "leadsapi"
+        title = "REST leads API"
+
+        def search(self, query):
+            raise KeyError("statuses")  # not a LeadError: a bug, or a reply nobody expected
+
+    local = reps.backends.get("local")
+    reps.backends.configured["leadsapi"] = Broken(local.leads, local.clock)
+    reps.people.link(ADMIN_ACTOR, REP, "77", backend="leadsapi")
+    due_lead(reps, REP, "Local Lead", clock.at - timedelta(days=1))
+    clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
+    with caplog.at_level("ERROR", logger="leadbot"):
+        scheduler.run_due()
+    (message,) = posts(fake_slack, REP)
+    shown = text_of(message["blocks"])
+    assert "Local Lead" in shown and "Could not read leadsapi: Leadbot could not read it (see the log)" in shown
+    assert any(r.exc_info and isinstance(r.exc_info[1], KeyError) for r in caplog.records)
+
+
 def test_unlinked_and_switched_off_owners_get_nothing(scheduler, reps, clock, fake_slack, slack):
     due_lead(reps, REP, "Lead", clock.at - timedelta(days=1))
     slack.command("remind off", user=REP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from bot.loopback import Failure, ManualClock
 from tests.fakes.capillary import (
     CLIENT_KEY,
     CLIENT_SECRET,
@@ -16,7 +17,6 @@ from tests.fakes.capillary import (
     FakeCapillary,
     basic,
 )
-from tests.fakes.server import Failure, ManualClock
 from tests.fakes.testing import client, free_port, standalone
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}

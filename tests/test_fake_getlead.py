@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from bot.loopback import Failure
 from tests.fakes.getlead import TOKEN, FakeGetlead
-from tests.fakes.server import Failure
 from tests.fakes.testing import client, free_port, post, standalone
 
 LEAD = {"token": TOKEN, "name": "Tom Sawyer", "countrycode": "91", "mobileno": "9895012345", "source": "Slack"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from bot.loopback import Failure
 from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
-from tests.fakes.server import Failure
 from tests.fakes.testing import client, free_port, get, post, standalone
 
 LEAD = {

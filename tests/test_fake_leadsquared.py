@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from bot.loopback import Failure, ManualClock
 from tests.fakes.leadsquared import (
     ACCESS_KEY,
     ANA_ID,
@@ -20,7 +21,6 @@ from tests.fakes.leadsquared import (
     STAFF,
     FakeLeadSquared,
 )
-from tests.fakes.server import Failure, ManualClock
 from tests.fakes.testing import client, free_port, get, standalone
 
 KEYS = {"x-LSQ-AccessKey": ACCESS_KEY, "x-LSQ-SecretKey": SECRET_KEY}

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.server import Answer, Failure, FakeServer, ManualClock, Received, SlidingWindow, dumps, loads
+from bot.loopback import Answer, Failure, FakeServer, ManualClock, Received, SlidingWindow, dumps, loads
 from tests.fakes.testing import client
 
 

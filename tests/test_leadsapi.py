@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
+from bot.loopback import Failure
 from bot.stores.memory import MemoryStore
 from services.backends.base import BackendContext
 from services.backends.leadsapi import LeadsApiBackend, LeadsApiOptions
 from services.errors import Duplicate, Invalid, LeadGone, Rejected, Unreachable
 from services.models import FollowUp, LeadQuery, NewLead, Note, StatusChange
 from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
-from tests.fakes.server import Failure
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

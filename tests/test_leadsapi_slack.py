@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bot.app import build_outbox_runner
+from bot.loopback import Failure
 from services.leads import Actor
 from tests.conftest import ADMIN, REP, bot_settings
 from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
-from tests.fakes.server import Failure
 from tests.slack import text_of
 
 

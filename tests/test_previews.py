@@ -93,6 +93,20 @@ def test_bots_edits_and_plain_chatter_are_ignored(slack, linked):
     assert slack.thread_replies() == []
 
 
+def test_posts_of_bots_leadbot_included_are_never_previewed(slack, linked):
+    ref = new_lead(linked)
+    previews_on(slack)
+    # Leadbot's own messages (a card, a thread reply) come back as message events with its bot_id
+    # (Bolt drops those itself); another integration's posts carry their own bot_id.
+    own = message(f"New lead Ada ({ref})", user="U0LEADBOT", bot_id="B0LEADBOT", ts="1700000901.000400")
+    other = message(f"Zap: lead {ref} updated", user="U0ZAPIER", bot_id="B0ZAPIER", ts="1700000901.000450")
+    for event in (own, other):
+        assert slack.event(event).status_code == 200
+    assert slack.thread_replies() == []
+    slack.event(message(f"about {ref}", ts="1700000902.000500"))  # a person's message still is
+    assert len(slack.thread_replies()) == 1
+
+
 def test_no_preview_where_leadbot_is_not_a_member(slack, linked, fake_slack, caplog):
     ref = new_lead(linked)
     previews_on(slack)

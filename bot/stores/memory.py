@@ -12,13 +12,20 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from bot.stores.common import alive
 from services.models import Activity, FollowUp, Lead, LeadPage, NewLead, Note, StaffLink, StatusChange
 from services.ports import (
+    AUDIT_FIELDS,
+    CHANNEL_FIELDS,
+    DIGEST_UPDATABLE,
+    LOCAL_UPDATABLE,
+    OUTBOX_UPDATABLE,
+    REMOTE_FIELDS,
+    USER_FIELDS,
     AuditEntry,
     ChannelPrefs,
     Conflict,
@@ -174,10 +181,6 @@ class _Requests(_Part):
             return len(old)
 
 
-_USER_FIELDS = {f.name for f in fields(UserPrefs)}
-_CHANNEL_FIELDS = {f.name for f in fields(ChannelPrefs)}
-
-
 class _Prefs(_Part):
     def user(self, slack_user: str) -> UserPrefs:
         with self.store.locked() as s:
@@ -188,7 +191,7 @@ class _Prefs(_Part):
             return {u: s.users.get(u, UserPrefs()) for u in slack_users}
 
     def set_user(self, slack_user: str, **values: Any) -> None:
-        unknown = set(values) - _USER_FIELDS
+        unknown = set(values) - USER_FIELDS
         if unknown or not values:
             raise ValueError(f"not user settings: {sorted(unknown) or 'none given'}")
         with self.store.locked() as s:
@@ -199,14 +202,11 @@ class _Prefs(_Part):
             return s.channels.get(channel, ChannelPrefs())
 
     def set_channel(self, channel: str, **values: Any) -> None:
-        unknown = set(values) - _CHANNEL_FIELDS
+        unknown = set(values) - CHANNEL_FIELDS
         if unknown or not values:
             raise ValueError(f"not channel settings: {sorted(unknown) or 'none given'}")
         with self.store.locked() as s:
             s.channels[channel] = replace(s.channels.get(channel, ChannelPrefs()), **values)
-
-
-_OUTBOX_UPDATABLE = {"state", "attempts", "next_at", "last_error", "result_ref", "finished_at"}
 
 
 class _Outbox(_Part):
@@ -257,7 +257,7 @@ class _Outbox(_Part):
             return taken
 
     def update(self, write_id: int, **values: Any) -> None:
-        unknown = set(values) - _OUTBOX_UPDATABLE
+        unknown = set(values) - OUTBOX_UPDATABLE
         if unknown or not values:
             raise ValueError(f"not outbox fields: {sorted(unknown) or 'none given'}")
         with self.store.locked() as s:
@@ -273,9 +273,6 @@ class _Outbox(_Part):
             return [w for _, w in sorted(s.outbox.items()) if w.state in ("pending", "running")]
 
 
-_DIGEST_UPDATABLE = {"claimed_at", "channel", "ts", "sent_at", "leads"}
-
-
 class _Digests(_Part):
     def claim(self, slack_user: str, day: date, now: datetime) -> bool:
         with self.store.locked() as s:
@@ -285,7 +282,7 @@ class _Digests(_Part):
             return True
 
     def record(self, slack_user: str, day: date, state: str, **values: Any) -> None:
-        unknown = set(values) - _DIGEST_UPDATABLE
+        unknown = set(values) - DIGEST_UPDATABLE
         if unknown:
             raise ValueError(f"not digest fields: {sorted(unknown)}")
         with self.store.locked() as s:
@@ -310,28 +307,22 @@ class _Digests(_Part):
         return sorted(found, key=lambda r: r.claimed_at)
 
 
-_AUDIT_FIELDS = {f.name for f in fields(AuditEntry)}
-
-
 class _Audit(_Part):
     def record(self, entry: AuditEntry) -> None:
         with self.store.locked() as s:
             s.audit.append(entry)
 
     def entries(self, **where: str) -> list[AuditEntry]:
-        unknown = set(where) - _AUDIT_FIELDS
+        unknown = set(where) - AUDIT_FIELDS
         if unknown:
             raise ValueError(f"not audit fields: {sorted(unknown)}")
         with self.store.locked() as s:
             return [e for e in s.audit if all(getattr(e, k) == v for k, v in where.items())]
 
 
-_REMOTE_FIELDS = {f.name for f in fields(RemoteLead)}
-
-
 class _Remote(_Part):
     def remember(self, backend: str, lead_id: str, **values: Any) -> None:
-        unknown = set(values) - _REMOTE_FIELDS
+        unknown = set(values) - REMOTE_FIELDS
         if unknown:
             raise ValueError(f"not remembered: {sorted(unknown)}")
         with self.store.locked() as s:
@@ -345,9 +336,6 @@ class _Remote(_Part):
     def recall_all(self, backend: str) -> dict[str, RemoteLead]:
         with self.store.locked() as s:
             return {i: copy.deepcopy(r) for (b, i), r in s.remote.items() if b == backend}
-
-
-_LEAD_UPDATABLE = {"owner", "status", "next_follow_up"}
 
 
 class _Local(_Part):
@@ -405,7 +393,7 @@ class _Local(_Part):
         return LeadPage(leads=kept[offset : offset + limit], total=len(kept), offset=offset)
 
     def update(self, lead_id: int, *, at: datetime, **values: Any) -> bool:
-        unknown = set(values) - _LEAD_UPDATABLE
+        unknown = set(values) - LOCAL_UPDATABLE
         if unknown:
             raise ValueError(f"not lead fields: {sorted(unknown)}")
         with self.store.locked() as s:

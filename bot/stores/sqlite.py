@@ -15,7 +15,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,13 @@ from sqlite_utils.migrations import Migrations
 from bot.stores.common import alive
 from services.models import Activity, FollowUp, Lead, LeadPage, NewLead, Note, StaffLink, StatusChange
 from services.ports import (
+    AUDIT_FIELDS,
+    CHANNEL_FIELDS,
+    DIGEST_UPDATABLE,
+    LOCAL_UPDATABLE,
+    OUTBOX_UPDATABLE,
+    REMOTE_FIELDS,
+    USER_FIELDS,
     AuditEntry,
     ChannelPrefs,
     Conflict,
@@ -385,8 +391,6 @@ class _Requests(_Part):
         return self.store.write("delete from processed_requests where at < ?", [to_db_time(older_than)]).rowcount
 
 
-_USER_FIELDS = {f.name for f in fields(UserPrefs)}
-_CHANNEL_FIELDS = {f.name for f in fields(ChannelPrefs)}
 _USER_COLUMNS = ("assignment_dms", "home_opened", "reminders", "remind_at", "tz", "tz_checked_at")
 
 
@@ -427,7 +431,7 @@ class _Prefs(_Part):
         return {user: found.get(user, UserPrefs()) for user in slack_users}
 
     def set_user(self, slack_user: str, **values: Any) -> None:
-        unknown = set(values) - _USER_FIELDS
+        unknown = set(values) - USER_FIELDS
         if unknown or not values:
             raise ValueError(f"not user settings: {sorted(unknown) or 'none given'}")
         names = list(values)  # only our own field names, checked above, become SQL here
@@ -442,7 +446,7 @@ class _Prefs(_Part):
         return ChannelPrefs(previews=bool(rows and rows[0][0]))
 
     def set_channel(self, channel: str, **values: Any) -> None:
-        unknown = set(values) - _CHANNEL_FIELDS
+        unknown = set(values) - CHANNEL_FIELDS
         if unknown or not values:
             raise ValueError(f"not channel settings: {sorted(unknown) or 'none given'}")
         names = list(values)
@@ -457,7 +461,6 @@ _OUTBOX_COLUMNS = (
     "id, key, backend, op, args, ref, slack_user, origin, state, attempts, next_at, created_at,"
     " last_error, result_ref, finished_at"
 )
-_OUTBOX_UPDATABLE = {"state", "attempts", "next_at", "last_error", "result_ref", "finished_at"}
 
 
 def _queued(row: Any) -> QueuedWrite:
@@ -530,7 +533,7 @@ class _Outbox(_Part):
         return taken
 
     def update(self, write_id: int, **values: Any) -> None:
-        unknown = set(values) - _OUTBOX_UPDATABLE
+        unknown = set(values) - OUTBOX_UPDATABLE
         if unknown or not values:
             raise ValueError(f"not outbox fields: {sorted(unknown) or 'none given'}")
         names = list(values)
@@ -551,7 +554,6 @@ class _Outbox(_Part):
 
 
 _DIGEST_COLUMNS = "slack_user, day, state, claimed_at, channel, ts, sent_at, leads"
-_DIGEST_UPDATABLE = {"claimed_at", "channel", "ts", "sent_at", "leads"}
 
 
 def _digest(row: Any) -> DigestRecord:
@@ -580,7 +582,7 @@ class _Digests(_Part):
         return True
 
     def record(self, slack_user: str, day: date, state: str, **values: Any) -> None:
-        unknown = set(values) - _DIGEST_UPDATABLE
+        unknown = set(values) - DIGEST_UPDATABLE
         if unknown:
             raise ValueError(f"not digest fields: {sorted(unknown)}")
         names = ["state", *values]
@@ -608,7 +610,7 @@ class _Digests(_Part):
         return [_digest(r) for r in rows]
 
 
-_AUDIT_FIELDS = ("at", "slack_user", "action", "lead_ref", "result", "detail")
+_AUDIT_COLUMNS = ("at", "slack_user", "action", "lead_ref", "result", "detail")
 
 
 class _Audit(_Part):
@@ -619,12 +621,12 @@ class _Audit(_Part):
         )
 
     def entries(self, **where: str) -> list[AuditEntry]:
-        unknown = set(where) - set(_AUDIT_FIELDS)
+        unknown = set(where) - AUDIT_FIELDS
         if unknown:
             raise ValueError(f"not audit fields: {sorted(unknown)}")
         clause = " and ".join(f"{k} = ?" for k in where) or "1"
         rows = self.store.read(
-            f"select {', '.join(_AUDIT_FIELDS)} from audit where {clause} order by id", list(where.values())
+            f"select {', '.join(_AUDIT_COLUMNS)} from audit where {clause} order by id", list(where.values())
         )
         return [
             AuditEntry(at=from_db_time(at), slack_user=u, action=a, lead_ref=r, result=res, detail=d or "")
@@ -632,7 +634,6 @@ class _Audit(_Part):
         ]
 
 
-_REMOTE_FIELDS = {f.name for f in fields(RemoteLead)}
 _REMOTE_COLUMNS = ("name", "email", "phone", "owner", "customer", "next_follow_up", "archived", "extra")
 
 
@@ -652,7 +653,7 @@ def _remote(row: Any) -> RemoteLead:
 
 class _Remote(_Part):
     def remember(self, backend: str, lead_id: str, **values: Any) -> None:
-        unknown = set(values) - _REMOTE_FIELDS
+        unknown = set(values) - REMOTE_FIELDS
         if unknown:
             raise ValueError(f"not remembered: {sorted(unknown)}")
         columns = {n: json.dumps(v) if n == "extra" else _column_value(v) for n, v in values.items()}
@@ -681,7 +682,6 @@ class _Remote(_Part):
 _LEAD_COLUMNS = (
     "id, name, email, phone, lead_for, type, source, status, owner, next_follow_up, last_activity_at, created_at"
 )
-_LEAD_UPDATABLE = {"owner", "status", "next_follow_up"}
 
 
 def _local_lead(row: Any) -> Lead:
@@ -765,7 +765,7 @@ class _Local(_Part):
         return LeadPage(leads=[_local_lead(r) for r in rows], total=total, offset=offset)
 
     def update(self, lead_id: int, *, at: datetime, **values: Any) -> bool:
-        unknown = set(values) - _LEAD_UPDATABLE
+        unknown = set(values) - LOCAL_UPDATABLE
         if unknown:
             raise ValueError(f"not lead fields: {sorted(unknown)}")
         if _id(lead_id) is None:

@@ -1,4 +1,6 @@
-"""Capillary LMS (``/v2/leads``), built against seeds 000 and 001 and ../shared/backends.md.
+"""Capillary LMS (``/v2/leads``), built against Capillary's published v2 leads documentation
+(https://github.com/Capillary/api-documentation, ``source/includes/_leads.md``) and its
+authentication and error pages (https://docs.capillarytech.com/reference/authentication).
 
 How Capillary's model maps onto Leadbot's:
 
@@ -18,7 +20,7 @@ How Capillary's model maps onto Leadbot's:
 - **Statuses** are OPEN, ON_HOLD, WON, LOST, DELETED. Every status change
   needs a ``reasonId`` (``GET /v2/leads/reasons``) and may take a sub-status
   (``GET /v2/leads/substatuses``); both lists are cached for five minutes.
-- **Notes**: the seed documents no note endpoint. A note is saved as a
+- **Notes**: Capillary documents no note endpoint. A note is saved as a
   follow-up (``POST /v2/leads/{id}/followup``) whose ``notes`` start with
   ``Note:`` and which carries the lead's current ``nextFollowUp`` so the
   schedule is unchanged. Leadbot shows such follow-ups as notes.
@@ -74,7 +76,7 @@ PAGE = 100  # rows per GET when Leadbot has to filter what Capillary cannot
 MAX_PAGES = 10
 CACHE_SECONDS = 300
 # Leads error codes (docs.capillarytech.com/reference/leads) that mean "no such lead".
-LEAD_NOT_FOUND = {92001}
+LEAD_NOT_FOUND = frozenset({92001})
 
 
 def basic_auth(username: str, password: str) -> str:
@@ -300,7 +302,7 @@ class CapillaryBackend(Backend):
         return self._lead(reply)
 
     def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
-        """Capillary's follow-up endpoint is also how the next follow-up date is updated (seed 001)."""
+        """Capillary's follow-up endpoint is also how the next follow-up date is updated (its leads doc)."""
         self._id(lead_id)
         body = self._follow_up_body(self.clock(), by, f"{SNOOZE_PREFIX}{to_api_time(when)}")
         body["nextFollowUp"] = to_api_time(when)
@@ -382,7 +384,7 @@ class CapillaryBackend(Backend):
         raise Invalid("{value} is not a Capillary reason ({listed})", field="reason", value=Code(reason), listed=listed)
 
     def _raw(self, lead_id: str) -> dict[str, Any]:
-        """One lead. The seed documents no GET by id, only the search: narrow it to the lead's
+        """One lead. Capillary documents no GET by id, only the search: narrow it to the lead's
         customer when Leadbot knows them (it created the lead), else page through recent leads."""
         self._id(lead_id)
         known = self.remote.recall(self.name, lead_id)

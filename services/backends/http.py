@@ -12,7 +12,7 @@ request (a client-side rate limiter), ``check_reply`` after every reply with
 a 2xx/4xx status (APIs that answer HTTP 200 with a failure body).
 
 httpx and tenacity are imported on first use: a process with only the local
-backend never pays for them (about 20 MB).
+backend never pays for their memory (bench/README.md).
 """
 
 from __future__ import annotations

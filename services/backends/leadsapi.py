@@ -1,4 +1,5 @@
-"""The REST leads API (``/leads``), built against seed 002.
+"""The REST leads API (``/leads``), built against its published API reference (the endpoints,
+fields and samples of its "Leads" pages).
 
 How its model maps onto Leadbot's:
 
@@ -12,7 +13,7 @@ How its model maps onto Leadbot's:
   choosing another status on an archived lead restores it first.
 - **Notes** are comments (``POST /leads/comments/{id}``), read back with the
   activity log (``GET /leads/logs-and-comments/{id}``), which the card shows.
-- **Owner and follow-ups**: the seed documents neither an owner field nor a
+- **Owner and follow-ups**: the API documents neither an owner field nor a
   follow-up endpoint. Leadbot keeps the owner and the next follow-up itself
   (``remote_leads``) and records each assignment and follow-up as a comment,
   so the CRM's own log shows them.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -57,16 +59,18 @@ log = logging.getLogger("leadbot.backends")
 
 ARCHIVED = StatusOption(value="archived", label="Archived", colour=Colour.BROWN, open=False)
 CACHE_SECONDS = 300
-# Strings seed 002 marks Required on a new lead (the API refuses them empty), in the order it lists them.
+# Strings the API reference marks Required on a new lead (refused empty), in the order it lists them.
 REQUIRED_TEXT = ("firstName", "lastName", "photo", "source", "description", "location", "position", "company")
 NEVER_GIVEN = ("photo", "location", "position")  # nothing a person types fills these: defaults are needed
 # Where Leadbot reads a Required field from what the person gave, and how they give it.
-GIVEN_AS = {
-    "firstName": ("name", "give the lead's name"),
-    "lastName": ("name", "give the lead's full name, or an admin can set a default lastName"),
-    "description": ("note", "give note=…, or an admin can set a default description"),
-    "company": ("lead_for", "give for=COMPANY, or an admin can set a default company"),
-}
+GIVEN_AS = MappingProxyType(
+    {
+        "firstName": ("name", "give the lead's name"),
+        "lastName": ("name", "give the lead's full name, or an admin can set a default lastName"),
+        "description": ("note", "give note=…, or an admin can set a default description"),
+        "company": ("lead_for", "give for=COMPANY, or an admin can set a default company"),
+    }
+)
 
 
 class LeadsApiBackend(Backend):
@@ -231,7 +235,8 @@ class LeadsApiBackend(Backend):
             owner=lead.owner or by,
             next_follow_up=lead.next_follow_up,
             archived=False,
-            extra={"source": body["source"], "company": body["company"]},
+            # What the person gave (not the defaults filling the API's Required fields), for the card.
+            extra={k: v for k, v in (("source", lead.source), ("company", lead.lead_for)) if v},
         )
         return self._lead(created)
 
@@ -374,7 +379,7 @@ class LeadsApiOptions(BaseModel):
     token: SecretStr | None = None
     timeout: float = Field(15.0, gt=0, le=120)
     connect_timeout: float = Field(5.0, gt=0, le=60)
-    auth_header: str = "Authorization"  # the seed documents no scheme, only "403 Access denied"
+    auth_header: str = "Authorization"  # the API documents no scheme, only "403 Access denied"
     auth_scheme: str = "Bearer"  # "" sends the token alone
     business: list[int] = Field(min_length=1)  # business ids every new lead is filed under (the API needs one)
     state: str = "Active"

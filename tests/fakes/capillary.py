@@ -60,7 +60,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tests.fakes.server import Answer, FakeServer, Received, SlidingWindow, int_keys, serve
+from bot.loopback import Answer, FakeServer, Received, SlidingWindow, int_keys, serve
 
 USERNAME, PASSWORD, TOKEN = "leadbot.till", "till-password", "cap-oauth-token"
 CLIENT_KEY, CLIENT_SECRET = "leadbot-client-key", "leadbot-client-secret"

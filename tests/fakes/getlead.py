@@ -77,7 +77,7 @@ from typing import Any
 
 import phonenumbers
 
-from tests.fakes.server import Answer, FakeServer, Received, serve
+from bot.loopback import Answer, FakeServer, Received, serve
 
 TOKEN = "gl_8ee3b1f0c2d94a7e8f61a5b2c3d4e5f6"
 STAFF = ("Ajay", "Priya", "Rahul")  # agent names; the seed's example assigns a task to Ajay

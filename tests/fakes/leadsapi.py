@@ -50,7 +50,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.fakes.server import Answer, FakeServer, Received, int_keys, serve
+from bot.loopback import Answer, FakeServer, Received, int_keys, serve
 
 TOKEN = "leadsapi-token"
 ACTOR = {"id": 1, "firstName": "Lead", "lastName": "Bot", "email": "leadbot@example.com"}

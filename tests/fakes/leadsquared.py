@@ -139,7 +139,7 @@ from typing import Any
 
 import phonenumbers
 
-from tests.fakes.server import Answer, FakeServer, Received, SlidingWindow, serve
+from bot.loopback import Answer, FakeServer, Received, SlidingWindow, serve
 
 REGIONS = {
     "sg": "api.leadsquared.com",

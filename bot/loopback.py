@@ -1,6 +1,7 @@
-"""A loopback HTTP server that fakes a CRM: routes, a record of what it received, and failures on demand.
+"""A loopback HTTP server that fakes a remote API: routes, a record of what it received, failures on demand.
 
-Every fake builds on ``FakeServer``, so every fake gets the same network failures,
+The fake Slack (``bot/fakeslack.py``, which the console runs) and every CRM fake under
+``tests/fakes/`` build on ``FakeServer``, so every fake gets the same network failures,
 the same controllable clock, rate limiting and restarts:
 
 ``fail(METHOD, PATTERN, Failure(kind, ...))`` makes the next ``times`` matching
@@ -100,7 +101,9 @@ class Answer:
 
 
 @dataclass
-class _Outcome:
+class Outcome:
+    """What the server does with one request: answer it, drop the connection, or hold it first."""
+
     answer: Answer | None
     drop: bool = False
     hold: float | None = None
@@ -400,29 +403,29 @@ class FakeServer:
         with self._changed:
             return self._changed.wait_for(predicate, timeout)
 
-    def handle(self, request: Received) -> _Outcome:
+    def handle(self, request: Received) -> Outcome:
         with self.lock:
             self.received.append(request)
             failure = self._take_failure(request)
             self._changed.notify_all()
         if failure is None:
-            return _Outcome(self._dispatch(request))
+            return Outcome(self._dispatch(request))
         if failure.kind == "status":
             body = failure.body if failure.body is not None else {}
-            return _Outcome(Answer(failure.status, body, dict(failure.headers)))
+            return Outcome(Answer(failure.status, body, dict(failure.headers)))
         if failure.kind == "malformed":
             garbage = failure.body if isinstance(failure.body, bytes) else b"<html>upstream error</html>"
-            return _Outcome(Answer(200, garbage, dict(failure.headers)))
+            return Outcome(Answer(200, garbage, dict(failure.headers)))
         if failure.kind == "late":
             with self.lock:
                 self.parked.append(request)
                 self._changed.notify_all()
-            return _Outcome(None, hold=failure.hold)
+            return Outcome(None, hold=failure.hold)
         applies = failure.apply if failure.apply is not None else failure.kind == "drop"
         answer = self._dispatch(request) if applies else None
         if failure.kind == "drop":
-            return _Outcome(None, drop=True)
-        return _Outcome(answer or Answer(504, {}), hold=failure.hold)  # a hang
+            return Outcome(None, drop=True)
+        return Outcome(answer or Answer(504, {}), hold=failure.hold)  # a hang
 
     def _take_failure(self, request: Received) -> Failure | None:
         for method, regex, failure in self.failures:

@@ -1,0 +1,193 @@
+"""The backend contract: every backend does the same things the same way, each against its fake.
+
+A new backend is added with one entry in ``CASES``: how to build it on its
+fake, a lead it accepts, two staff IDs it knows, and a status change it takes.
+Every behaviour below then runs against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from bot.stores.memory import MemoryStore
+from services.backends.base import Backend, BackendContext
+from services.backends.capillary import CapillaryBackend, CapillaryOptions
+from services.backends.leadsapi import LeadsApiBackend, LeadsApiOptions
+from services.backends.local import LocalBackend
+from services.errors import LeadGone, NotFound
+from services.models import FollowUp, LeadQuery, NewLead, Note, StaffLink, StatusChange
+from tests.fakes import capillary as cap_fake
+from tests.fakes import leadsapi as api_fake
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class Case:
+    backend: Backend
+    new: Callable[..., NewLead]
+    by: str  # the staff ID writing
+    other: str  # another staff ID it knows
+    status: StatusChange  # a change to an open status other than the first
+    closing: StatusChange  # a change to a closed status
+    stop: Callable[[], None] = lambda: None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def local_case() -> Case:
+    store = MemoryStore()
+    return Case(
+        backend=LocalBackend(store.local, lambda: NOW),
+        new=lambda **f: NewLead(**{"name": "Ada Lovelace", "email": "ada@example.com", **f}),
+        by="ada",
+        other="bob",
+        status=StatusChange(status="contacted", by="ada", at=NOW),
+        closing=StatusChange(status="won", by="ada", at=NOW),
+    )
+
+
+def capillary_case() -> Case:
+    fake = cap_fake.FakeCapillary().start()
+    store = MemoryStore()
+    for user, staff in (("UANA", "ana.s/28812689"), ("UBOB", "bob.k/28812690")):
+        store.links.put(StaffLink(slack_user=user, backend="capillary", staff_id=staff), by="UANA", at=NOW)
+    options = CapillaryOptions(
+        url=fake.url,
+        username=cap_fake.USERNAME,
+        password=SecretStr(cap_fake.PASSWORD),
+        till_id=4242,
+        timeout=1,
+        connect_timeout=1,
+    )
+    return Case(
+        backend=CapillaryBackend(options, BackendContext(store=store, sleep=lambda s: None)),
+        new=lambda **f: NewLead(
+            **{"name": "Tom Sawyer", "email": "tom.sawyer@example.com", "lead_for": "item001", **f}
+        ),
+        by="ana.s/28812689",
+        other="bob.k/28812690",
+        status=StatusChange(status="ON_HOLD", reason="2", sub_status="YetToDecide", by="ana.s/28812689", at=NOW),
+        closing=StatusChange(status="WON", reason="3", by="ana.s/28812689", at=NOW),
+        stop=fake.stop,
+    )
+
+
+def leadsapi_case() -> Case:
+    fake = api_fake.FakeLeadsApi().start()
+    options = LeadsApiOptions(
+        url=fake.url,
+        token=SecretStr(api_fake.TOKEN),
+        business=[1],
+        defaults={"photo": "p.png", "location": "-", "position": "-", "description": "-", "company": "-"},
+        timeout=1,
+        connect_timeout=1,
+    )
+    return Case(
+        backend=LeadsApiBackend(options, BackendContext(store=MemoryStore(), sleep=lambda s: None)),
+        new=lambda **f: NewLead(**{"name": "John Doe", "email": "john.doe@example.com", **f}),
+        by="ana",
+        other="bob",
+        status=StatusChange(status="Contacted", by="ana", at=NOW),
+        closing=StatusChange(status="Won", by="ana", at=NOW),
+        stop=fake.stop,
+    )
+
+
+CASES: dict[str, Callable[[], Case]] = {"local": local_case, "capillary": capillary_case, "leadsapi": leadsapi_case}
+
+
+@pytest.fixture(params=list(CASES))
+def case(request) -> Iterator[Case]:
+    made = CASES[request.param]()
+    yield made
+    made.backend.close()
+    made.stop()
+
+
+def test_create_then_get_gives_the_lead_back(case):
+    created = case.backend.create(case.new(next_follow_up=NOW + timedelta(days=1)), by=case.by)
+    assert created.ref == f"{case.backend.name}:{created.id}"
+    got = case.backend.get(created.id)
+    assert (got.name, got.email, got.owner) == (created.name, created.email, case.by)
+    assert got.status == case.backend.statuses()[0].value
+    assert got.next_follow_up == NOW + timedelta(days=1)
+
+
+def test_an_unknown_lead_is_gone_and_a_malformed_id_is_not_a_reference(case):
+    with pytest.raises(LeadGone):
+        case.backend.get("999999")
+    with pytest.raises(NotFound):
+        case.backend.get("not-a-number")
+
+
+def test_search_filters_by_owner_status_and_due(case):
+    mine = case.backend.create(case.new(next_follow_up=NOW - timedelta(hours=1)), by=case.by)
+    theirs = case.backend.create(case.new(email="other@example.com", owner=case.other), by=case.by)
+    everyone = case.backend.search(LeadQuery(limit=50))
+    assert {mine.id, theirs.id} <= {lead.id for lead in everyone.leads}
+    assert [lead.id for lead in case.backend.search(LeadQuery(owner=case.other, limit=50)).leads] == [theirs.id]
+    due = case.backend.search(LeadQuery(due_before=NOW, limit=50)).leads
+    assert [lead.id for lead in due] == [mine.id]
+    case.backend.change_status(mine.id, case.closing)
+    assert mine.id not in {lead.id for lead in case.backend.search(LeadQuery(limit=50)).leads}  # closed: not open
+    closed = case.backend.search(LeadQuery(status=case.closing.status, limit=50)).leads
+    assert [lead.id for lead in closed] == [mine.id]
+
+
+def test_assign(case):
+    lead = case.backend.create(case.new(), by=case.by)
+    assert case.backend.assign(lead.id, case.other, by=case.by).owner == case.other
+    assert case.backend.get(lead.id).owner == case.other
+
+
+def test_follow_up_note_status_and_reschedule_show_on_the_lead(case):
+    lead = case.backend.create(case.new(), by=case.by)
+    nxt = NOW + timedelta(days=2)
+    followed = case.backend.log_follow_up(
+        lead.id, FollowUp(done_at=NOW, notes="called", next_follow_up=nxt, by=case.by)
+    )
+    assert followed.next_follow_up == nxt
+    case.backend.add_note(lead.id, Note(text="likes tea", by=case.by, at=NOW))
+    changed = case.backend.change_status(lead.id, case.status)
+    assert changed.status == case.backend.status_option(case.status.status).value
+    later = NOW + timedelta(days=3)
+    assert case.backend.reschedule(lead.id, later, by=case.by).next_follow_up == later
+    assert case.backend.get(lead.id).next_follow_up == later
+    shown = " | ".join(a.text for a in case.backend.activity(lead.id, 10))
+    assert "likes tea" in shown and "called" in shown
+
+
+def applied_args(case: Case, lead_id: str) -> dict[str, dict[str, Any]]:
+    return {
+        "assign": {"lead_id": lead_id, "owner": case.other, "by": case.by},
+        "log_follow_up": {
+            "lead_id": lead_id,
+            "follow_up": FollowUp(done_at=NOW - timedelta(minutes=5), notes="called", by=case.by).model_dump(
+                mode="json"
+            ),
+        },
+        "add_note": {"lead_id": lead_id, "note": Note(text="likes tea", by=case.by, at=NOW).model_dump(mode="json")},
+        "change_status": {"lead_id": lead_id, "change": case.closing.model_dump(mode="json")},
+    }
+
+
+def test_applied_says_whether_a_write_landed(case):
+    if not case.backend.capabilities.queues_writes:
+        pytest.skip(f"{case.backend.name} never queues a write, so nothing ever asks whether one landed")
+    lead = case.backend.create(case.new(), by=case.by)
+    writes = applied_args(case, lead.id)
+    for op, args in writes.items():
+        assert case.backend.applied(op, args) is None, f"{op} seen before it was made"
+    case.backend.assign(lead.id, case.other, by=case.by)
+    case.backend.log_follow_up(lead.id, FollowUp.model_validate(writes["log_follow_up"]["follow_up"]))
+    case.backend.add_note(lead.id, Note.model_validate(writes["add_note"]["note"]))
+    case.backend.change_status(lead.id, case.closing)
+    for op, args in writes.items():
+        landed = case.backend.applied(op, args)
+        assert landed is not None and landed.id == lead.id, f"{op} not seen after it was made"
