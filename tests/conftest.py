@@ -186,6 +186,22 @@ def audited(service: LeadService, **where) -> list[tuple[str, str]]:
     return [(e.result, e.detail) for e in service.audit.log.entries(**where)]
 
 
+def unreadable_backend(service: LeadService, slack_user: str, error: Exception) -> None:
+    """Configure a second backend (``leadsapi``) whose every search raises ``error``, and link ``slack_user`` on it."""
+    from services.backends.local import LocalBackend
+
+    class Unreadable(LocalBackend):
+        name = "leadsapi"
+        title = "REST leads API"
+
+        def search(self, query):
+            raise error
+
+    local = service.backends.get("local")
+    service.backends.configured["leadsapi"] = Unreadable(local.leads, local.clock)
+    service.people.link(Actor(slack_user=ADMIN, is_admin=True), slack_user, "77", backend="leadsapi")
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """An empty run is a broken run (a bad path or import), never a green one."""
     if not session.items and not session.config.option.keyword:

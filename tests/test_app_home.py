@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from services.backends.local import LocalBackend
 from services.errors import BackendGone
-from tests.conftest import ADMIN, OTHER, REP, activity, new_lead
+from tests.conftest import ADMIN, OTHER, REP, activity, new_lead, unreadable_backend
 from tests.slack import text_of
 
 NOW = datetime.now(UTC)
@@ -175,16 +174,7 @@ def test_assigning_to_someone_redraws_their_open_tab(slack, linked):
 
 
 def test_a_backend_that_cannot_be_read_is_named_and_the_rest_still_shown(slack, linked):
-    class Down(LocalBackend):
-        name = "leadsapi"
-        title = "REST leads API"
-
-        def search(self, query):
-            raise BackendGone("the REST leads API did not answer (timed out)")
-
-    local = linked.backends.get("local")
-    linked.backends.configured["leadsapi"] = Down(local.leads, local.clock)
-    linked.people.link(linked_admin(), REP, "77", backend="leadsapi")
+    unreadable_backend(linked, REP, BackendGone("the REST leads API did not answer (timed out)"))
     ref = new_lead(linked, by=REP)
     home = slack.open_home(REP)
     assert lead_rows(home) == [ref]
@@ -192,16 +182,7 @@ def test_a_backend_that_cannot_be_read_is_named_and_the_rest_still_shown(slack, 
 
 
 def test_a_backend_failing_with_a_bug_is_logged_and_the_rest_still_shown(slack, linked, caplog):
-    class Broken(LocalBackend):
-        name = "leadsapi"
-        title = "REST leads API"
-
-        def search(self, query):
-            raise KeyError("statuses")  # not a LeadError: a bug, or a reply nobody expected
-
-    local = linked.backends.get("local")
-    linked.backends.configured["leadsapi"] = Broken(local.leads, local.clock)
-    linked.people.link(linked_admin(), REP, "77", backend="leadsapi")
+    unreadable_backend(linked, REP, KeyError("statuses"))  # not a LeadError: a bug, or a reply nobody expected
     ref = new_lead(linked, by=REP)
     with caplog.at_level("ERROR", logger="leadbot"):
         home = slack.open_home(REP)

@@ -11,11 +11,10 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from bot.app import build_digest_scheduler, build_runtime
-from services.backends.local import LocalBackend
 from services.errors import BackendGone
 from services.leads import Actor
 from services.reminders import remind_instant
-from tests.conftest import ADMIN, OTHER, REP, Clock, activity, bot_settings, new_lead
+from tests.conftest import ADMIN, OTHER, REP, Clock, activity, bot_settings, new_lead, unreadable_backend
 from tests.slack import text_of
 
 ADMIN_ACTOR = Actor(slack_user=ADMIN, is_admin=True)
@@ -251,16 +250,7 @@ def test_a_429_is_waited_out_and_nothing_is_lost(scheduler, reps, clock, fake_sl
 
 
 def test_an_unreachable_backend_is_named_and_the_rest_still_sent(scheduler, reps, clock, fake_slack):
-    class Down(LocalBackend):
-        name = "leadsapi"
-        title = "REST leads API"
-
-        def search(self, query):
-            raise BackendGone("the REST leads API did not answer")
-
-    local = reps.backends.get("local")
-    reps.backends.configured["leadsapi"] = Down(local.leads, local.clock)
-    reps.people.link(ADMIN_ACTOR, REP, "77", backend="leadsapi")
+    unreadable_backend(reps, REP, BackendGone("the REST leads API did not answer"))
     due_lead(reps, REP, "Local Lead", clock.at - timedelta(days=1))
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
     scheduler.run_due()
@@ -270,16 +260,7 @@ def test_an_unreachable_backend_is_named_and_the_rest_still_sent(scheduler, reps
 
 
 def test_a_backend_failing_with_a_bug_is_logged_and_the_rest_still_sent(scheduler, reps, clock, fake_slack, caplog):
-    class Broken(LocalBackend):
-        name = "leadsapi"
-        title = "REST leads API"
-
-        def search(self, query):
-            raise KeyError("statuses")  # not a LeadError: a bug, or a reply nobody expected
-
-    local = reps.backends.get("local")
-    reps.backends.configured["leadsapi"] = Broken(local.leads, local.clock)
-    reps.people.link(ADMIN_ACTOR, REP, "77", backend="leadsapi")
+    unreadable_backend(reps, REP, KeyError("statuses"))  # not a LeadError: a bug, or a reply nobody expected
     due_lead(reps, REP, "Local Lead", clock.at - timedelta(days=1))
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
     with caplog.at_level("ERROR", logger="leadbot"):
