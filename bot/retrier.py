@@ -37,18 +37,28 @@ class OutboxRunner(Loop):
         try:
             lead = self.service.replay(item)
         except Unreachable as exc:
-            if outbox.retry_later(item, now, exc.message, exc.retry_after):
+            # Whether a try may have landed: unchanged by a failed look, reset by each send.
+            unknown = item.unknown_since if exc.checking else (now if exc.maybe_applied else None)
+            if outbox.retry_later(item, now, exc.message, exc.retry_after, unknown_since=unknown):
                 log.info("queued %s for %s: still unreachable (%s)", item.op, item.backend, exc.message)
                 return
-            why = f"{exc.message}, and has been for over a day, so Leadbot stopped trying"
-            outbox.failed(item, now, why)
-            self.service.settled(item, None, why)
+            self._give_up(item, exc.message, may_have_landed=unknown is not None)
         except LeadError as exc:
             outbox.failed(item, now, exc.message)
             self.service.settled(item, None, exc.message)
         except Exception:
             log.exception("queued %s for %s: unexpected error; will try again", item.op, item.backend)
-            outbox.retry_later(item, now, "unexpected error")
+            outbox.retry_later(item, now, "unexpected error", unknown_since=item.unknown_since)
         else:
+            if lead is None:
+                outbox.look_again(item, now)  # its last try may still land: not sent again yet
+                return
             outbox.done(item, now, lead.ref)
             self.service.settled(item, lead, None)
+
+    def _give_up(self, item: QueuedWrite, why: str, *, may_have_landed: bool) -> None:
+        why = f"{why}, and has been for over a day, so Leadbot stopped trying"
+        if may_have_landed:
+            why += "; its last try may have reached it, so check there before writing it again"
+        self.service.outbox.failed(item, self.service.clock(), why)
+        self.service.settled(item, None, why, uncertain=may_have_landed)

@@ -28,6 +28,8 @@ def cmd_backends(inv: Invocation) -> Reply:
             line += "\n  a status change needs `reason=ID` (the Status button asks for it)"
         if caps.notes_how:
             line += f"\n  notes: {caps.notes_how}"
+        if caps.snooze_how:
+            line += f"\n  snoozes: {caps.snooze_how}"
         if caps.staff_ids:
             line += f"\n  staff IDs: {caps.staff_ids}"
         if caps.queues_writes:

@@ -109,7 +109,11 @@ class SlackNotifier:
         tries = f" after {item.attempts + 1} tries" if item.attempts else ""
         if lead is None:
             on = f" on `{escape(item.ref)}`" if item.ref else ""
-            text = f":x: Your queued {what(item.op)}{on} could not be saved in {escape(event.backend_title)}: "
+            if event.uncertain:
+                text = f":warning: Your queued {what(item.op)}{on} may or may not have reached"
+                text += f" {escape(event.backend_title)}: "
+            else:
+                text = f":x: Your queued {what(item.op)}{on} could not be saved in {escape(event.backend_title)}: "
             text += escape(event.why or "it was refused")
             detail = _what_was_written(item.args)
             post_message(self.deps, item.slack_user, text, text_blocks(text + detail), what="queued-write report")

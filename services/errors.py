@@ -152,6 +152,7 @@ class Unreachable(LeadError):
         self.retry_after = retry_after
         # The request may have reached the backend (a timeout, a reply lost): check before sending it again.
         self.maybe_applied = maybe_applied
+        self.checking = False  # it happened while looking whether a queued write landed, not while sending it
         super().__init__(template, **facts)
 
 

@@ -74,6 +74,7 @@ class WriteSettled:
     lead: Lead | None
     why: str | None
     backend_title: str
+    uncertain: bool = False  # given up on, but its last try may have landed: nobody can say which
 
 
 Subscriber = Callable[[object], None]

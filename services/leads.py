@@ -14,6 +14,7 @@ from typing import Any
 
 from services.audit import Actor, Audit
 from services.backends.base import Backend
+from services.backends.common import new_receipt
 from services.clock import Clock, utcnow
 from services.errors import Code, Invalid, LeadError, NoChange, Person, Queued, Unreachable, Unsupported
 from services.events import (
@@ -38,6 +39,7 @@ from services.models import (
     Note,
     StatusChange,
     StatusModel,
+    StatusOption,
     validated,
 )
 from services.outbox import Outbox, what
@@ -133,7 +135,7 @@ class LeadService:
                 )
             if not (lead.email or lead.phone or lead.customer):
                 raise Invalid("give the lead's email or phone", field="email")
-            wanted = lead.model_copy(update={"owner": owner})
+            wanted = lead.model_copy(update={"owner": owner, "receipt": new_receipt()})
             args = {"lead": wanted.model_dump(mode="json"), "by": by}
             created = self._send(actor, target, "create", args, None, lambda: target.create(wanted, by=by))
             audit["ref"] = created.ref
@@ -152,8 +154,11 @@ class LeadService:
                     ref=Code(f"{backend.name}:{lead_id}"),
                     who=Person(assignee),
                 )
-            args = {"lead_id": lead_id, "owner": owner, "by": by, "previous_owner": previous}
-            lead = self._send(actor, backend, "assign", args, lead_id, lambda: backend.assign(lead_id, owner, by=by))
+            receipt = new_receipt()
+            args = {"lead_id": lead_id, "owner": owner, "by": by, "previous_owner": previous, "receipt": receipt}
+            lead = self._send(
+                actor, backend, "assign", args, lead_id, lambda: backend.assign(lead_id, owner, by=by, receipt=receipt)
+            )
         self._publish(LeadAssigned(lead=lead, by_user=actor.slack_user, origin=_origin(), previous_owner=previous))
         return lead
 
@@ -171,7 +176,12 @@ class LeadService:
         with self.audit.action(actor, "follow_up", f"{backend.name}:{lead_id}"):
             by = self.people.require_link(actor, backend)
             follow_up = validated(
-                FollowUp, done_at=done_at or self.clock(), notes=notes or None, next_follow_up=next_follow_up, by=by
+                FollowUp,
+                done_at=done_at or self.clock(),
+                notes=notes or None,
+                next_follow_up=next_follow_up,
+                by=by,
+                receipt=new_receipt(),
             )
             args = {"lead_id": lead_id, "follow_up": follow_up.model_dump(mode="json")}
             lead = self._send(
@@ -186,7 +196,7 @@ class LeadService:
         backend, lead_id = self.backends.resolve(ref, channel)
         with self.audit.action(actor, "note", f"{backend.name}:{lead_id}"):
             by = self.people.require_link(actor, backend)
-            note = validated(Note, text=text, by=by, at=self.clock())
+            note = validated(Note, text=text, by=by, at=self.clock(), receipt=new_receipt())
             args = {"lead_id": lead_id, "note": note.model_dump(mode="json")}
             lead = self._send(actor, backend, "add_note", args, lead_id, lambda: backend.add_note(lead_id, note))
         self._publish(NoteAdded(lead=lead, by_user=actor.slack_user, origin=_origin()))
@@ -205,23 +215,31 @@ class LeadService:
         backend, lead_id = self.backends.resolve(ref, channel)
         with self.audit.action(actor, "status", f"{backend.name}:{lead_id}", status):
             by = self.people.require_link(actor, backend)
-            wanted = backend.status_option(status)
-            if reason is None and sub_status is None and self._current(backend, lead_id, "status") == wanted.value:
+            wanted = self._status(backend, status)
+            current = self._current(backend, lead_id, "status") if wanted is not None else None
+            if reason is None and sub_status is None and wanted is not None and current == wanted.value:
                 raise NoChange(
                     "nothing changed: {ref} is already {status}",
                     ref=Code(f"{backend.name}:{lead_id}"),
                     status=wanted.label,
                 )
             change = validated(
-                StatusChange, status=status, reason=reason, sub_status=sub_status, by=by, at=self.clock()
+                StatusChange,
+                status=status,
+                reason=reason,
+                sub_status=sub_status,
+                by=by,
+                at=self.clock(),
+                receipt=new_receipt(),
             )
             args = {"lead_id": lead_id, "change": change.model_dump(mode="json")}
             lead = self._send(
                 actor, backend, "change_status", args, lead_id, lambda: backend.change_status(lead_id, change)
             )
+        label = wanted.label if wanted is not None else status
         self._publish(
             StatusChanged(
-                lead=lead, by_user=actor.slack_user, origin=_origin(), status_label=wanted.label, sub_status=sub_status
+                lead=lead, by_user=actor.slack_user, origin=_origin(), status_label=label, sub_status=sub_status
             )
         )
         return lead
@@ -231,14 +249,28 @@ class LeadService:
         backend, lead_id = self.backends.resolve(ref, channel)
         with self.audit.action(actor, "snooze", f"{backend.name}:{lead_id}", when.isoformat()):
             by = self.people.require_link(actor, backend)
-            args = {"lead_id": lead_id, "when": when.isoformat(), "by": by}
+            receipt = new_receipt()
+            args = {"lead_id": lead_id, "when": when.isoformat(), "by": by, "receipt": receipt}
             lead = self._send(
-                actor, backend, "reschedule", args, lead_id, lambda: backend.reschedule(lead_id, when, by=by)
+                actor,
+                backend,
+                "reschedule",
+                args,
+                lead_id,
+                lambda: backend.reschedule(lead_id, when, by=by, receipt=receipt),
             )
         self._publish(FollowUpMoved(lead=lead, by_user=actor.slack_user, origin=_origin(), to=when))
         return lead
 
     # -- writes a backend could not take at once ----------------------------------------------
+
+    @staticmethod
+    def _status(backend: Backend, status: str) -> StatusOption | None:
+        """The status asked for; None when the backend cannot list its statuses now (the write checks it later)."""
+        try:
+            return backend.status_option(status)
+        except Unreachable:
+            return None
 
     @staticmethod
     def _current(backend: Backend, lead_id: str, field: str) -> object:
@@ -271,6 +303,7 @@ class LeadService:
                 origin=_origin(),
                 now=self.clock(),
                 retry_after=exc.retry_after,
+                maybe_applied=exc.maybe_applied,
             )
             on = " on {ref}" if ref else ""
             raise Queued(
@@ -282,35 +315,47 @@ class LeadService:
                 ref=Code(ref or ""),
             ) from None
 
-    def replay(self, item: QueuedWrite) -> Lead:
+    def replay(self, item: QueuedWrite) -> Lead | None:
         """Try a queued write again: unless the backend shows it landed already, send it once more.
 
-        Raises ``Unreachable`` (try later) or another ``LeadError`` (give up, and say why).
+        Returns the lead once the write is there; None when it is not seen yet and its
+        last try may still land (``Outbox.may_resend``), so it is not sent again yet.
+        Raises ``Unreachable`` (try later; ``checking`` when the look itself failed) or
+        another ``LeadError`` (give up, and say why).
         """
         backend = self.backends.get(item.backend)
         actor = Actor(slack_user=item.slack_user)
-        with self.audit.action(actor, f"retry {item.op}", item.ref, f"try {item.attempts + 1}") as audit:
+        try:
             landed = backend.applied(item.op, item.args)
+        except Unreachable as exc:
+            exc.checking = True
+            raise
+        if landed is None and not self.outbox.may_resend(item, self.clock()):
+            return None
+        with self.audit.action(actor, f"retry {item.op}", item.ref, f"try {item.attempts + 1}") as audit:
             if landed is None:
                 landed = self._call(backend, item.op, item.args)
             audit["ref"] = landed.ref
         return landed
 
-    def settled(self, item: QueuedWrite, lead: Lead | None, why: str | None) -> None:
-        """Tell the listeners how a queued write ended (it landed as ``lead``, or ``why`` it never will)."""
+    def settled(self, item: QueuedWrite, lead: Lead | None, why: str | None, *, uncertain: bool = False) -> None:
+        """Tell the listeners how a queued write ended (it landed as ``lead``, or ``why`` it never will).
+
+        ``uncertain``: Leadbot gave up, but the write may have landed; nobody can tell which.
+        """
         if lead is not None:
             event = _landed_event(item, lead, self.backends.get(item.backend))
             if event is not None:
                 self._publish(event)
         title = self.backends.get(item.backend).title if item.backend in self.backends else item.backend
-        self._publish(WriteSettled(write=item, lead=lead, why=why, backend_title=title))
+        self._publish(WriteSettled(write=item, lead=lead, why=why, backend_title=title, uncertain=uncertain))
 
     @staticmethod
     def _call(backend: Backend, op: str, args: dict) -> Lead:
         if op == "create":
             return backend.create(NewLead.model_validate(args["lead"]), by=args["by"])
         if op == "assign":
-            return backend.assign(args["lead_id"], args["owner"], by=args["by"])
+            return backend.assign(args["lead_id"], args["owner"], by=args["by"], receipt=args.get("receipt"))
         if op == "log_follow_up":
             return backend.log_follow_up(args["lead_id"], FollowUp.model_validate(args["follow_up"]))
         if op == "add_note":
@@ -318,7 +363,8 @@ class LeadService:
         if op == "change_status":
             return backend.change_status(args["lead_id"], StatusChange.model_validate(args["change"]))
         if op == "reschedule":
-            return backend.reschedule(args["lead_id"], datetime.fromisoformat(args["when"]), by=args["by"])
+            when = datetime.fromisoformat(args["when"])
+            return backend.reschedule(args["lead_id"], when, by=args["by"], receipt=args.get("receipt"))
         raise ValueError(f"unknown queued operation {op!r}")
 
     # -- helpers ------------------------------------------------------------------------------

@@ -15,6 +15,15 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class Activity(Model):
+    """One line of a lead's history, newest first on cards."""
+
+    kind: str  # "follow_up" | "note" | "status"
+    at: AwareDatetime
+    by: str | None
+    text: str
+
+
 class Lead(Model):
     backend: str
     id: str
@@ -36,6 +45,8 @@ class Lead(Model):
         return f"{self.backend}:{self.id}"
 
     notices: list[str] = Field(default_factory=list)  # the backend's warnings about this lead, to show
+    # The lead's history when the backend's reply carried it (newest first); None: not read with the lead.
+    history: tuple[Activity, ...] | None = None
 
 
 class NewLead(Model):
@@ -51,6 +62,7 @@ class NewLead(Model):
     note: str | None = None
     sub_status: str | None = None  # backends with reasons and sub-statuses (Capillary)
     customer: str | None = None  # the backend's own customer id (Capillary userId), instead of email/phone
+    receipt: str | None = None  # Leadbot's mark on this write, so a retry can tell whether it landed
 
 
 class FollowUp(Model):
@@ -58,12 +70,14 @@ class FollowUp(Model):
     notes: str | None = None
     next_follow_up: AwareDatetime | None = None
     by: str
+    receipt: str | None = None
 
 
 class Note(Model):
     text: str = Field(min_length=1, max_length=3000)
     by: str
     at: AwareDatetime
+    receipt: str | None = None
 
 
 class StatusChange(Model):
@@ -72,15 +86,7 @@ class StatusChange(Model):
     sub_status: str | None = None
     by: str
     at: AwareDatetime
-
-
-class Activity(Model):
-    """One line of a lead's history, newest first on cards."""
-
-    kind: str  # "follow_up" | "note" | "status"
-    at: AwareDatetime
-    by: str | None
-    text: str
+    receipt: str | None = None
 
 
 class StaffLink(Model):
@@ -131,6 +137,7 @@ class Capabilities(Model):
     deals: bool = False
     departments: bool = False
     notes_how: str = ""  # how notes are stored where the API has no note endpoint
+    snooze_how: str = ""  # how a snooze (moving the next follow-up) is stored, where it is not plain
     staff_ids: str = ""  # what a staff ID looks like in this backend, for /lead link
     queues_writes: bool = False  # a write it cannot take now goes to the outbox (remote backends)
     customer_ids: bool = False  # a new lead can name an existing customer by the backend's id

@@ -5,7 +5,11 @@ A write that fails for a transient reason (timeout, refused connection, 5xx,
 outbox runner; the user is told at once that it is queued and told again
 when it lands or fails for good. A permanent rejection is never queued.
 Because a timed-out write may have reached the backend after all, each retry
-first asks the backend whether it landed (``Backend.applied``).
+first asks the backend whether it landed (``Backend.applied``), by the receipt
+Leadbot put on the write. A write whose last try may have landed (a timeout,
+a reply lost) is not sent again until it has gone unseen for ``SETTLE``: a
+server that applies a request late then shows it to the next look instead of
+getting it twice.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ FIRST_RETRY = timedelta(seconds=15)
 MAX_RETRY = timedelta(minutes=15)
 GIVE_UP_AFTER = timedelta(hours=24)
 LEASE = timedelta(minutes=2)  # a retry still "running" after this was cut off (a restart): try again
+SETTLE = timedelta(minutes=2)  # how long a write that may have landed is looked for before it is sent again
 
 WHAT = MappingProxyType(
     {
@@ -54,6 +59,7 @@ class Outbox:
         origin: dict[str, Any],
         now: datetime,
         retry_after: float | None = None,
+        maybe_applied: bool = False,
     ) -> QueuedWrite:
         wait = max(FIRST_RETRY, timedelta(seconds=retry_after or 0))
         return self.queue.add(
@@ -66,6 +72,7 @@ class Outbox:
             origin=origin,
             next_at=now + wait,
             created_at=now,
+            unknown_since=now if maybe_applied else None,
         )
 
     def claim_due(self, now: datetime, limit: int = 20) -> list[QueuedWrite]:
@@ -78,15 +85,41 @@ class Outbox:
     def failed(self, item: QueuedWrite, now: datetime, why: str) -> None:
         self.queue.update(item.id, state="failed", attempts=item.attempts + 1, finished_at=now, last_error=why)
 
-    def retry_later(self, item: QueuedWrite, now: datetime, why: str, retry_after: float | None = None) -> bool:
+    def retry_later(
+        self,
+        item: QueuedWrite,
+        now: datetime,
+        why: str,
+        retry_after: float | None = None,
+        *,
+        unknown_since: datetime | None = None,
+    ) -> bool:
         """Schedule the next try; False when it has been failing too long and should be given up."""
         if now - item.created_at >= GIVE_UP_AFTER:
             return False
         delay = min(FIRST_RETRY * 2**item.attempts, MAX_RETRY)
         if retry_after is not None:
             delay = max(delay, timedelta(seconds=retry_after))
-        self.queue.update(item.id, state="pending", attempts=item.attempts + 1, next_at=now + delay, last_error=why)
+        self.queue.update(
+            item.id,
+            state="pending",
+            attempts=item.attempts + 1,
+            next_at=now + delay,
+            last_error=why,
+            unknown_since=unknown_since,
+        )
         return True
+
+    def look_again(self, item: QueuedWrite, now: datetime) -> None:
+        """Not seen yet, and not sent again either: its last try may still land (see ``SETTLE``)."""
+        settled_at = (item.unknown_since or now) + SETTLE
+        delay = min(max(FIRST_RETRY, settled_at - now), FIRST_RETRY * 2**item.attempts)
+        self.queue.update(item.id, state="pending", next_at=now + delay, last_error="looking for it before resending")
+
+    @staticmethod
+    def may_resend(item: QueuedWrite, now: datetime) -> bool:
+        """A write whose last try may have landed is sent again only once it has gone unseen for ``SETTLE``."""
+        return item.unknown_since is None or now - item.unknown_since >= SETTLE
 
     def pending(self, backend: str | None = None) -> list[QueuedWrite]:
         return [w for w in self.queue.pending() if backend is None or w.backend == backend]

@@ -126,6 +126,8 @@ class QueuedWrite:
     last_error: str | None = None
     result_ref: str | None = None
     finished_at: datetime | None = None
+    # Since when its last try's outcome is unknown (a timeout, a reply lost): it may have landed.
+    unknown_since: datetime | None = None
 
 
 class OutboxQueue(Protocol):
@@ -141,6 +143,7 @@ class OutboxQueue(Protocol):
         origin: dict[str, Any],
         next_at: datetime,
         created_at: datetime,
+        unknown_since: datetime | None = None,
     ) -> QueuedWrite: ...
 
     def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[QueuedWrite]:
@@ -148,7 +151,7 @@ class OutboxQueue(Protocol):
         ...
 
     def update(self, write_id: int, **values: Any) -> None:
-        """Change ``state``, ``attempts``, ``next_at``, ``last_error``, ``result_ref`` or ``finished_at``."""
+        """Change any of ``OUTBOX_UPDATABLE`` (state, attempts, next_at, last_error, result_ref, …)."""
         ...
 
     def get(self, write_id: int) -> QueuedWrite | None: ...
@@ -301,7 +304,9 @@ class Store(Protocol):
 # What each port lets a caller change, the same for every implementation.
 USER_FIELDS = frozenset(f.name for f in fields(UserPrefs))
 CHANNEL_FIELDS = frozenset(f.name for f in fields(ChannelPrefs))
-OUTBOX_UPDATABLE = frozenset({"state", "attempts", "next_at", "last_error", "result_ref", "finished_at"})
+OUTBOX_UPDATABLE = frozenset(
+    {"state", "attempts", "next_at", "last_error", "result_ref", "finished_at", "unknown_since"}
+)
 DIGEST_UPDATABLE = frozenset({"claimed_at", "channel", "ts", "sent_at", "leads"})
 AUDIT_FIELDS = frozenset(f.name for f in fields(AuditEntry))
 REMOTE_FIELDS = frozenset(f.name for f in fields(RemoteLead))

@@ -163,31 +163,61 @@ def test_follow_up_note_status_and_reschedule_show_on_the_lead(case):
     assert "likes tea" in shown and "called" in shown
 
 
-def applied_args(case: Case, lead_id: str) -> dict[str, dict[str, Any]]:
+def receipts() -> Iterator[str]:
+    n = 0
+    while True:
+        n += 1
+        yield f"{n:08x}"
+
+
+def writes(case: Case, lead_id: str, receipt: Iterator[str]) -> dict[str, dict[str, Any]]:
+    """Each queued write's arguments as the LeadService stores them, each with a receipt of its own."""
+    follow_up = FollowUp(done_at=NOW - timedelta(minutes=5), notes="called", by=case.by, receipt=next(receipt))
+    note = Note(text="likes tea", by=case.by, at=NOW, receipt=next(receipt))
     return {
-        "assign": {"lead_id": lead_id, "owner": case.other, "by": case.by},
-        "log_follow_up": {
-            "lead_id": lead_id,
-            "follow_up": FollowUp(done_at=NOW - timedelta(minutes=5), notes="called", by=case.by).model_dump(
-                mode="json"
-            ),
-        },
-        "add_note": {"lead_id": lead_id, "note": Note(text="likes tea", by=case.by, at=NOW).model_dump(mode="json")},
+        "assign": {"lead_id": lead_id, "owner": case.other, "by": case.by, "receipt": next(receipt)},
+        "log_follow_up": {"lead_id": lead_id, "follow_up": follow_up.model_dump(mode="json")},
+        "add_note": {"lead_id": lead_id, "note": note.model_dump(mode="json")},
         "change_status": {"lead_id": lead_id, "change": case.closing.model_dump(mode="json")},
+        "reschedule": {
+            "lead_id": lead_id,
+            "when": (NOW + timedelta(days=4)).isoformat(),
+            "by": case.by,
+            "receipt": next(receipt),
+        },
     }
 
 
-def test_applied_says_whether_a_write_landed(case):
+def make(case: Case, op: str, lead_id: str, args: dict[str, Any]) -> None:
+    from services.leads import LeadService
+
+    LeadService._call(case.backend, op, args)
+
+
+def test_applied_says_whether_a_write_landed_by_its_own_receipt(case):
     if not case.backend.capabilities.queues_writes:
         pytest.skip(f"{case.backend.name} never queues a write, so nothing ever asks whether one landed")
+    receipt = receipts()
     lead = case.backend.create(case.new(), by=case.by)
-    writes = applied_args(case, lead.id)
-    for op, args in writes.items():
+    first = writes(case, lead.id, receipt)
+    for op, args in first.items():
         assert case.backend.applied(op, args) is None, f"{op} seen before it was made"
-    case.backend.assign(lead.id, case.other, by=case.by)
-    case.backend.log_follow_up(lead.id, FollowUp.model_validate(writes["log_follow_up"]["follow_up"]))
-    case.backend.add_note(lead.id, Note.model_validate(writes["add_note"]["note"]))
-    case.backend.change_status(lead.id, case.closing)
-    for op, args in writes.items():
+    for op, args in first.items():
+        make(case, op, lead.id, args)
         landed = case.backend.applied(op, args)
         assert landed is not None and landed.id == lead.id, f"{op} not seen after it was made"
+    # The same writes again, by the same person, with the same text: an earlier one is no proof of these.
+    again = writes(case, lead.id, receipt)
+    for op in ("log_follow_up", "add_note", "reschedule"):
+        assert case.backend.applied(op, again[op]) is None, f"a second {op} was taken for the first"
+
+
+def test_applied_finds_a_new_lead_whose_reply_was_lost(case):
+    if not case.backend.capabilities.queues_writes:
+        pytest.skip(f"{case.backend.name} never queues a write")
+    wanted = case.new(owner=case.by, receipt="0badc0de")
+    args = {"lead": wanted.model_dump(mode="json"), "by": case.by}
+    assert case.backend.applied("create", args) is None
+    created = case.backend.create(wanted, by=case.by)
+    found = case.backend.applied("create", args)
+    assert found is not None and (found.id, found.owner) == (created.id, case.by)

@@ -12,7 +12,7 @@ from bot.loopback import Failure, ManualClock
 from bot.stores.memory import MemoryStore
 from services.backends.base import BackendContext
 from services.backends.capillary import CapillaryBackend, CapillaryOptions, basic_auth
-from services.errors import Invalid, LeadGone, Rejected, Unreachable, Unsupported
+from services.errors import Invalid, LeadGone, Rejected, Unreachable
 from services.models import FollowUp, LeadQuery, NewLead, Note, StatusChange
 from tests.fakes.capillary import PASSWORD, TOKEN, USERNAME, FakeCapillary
 
@@ -33,10 +33,12 @@ def store():
 
 
 def make(fake, store, *, token=False, read_timeout=0.5, **options) -> CapillaryBackend:
+    options.setdefault("till_id", 4242)
     credentials = {"token": SecretStr(TOKEN)} if token else {"username": USERNAME, "password": SecretStr(PASSWORD)}
     settings = CapillaryOptions(url=fake.url, connect_timeout=1, timeout=read_timeout, **credentials, **options)
-    # Retries back off without waiting in tests.
-    return CapillaryBackend(settings, BackendContext(store=store, sleep=lambda seconds: None))
+    # Retries back off without waiting; leads are made an hour before the writes the tests make at NOW.
+    context = BackendContext(store=store, sleep=lambda seconds: None, clock=lambda: NOW - timedelta(hours=1))
+    return CapillaryBackend(settings, context)
 
 
 @pytest.fixture
@@ -56,8 +58,10 @@ def test_basic_auth_is_the_documented_worked_example():
 
 def test_create_sends_the_documented_body_and_remembers_the_name(capillary, fake):
     nxt = NOW + timedelta(days=1)
-    lead = capillary.create(new(next_follow_up=nxt, owner=ANA), by=ANA)
+    lead = capillary.create(new(next_follow_up=nxt, owner=ANA, receipt="1a2b3c4d"), by=ANA)
     (sent,) = fake.requests("POST", "/v2/leads")
+    (first,) = sent.body.pop("followUpDetails")  # the receipt, so a lost reply is found and not made twice
+    assert (first["notes"], first["followedUpBy"]) == ("Created through Leadbot (lb:1a2b3c4d)", 28812689)
     assert sent.body == {
         "type": "SKU",
         "leadFor": "item001",
@@ -189,16 +193,18 @@ def test_follow_up_carries_the_till_and_who_followed_up(capillary, fake):
         "nextFollowUp": nxt.isoformat(timespec="seconds"),
     }
     assert lead.next_follow_up == nxt
-    (done,) = capillary.activity("1")
+    done, _created = capillary.activity("1")
     assert (done.kind, done.text, done.by) == ("follow_up", "follow-up: called", "28812689")
 
 
-def test_without_a_till_or_entity_id_a_follow_up_is_refused_before_sending(fake, store):
-    backend = make(fake, store)
-    backend.create(new(), by="ana.s")
-    with pytest.raises(Unsupported, match="till_id"):
-        backend.log_follow_up("1", FollowUp(done_at=NOW, by="ana.s"))
-    assert fake.requests("POST", "/v2/leads/1/followup") == []
+def test_a_till_id_is_required_and_every_follow_up_is_made_by_it(fake, store):
+    with pytest.raises(ValueError, match="till_id is not set: Capillary records every follow-up as made by a till"):
+        CapillaryOptions(url=fake.url, token=SecretStr(TOKEN))
+    backend = make(fake, store, till_id=77)
+    backend.create(new(), by="ana.s")  # a bare username: no entity to say who followed up
+    backend.log_follow_up("1", FollowUp(done_at=NOW, by="ana.s"))
+    (sent,) = fake.requests("POST", "/v2/leads/1/followup")
+    assert sent.body["createdBy"] == 77 and "followedUpBy" not in sent.body
 
 
 def test_a_note_is_a_follow_up_marked_note_that_keeps_the_schedule(capillary, fake):
@@ -208,8 +214,9 @@ def test_a_note_is_a_follow_up_marked_note_that_keeps_the_schedule(capillary, fa
     sent = fake.requests("POST", "/v2/leads/1/followup")[0].body
     assert sent["notes"] == "Note: prefers email" and datetime.fromisoformat(sent["nextFollowUp"]) == nxt
     assert lead.next_follow_up == nxt
-    (note,) = capillary.activity("1")
+    note, created = capillary.activity("1")
     assert (note.kind, note.text) == ("note", "prefers email")
+    assert (created.kind, created.text) == ("log", "created through Leadbot")
 
 
 def test_assign_puts_the_owner_username(capillary, fake):
@@ -300,22 +307,27 @@ def test_a_garbled_reply_is_unreachable(capillary, fake):
 
 
 def test_wrong_credentials_are_named_without_the_secret(fake, store):
-    options = CapillaryOptions(url=fake.url, username=USERNAME, password=SecretStr("wrong-secret"))
+    options = CapillaryOptions(url=fake.url, username=USERNAME, password=SecretStr("wrong-secret"), till_id=1)
     backend = CapillaryBackend(options, BackendContext(store=store))
     with pytest.raises(Rejected) as caught:
         backend.create(new(), by=ANA)
-    assert "credentials were refused" in caught.value.message and "wrong-secret" not in caught.value.message
+    said = caught.value.message
+    assert said == (
+        "Capillary refused Leadbot's credentials (HTTP 401); an admin must check LEADBOT_CAPILLARY_USERNAME"
+        " and LEADBOT_CAPILLARY_PASSWORD"
+    )
 
 
 def test_applied_sees_a_follow_up_that_landed_while_the_reply_was_lost(capillary, fake):
     capillary.create(new(), by=ANA)
     fake.fail("POST", "/v2/leads/{id}/followup", Failure("hang", apply=True))
-    follow_up = FollowUp(done_at=NOW, notes="called", by=ANA)
+    follow_up = FollowUp(done_at=NOW, notes="called", by=ANA, receipt="00000001")
     with pytest.raises(Unreachable):
         capillary.log_follow_up("1", follow_up)
     args = {"lead_id": "1", "follow_up": follow_up.model_dump(mode="json")}
     assert capillary.applied("log_follow_up", args) is not None
-    other = FollowUp(done_at=NOW - timedelta(hours=1), by=ANA).model_dump(mode="json")
+    # The same follow-up again (same person, same time, same notes) is not the one that landed.
+    other = follow_up.model_copy(update={"receipt": "00000002"}).model_dump(mode="json")
     assert capillary.applied("log_follow_up", {"lead_id": "1", "follow_up": other}) is None
 
 

@@ -202,6 +202,7 @@ def test_backend_secrets_never_appear_in_repr(monkeypatch, tmp_path):
     config = tmp_path / "leadbot.toml"
     config.write_text(
         '[backends.leadsapi]\nbusiness = [1]\ndefaults = { photo = "p", location = "l", position = "p" }\n'
+        "[backends.capillary]\ntill_id = 1\n"
     )
     settings = load_settings(
         leadbot_config=config,

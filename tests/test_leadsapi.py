@@ -219,12 +219,13 @@ def test_applied_finds_a_comment_or_a_lead_that_landed(api, fake):
         api.create(new(), by="ana")
     assert api.applied("create", {"lead": new().model_dump(mode="json"), "by": "ana"}).ref == "leadsapi:1"
     fake.fail("POST", "/leads/comments/{id}", Failure("hang", apply=True))
-    note = Note(text="landed late", by="ana", at=NOW)
+    note = Note(text="landed late", by="ana", at=NOW, receipt="0000000a")
     with pytest.raises(Unreachable):
         api.add_note("1", note)
     assert api.applied("add_note", {"lead_id": "1", "note": note.model_dump(mode="json")}) is not None
-    other = Note(text="never sent", by="ana", at=NOW).model_dump(mode="json")
-    assert api.applied("add_note", {"lead_id": "1", "note": other}) is None
+    # The same text again is a second note, not the first one landing: only its receipt would prove it.
+    again = note.model_copy(update={"receipt": "0000000b"}).model_dump(mode="json")
+    assert api.applied("add_note", {"lead_id": "1", "note": again}) is None
 
 
 def test_malformed_replies_are_unreachable(api, fake):

@@ -6,6 +6,7 @@ import pytest
 
 from bot.app import build_outbox_runner
 from bot.loopback import Failure
+from services.backends.common import receipt_of, unmarked
 from services.leads import Actor
 from tests.conftest import ADMIN, REP, bot_settings
 from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
@@ -56,7 +57,8 @@ def test_every_operation_from_the_card_and_commands(slack, linked, api_fake):
 
     slack.click(card, "lead_add_note", user=REP)
     slack.submit(slack.opened_views()[-1], {"text": "prefers email"}, user=REP)
-    assert api_fake.requests("POST", "/leads/comments/1")[-1].body == {"content": "prefers email"}
+    sent = api_fake.requests("POST", "/leads/comments/1")[-1].body["content"]
+    assert unmarked(sent) == "prefers email" and receipt_of(sent)
     assert "prefers email" in text_of(slack.last_reply()["blocks"])  # read back from logs-and-comments
 
     slack.command('followup 1 next="tomorrow 10am" called', user=REP)  # a bare id: the channel's backend
@@ -69,7 +71,7 @@ def test_every_operation_from_the_card_and_commands(slack, linked, api_fake):
 
     slack.pick_user(card, "lead_assign_to", ADMIN, user=REP)
     assert linked.get("leadsapi:1").owner == "ada"
-    assert api_fake.history[1][-1]["content"] == "Assigned to ada by ana (via Leadbot)"
+    assert unmarked(api_fake.history[1][-1]["content"]) == "Assigned to ada by ana (via Leadbot)"
 
     slack.command("status 1 archived", user=REP)
     assert 1 in api_fake.archived

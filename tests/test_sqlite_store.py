@@ -33,5 +33,6 @@ def test_the_schema_is_created_once_in_order_and_in_wal_mode(tmp_path: Path):
         "m006_reminders",
         "m007_request_claims",
         "m008_remote_extra",
+        "m009_outbox_unknown_since",
     ]
     assert migrations.pending(again.db) == []

@@ -222,6 +222,7 @@ class _Outbox(_Part):
         origin: dict[str, Any],
         next_at: datetime,
         created_at: datetime,
+        unknown_since: datetime | None = None,
     ) -> QueuedWrite:
         with self.store.locked() as s:
             if any(w.key == key for w in s.outbox.values()):
@@ -239,6 +240,7 @@ class _Outbox(_Part):
                 attempts=1,
                 next_at=next_at,
                 created_at=created_at,
+                unknown_since=unknown_since,
             )
             s.outbox[write.id] = write
             s.next_outbox_id += 1

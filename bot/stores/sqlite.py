@@ -204,6 +204,13 @@ def m008_remote_extra(db: Database) -> None:
     db["remote_leads"].add_column("extra", str)
 
 
+@migrations()
+def m009_outbox_unknown_since(db: Database) -> None:
+    # A queued write whose last try may have landed (a timeout): not sent again until Leadbot has
+    # looked for it long enough, so a write the backend applies late is not doubled.
+    db["outbox"].add_column("unknown_since", str)
+
+
 def to_db_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -459,12 +466,13 @@ class _Prefs(_Part):
 
 _OUTBOX_COLUMNS = (
     "id, key, backend, op, args, ref, slack_user, origin, state, attempts, next_at, created_at,"
-    " last_error, result_ref, finished_at"
+    " last_error, result_ref, finished_at, unknown_since"
 )
 
 
 def _queued(row: Any) -> QueuedWrite:
-    (row_id, key, backend, op, args, ref, user, origin, state, attempts, next_at, created_at, error, result, done) = row
+    (row_id, key, backend, op, args, ref, user, origin, state, attempts, next_at, created_at, error, result, done,
+     unknown) = row  # fmt: skip
     return QueuedWrite(
         id=row_id,
         key=key,
@@ -481,6 +489,7 @@ def _queued(row: Any) -> QueuedWrite:
         last_error=error,
         result_ref=result,
         finished_at=from_db_time(done),
+        unknown_since=from_db_time(unknown),
     )
 
 
@@ -497,11 +506,12 @@ class _Outbox(_Part):
         origin: dict[str, Any],
         next_at: datetime,
         created_at: datetime,
+        unknown_since: datetime | None = None,
     ) -> QueuedWrite:
         with self.store.atomic():
             cursor = self.store.write(
                 "insert into outbox (key, backend, op, args, ref, slack_user, origin, state, attempts, next_at,"
-                " created_at) values (?, ?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?)",
+                " created_at, unknown_since) values (?, ?, ?, ?, ?, ?, ?, 'pending', 1, ?, ?, ?)",
                 [
                     key,
                     backend,
@@ -512,6 +522,7 @@ class _Outbox(_Part):
                     json.dumps(origin),
                     to_db_time(next_at),
                     to_db_time(created_at),
+                    to_db_time(unknown_since),
                 ],
             )
             return self.get(cursor.lastrowid)

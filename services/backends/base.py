@@ -54,7 +54,7 @@ class Backend(ABC):
     def search(self, query: LeadQuery) -> LeadPage: ...
 
     @abstractmethod
-    def assign(self, lead_id: str, owner: str, *, by: str) -> Lead: ...
+    def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead: ...
 
     @abstractmethod
     def log_follow_up(self, lead_id: str, follow_up: FollowUp) -> Lead: ...
@@ -68,7 +68,7 @@ class Backend(ABC):
     def activity(self, lead_id: str, limit: int = 3) -> list[Activity]:
         return []
 
-    def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
+    def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
         """Move the next follow-up without logging one (Snooze)."""
         raise Unsupported("{backend} cannot move a follow-up", backend=self.title)
 
@@ -84,10 +84,14 @@ class Backend(ABC):
         return None
 
     def applied(self, op: str, args: dict) -> Lead | None:
-        """Whether a write whose outcome was unknown (a timeout) reached the backend after all.
+        """Whether a queued write reached the backend after all (a timeout can hide a success).
 
-        The outbox asks before sending such a write again; None means "not as
-        far as can be seen", and the write is sent.
+        The outbox asks before sending a write again. The answer must be exact: the
+        write's own receipt (``args`` carry it) found in the backend, or every field
+        the write sets as it set them, never a lookalike (an older comment, the same
+        status set earlier). When the write is found, whatever Leadbot keeps of it
+        (an owner, a next follow-up) is recorded as if the reply had come. None
+        means "not there as far as can be seen", and the write is sent again.
         """
         return None
 

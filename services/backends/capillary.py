@@ -23,7 +23,22 @@ How Capillary's model maps onto Leadbot's:
 - **Notes**: Capillary documents no note endpoint. A note is saved as a
   follow-up (``POST /v2/leads/{id}/followup``) whose ``notes`` start with
   ``Note:`` and which carries the lead's current ``nextFollowUp`` so the
-  schedule is unchanged. Leadbot shows such follow-ups as notes.
+  schedule is unchanged. Leadbot shows such follow-ups as notes. A snooze is
+  a follow-up too (``Snoozed to …``): the follow-up endpoint is the only one
+  that moves ``nextFollowUp``. Both appear in Capillary as follow-ups logged
+  at the time they were made.
+- **Receipts**: Capillary takes no idempotency key. Every follow-up, note and
+  snooze Leadbot writes ends with its receipt, ``(lb:1a2b3c4d)``, and every
+  new lead carries a first follow-up with one (the note given, or "Created
+  through Leadbot"), so a queued write is found by its receipt before it is
+  sent again (``applied``). Assignments are checked by the owner, status
+  changes by a status log entry with the same status, reason and sub-status
+  made since the change was asked.
+- **Authentication**: till credentials (Basic, the password as its MD5), an
+  OAuth client (``LEADBOT_CAPILLARY_CLIENT_KEY``/``_SECRET``: a token from
+  ``POST /v3/oauth/token/generate``, renewed before it expires and once on a
+  401), or a static token. Follow-ups need the till that makes them
+  (``createdBy``): ``till_id`` is required.
 - **Errors**: every reply's ``errors`` array is read (a 200 or 201 can carry
   errors); ``warnings`` are logged and shown on the card.
 """
@@ -33,16 +48,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from datetime import datetime
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from services.backends.base import Backend, BackendContext, BackendSpec, EnvVar
-from services.backends.common import numeric_id, parse_api_time, to_api_time
+from services.backends.common import marked, numeric_id, parse_api_time, receipt_of, to_api_time, unmarked
 from services.backends.http import ApiClient, HttpSettings, TtlCache, json_body
 from services.clock import Clock
-from services.errors import Code, Invalid, LeadError, LeadGone, Rejected, Unreachable, Unsupported
+from services.errors import Code, Invalid, LeadError, LeadGone, Rejected, Unreachable
 from services.models import (
     Activity,
     Capabilities,
@@ -72,6 +88,9 @@ STATUSES = (
 LEAD_TYPES = ("SKU", "CATEGORY", "BRAND", "CUSTOM")
 NOTE_PREFIX = "Note: "
 SNOOZE_PREFIX = "Snoozed to "
+CREATED = "Created through Leadbot"  # the first follow-up of a lead made without a note: it carries the receipt
+TOKEN_PATH = "/v3/oauth/token/generate"
+CLOCK_SKEW = timedelta(minutes=5)  # a status log entry this much older than the change still counts as it
 PAGE = 100  # rows per GET when Leadbot has to filter what Capillary cannot
 MAX_PAGES = 10
 CACHE_SECONDS = 300
@@ -91,12 +110,58 @@ def split_staff(staff_id: str) -> tuple[str, int | None]:
     return username, int(entity) if entity.isdigit() else None
 
 
+class OAuthToken:
+    """An OAuth access token from Capillary's token endpoint, renewed before it expires and when refused."""
+
+    def __init__(self, options: CapillaryOptions, context: BackendContext) -> None:
+        assert options.client_key and options.client_secret is not None
+        self.key, self.secret = options.client_key, options.client_secret
+        http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        self.api = ApiClient("Capillary", http, headers=headers, sleep=context.sleep)
+        self.clock = context.clock
+        self._token: str | None = None
+        self._renew_at: datetime | None = None
+        self._lock = threading.Lock()
+        self.issued = 0
+
+    def headers(self) -> dict[str, str]:
+        with self._lock:
+            if self._token is None or self._renew_at is None or self.clock() >= self._renew_at:
+                self._generate()
+            return {"X-CAP-API-OAUTH-TOKEN": self._token or ""}
+
+    def refused(self) -> None:
+        with self._lock:
+            self._token = None
+
+    def _generate(self) -> None:
+        response = self.api.write("POST", TOKEN_PATH, json={"key": self.key, "secret": self.secret.get_secret_value()})
+        body = json_body(response, "Capillary") if response.content else {}
+        data = body.get("data") if isinstance(body, dict) else None
+        if response.status_code >= 400 or not isinstance(data, dict) or not data.get("accessToken"):
+            raise Rejected(
+                "Capillary refused Leadbot's OAuth client (HTTP {status}); an admin must check"
+                " LEADBOT_CAPILLARY_CLIENT_KEY and LEADBOT_CAPILLARY_CLIENT_SECRET",
+                status=response.status_code,
+            )
+        ttl = float(data.get("ttlSeconds") or 300)
+        self._token = str(data["accessToken"])
+        # Renewed when four fifths of its life have passed (at least 10 s before it ends).
+        self._renew_at = self.clock() + timedelta(seconds=min(ttl * 0.8, max(ttl - 10, 0)))
+        self.issued += 1
+
+    def close(self) -> None:
+        self.api.close()
+
+
 class CapillaryBackend(Backend):
     name = "capillary"
     title = "Capillary"
     capabilities = Capabilities(
         status_model=StatusModel.WITH_REASONS,
         notes_how="saved as a follow-up whose notes start with “Note:” (Capillary has no note endpoint)",
+        snooze_how="saved as a follow-up “Snoozed to …” (only a follow-up moves Capillary's next follow-up)",
         staff_ids="USERNAME or USERNAME/ENTITY_ID (the entity id attributes writes to the person)",
         queues_writes=True,
         customer_ids=True,
@@ -104,12 +169,19 @@ class CapillaryBackend(Backend):
 
     def __init__(self, options: CapillaryOptions, context: BackendContext) -> None:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if options.token is not None:
+        self.oauth: OAuthToken | None = None
+        if options.client_key:
+            self.oauth = OAuthToken(options, context)
+            self.refused_hint = "LEADBOT_CAPILLARY_CLIENT_KEY and LEADBOT_CAPILLARY_CLIENT_SECRET"
+        elif options.token is not None:
             headers["X-CAP-API-OAUTH-TOKEN"] = options.token.get_secret_value()
-        elif options.username and options.password is not None:
+            self.refused_hint = "LEADBOT_CAPILLARY_TOKEN"
+        else:
+            assert options.username and options.password is not None
             headers["Authorization"] = basic_auth(options.username, options.password.get_secret_value())
+            self.refused_hint = "LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD"
         http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
-        self.api = ApiClient(self.title, http, headers=headers, sleep=context.sleep)
+        self.api = ApiClient(self.title, http, headers=headers, sleep=context.sleep, auth=self.oauth)
         self.remote: RemoteLeads = context.store.remote
         self.links: StaffLinks = context.store.links
         self.clock: Clock = context.clock
@@ -121,6 +193,8 @@ class CapillaryBackend(Backend):
 
     def close(self) -> None:
         self.api.close()
+        if self.oauth is not None:
+            self.oauth.close()
 
     # -- replies ------------------------------------------------------------------------------
 
@@ -136,7 +210,10 @@ class CapillaryBackend(Backend):
         if gone and lead_id is not None:
             raise LeadGone("there is no lead {ref}", ref=Code(f"capillary:{lead_id}"))
         if response.status_code == 401:
-            raise Rejected("Leadbot's Capillary credentials were refused (HTTP 401); an admin must fix them")
+            raise Rejected(
+                "Capillary refused Leadbot's credentials (HTTP 401); an admin must check {setting}",
+                setting=self.refused_hint,
+            )
         if errors or response.status_code >= 400:
             said = "; ".join(_error_text(e) for e in errors) or f"HTTP {response.status_code}"
             raise Rejected("Capillary refused this: {said}", said=said)
@@ -265,19 +342,28 @@ class CapillaryBackend(Backend):
             body["createdBy"] = entity
         if lead.next_follow_up:
             body["nextFollowUp"] = to_api_time(lead.next_follow_up)
-        if lead.note:
-            body["followUpDetails"] = [
-                {"followedUpOn": to_api_time(self.clock()), "notes": NOTE_PREFIX + lead.note, **_by(entity)}
-            ]
+        # The lead's first follow-up carries the receipt, so a lead whose reply was lost is found, not made twice.
+        first = NOTE_PREFIX + lead.note if lead.note else CREATED
+        body["followUpDetails"] = [
+            {"followedUpOn": to_api_time(self.clock()), "notes": marked(first, lead.receipt), **_by(entity)}
+        ]
         reply = self._check(self.api.write("POST", "/v2/leads", json=body))
-        lead_id = str(reply["id"])
-        customer_id = str(reply["userId"]) if reply.get("userId") is not None else None
-        self.remote.remember(
-            self.name, lead_id, name=lead.name, email=lead.email, phone=lead.phone, owner=owner, customer=customer_id
-        )
+        self._remember_created(reply, lead, owner)
         return self._lead(reply)
 
-    def assign(self, lead_id: str, owner: str, *, by: str) -> Lead:
+    def _remember_created(self, reply: dict[str, Any], lead: NewLead, owner: str) -> None:
+        customer_id = str(reply["userId"]) if reply.get("userId") is not None else None
+        self.remote.remember(
+            self.name,
+            str(reply["id"]),
+            name=lead.name,
+            email=lead.email,
+            phone=lead.phone,
+            owner=owner,
+            customer=customer_id,
+        )
+
+    def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead:
         self._id(lead_id)
         reply = self._check(
             self.api.write("PUT", f"/v2/leads/{lead_id}", json={"owner": split_staff(owner)[0]}), lead_id=lead_id
@@ -287,7 +373,7 @@ class CapillaryBackend(Backend):
 
     def log_follow_up(self, lead_id: str, follow_up: FollowUp) -> Lead:
         self._id(lead_id)
-        body = self._follow_up_body(follow_up.done_at, follow_up.by, follow_up.notes)
+        body = self._follow_up_body(follow_up.done_at, follow_up.by, marked(follow_up.notes, follow_up.receipt))
         if follow_up.next_follow_up:
             body["nextFollowUp"] = to_api_time(follow_up.next_follow_up)
         reply = self._check(self.api.write("POST", f"/v2/leads/{lead_id}/followup", json=body), lead_id=lead_id)
@@ -295,16 +381,16 @@ class CapillaryBackend(Backend):
 
     def add_note(self, lead_id: str, note: Note) -> Lead:
         current = self._raw(lead_id)
-        body = self._follow_up_body(note.at, note.by, NOTE_PREFIX + note.text)
+        body = self._follow_up_body(note.at, note.by, marked(NOTE_PREFIX + note.text, note.receipt))
         if current.get("nextFollowUp"):
             body["nextFollowUp"] = current["nextFollowUp"]  # a note must not move the schedule
         reply = self._check(self.api.write("POST", f"/v2/leads/{lead_id}/followup", json=body), lead_id=lead_id)
         return self._lead(reply)
 
-    def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
+    def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
         """Capillary's follow-up endpoint is also how the next follow-up date is updated (its leads doc)."""
         self._id(lead_id)
-        body = self._follow_up_body(self.clock(), by, f"{SNOOZE_PREFIX}{to_api_time(when)}")
+        body = self._follow_up_body(self.clock(), by, marked(f"{SNOOZE_PREFIX}{to_api_time(when)}", receipt))
         body["nextFollowUp"] = to_api_time(when)
         reply = self._check(self.api.write("POST", f"/v2/leads/{lead_id}/followup", json=body), lead_id=lead_id)
         return self._lead(reply)
@@ -326,20 +412,53 @@ class CapillaryBackend(Backend):
 
     def applied(self, op: str, args: dict[str, Any]) -> Lead | None:
         if op == "create":
-            return None  # Capillary has no idempotency key or lookup by identifier: see the outbox note
+            return self._created(NewLead.model_validate(args["lead"]), args["by"])
         raw = self._raw(args["lead_id"])
         if op == "assign":
-            return self._lead(raw) if self._lead(raw).owner == args["owner"] else None
+            lead = self._lead(raw)
+            return lead if lead.owner == args["owner"] else None
         if op == "change_status":
-            wanted = self.status_option(args["change"]["status"]).value
-            return self._lead(raw) if raw.get("status") == wanted else None
-        if op in ("log_follow_up", "add_note"):
-            item = args.get("follow_up") or args.get("note") or {}
-            when = parse_api_time(item.get("done_at") or item.get("at"))
-            for done in raw.get("followUpDetails") or []:
-                if when and parse_api_time(done.get("followedUpOn")) == when.replace(microsecond=0):
-                    return self._lead(raw)
+            return self._lead(raw) if self._status_logged(raw, StatusChange.model_validate(args["change"])) else None
+        item = args.get("follow_up") or args.get("note") or {}
+        receipt = item.get("receipt") or args.get("receipt")
+        followed = raw.get("followUpDetails") or []
+        if receipt and any(receipt_of(done.get("notes")) == receipt for done in followed):
+            return self._lead(raw)
         return None
+
+    def _created(self, lead: NewLead, by: str) -> Lead | None:
+        """A new lead whose reply was lost, found among the latest leads by the receipt on its first follow-up."""
+        if not lead.receipt:
+            return None
+        params: dict[str, Any] = {"sortBy": "createdon", "sortOrder": "DESC", "limit": PAGE}
+        for page in range(3):  # the latest 300 leads: a lead queued within the day is among them
+            rows = (
+                self._check(self.api.read("GET", "/v2/leads", params={**params, "offset": page * PAGE})).get("data")
+                or []
+            )
+            for row in rows:
+                if any(receipt_of(done.get("notes")) == lead.receipt for done in row.get("followUpDetails") or []):
+                    self._remember_created(row, lead, lead.owner or by)
+                    return self._lead(row)
+            if len(rows) < PAGE:
+                break
+        return None
+
+    def _status_logged(self, raw: dict[str, Any], change: StatusChange) -> bool:
+        """Whether the status log has this change: same status, reason and sub-status, made since it was asked."""
+        wanted = self.status_option(change.status).value
+        reason = self._reason_id(change.reason) if change.reason else None
+        for entry in raw.get("statusLogDetails") or []:
+            at = parse_api_time(entry.get("createdOn"))
+            if (
+                entry.get("status") == wanted
+                and (reason is None or entry.get("reasonId") == reason)
+                and (entry.get("subStatus") or None) == (change.sub_status or None)
+                and at is not None
+                and at >= change.at - CLOCK_SKEW
+            ):
+                return True
+        return False
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -359,15 +478,9 @@ class CapillaryBackend(Backend):
         return sub_status
 
     def _follow_up_body(self, done_at: datetime, by: str, notes: str | None) -> dict[str, Any]:
+        # createdBy is "the till id that updated the follow up"; who followed up is the staff's entity id.
         entity = split_staff(by)[1]
-        created_by = self.till_id if self.till_id is not None else entity
-        if created_by is None:
-            raise Unsupported(
-                "Capillary needs a till id for follow-ups: an admin can set {setting} under [backends.capillary]"
-                " in LEADBOT_CONFIG, or link people as USERNAME/ENTITY_ID",
-                setting=Code("till_id"),
-            )
-        body: dict[str, Any] = {"followedUpOn": to_api_time(done_at), "createdBy": created_by, **_by(entity)}
+        body: dict[str, Any] = {"followedUpOn": to_api_time(done_at), "createdBy": self.till_id, **_by(entity)}
         if notes:
             body["notes"] = notes
         return body
@@ -424,6 +537,7 @@ class CapillaryBackend(Backend):
             last_activity=max((t for t in times if t), default=None),
             created_at=parse_api_time(raw.get("createdOn")),
             notices=self._warnings(raw),
+            history=tuple(self._activity(raw)),  # the reply carries it: a card needs no second read
         )
 
     def _owner(self, username: Any, remembered: str | None) -> str | None:
@@ -453,9 +567,11 @@ class CapillaryBackend(Backend):
             at = parse_api_time(done.get("followedUpOn") or done.get("createdOn"))
             if at is None:
                 continue
-            notes = done.get("notes") or ""
+            notes = unmarked(done.get("notes") or "")
             by = self._staff(done.get("followedUpBy"))
-            if notes.startswith(SNOOZE_PREFIX):
+            if notes == CREATED:
+                found.append(Activity(kind="log", at=at, by=by, text="created through Leadbot"))
+            elif notes.startswith(SNOOZE_PREFIX):
                 found.append(Activity(kind="log", at=at, by=by, text="follow-up snoozed"))
             elif notes.startswith(NOTE_PREFIX):
                 found.append(Activity(kind="note", at=at, by=by, text=notes.removeprefix(NOTE_PREFIX)))
@@ -498,12 +614,14 @@ class CapillaryOptions(BaseModel):
     url: str
     username: str | None = None
     password: SecretStr | None = None
+    client_key: str | None = None
+    client_secret: SecretStr | None = None
     token: SecretStr | None = None
     timeout: float = Field(15.0, gt=0, le=120)
     connect_timeout: float = Field(5.0, gt=0, le=60)
     type: str = "SKU"
     org_source_id: int = -1
-    till_id: int | None = None  # createdBy on follow-ups (Capillary requires one)
+    till_id: int | None = None  # createdBy on follow-ups: "the till id that updated the follow up"
     extended_fields: dict[str, Any] = Field(default_factory=dict)  # sent with every new lead
 
     @field_validator("url")
@@ -516,13 +634,27 @@ class CapillaryOptions(BaseModel):
     @model_validator(mode="after")
     def _credentials(self) -> CapillaryOptions:
         login = self.username or self.password
-        if not (login or (self.token and self.token.get_secret_value())):
+        oauth = self.client_key or self.client_secret
+        token = self.token is not None and bool(self.token.get_secret_value())
+        if not (login or oauth or token):
             raise ValueError(
-                "LEADBOT_CAPILLARY_URL is set without credentials: expected LEADBOT_CAPILLARY_TOKEN (OAuth) or"
-                " LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD (till)"
+                "LEADBOT_CAPILLARY_URL is set without credentials: expected LEADBOT_CAPILLARY_CLIENT_KEY and"
+                " LEADBOT_CAPILLARY_CLIENT_SECRET (OAuth), LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD"
+                " (till), or LEADBOT_CAPILLARY_TOKEN"
             )
         if login and not (self.username and self.password):
             raise ValueError("LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD go together: set both")
+        if oauth and not (self.client_key and self.client_secret):
+            raise ValueError("LEADBOT_CAPILLARY_CLIENT_KEY and LEADBOT_CAPILLARY_CLIENT_SECRET go together: set both")
+        if sum(map(bool, (login, oauth, token))) > 1:
+            raise ValueError(
+                "set one kind of Capillary credentials: an OAuth client, till credentials, or a token (not several)"
+            )
+        if self.till_id is None:
+            raise ValueError(
+                "LEADBOT_CONFIG [backends.capillary] till_id is not set: Capillary records every follow-up as made"
+                " by a till (createdBy); set till_id = YOUR_TILL_ID there"
+            )
         return self
 
 
@@ -535,6 +667,8 @@ SPEC = BackendSpec(
         EnvVar("LEADBOT_CAPILLARY_URL", "url", "the cluster URL, e.g. https://apac.api.capillarytech.com"),
         EnvVar("LEADBOT_CAPILLARY_USERNAME", "username", "the till's username"),
         EnvVar("LEADBOT_CAPILLARY_PASSWORD", "password", "the till's password", secret=True),
+        EnvVar("LEADBOT_CAPILLARY_CLIENT_KEY", "client_key", "the OAuth client key (InTouch > API client)"),
+        EnvVar("LEADBOT_CAPILLARY_CLIENT_SECRET", "client_secret", "the OAuth client secret", secret=True),
         EnvVar("LEADBOT_CAPILLARY_TOKEN", "token", "an OAuth access token", secret=True),
     ),
     summary="Capillary LMS (/v2/leads): statuses with reasons and sub-statuses, follow-ups",

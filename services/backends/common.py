@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -88,3 +90,29 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+# -- receipts: Leadbot's mark on a write, so a retry can tell whether the write landed -----------
+
+RECEIPT_RE = re.compile(r"\s*\(lb:([0-9a-f]{8})\)\s*$")
+
+
+def new_receipt() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def marked(text: str | None, receipt: str | None) -> str:
+    """``text`` with Leadbot's receipt at its end: ``called back (lb:1a2b3c4d)``."""
+    if not receipt:
+        return text or ""
+    return f"{text} (lb:{receipt})" if text else f"(lb:{receipt})"
+
+
+def unmarked(text: str) -> str:
+    """``text`` as the person wrote it, without Leadbot's receipt."""
+    return RECEIPT_RE.sub("", text)
+
+
+def receipt_of(text: str | None) -> str | None:
+    match = RECEIPT_RE.search(text or "")
+    return match.group(1) if match else None

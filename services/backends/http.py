@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from services.backends.common import retry_after_seconds
 from services.errors import Unreachable
@@ -31,6 +31,16 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("leadbot.backends")
+
+
+class Auth(Protocol):
+    """Credentials that expire: headers for each request, and a way to say the ones sent were refused."""
+
+    def headers(self) -> dict[str, str]: ...
+
+    def refused(self) -> None:
+        """The credentials just sent got a 401: get new ones before the next request."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class ApiClient:
         before_call: Callable[[], None] | None = None,
         check_reply: Callable[[httpx.Response], None] | None = None,
         redact: Callable[[str], str] = lambda text: text,
+        auth: Auth | None = None,
     ) -> None:
         import httpx
 
@@ -64,6 +75,7 @@ class ApiClient:
         self.before_call = before_call
         self.check_reply = check_reply
         self.redact = redact  # what a log line may say of a URL (a token in it must not show)
+        self.auth = auth
         self.http = httpx.Client(
             base_url=settings.base_url.rstrip("/"),
             headers=headers or {},
@@ -97,11 +109,20 @@ class ApiClient:
         return self._send(method, path, **kwargs)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._request(method, path, **kwargs)
+        if response.status_code == 401 and self.auth is not None:
+            self.auth.refused()  # an expired token: once more with a new one
+            response = self._request(method, path, **kwargs)
+        return response
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         import httpx
 
         if self.before_call is not None:
             self.before_call()
         where = f"{self.title} {method} {self.redact(path)}"
+        if self.auth is not None:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), **self.auth.headers()}
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.ConnectError:
@@ -117,6 +138,13 @@ class ApiClient:
         if response.status_code == 429:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             log.warning("%s: 429, Retry-After %s", where, retry_after)
+            if retry_after is not None and retry_after > self.settings.max_retry_after:
+                raise Unreachable(
+                    "{backend} is rate-limiting Leadbot and asks it to wait {seconds} s",
+                    backend=self.title,
+                    seconds=round(retry_after),
+                    retry_after=retry_after,
+                )
             raise Unreachable("{backend} is rate-limiting Leadbot", backend=self.title, retry_after=retry_after)
         if response.status_code >= 500:
             log.warning("%s: %s", where, response.status_code)
@@ -124,7 +152,8 @@ class ApiClient:
                 "{backend} had an error ({status})",
                 backend=self.title,
                 status=response.status_code,
-                maybe_applied=True,
+                # 503 is "not taking requests now"; a 500 or a gateway's 502/504 may hide a write that went through.
+                maybe_applied=response.status_code != 503,
             )
         if self.check_reply is not None:
             self.check_reply(response)

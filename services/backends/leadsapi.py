@@ -36,7 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from services.backends.base import Backend, BackendContext, BackendSpec, EnvVar
-from services.backends.common import match_query, numeric_id, parse_api_time
+from services.backends.common import marked, match_query, numeric_id, parse_api_time, receipt_of, unmarked
 from services.backends.http import ApiClient, HttpSettings, TtlCache, json_body
 from services.errors import Code, Duplicate, Invalid, LeadError, LeadGone, Rejected
 from services.models import (
@@ -167,7 +167,8 @@ class LeadsApiBackend(Backend):
             user = item.get("user") or {}
             by = user.get("email") or (str(user["id"]) if user.get("id") is not None else None)
             if item.get("content"):
-                found.append((position, Activity(kind="note", at=at, by=by, text=str(item["content"]))))
+                text = unmarked(str(item["content"]))
+                found.append((position, Activity(kind="note", at=at, by=by, text=text)))
             else:
                 text = _spaced(str(item.get("action") or "change"))
                 found.append((position, Activity(kind="log", at=at, by=by, text=text)))
@@ -240,9 +241,9 @@ class LeadsApiBackend(Backend):
         )
         return self._lead(created)
 
-    def assign(self, lead_id: str, owner: str, *, by: str) -> Lead:
+    def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead:
         lead = self.get(lead_id)
-        self._comment(lead_id, f"Assigned to {owner} by {by} (via Leadbot)")
+        self._comment(lead_id, marked(f"Assigned to {owner} by {by} (via Leadbot)", receipt))
         self.remote.remember(self.name, lead_id, owner=owner)
         return lead.model_copy(update={"owner": owner})
 
@@ -253,19 +254,19 @@ class LeadsApiBackend(Backend):
             parts.append(follow_up.notes)
         if follow_up.next_follow_up:
             parts.append(f"next: {follow_up.next_follow_up.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
-        self._comment(lead_id, " · ".join(parts))
+        self._comment(lead_id, marked(" · ".join(parts), follow_up.receipt))
         self.remote.remember(self.name, lead_id, next_follow_up=follow_up.next_follow_up)
         return lead.model_copy(update={"next_follow_up": follow_up.next_follow_up, "last_activity": follow_up.done_at})
 
-    def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
+    def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
         lead = self.get(lead_id)
-        self._comment(lead_id, f"Follow-up moved to {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC by {by}")
+        self._comment(lead_id, marked(f"Follow-up moved to {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC by {by}", receipt))
         self.remote.remember(self.name, lead_id, next_follow_up=when)
         return lead.model_copy(update={"next_follow_up": when})
 
     def add_note(self, lead_id: str, note: Note) -> Lead:
         lead = self.get(lead_id)
-        self._comment(lead_id, note.text)
+        self._comment(lead_id, marked(note.text, note.receipt))
         return lead.model_copy(update={"last_activity": note.at})
 
     def change_status(self, lead_id: str, change: StatusChange) -> Lead:
@@ -285,21 +286,59 @@ class LeadsApiBackend(Backend):
 
     def applied(self, op: str, args: dict[str, Any]) -> Lead | None:
         if op == "create":
-            existing = self._find_by_email(args["lead"]["email"])
-            return self.get(existing.split(":", 1)[1]) if existing else None
+            return self._created(NewLead.model_validate(args["lead"]), args["by"])
+        lead_id = args["lead_id"]
         if op == "change_status":
-            lead = self.get(args["lead_id"])
-            return lead if lead.status.casefold() == args["change"]["status"].casefold() else None
-        if op in ("add_note", "log_follow_up", "assign"):
-            wanted = {
-                "add_note": (args.get("note") or {}).get("text"),
-                "log_follow_up": f"Follow-up by {(args.get('follow_up') or {}).get('by')}",
-                "assign": f"Assigned to {args.get('owner')} by",
-            }[op]
-            body = self._body(self.api.read("GET", f"/leads/logs-and-comments/{args['lead_id']}"))
-            if any(str(i.get("content") or "").startswith(wanted or "\0") for i in body.get("logsAndComments") or []):
-                return self.get(args["lead_id"])
-        return None
+            return self._status_shown(lead_id, self.status_option(args["change"]["status"]))
+        item = args.get("follow_up") or args.get("note") or {}
+        receipt = item.get("receipt") or args.get("receipt")
+        if not receipt:
+            return None
+        body = self._body(self.api.read("GET", f"/leads/logs-and-comments/{lead_id}"), lead_id=lead_id)
+        if not any(receipt_of(str(i.get("content") or "")) == receipt for i in body.get("logsAndComments") or []):
+            return None
+        # The comment landed: what Leadbot keeps of the write is recorded now, as the lost reply would have.
+        if op == "assign":
+            self.remote.remember(self.name, lead_id, owner=args["owner"])
+        elif op == "log_follow_up":
+            self.remote.remember(self.name, lead_id, next_follow_up=parse_api_time(item.get("next_follow_up")))
+        elif op == "reschedule":
+            self.remote.remember(self.name, lead_id, next_follow_up=datetime.fromisoformat(args["when"]))
+        return self.get(lead_id)
+
+    def _created(self, lead: NewLead, by: str) -> Lead | None:
+        """A new lead whose reply was lost: emails are unique in this API, so the email names it."""
+        existing = self._find_by_email(lead.email or "")
+        if existing is None:
+            return None
+        lead_id = existing.split(":", 1)[1]
+        known = self.remote.recall(self.name, lead_id)
+        if known is None or known.owner is None:
+            self.remote.remember(
+                self.name,
+                lead_id,
+                owner=lead.owner or by,
+                next_follow_up=lead.next_follow_up,
+                archived=False,
+                extra={k: v for k, v in (("source", lead.source), ("company", lead.lead_for)) if v},
+            )
+        return self.get(lead_id)
+
+    def _status_shown(self, lead_id: str, target: StatusOption) -> Lead | None:
+        """Whether the lead is in ``target`` now; archived means: gone from the list, still there by id."""
+        listed = self._body(self.api.read("GET", "/leads"))
+        rows = (listed.get("leads") if isinstance(listed, dict) else listed) or []
+        row = next((r for r in rows if isinstance(r, dict) and str(r.get("id")) == lead_id), None)
+        if target == ARCHIVED:
+            if row is not None:
+                return None
+            self.get(lead_id)  # there by id (else LeadGone): archived
+            self.remote.remember(self.name, lead_id, archived=True)
+            return self.get(lead_id)
+        if row is None or str(row.get("status") or "").casefold() != target.value.casefold():
+            return None
+        self.remote.remember(self.name, lead_id, archived=False)
+        return self._lead(row)
 
     # -- helpers ------------------------------------------------------------------------------
 

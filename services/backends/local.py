@@ -67,7 +67,7 @@ class LocalBackend(Backend):
             statuses=statuses, owner=query.owner, due_before=query.due_before, offset=query.offset, limit=query.limit
         )
 
-    def assign(self, lead_id: str, owner: str, *, by: str) -> Lead:
+    def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead:
         self._update(lead_id, owner=owner)
         return self.get(lead_id)
 
@@ -86,7 +86,7 @@ class LocalBackend(Backend):
         self.leads.add_status(self._id(lead_id), change, status=self.status_option(change.status).value)
         return self.get(lead_id)
 
-    def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
+    def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
         self._update(lead_id, next_follow_up=when)
         return self.get(lead_id)
 
