@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from bot.loop import Loop
-from services.errors import LeadError, Unreachable
+from services.errors import LeadError, MayHaveLanded, Unreachable
 from services.leads import LeadService
 from services.ports import QueuedWrite
 
@@ -43,6 +43,9 @@ class OutboxRunner(Loop):
                 log.info("queued %s for %s: still unreachable (%s)", item.op, item.backend, exc.message)
                 return
             self._give_up(item, exc.message, may_have_landed=unknown is not None)
+        except MayHaveLanded as exc:
+            outbox.failed(item, now, exc.message)
+            self.service.settled(item, None, exc.message, uncertain=True)
         except LeadError as exc:
             outbox.failed(item, now, exc.message)
             self.service.settled(item, None, exc.message)

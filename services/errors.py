@@ -14,6 +14,7 @@
      ├── Duplicate            the backend has this lead already (``existing_ref`` names it)
      ├── Queued               the backend could not take the write now; it is in the outbox
      ├── Unreachable          the backend did not answer usefully; trying later may work
+     ├── MayHaveLanded        a queued write may or may not have reached a backend that cannot be asked
      └── Rejected             the backend refused; sending it again will not help
 
 A ``LeadError`` carries a template and the facts that fill it: ``{name}``
@@ -154,6 +155,10 @@ class Unreachable(LeadError):
         self.maybe_applied = maybe_applied
         self.checking = False  # it happened while looking whether a queued write landed, not while sending it
         super().__init__(template, **facts)
+
+
+class MayHaveLanded(LeadError):
+    """A queued write whose last try may have reached a backend that cannot be read: not sent again blindly."""
 
 
 class Rejected(LeadError):

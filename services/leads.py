@@ -16,7 +16,7 @@ from services.audit import Actor, Audit
 from services.backends.base import Backend
 from services.backends.common import new_receipt
 from services.clock import Clock, utcnow
-from services.errors import Code, Invalid, LeadError, NoChange, Person, Queued, Unreachable, Unsupported
+from services.errors import Code, Invalid, LeadError, MayHaveLanded, NoChange, Person, Queued, Unreachable, Unsupported
 from services.events import (
     ORIGIN,
     Events,
@@ -330,6 +330,12 @@ class LeadService:
         except Unreachable as exc:
             exc.checking = True
             raise
+        if landed is None and item.unknown_since is not None and not backend.capabilities.verifiable:
+            raise MayHaveLanded(
+                "{backend} cannot be asked whether it got the write, and its last try may have reached it;"
+                " check there before writing it again",
+                backend=backend.title,
+            )
         if landed is None and not self.outbox.may_resend(item, self.clock()):
             return None
         with self.audit.action(actor, f"retry {item.op}", item.ref, f"try {item.attempts + 1}") as audit:

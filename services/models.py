@@ -140,6 +140,9 @@ class Capabilities(Model):
     snooze_how: str = ""  # how a snooze (moving the next follow-up) is stored, where it is not plain
     staff_ids: str = ""  # what a staff ID looks like in this backend, for /lead link
     queues_writes: bool = False  # a write it cannot take now goes to the outbox (remote backends)
+    # Whether ``applied()`` can see a write: a write-only API cannot, so a write whose try may have
+    # landed is never sent again blindly (it could double); the person is told it may have landed.
+    verifiable: bool = True
     customer_ids: bool = False  # a new lead can name an existing customer by the backend's id
 
 
