@@ -28,7 +28,7 @@ from handlers.claims import RequestClaims
 from handlers.context import Background, Deps
 from handlers.digests import DigestSender
 from handlers.notifier import SlackNotifier
-from handlers.timezones import TimeZones
+from handlers.timezones import Names, TimeZones
 from services.audit import Audit
 from services.backends import REGISTRY
 from services.backends.base import Backend, BackendContext
@@ -109,6 +109,7 @@ def build_runtime(
         client=client,
         poster=PacedPoster(client, settings.leadbot_digest_rate),
         timezones=TimeZones(client, store.prefs, clock),
+        names=Names(client),
         admins=settings.leadbot_admins,
         phone_region=settings.leadbot_phone_region,
         feeds=settings.file.feeds,

@@ -226,7 +226,7 @@ def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]],
         except (LeadGone, BackendGone) as exc:
             marked = stale_card(body, exc.render(fact))
             if marked is not None:
-                respond(text=exc.message, blocks=marked, replace_original=True)
+                respond(text=escape(exc.message), blocks=marked, replace_original=True)
             raise
 
     def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:

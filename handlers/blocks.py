@@ -95,11 +95,20 @@ def slack_time(when: datetime, *, relative: bool = True) -> str:
 def mention(slack_user: str | None, staff_id: str | None) -> str:
     if slack_user:
         return f"<@{slack_user}>"
-    return f"`{staff_id}`" if staff_id else "nobody"
+    return _code(staff_id) if staff_id else "nobody"
 
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text(text: str, limit: int = MAX_TEXT) -> str:
+    """Someone's text (a lead's name, a note, what a CRM says) as mrkdwn shows it literally."""
+    return escape(_clip(text, limit))
+
+
+def _code(text: str) -> str:
+    return f"`{escape(text).replace('`', 'ˋ')}`"
 
 
 @dataclass
@@ -121,13 +130,13 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
     lead = card.lead
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_clip(lead.name, 150), emoji=False)),
-        ContextBlock(elements=[MarkdownTextObject(text=f"`{lead.ref}` · {card.backend_title}")]),
+        ContextBlock(elements=[MarkdownTextObject(text=f"{_code(lead.ref)} · {escape(card.backend_title)}")]),
         SectionBlock(fields=_card_fields(card)),
     ]
     if card.activity:
         lines = [
             f"• {slack_time(a.at, relative=False)} "
-            f"{mention(card.activity_users.get(a.by or ''), a.by)}: {_clip(a.text, 200)}"
+            f"{mention(card.activity_users.get(a.by or ''), a.by)}: {_text(a.text, 200)}"
             for a in card.activity
         ]
         blocks.append(SectionBlock(text=MarkdownTextObject(text="*Recent*\n" + "\n".join(lines))))
@@ -145,7 +154,7 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
         )
     )
     for notice in lead.notices[:3]:
-        said = f":information_source: {card.backend_title} says: {_clip(notice, 250)}"
+        said = f":information_source: {escape(card.backend_title)} says: {_text(notice, 250)}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=said)]))
     if card.last_action:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(card.last_action, 300))]))
@@ -181,12 +190,13 @@ def _status_text(status: StatusOption | None, raw: str) -> str:
 def _card_fields(card: CardData) -> list[MarkdownTextObject]:
     lead = card.lead
     fields = [
-        f"*Status*\n{_status_text(card.status, lead.status)}" + (f" · {lead.sub_status}" if lead.sub_status else ""),
+        f"*Status*\n{_status_text(card.status, lead.status)}"
+        + (f" · {_text(lead.sub_status)}" if lead.sub_status else ""),
         f"*Owner*\n{mention(card.owner_user, lead.owner) if lead.owner else '_unassigned_'}",
     ]
     contact = " · ".join(c for c in (lead.email, lead.phone) if c)
     if contact:
-        fields.append(f"*Contact*\n{contact}")
+        fields.append(f"*Contact*\n{_text(contact, 300)}")
     if lead.next_follow_up:
         overdue = " :alarm_clock: *overdue*" if lead.next_follow_up <= card.now else ""
         fields.append(f"*Next follow-up*\n{slack_time(lead.next_follow_up)}{overdue}")
@@ -194,13 +204,13 @@ def _card_fields(card: CardData) -> list[MarkdownTextObject]:
         fields.append(f"*Last activity*\n{slack_time(lead.last_activity)}")
     for label, value in (("For", lead.lead_for), ("Type", lead.type), ("Source", lead.source)):
         if value:
-            fields.append(f"*{label}*\n{_clip(value, 200)}")
+            fields.append(f"*{label}*\n{_text(value, 200)}")
     return [MarkdownTextObject(text=f) for f in fields[:10]]
 
 
 def lead_row(lead: Lead, status: StatusOption | None, owner_user: str | None, now: datetime) -> dict[str, Any]:
     """One lead in a list: a section with an Open button."""
-    parts = [f"*{_clip(lead.name, 100)}* `{lead.ref}`", _status_text(status, lead.status)]
+    parts = [f"*{_text(lead.name, 100)}* {_code(lead.ref)}", _status_text(status, lead.status)]
     parts.append(f"owner {mention(owner_user, lead.owner)}")
     if lead.next_follow_up:
         flag = " :alarm_clock:" if lead.next_follow_up <= now else ""
@@ -341,7 +351,7 @@ def _lead_modal(callback_id: str, title: str, submit: str, lead_name: str, metad
         submit=submit,
         close="Cancel",
         private_metadata=metadata,
-        blocks=[SectionBlock(text=MarkdownTextObject(text=f"*{_clip(lead_name, 200)}*")), *inputs],
+        blocks=[SectionBlock(text=MarkdownTextObject(text=f"*{_text(lead_name, 200)}*")), *inputs],
     ).to_dict()
 
 
@@ -402,7 +412,7 @@ def status_modal(
 ) -> dict[str, Any]:
     """The reason (and sub-status) a backend needs for a status change, from its own lists."""
     inputs: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=f"New status: *{status.label}*")),
+        SectionBlock(text=MarkdownTextObject(text=f"New status: *{escape(status.label)}*")),
         InputBlock(
             block_id="reason",
             label="Reason",
@@ -447,7 +457,7 @@ class DigestData:
 def digest_message(digest: DigestData) -> list[dict[str, Any]]:
     """The daily DM: counts, then each due lead with Done / Snooze to tomorrow / Add note."""
     counts = [f":alarm_clock: *{digest.overdue}* overdue", f"*{digest.due_today}* due today"]
-    counts += [f"{backend} {n}" for backend, n in digest.per_backend.items()]
+    counts += [f"{escape(backend)} {n}" for backend, n in digest.per_backend.items()]
     blocks: list[Block] = [
         HeaderBlock(text=f"Follow-ups for {digest.day_label}"),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(counts))]),
@@ -456,12 +466,15 @@ def digest_message(digest: DigestData) -> list[dict[str, Any]]:
         blocks.append(ContextBlock(block_id="notice", elements=[MarkdownTextObject(text=_clip(digest.notice, 300))]))
     for why in digest.unreadable:
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"{ERROR_MARK} Could not read {_clip(escape(why), 250)}")])
+            ContextBlock(elements=[MarkdownTextObject(text=f"{ERROR_MARK} Could not read {_text(why, 250)}")])
         )
     if not digest.leads:
         blocks.append(SectionBlock(text="Nothing left for today. :tada:"))
     for lead in digest.leads:
-        parts = [f"*{_clip(lead.name, 100)}* `{lead.ref}`", _status_text(digest.statuses.get(lead.ref), lead.status)]
+        parts = [
+            f"*{_text(lead.name, 100)}* {_code(lead.ref)}",
+            _status_text(digest.statuses.get(lead.ref), lead.status),
+        ]
         if lead.next_follow_up:
             late = " :alarm_clock: *overdue*" if lead.next_follow_up < digest.now else ""
             parts.append(f"due {slack_time(lead.next_follow_up)}{late}")
@@ -510,7 +523,7 @@ def home_view(home: HomeData) -> dict[str, Any]:
     summary = [f"*{home.total}* open"]
     if due:
         summary.append(f":alarm_clock: *{len(due)}* due or overdue")
-    summary += [f"{label} {n}" for label, n in home.counts.items()]
+    summary += [f"{escape(label)} {n}" for label, n in home.counts.items()]
     blocks: list[Block] = [
         HeaderBlock(text="Your leads"),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(summary))]),
@@ -519,14 +532,14 @@ def home_view(home: HomeData) -> dict[str, Any]:
     if home.notice:
         blocks.append(ContextBlock(block_id="notice", elements=[MarkdownTextObject(text=_clip(home.notice, 300))]))
     for why in home.unreadable:
-        text = f"{ERROR_MARK} Could not read {_clip(escape(why), 250)}"
+        text = f"{ERROR_MARK} Could not read {_text(why, 250)}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
     blocks.append(DividerBlock())
     if not home.leads:
         blocks.append(SectionBlock(text="Nothing open is yours right now. `/lead list` shows everyone's leads."))
     for item in home.leads[: home.shown]:
         lead = item.lead
-        parts = [f"*{_clip(lead.name, 100)}* `{lead.ref}`", _status_text(item.status, lead.status)]
+        parts = [f"*{_text(lead.name, 100)}* {_code(lead.ref)}", _status_text(item.status, lead.status)]
         if lead.next_follow_up:
             flag = " :alarm_clock: *overdue*" if lead.next_follow_up <= home.now else ""
             parts.append(f"next {slack_time(lead.next_follow_up)}{flag}")
@@ -546,7 +559,7 @@ def home_view(home: HomeData) -> dict[str, Any]:
         more = f"{home.total - min(home.shown, len(home.leads))} more — `/lead list mine`"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
     blocks.append(DividerBlock())
-    links = ", ".join(f"`{staff}` in {backend}" for backend, staff in home.links)
+    links = ", ".join(f"{_code(staff)} in {escape(backend)}" for backend, staff in home.links)
     lines = [
         "*Linked as* " + (links or "nobody yet: an admin can run `/lead link @you STAFF_ID`"),
         "*Assignment DMs* " + ("on · `/lead notify off`" if home.assignment_dms else "off · `/lead notify on`"),

@@ -16,7 +16,7 @@ from handlers.blocks import show_button, text_blocks
 from handlers.cards import card_blocks
 from handlers.claims import RequestClaims
 from handlers.render import error_mrkdwn, error_plain, queued_mrkdwn
-from handlers.timezones import TimeZones
+from handlers.timezones import Names, TimeZones
 from services.audit import Actor
 from services.errors import Duplicate, LeadError, Queued
 from services.events import ORIGIN
@@ -72,6 +72,7 @@ class Deps:
     client: WebClient
     poster: Poster
     timezones: TimeZones
+    names: Names
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from handlers.context import Deps, Reply
-from handlers.parsing import Token
+from handlers.parsing import Token, plain
 from services.audit import Actor
 from services.errors import Code, Invalid, LeadError
 from services.leads import LeadService
@@ -34,6 +34,10 @@ class Invocation:
 
     def tz(self) -> str | None:
         return self.deps.timezones.of(self.user)
+
+    def plain(self, slack_text: str) -> str:
+        """What the person typed, without Slack's markup: how it is stored and sent to the CRM."""
+        return plain(slack_text, self.deps.names.of)
 
     def when(self, text: str, usage: str) -> datetime:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from handlers import said
@@ -24,7 +25,8 @@ def cmd_new(inv: Invocation) -> Reply | None:
         open_new_lead_modal(inv.deps, trigger_id=inv.trigger_id, channel=inv.channel, response_url=inv.response_url)
         return None
     bare, opts = split_options(inv.tokens, NEW_KEYS, NEW_USAGE)
-    contacts = _contacts(bare)
+    opts = {k: v if k == "owner" else inv.plain(v) for k, v in opts.items()}
+    contacts = _contacts(bare, inv.plain)
     by_customer_id = not contacts and bool(opts.get("customer")) and bool(bare)  # Capillary: name, then customer=ID
     if not contacts and not by_customer_id:
         raise Invalid("give the lead's email or phone after the name", field="email", usage=NEW_USAGE)
@@ -47,7 +49,7 @@ def cmd_new(inv: Invocation) -> Reply | None:
             )
     if position != len(bare):
         raise _stray(bare[position:], NEW_USAGE)
-    name = " ".join(t.text for t in bare[:contact_at])
+    name = inv.plain(" ".join(t.text for t in bare[:contact_at]))
     owner_user = user_id(opts["owner"], inv.user) if opts.get("owner") else None
     lead = validated(
         NewLead,
@@ -78,23 +80,25 @@ def _stray(tokens: list[Token], usage: str) -> LeadError:
     return Invalid("I don't know what to do with {extra} (options are key=value)", usage=usage, extra=Code(stray))
 
 
-def _contacts(bare: list[Token]) -> list[tuple[str, int, int]]:
+def _contacts(bare: list[Token], plain: Callable[[str], str]) -> list[tuple[str, int, int]]:
     """Emails and phones among the bare words, as (text, first, after) token positions.
 
-    A phone may be typed with spaces (`+44 20 7946 0958`): consecutive number-like words
-    are read as one phone when together they have enough digits.
+    Slack links what looks like an address (``<mailto:a@b.c|a@b.c>``), so each word is read
+    as plain text first. A phone may be typed with spaces (`+44 20 7946 0958`): consecutive
+    number-like words are read as one phone when together they have enough digits.
     """
+    words = [plain(t.text) for t in bare]
     found: list[tuple[str, int, int]] = []
     i = 0
-    while i < len(bare):
-        if looks_like_email(bare[i].text):
-            found.append((bare[i].text, i, i + 1))
+    while i < len(words):
+        if looks_like_email(words[i]):
+            found.append((words[i], i, i + 1))
             i += 1
             continue
         j = i
-        while j < len(bare) and bare[j].text and all(ch.isdigit() or ch in "+-()." for ch in bare[j].text):
+        while j < len(words) and words[j] and all(ch.isdigit() or ch in "+-()." for ch in words[j]):
             j += 1
-        joined = " ".join(t.text for t in bare[i:j])
+        joined = " ".join(words[i:j])
         if j > i and looks_like_phone(joined):
             found.append((joined, i, j))
             i = j
@@ -135,7 +139,7 @@ def cmd_followup(inv: Invocation) -> Reply:
         next_at, notes_from = _greedy_when(inv, rest)
     elif any(t.text.lower().startswith("next=") for t in rest):
         raise Invalid("put {option} right after the reference", usage=FOLLOWUP_USAGE, option=Code("next=WHEN"))
-    notes = inv.text[rest[notes_from].start :].strip() if notes_from < len(rest) else None
+    notes = inv.plain(inv.text[rest[notes_from].start :]).strip() if notes_from < len(rest) else None
     lead = inv.service.log_follow_up(inv.actor, ref, notes=notes, next_follow_up=next_at, channel=inv.channel)
     return Reply(text=f"{lead.ref}: follow-up logged", blocks=inv.deps.card(lead, said.followed_up(inv.user, next_at)))
 
@@ -166,7 +170,7 @@ NOTE_LIMIT = 3000
 
 def cmd_note(inv: Invocation) -> Reply:
     need_args(inv, NOTE_USAGE, 2)
-    text = inv.text[inv.tokens[1].start :].strip()
+    text = inv.plain(inv.text[inv.tokens[1].start :]).strip()
     if len(text) > NOTE_LIMIT:
         raise Invalid(
             "the note is {length} characters; the limit is {limit}",
@@ -187,14 +191,23 @@ def cmd_status(inv: Invocation) -> Reply:
         raise Invalid("give the lead and the new status", usage=STATUS_USAGE)
     if len(bare) > 2:
         raise Invalid("I don't know what to do with {extra}", usage=STATUS_USAGE, extra=Code(bare[2].text))
+    status, reason, sub = inv.plain(bare[1].text), opts.get("reason"), opts.get("sub")
     lead = inv.service.change_status(
         inv.actor,
         bare[0].text,
-        bare[1].text,
-        reason=opts.get("reason") or None,
-        sub_status=opts.get("sub") or None,
+        status,
+        reason=inv.plain(reason) if reason else None,
+        sub_status=inv.plain(sub) if sub else None,
         channel=inv.channel,
     )
-    option = inv.service.backends.get(lead.backend).status_option(bare[1].text)
-    action = said.status_set(inv.user, option.label, opts.get("sub") or None)
-    return Reply(text=f"{lead.ref}: status {escape(option.label)}", blocks=inv.deps.card(lead, action))
+    label = _label(inv, lead.backend, status)
+    action = said.status_set(inv.user, label, inv.plain(sub) if sub else None)
+    return Reply(text=f"{lead.ref}: status {escape(label)}", blocks=inv.deps.card(lead, action))
+
+
+def _label(inv: Invocation, backend: str, status: str) -> str:
+    """The status's label, or what was typed when the backend cannot list its statuses now (a queued write)."""
+    try:
+        return inv.service.backends.get(backend).status_option(status).label
+    except LeadError:
+        return status

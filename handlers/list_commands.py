@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from handlers import blocks
@@ -28,13 +29,13 @@ def cmd_list(inv: Invocation) -> Reply:
         elif word == "due":
             state["d"] = True
         elif "s" not in state:
-            state["s"] = token.text
+            state["s"] = inv.plain(token.text)
         else:
             raise Invalid("I don't know what to do with {extra}", usage=LIST_USAGE, extra=Code(token.text))
     if opts.get("backend"):
         state["b"] = opts["backend"]
     if opts.get("sub"):
-        state["u"] = opts["sub"]
+        state["u"] = inv.plain(opts["sub"])
     if "s" in state:
         backends = inv.service.backends
         backend = backends.get(state["b"]) if "b" in state else backends.for_channel(inv.channel)
@@ -42,7 +43,19 @@ def cmd_list(inv: Invocation) -> Reply:
     return list_page(inv.deps, inv.user, inv.channel, state)
 
 
+USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{1,20}$")
+
+
 def list_page(deps: Deps, user: str, channel: str | None, state: dict[str, Any]) -> Reply:
+    """One page of a list; ``state`` may come back from a button, so it is read as untrusted."""
+    state = {k: v for k, v in state.items() if k in ("o", "s", "u", "d", "b", "offset")}
+    if not isinstance(state.get("o"), str | None) or (state.get("o") and not USER_ID_RE.match(state["o"])):
+        raise Invalid("this list is out of date; run {command} again", command=Code("/lead list"))
+    for key in ("s", "u", "b"):
+        if key in state and not isinstance(state[key], str):
+            raise Invalid("this list is out of date; run {command} again", command=Code("/lead list"))
+    if not isinstance(state.get("offset", 0), int) or not 0 <= state.get("offset", 0) <= 100_000:
+        raise Invalid("this list is out of date; run {command} again", command=Code("/lead list"))
     service = deps.service
     page = service.search(
         channel=channel,

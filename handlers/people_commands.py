@@ -15,9 +15,9 @@ LINK_USAGE = "/lead link @user STAFF_ID [backend=NAME]  ·  /lead link STAFF_ID 
 def cmd_link(inv: Invocation) -> Reply:
     bare, opts = split_options(inv.tokens, ("backend",), LINK_USAGE)
     if len(bare) == 2 and is_user(bare[0].text):
-        target, staff = user_id(bare[0].text, inv.user), bare[1].text
+        target, staff = user_id(bare[0].text, inv.user), inv.plain(bare[1].text)
     elif len(bare) == 1 and not is_user(bare[0].text):
-        target, staff = inv.user, bare[0].text
+        target, staff = inv.user, inv.plain(bare[0].text)
     else:
         raise Invalid("give a person and their staff ID", usage=LINK_USAGE)
     link = inv.deps.people.link(inv.actor, target, staff, opts.get("backend"))

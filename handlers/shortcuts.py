@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from handlers import blocks
 from handlers.context import Deps, MessageAt
-from handlers.parsing import plain_text
+from handlers.parsing import plain
 from handlers.views import open_new_lead_modal
 from services.contact import find_contact
 
@@ -32,7 +32,7 @@ def lead_from_message(deps: Deps, body: dict[str, Any]) -> None:
     message = body.get("message") or {}
     channel = (body.get("channel") or {}).get("id")
     ts = message.get("ts") or body.get("message_ts")
-    found = find_contact(plain_text(message.get("text") or ""), deps.phone_region)
+    found = find_contact(plain(str(message.get("text") or ""), deps.names.of), deps.phone_region)
     initial = {"name": found.name or "", "email": found.email or "", "phone": found.phone or ""}
     at = MessageAt(channel, ts) if channel and ts else None
     open_new_lead_modal(

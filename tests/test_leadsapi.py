@@ -108,7 +108,7 @@ def test_settings_the_api_needs_are_checked_at_start_up(fake, options, expected)
 
 def test_the_auth_header_and_scheme_are_configurable(fake, store):
     backend = make(fake, store, auth_header="X-Api-Key", auth_scheme="")
-    with pytest.raises(Rejected, match="your account may not do this in the REST leads API"):
+    with pytest.raises(Rejected, match="Leadbot.s token for the REST leads API was refused"):
         backend.statuses()
     assert fake.requests("GET", "/leads/statuses")[0].headers["X-Api-Key"] == TOKEN
 

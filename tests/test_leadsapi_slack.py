@@ -97,7 +97,9 @@ def test_access_denied_is_said_plainly(slack, linked, api_fake):
     create(slack)
     api_fake.fail("POST", "/leads/comments/{id}", Failure("status", status=403, body={"message": "Access denied"}))
     slack.command("note 1 hello", user=REP)
-    assert "Your account may not do this in the REST leads API (Access denied)" in slack.last_reply()["text"]
+    said = slack.last_reply()["text"]
+    assert "Leadbot's token for the REST leads API was refused (403 Access denied)" in said
+    assert "an admin must check LEADBOT_LEADSAPI_TOKEN" in said and "leadsapi-token" not in said
     assert linked.outbox.pending() == []
 
 

@@ -23,7 +23,8 @@ How its model maps onto Leadbot's:
 - **Search**: ``GET /leads`` documents no query parameters, so Leadbot reads
   the list and filters it (owner, status, due) itself. ``/leads/search``
   documents none either and is not used.
-- ``403 Access denied`` becomes "your account may not do this".
+- ``403 Access denied`` means Leadbot's one shared token was refused: the
+  message says so and names ``LEADBOT_LEADSAPI_TOKEN``.
 """
 
 from __future__ import annotations
@@ -101,8 +102,14 @@ class LeadsApiBackend(Backend):
     # -- replies ------------------------------------------------------------------------------
 
     def _body(self, response: Any, *, lead_id: str | None = None) -> Any:
-        if response.status_code == 403:
-            raise Rejected("your account may not do this in the {backend} (Access denied)", backend=self.title)
+        if response.status_code in (401, 403):
+            # Leadbot calls with one shared token: a refusal is about that token, not the person asking.
+            raise Rejected(
+                "Leadbot's token for the {backend} was refused ({status} Access denied); an admin must check"
+                " LEADBOT_LEADSAPI_TOKEN",
+                backend=self.title,
+                status=response.status_code,
+            )
         if response.status_code == 404 and lead_id is not None:
             raise LeadGone("there is no lead {ref}", ref=Code(f"leadsapi:{lead_id}"))
         body = json_body(response, self.title) if response.content else {}
