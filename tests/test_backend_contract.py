@@ -102,12 +102,35 @@ def leadsapi_case() -> Case:
 CASES: dict[str, Callable[[], Case]] = {"local": local_case, "capillary": capillary_case, "leadsapi": leadsapi_case}
 
 
-@pytest.fixture(params=list(CASES))
-def case(request) -> Iterator[Case]:
-    made = CASES[request.param]()
+# The backends whose writes can be queued: only for these does anything ask whether a write landed.
+QUEUING = [name for name in CASES if name != "local"]
+
+
+def _case(name: str) -> Iterator[Case]:
+    made = CASES[name]()
     yield made
     made.backend.close()
     made.stop()
+
+
+@pytest.fixture(params=list(CASES))
+def case(request) -> Iterator[Case]:
+    yield from _case(request.param)
+
+
+@pytest.fixture(params=QUEUING)
+def queuing_case(request) -> Iterator[Case]:
+    yield from _case(request.param)
+
+
+def test_queuing_lists_exactly_the_backends_that_queue_writes():
+    for name in CASES:
+        made = CASES[name]()
+        try:
+            assert made.backend.capabilities.queues_writes == (name in QUEUING), name
+        finally:
+            made.backend.close()
+            made.stop()
 
 
 def test_create_then_get_gives_the_lead_back(case):
@@ -194,9 +217,8 @@ def make(case: Case, op: str, lead_id: str, args: dict[str, Any]) -> None:
     LeadService._call(case.backend, op, args)
 
 
-def test_applied_says_whether_a_write_landed_by_its_own_receipt(case):
-    if not case.backend.capabilities.queues_writes:
-        pytest.skip(f"{case.backend.name} never queues a write, so nothing ever asks whether one landed")
+def test_applied_says_whether_a_write_landed_by_its_own_receipt(queuing_case):
+    case = queuing_case
     receipt = receipts()
     lead = case.backend.create(case.new(), by=case.by)
     first = writes(case, lead.id, receipt)
@@ -212,9 +234,8 @@ def test_applied_says_whether_a_write_landed_by_its_own_receipt(case):
         assert case.backend.applied(op, again[op]) is None, f"a second {op} was taken for the first"
 
 
-def test_applied_finds_a_new_lead_whose_reply_was_lost(case):
-    if not case.backend.capabilities.queues_writes:
-        pytest.skip(f"{case.backend.name} never queues a write")
+def test_applied_finds_a_new_lead_whose_reply_was_lost(queuing_case):
+    case = queuing_case
     wanted = case.new(owner=case.by, receipt="0badc0de")
     args = {"lead": wanted.model_dump(mode="json"), "by": case.by}
     assert case.backend.applied("create", args) is None

@@ -14,7 +14,7 @@ from services.backends.base import BackendContext
 from services.backends.capillary import CapillaryBackend, CapillaryOptions, basic_auth
 from services.errors import Invalid, LeadGone, Rejected, Unreachable
 from services.models import FollowUp, LeadQuery, NewLead, Note, StatusChange
-from tests.fakes.capillary import PASSWORD, TOKEN, USERNAME, FakeCapillary
+from tests.fakes.capillary import CLIENT_KEY, CLIENT_SECRET, PASSWORD, TOKEN, TOKEN_PATH, USERNAME, FakeCapillary
 
 ANA = "ana.s/28812689"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -313,9 +313,82 @@ def test_wrong_credentials_are_named_without_the_secret(fake, store):
         backend.create(new(), by=ANA)
     said = caught.value.message
     assert said == (
-        "Capillary refused Leadbot's credentials (HTTP 401); an admin must check LEADBOT_CAPILLARY_USERNAME"
-        " and LEADBOT_CAPILLARY_PASSWORD"
+        "Leadbot's till credentials for Capillary were refused (HTTP 401); an admin must check"
+        " LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD"
     )
+
+
+# -- OAuth: a client key and secret, tokens on the fake's clock ------------------------------
+
+
+def oauth(fake, store, secret: str = CLIENT_SECRET) -> CapillaryBackend:
+    options = CapillaryOptions(
+        url=fake.url, client_key=CLIENT_KEY, client_secret=SecretStr(secret), till_id=4242, timeout=0.5
+    )
+    return CapillaryBackend(options, BackendContext(store=store, sleep=lambda seconds: None, clock=fake.now))
+
+
+def tokens_sent(fake) -> list[str]:
+    return [r.headers.get("X-CAP-API-OAUTH-TOKEN") for r in fake.received if r.path != TOKEN_PATH]
+
+
+def test_an_oauth_client_gets_a_token_and_uses_it_until_it_is_nearly_spent(fake, store):
+    backend = oauth(fake, store)
+    backend.create(new(), by=ANA)
+    backend.get("1")
+    (asked,) = fake.requests("POST", TOKEN_PATH)
+    assert asked.body == {"key": CLIENT_KEY, "secret": CLIENT_SECRET}
+    first = tokens_sent(fake)
+    assert len(set(first)) == 1 and first[0] in fake.tokens
+    fake.clock.advance(fake.token_ttl * 0.7)
+    backend.get("1")
+    assert len(fake.requests("POST", TOKEN_PATH)) == 1  # still young: the same token
+    fake.clock.advance(fake.token_ttl * 0.15)  # past four fifths of its life, before it ends
+    before = len(tokens_sent(fake))
+    backend.get("1")
+    assert len(fake.requests("POST", TOKEN_PATH)) == 2
+    assert len(tokens_sent(fake)) == before + 1  # renewed first: the old token was never refused
+    assert tokens_sent(fake)[-1] != first[0]
+
+
+def test_a_refused_oauth_token_is_renewed_once_and_the_call_made_again(fake, store):
+    backend = oauth(fake, store)
+    backend.create(new(), by=ANA)
+    fake.tokens.clear()  # Capillary forgot it (revoked, or the org's TTL is shorter than it said)
+    backend.log_follow_up("1", FollowUp(done_at=NOW, notes="called", by=ANA, receipt="00000002"))
+    assert len(fake.requests("POST", TOKEN_PATH)) == 2
+    assert len(fake.requests("POST", "/v2/leads/1/followup")) == 2  # refused once, then made with the new token
+    assert [d["notes"] for d in fake.leads[1]["followUpDetails"]][-1] == "called (lb:00000002)"
+
+
+def test_an_oauth_token_refused_twice_is_the_admins_to_fix(fake, store):
+    backend = oauth(fake, store)
+    fake.fail("GET", "/v2/leads", Failure("status", status=401, body={"errors": [{"code": 401}]}, times=2))
+    with pytest.raises(Rejected) as caught:
+        backend.get("1")
+    assert caught.value.message == (
+        "Leadbot's OAuth client for Capillary was refused (HTTP 401); an admin must check"
+        " LEADBOT_CAPILLARY_CLIENT_KEY and LEADBOT_CAPILLARY_CLIENT_SECRET"
+    )
+    assert len(fake.requests("GET", "/v2/leads")) == 2  # once more with a new token, not forever
+
+
+def test_a_wrong_client_secret_is_named_without_the_secret(fake, store):
+    with pytest.raises(Rejected) as caught:
+        oauth(fake, store, secret="not-the-secret").get("1")
+    assert "Leadbot's OAuth client for Capillary was refused (HTTP 401)" in caught.value.message
+    assert "not-the-secret" not in caught.value.message and fake.requests("GET") == []
+
+
+def test_a_static_token_is_sent_as_it_is_and_its_refusal_names_its_setting(fake, store):
+    backend = make(fake, store, token=True)
+    fake.fail("GET", "/v2/leads", Failure("status", status=401, body={"errors": [{"code": 401}]}))
+    with pytest.raises(Rejected) as caught:
+        backend.get("1")
+    assert caught.value.message == (
+        "Leadbot's token for Capillary was refused (HTTP 401); an admin must check LEADBOT_CAPILLARY_TOKEN"
+    )
+    assert len(fake.requests("GET", "/v2/leads")) == 1 and fake.requests("POST", TOKEN_PATH) == []
 
 
 def test_applied_sees_a_follow_up_that_landed_while_the_reply_was_lost(capillary, fake):

@@ -412,3 +412,16 @@ def test_a_write_that_lands_redraws_the_app_home_of_everyone_it_concerns(later, 
     assert capillary_fake.leads[1]["owner"] == "ana.s"
     assert "Tom Sawyer" in text_of(slack.home(REP)["blocks"])  # the new owner's tab shows it now
     assert slack.published_homes(ADMIN)  # and the tab of who asked is redrawn too
+
+
+def test_a_queued_status_change_reads_the_same_from_the_command_and_the_reason_form(slack, linked, capillary_fake):
+    card = create(slack)
+    capillary_fake.fail("PUT", "/v2/leads/{id}/status", Failure("status", status=503, times=2))
+    slack.command("status capillary:1 on_hold reason=2", user=REP)
+    by_command = slack.last_reply()
+    slack.choose(card, "lead_set_status", "Won", user=REP)
+    slack.submit(slack.opened_views()[-1], {"reason": "1"}, user=REP)
+    by_form = slack.last_reply()
+    assert by_command["text"] == by_form["text"]
+    assert by_command["text"].startswith(":hourglass_flowing_sand: ") and "Usage" not in by_command["text"]
+    assert [row.op for row in linked.outbox.pending()] == ["change_status", "change_status"]

@@ -128,3 +128,25 @@ def test_a_create_that_timed_out_after_landing_is_not_made_twice(slack, linked, 
     build_outbox_runner(runtime).run_due()
     assert len(api_fake.leads) == 1 and len(api_fake.requests("POST", "/leads")) == 1
     assert linked.outbox.pending() == []
+
+
+def test_a_status_change_while_the_api_is_down_is_queued_and_said_the_same_from_button_and_command(
+    slack, linked, api_fake, runtime, clock
+):
+    card = create(slack)
+    api_fake.stop_listening()
+    slack.choose(card, "lead_set_status", "Contacted", user=REP)
+    by_button = slack.last_reply()["text"]
+    slack.command("status 1 won", user=REP)
+    by_command = slack.last_reply()["text"]
+    assert (
+        by_button.startswith(":hourglass_flowing_sand: ")
+        and "so your status change on `leadsapi:1` is queued" in by_button
+    )
+    assert by_command == by_button and "Usage" not in by_command
+    assert [row.op for row in linked.outbox.pending()] == ["change_status", "change_status"]
+    api_fake.start_listening()
+    clock.advance(minutes=1)
+    build_outbox_runner(runtime).run_due()
+    assert [r.body["statusId"] for r in api_fake.requests("PUT", "/leads/change-status")] == [2, 3]
+    assert linked.outbox.pending() == []

@@ -183,3 +183,20 @@ def test_a_status_the_crm_names_with_markup_is_shown_literally(slack, linked, ap
     assert api_fake.requests("PUT", "/leads/change-status")[-1].body["statusId"] == 9
     assert "set the status to &lt;!here&gt; Hot" in slack.thread_replies()[-1]["text"]
     assert_pings_nobody(fake_slack)
+
+
+def test_a_follow_up_form_keeps_raw_text_and_every_message_escapes_it(slack, linked, fake_slack, runtime, victim):
+    runtime.deps.feeds["local"] = "C0FEED"
+    slack.open_home()
+    slack.command("new Ada Lovelace ada@example.com")
+    slack.click(slack.last_reply()["blocks"], "lead_log_follow_up")
+    slack.submit(slack.opened_views()[-1], {"notes": "<!channel> called <@UVICTIM> & <https://evil.example|x>"})
+    lead = linked.get("local:1")
+    assert [a.text for a in linked.activity(lead, 5)][
+        0
+    ] == "follow-up: <!channel> called <@UVICTIM> & <https://evil.example|x>"
+    slack.command("show local:1")
+    assert "&lt;!channel&gt; called &lt;@UVICTIM&gt; &amp; &lt;https://evil.example|x&gt;" in text_of(
+        slack.last_reply()["blocks"]
+    )
+    assert_pings_nobody(fake_slack)

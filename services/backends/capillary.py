@@ -141,7 +141,7 @@ class OAuthToken:
         data = body.get("data") if isinstance(body, dict) else None
         if response.status_code >= 400 or not isinstance(data, dict) or not data.get("accessToken"):
             raise Rejected(
-                "Capillary refused Leadbot's OAuth client (HTTP {status}); an admin must check"
+                "Leadbot's OAuth client for Capillary was refused (HTTP {status}); an admin must check"
                 " LEADBOT_CAPILLARY_CLIENT_KEY and LEADBOT_CAPILLARY_CLIENT_SECRET",
                 status=response.status_code,
             )
@@ -172,13 +172,16 @@ class CapillaryBackend(Backend):
         self.oauth: OAuthToken | None = None
         if options.client_key:
             self.oauth = OAuthToken(options, context)
+            self.refused_what = "Leadbot's OAuth client for Capillary was"
             self.refused_hint = "LEADBOT_CAPILLARY_CLIENT_KEY and LEADBOT_CAPILLARY_CLIENT_SECRET"
         elif options.token is not None:
             headers["X-CAP-API-OAUTH-TOKEN"] = options.token.get_secret_value()
+            self.refused_what = "Leadbot's token for Capillary was"
             self.refused_hint = "LEADBOT_CAPILLARY_TOKEN"
         else:
             assert options.username and options.password is not None
             headers["Authorization"] = basic_auth(options.username, options.password.get_secret_value())
+            self.refused_what = "Leadbot's till credentials for Capillary were"
             self.refused_hint = "LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD"
         http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
         self.api = ApiClient(self.title, http, headers=headers, sleep=context.sleep, auth=self.oauth)
@@ -211,8 +214,7 @@ class CapillaryBackend(Backend):
             raise LeadGone("there is no lead {ref}", ref=Code(f"capillary:{lead_id}"))
         if response.status_code == 401:
             raise Rejected(
-                "Capillary refused Leadbot's credentials (HTTP 401); an admin must check {setting}",
-                setting=self.refused_hint,
+                self.refused_what + " refused (HTTP 401); an admin must check {setting}", setting=self.refused_hint
             )
         if errors or response.status_code >= 400:
             said = "; ".join(_error_text(e) for e in errors) or f"HTTP {response.status_code}"
