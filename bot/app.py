@@ -10,6 +10,8 @@ runtime, so a process never holds two of anything.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,9 +60,11 @@ class Runtime:
         self.store.close()
 
 
-def build_backends(settings: Settings, store: Store, clock: Clock = utcnow) -> Backends:
+def build_backends(
+    settings: Settings, store: Store, clock: Clock = utcnow, sleep: Callable[[float], None] = time.sleep
+) -> Backends:
     """Each configured backend from its spec, the default one and the channel routes checked."""
-    context = BackendContext(store=store, clock=clock)
+    context = BackendContext(store=store, clock=clock, sleep=sleep)
     configured: dict[str, Backend] = {
         name: REGISTRY[name].build(options, context) for name, options in settings.backends.items()
     }
@@ -92,9 +96,11 @@ def build_runtime(
     store: Store | None = None,
     background: Background | None = None,
     clock: Clock = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Runtime:
+    """Everything the process needs; ``sleep`` is how backends wait between retried reads."""
     store = store or open_store(settings.leadbot_db)
-    backends = build_backends(settings, store, clock)
+    backends = build_backends(settings, store, clock, sleep)
     audit = Audit(store.audit, clock)
     people = People(store.links, store.prefs, backends, audit, self_link=settings.leadbot_self_link, clock=clock)
     service = LeadService(backends, people, Outbox(store.outbox), audit, Events(), clock=clock)

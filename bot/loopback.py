@@ -11,7 +11,8 @@ The kinds:
 
 - ``status``: answer ``status`` with ``body`` (JSON, or bytes as they are) and ``headers``,
   e.g. 503, 500, or 429 with ``Retry-After``; the request is not carried out.
-- ``malformed``: answer 200 with a garbage body (``body`` if bytes, else an HTML page).
+- ``malformed``: answer 200 with a garbage body (``body`` if bytes, else an HTML page);
+  with ``apply=True`` the request is carried out first (a proxy mangled the reply).
 - ``hang``: withhold the reply until the client gives up (the fake notices the client
   closing the connection), ``release`` is set, or ``hold`` seconds pass, and then
   answer if the client is still there. With ``apply=True`` the request is carried out
@@ -84,7 +85,7 @@ class Failure:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
-    apply: bool | None = None  # carry the request out anyway: "hang" defaults to False, "drop" to True
+    apply: bool | None = None  # carry the request out anyway: "hang" and "malformed" default to False, "drop" to True
     hold: float = 5.0  # "hang" and "late": the longest the reply is withheld (real seconds)
     fired: int = 0  # how many requests this failure has hit so far
 
@@ -414,6 +415,8 @@ class FakeServer:
             body = failure.body if failure.body is not None else {}
             return Outcome(Answer(failure.status, body, dict(failure.headers)))
         if failure.kind == "malformed":
+            if failure.apply:
+                self._dispatch(request)
             garbage = failure.body if isinstance(failure.body, bytes) else b"<html>upstream error</html>"
             return Outcome(Answer(200, garbage, dict(failure.headers)))
         if failure.kind == "late":

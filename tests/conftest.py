@@ -92,7 +92,8 @@ def runtime(request, settings, clock) -> Iterator[Runtime]:
         background = TrackedExecutor()
     else:
         background = InlineExecutor()
-    built = build_runtime(settings, background=background, clock=clock)
+    # Backends back off between retried reads without waiting: the tests' time is the Clock's.
+    built = build_runtime(settings, background=background, clock=clock, sleep=lambda seconds: None)
     yield built
     if hasattr(background, "shutdown"):
         background.shutdown()
@@ -206,3 +207,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """An empty run is a broken run (a bad path or import), never a green one."""
     if not session.items and not session.config.option.keyword:
         raise pytest.UsageError("no tests were collected: check testpaths and imports")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Under xdist the workers collect; the controller says it here, and the exit status stays 5.
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.config.get_terminal_writer().line("no tests were collected: check testpaths and imports", red=True)

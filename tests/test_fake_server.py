@@ -87,6 +87,15 @@ def test_malformed_answers_garbage(fake):
         reply.json()
 
 
+def test_malformed_applies_only_when_asked(fake):
+    fake.fail("POST", "/notes", Failure("malformed"))
+    fake.fail("POST", "/notes", Failure("malformed", apply=True))
+    with to(fake) as http:
+        for text in ("not carried out", "carried out"):
+            assert http.post("/notes", json={"text": text}).status_code == 200
+    assert fake.notes == {1: "carried out"}
+
+
 def test_a_hang_that_applies_loses_the_reply_after_the_write(fake):
     fake.fail("POST", "/notes", Failure("hang", apply=True))
     with to(fake, timeout=0.2) as http, pytest.raises(httpx.ReadTimeout):

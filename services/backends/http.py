@@ -17,7 +17,9 @@ backend never pays for their memory (bench/README.md).
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +54,14 @@ class HttpSettings:
     max_retry_after: float = 30.0  # a longer Retry-After fails the read now rather than hold a worker
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every client: loading the CA bundle takes tens of milliseconds each time."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 class ApiClient:
     """One per backend; thread-safe (httpx.Client is)."""
 
@@ -80,6 +90,7 @@ class ApiClient:
             base_url=settings.base_url.rstrip("/"),
             headers=headers or {},
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            verify=tls_context(),
         )
 
     def read(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -190,4 +201,7 @@ def json_body(response: httpx.Response, title: str) -> Any:
         return response.json()
     except ValueError:
         log.warning("%s answered %s with a body that is not JSON", title, response.status_code)
-        raise Unreachable("{backend} sent a reply Leadbot could not read", backend=title) from None
+        # A 2xx whose body is garbled was most likely carried out: looked for before it is sent again.
+        raise Unreachable(
+            "{backend} sent a reply Leadbot could not read", backend=title, maybe_applied=response.is_success
+        ) from None
