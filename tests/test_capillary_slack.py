@@ -425,3 +425,13 @@ def test_a_queued_status_change_reads_the_same_from_the_command_and_the_reason_f
     assert by_command["text"] == by_form["text"]
     assert by_command["text"].startswith(":hourglass_flowing_sand: ") and "Usage" not in by_command["text"]
     assert [row.op for row in linked.outbox.pending()] == ["change_status", "change_status"]
+
+
+def test_a_card_costs_one_read_and_a_write_no_extra_read(slack, linked, capillary_fake):
+    create(slack)
+    capillary_fake.received.clear()
+    slack.command("show capillary:1", user=REP)
+    assert [(r.method, r.path) for r in capillary_fake.received] == [("GET", "/v2/leads")]
+    capillary_fake.received.clear()
+    slack.command("followup capillary:1 called", user=REP)  # the card redrawn from the write's own reply
+    assert [(r.method, r.path) for r in capillary_fake.received] == [("POST", "/v2/leads/1/followup")]
