@@ -9,13 +9,14 @@ runtime, so a process never holds two of anything.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
@@ -25,7 +26,9 @@ from bot.executor import TrackedExecutor
 from bot.pacing import PacedPoster
 from bot.retrier import OutboxRunner
 from bot.scheduler import DigestScheduler
+from bot.signing import Signature
 from bot.stores import open_store
+from handlers import payloads
 from handlers.claims import RequestClaims
 from handlers.context import Background, Deps
 from handlers.digests import DigestSender
@@ -130,7 +133,61 @@ def _drop_token_unused_warning(record: logging.LogRecord) -> bool:
     return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
-def build_app(runtime: Runtime, *, verify_requests: bool = True) -> App:
+class LeadbotApp(App):
+    """Bolt's app, with the signature and the payload's shape checked before Bolt reads anything.
+
+    Bolt's own signature check is off: it logged the whole body of every request it
+    refused, at INFO. ``dispatch`` (the tests, the console, Socket Mode) checks the
+    signature with ``bot.signing`` and then the envelope; the HTTP server, which has
+    checked the signature on the raw bytes already, calls ``dispatch_signed``.
+    """
+
+    def __init__(self, *, signing_secret: str | None, verify_requests: bool, **options: Any) -> None:
+        super().__init__(
+            signing_secret=signing_secret,
+            request_verification_enabled=False,
+            raise_error_for_unhandled_request=True,  # answered by handlers' error handler, without the body
+            **options,
+        )
+        self.verify_requests = verify_requests
+        # Without a secret (Socket Mode needs none) every HTTP request is refused: fail closed.
+        self.signature = Signature(signing_secret) if signing_secret else None
+
+    def signed(self, body: bytes | str, timestamp: str | None, signature: str | None) -> bool:
+        """Whether Slack signed ``body``; a refusal is logged without the body."""
+        if not self.verify_requests:
+            return True
+        if self.signature is not None and self.signature.valid(body, timestamp, signature):
+            return True
+        log.info("refused a request without a valid signature (%d bytes)", len(body))
+        return False
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        if req.mode == "http":
+            timestamp = (req.headers.get("x-slack-request-timestamp") or [None])[0]
+            signature = (req.headers.get("x-slack-signature") or [None])[0]
+            if not self.signed(req.raw_body, timestamp, signature):
+                return refused()
+        return self.dispatch_signed(req)
+
+    def dispatch_signed(self, req: BoltRequest) -> BoltResponse:
+        wrong = payloads.problem(req.body, req.raw_body)
+        if wrong is not None:
+            log.info("refused a malformed request: %s", wrong)
+            return BoltResponse(
+                status=400, body=json.dumps({"error": f"malformed request: {wrong}"}), headers=JSON_HEADERS
+            )
+        return super().dispatch(req)
+
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def refused() -> BoltResponse:
+    return BoltResponse(status=401, body=json.dumps({"error": "invalid request"}), headers=JSON_HEADERS)
+
+
+def build_app(runtime: Runtime, *, verify_requests: bool = True) -> LeadbotApp:
     """The Bolt app: listeners ack first and hand their work to the runtime's background executor.
 
     ``process_before_response=True`` returns the ack as soon as the listener
@@ -145,11 +202,11 @@ def build_app(runtime: Runtime, *, verify_requests: bool = True) -> App:
     # Bolt compares the logger's own level (not the effective one) with DEBUG before
     # formatting a debug line per middleware per request; NOTSET (0) would always pass.
     bolt_logger.setLevel(logging.getLogger("leadbot").getEffectiveLevel())
-    app = App(
+    app = LeadbotApp(
         client=runtime.deps.client,
         signing_secret=secret,
+        verify_requests=verify_requests,
         process_before_response=True,
-        request_verification_enabled=verify_requests,
         logger=bolt_logger,
     )
     handlers.register(app, runtime.deps)

@@ -1,34 +1,93 @@
-"""The HTTP face of Leadbot: ``POST /slack/events`` and ``GET /healthz``."""
+"""The HTTP face of Leadbot: ``POST /slack/events`` and ``GET /healthz``.
+
+A request to ``/slack/events`` is read at most ``MAX_BODY`` bytes far (413
+beyond, counted as it arrives, with or without a Content-Length), its signature
+is checked on those bytes before anything parses them (401, logged without the
+body), and only then is it decoded (400 unless UTF-8), parsed (400 unless it
+reads as Slack's form or JSON) and dispatched. Nothing here logs a body.
+"""
 
 from __future__ import annotations
 
 import logging
 import socket
 
-from slack_bolt import App
-from slack_bolt.adapter.starlette import SlackRequestHandler
+from slack_bolt import BoltRequest
+from slack_bolt.adapter.starlette.handler import to_starlette_response
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.app import LeadbotApp
 from bot.executor import HeldWork
 from services.ports import Store, StoreUnavailable
 
+log = logging.getLogger("leadbot")
+BOLT_LOG = logging.getLogger("leadbot.bolt")
 
-def asgi_app(app: App, store: Store, executor: HeldWork) -> Starlette:
+# Slack's payloads are small: a slash command is under 1 KB, a button press carries its message
+# (Leadbot's cards are a few KB), and the biggest are a message shortcut on a long message (Slack's
+# 40,000-character limit, with its rich-text blocks, URL-encoded: a few hundred KB at worst) and a
+# modal submission (Leadbot's forms: well under 100 KB). 1 MiB is comfortably above all of them.
+MAX_BODY = 1 << 20
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The body, or ``TooLarge`` as soon as it is known to pass ``limit`` (declared, or counted while reading)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers or None)
+
+
+def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork) -> Starlette:
     """``executor`` must be the one the app's listeners hand their work to."""
-    handler = SlackRequestHandler(app)
 
     async def events(request: Request) -> Response:
+        try:
+            body = await read_body(request)
+        except TooLarge:
+            # Closing the connection: what is left of the body is never read.
+            return _error(413, f"request bodies are limited to {MAX_BODY} bytes", connection="close")
+        except ClientDisconnect:
+            return _error(400, "the client went away")
+        headers = request.headers
+        if not app.signed(body, headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")):
+            return _error(401, "invalid request")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return _error(400, "the body is not UTF-8")
+        try:
+            # A logger in the context from the start: Bolt logs while it builds the request (two response_urls).
+            context = {"logger": BOLT_LOG}
+            bolt_request = BoltRequest(body=text, query=request.query_params, headers=headers, context=context)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
+            # Bolt's parser: JSON that does not parse (or nests too deep), or a shape it cannot index.
+            return _error(400, "the body is neither Slack's form nor its JSON")
         with executor.holding() as held:
-            response = await handler.handle(request)
+            response = to_starlette_response(app.dispatch_signed(bolt_request))
         if held:
-            body = await request.body()  # already read by the handler; Starlette keeps it
 
             async def start_work() -> None:
-                executor.release(held, body, request.headers)
+                executor.release(held, body, headers)
 
             response.background = BackgroundTask(start_work)
         return response
@@ -48,7 +107,7 @@ def asgi_app(app: App, store: Store, executor: HeldWork) -> Starlette:
     )
 
 
-def serve_http(app: App, store: Store, executor: HeldWork, port: int, host: str = "0.0.0.0") -> None:
+def serve_http(app: LeadbotApp, store: Store, executor: HeldWork, port: int, host: str = "0.0.0.0") -> None:
     """Serve with uvicorn on a socket bound before we say we are listening.
 
     Connections that arrive before uvicorn's loop runs wait in the listen backlog,

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from slack_bolt import App, BoltResponse
+from slack_bolt.error import BoltUnhandledRequestError
 
 from handlers import actions, command, home, previews, shortcuts, views
 from handlers.context import Deps
@@ -31,11 +32,16 @@ def register(app: App, deps: Deps) -> None:
 
 
 def failed_before_the_ack(error: Exception, body: dict[str, Any]) -> BoltResponse:
-    """A listener failed before it acked (a payload unlike any Slack sends): ack anyway, log it with its traceback.
+    """A listener failed before it acked (a bug): ack anyway, log it with its traceback.
 
     Slack shows an error for anything but a 2xx, and would retry events; the
-    request was signed, so it is Slack's (or a client's) odd payload, not an attack.
+    request was signed and well formed (``handlers.payloads``), so the fault is ours.
+    A request no listener takes (an action or event Leadbot does not have) is a 404,
+    logged by its kind only: Bolt's own warning quoted the payload.
     """
+    if isinstance(error, BoltUnhandledRequestError):
+        log.info("no listener for this request (type %s)", _kind(body))
+        return BoltResponse(status=404, body=json.dumps({"error": "unhandled request"}), headers=JSON)
     ref = uuid.uuid4().hex[:8]
     log.error("a listener failed before acking (ref %s)", ref, exc_info=error)
     if isinstance(body, dict) and body.get("command"):
@@ -43,6 +49,19 @@ def failed_before_the_ack(error: Exception, body: dict[str, Any]) -> BoltRespons
         return BoltResponse(
             status=200,
             body=json.dumps({"response_type": "ephemeral", "text": text}),
-            headers={"content-type": "application/json"},
+            headers=JSON,
         )
     return BoltResponse(status=200, body="")
+
+
+JSON = {"content-type": "application/json"}
+
+
+def _kind(body: Any) -> str:
+    if not isinstance(body, dict):
+        return "?"
+    if "command" in body:
+        return "command"
+    kind = str(body.get("type"))[:40]
+    event = body.get("event")
+    return f"{kind}/{str(event.get('type'))[:40]}" if isinstance(event, dict) else kind

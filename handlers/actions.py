@@ -14,6 +14,7 @@ from handlers.context import Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
 from handlers.home import HomeResponder, from_home
 from handlers.list_commands import list_page
+from handlers.payloads import mapping_of, slack_id, text_of
 from handlers.render import escape, fact
 from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange
 from services.models import Lead, StatusModel
@@ -30,13 +31,17 @@ def _user(body: dict[str, Any]) -> str:
 def _card_ref(body: dict[str, Any]) -> str:
     """The lead a card's element acts on: a button's value, else the actions block's ``card:REF`` id."""
     action = _action(body)
-    if action.get("value"):
-        return str(action["value"])
+    if text_of(action.get("value")):
+        return action["value"]
     block_id = action.get("block_id") or ""
     for prefix in ("card:", "digest:"):
         if block_id.startswith(prefix):
             return block_id.removeprefix(prefix)
     raise Invalid("this card is out of date; run {command} again", command=Code("/lead show REF"))
+
+
+def _channel(body: dict[str, Any]) -> str | None:
+    return slack_id(mapping_of(body.get("channel")).get("id"))
 
 
 def from_digest(body: dict[str, Any]) -> bool:
@@ -68,7 +73,7 @@ def assign_me(deps: Deps, body: dict[str, Any]) -> Reply | None:
 def assign_to(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if not _first_time(deps, body):
         return None
-    user, assignee = _user(body), _action(body).get("selected_user")
+    user, assignee = _user(body), text_of(_action(body).get("selected_user"))
     if not assignee:
         return None  # the picker was cleared: nothing to do
     lead = deps.service.assign(deps.actor(user), _card_ref(body), assignee)
@@ -81,19 +86,18 @@ def refresh(deps: Deps, body: dict[str, Any]) -> Reply:
 
 
 def open_card(deps: Deps, body: dict[str, Any]) -> Reply:
-    lead = deps.service.get(str(_action(body).get("value") or ""))
+    lead = deps.service.get(text_of(_action(body).get("value")) or "")
     return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.card(lead))
 
 
 def turn_page(deps: Deps, body: dict[str, Any]) -> Reply:
     try:
-        state = json.loads(_action(body).get("value") or "")
+        state = json.loads(text_of(_action(body).get("value")) or "")
         if not isinstance(state, dict):
             raise ValueError
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Invalid("this list is out of date; run {command} again", command=Code("/lead list")) from None
-    channel = (body.get("channel") or {}).get("id")
-    reply = list_page(deps, _user(body), channel, state)
+    reply = list_page(deps, _user(body), _channel(body), state)
     reply.replace_original = True
     return reply
 
@@ -106,7 +110,7 @@ def _modal_metadata(body: dict[str, Any], ref: str | None = None, **extra: Any) 
             **extra,
             "ref": ref or _card_ref(body),
             "response_url": body.get("response_url"),
-            "channel": (body.get("channel") or {}).get("id"),
+            "channel": _channel(body),
             "ts": at.ts if at else None,
             "home": from_home(body),
             "digest": from_digest(body),
@@ -131,7 +135,7 @@ def open_note(deps: Deps, body: dict[str, Any]) -> None:
 def set_status(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if not _first_time(deps, body):
         return None
-    chosen = (_action(body).get("selected_option") or {}).get("value") or ""
+    chosen = text_of(mapping_of(_action(body).get("selected_option")).get("value")) or ""
     ref, _, status = chosen.rpartition("|")
     if not ref:
         raise Invalid("this card is out of date; press Refresh and choose again")

@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 from handlers.blocks import show_button, text_blocks
 from handlers.cards import card_blocks
 from handlers.claims import RequestClaims
+from handlers.payloads import mapping_of, slack_id, slack_ts
 from handlers.render import error_mrkdwn, error_plain, queued_mrkdwn
 from handlers.timezones import Names, TimeZones
 from services.audit import Actor
@@ -53,12 +54,12 @@ class MessageAt:
 
     @classmethod
     def of_action(cls, body: dict[str, Any]) -> MessageAt | None:
-        container = body.get("container") or {}
+        container = mapping_of(body.get("container"))
         if container.get("type") != "message" or container.get("is_ephemeral"):
             return None
-        channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
-        ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
-        return cls(str(channel), str(ts)) if channel and ts else None
+        channel = slack_id(container.get("channel_id")) or slack_id(mapping_of(body.get("channel")).get("id"))
+        ts = slack_ts(container.get("message_ts")) or slack_ts(mapping_of(body.get("message")).get("ts"))
+        return cls(channel, ts) if channel and ts else None
 
 
 @dataclass

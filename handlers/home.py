@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from handlers.blocks import HOME_REFRESH, HomeData, HomeLead, home_view
 from handlers.cards import status_option
 from handlers.context import Deps
+from handlers.payloads import mapping_of, text_of
 from handlers.render import ERROR_MARK
 from services.errors import LeadError
 from services.models import Lead
@@ -108,8 +109,8 @@ class HomeResponder:
 
 
 def from_home(body: dict[str, Any]) -> bool:
-    container = body.get("container") or {}
-    view = body.get("view") or {}
+    container = mapping_of(body.get("container"))
+    view = mapping_of(body.get("view"))
     return container.get("type") == "view" and view.get("type", "home") == "home"
 
 
@@ -117,9 +118,9 @@ def register(app: App, deps: Deps) -> None:
     @app.event("app_home_opened")
     def opened(ack: Ack, event: dict[str, Any]) -> None:
         ack()
-        if event.get("tab", "home") != "home":
+        user = text_of(event.get("user"))
+        if event.get("tab", "home") != "home" or not user:
             return  # the Messages tab: nothing to draw
-        user = event["user"]
         deps.after_ack(HomeResponder(deps, user), lambda: home_opened(deps, user))
 
     @app.action(HOME_REFRESH)

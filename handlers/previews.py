@@ -14,6 +14,7 @@ from slack_bolt import Ack, App
 
 from handlers.cards import row_blocks
 from handlers.context import Deps, MessageAt, Silent
+from handlers.payloads import slack_id, slack_ts, text_of
 from handlers.render import escape
 from handlers.slackio import post_message
 from services.errors import LeadError
@@ -43,12 +44,14 @@ def register(app: App, deps: Deps) -> None:
     @app.event("message")
     def said(ack: Ack, event: dict[str, Any]) -> None:
         ack()
-        if event.get("subtype") not in SAID or event.get("bot_id") or not event.get("text"):
+        subtype, text = event.get("subtype"), text_of(event.get("text"))
+        said_something = subtype is None or (isinstance(subtype, str) and subtype in SAID)
+        if not said_something or event.get("bot_id") or not text:
             return
         # Most messages name no lead: find that out here, before any work is queued.
-        refs = deps.service.backends.references_in(str(event["text"]))
-        channel = event.get("channel")
-        if not refs or not channel:
+        refs = deps.service.backends.references_in(text)
+        channel, ts = slack_id(event.get("channel")), slack_ts(event.get("thread_ts")) or slack_ts(event.get("ts"))
+        if not refs or not channel or not ts:
             return
-        at = MessageAt(channel, event.get("thread_ts") or event["ts"])
+        at = MessageAt(channel, ts)
         deps.after_ack(Silent(), lambda: post_previews(deps, channel, at, refs))

@@ -17,6 +17,7 @@ from handlers import blocks, said
 from handlers.context import BUSY, Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
 from handlers.home import HomeResponder
+from handlers.payloads import http_url, mapping_of, slack_id, slack_ts, text_of
 from handlers.render import escape
 from services.audit import Actor
 from services.contact import normalize_email, normalize_phone
@@ -34,22 +35,45 @@ class NewLeadForm:
     errors: dict[str, str]
 
 
+# Reading a submitted form: Leadbot's own modals, but a forged payload can put anything anywhere,
+# so each field is read as the type its element gives, and anything else reads as not given.
+
+
+def _values(view: dict[str, Any]) -> dict[str, Any]:
+    return mapping_of(mapping_of(view.get("state")).get("values"))
+
+
 def _value(values: dict[str, Any], name: str) -> Any:
-    element = values.get(name, {}).get(name, {})
+    """The input's value as Slack sends it (block and action ids are both ``name`` in Leadbot's modals)."""
+    element = mapping_of(mapping_of(values.get(name)).get(name))
     for key in ("value", "selected_user", "selected_date_time"):
         if element.get(key) is not None:
             return element[key]
-    selected = element.get("selected_option")
-    return selected["value"] if selected else None
+    return mapping_of(element.get("selected_option")).get("value")
+
+
+def _text(values: dict[str, Any], name: str) -> str:
+    return (text_of(_value(values, name)) or "").strip()
+
+
+LATEST = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
+UNREADABLE = "Pick the date and time again."
+
+
+def _moment(values: dict[str, Any], name: str) -> tuple[datetime | None, bool]:
+    """A datetimepicker's choice (Unix seconds) and whether it could be read at all."""
+    raw = _value(values, name)
+    if raw is None:
+        return None, True
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= LATEST:
+        return None, False
+    return datetime.fromtimestamp(raw, UTC), True
 
 
 def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLeadForm:
     """Validate the New lead modal without I/O, so errors can go back in the ack."""
-    values = view.get("state", {}).get("values", {})
-    text = {
-        name: (_value(values, name) or "").strip()
-        for name in ("name", "email", "phone", "lead_for", "type", "source", "note")
-    }
+    values = _values(view)
+    text = {name: _text(values, name) for name in ("name", "email", "phone", "lead_for", "type", "source", "note")}
     errors: dict[str, str] = {}
     email = phone = None
     if not text["name"]:
@@ -66,15 +90,15 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
             errors["phone"] = _field_error(exc)
     if not text["email"] and not text["phone"]:
         errors["email"] = "Give an email or a phone number."
-    next_at = None
-    if _value(values, "next") is not None:
-        next_at = datetime.fromtimestamp(int(_value(values, "next")), UTC)
-        if next_at <= now:
-            errors["next"] = "The next follow-up must be in the future."
-    backend = _value(values, "backend")
-    owner = _value(values, "owner")
+    next_at, readable = _moment(values, "next")
+    if not readable:
+        errors["next"] = UNREADABLE
+    elif next_at is not None and next_at <= now:
+        errors["next"] = "The next follow-up must be in the future."
+    backend = _text(values, "backend") or None
+    owner = _text(values, "owner") or None
     if owner:
-        channel = json.loads(view.get("private_metadata") or "{}").get("channel")
+        channel = slack_id(_metadata(view).get("channel"))
         backends = deps.service.backends
         try:
             name = (backends.get(backend) if backend else backends.for_channel(channel)).name
@@ -93,7 +117,7 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
             lead_for=text["lead_for"] or None,
             type=text["type"] or None,
             source=text["source"] or None,
-            status=_value(values, "status"),
+            status=_text(values, "status") or None,
             next_follow_up=next_at,
             note=text["note"] or None,
         )
@@ -141,7 +165,7 @@ def create_lead(deps: Deps, view: dict[str, Any], user: str, channel: str | None
         return None  # errors went back in the ack; a resubmitted view was handled already
     metadata = _metadata(view)
     lead = form.lead
-    if metadata.get("permalink"):
+    if text_of(metadata.get("permalink")):
         first = f"From Slack: {metadata['permalink']}"
         lead = lead.model_copy(update={"note": f"{first}\n\n{lead.note}"[: blocks.NOTE_LIMIT] if lead.note else first})
     created = deps.service.create(
@@ -158,7 +182,7 @@ def _metadata(view: dict[str, Any]) -> dict[str, Any]:
     """The view's private_metadata: Leadbot's own JSON, but a forged payload can carry anything."""
     try:
         found = json.loads(view.get("private_metadata") or "{}")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return {}
     return found if isinstance(found, dict) else {}
 
@@ -174,12 +198,13 @@ def new_lead_submitted(deps: Deps) -> Callable[..., None]:
             return
         ack()
         metadata = _metadata(view)
-        if not metadata.get("response_url"):
+        response_url = http_url(metadata.get("response_url"))
+        if not response_url:
             log.warning("New lead modal submitted without a response_url; nowhere to post the card")
             return
-        respond = Respond(response_url=metadata["response_url"])
-        channel = metadata.get("channel")
-        at = MessageAt(channel, metadata["ts"]) if channel and metadata.get("ts") else None
+        respond = Respond(response_url=response_url)
+        channel, ts = slack_id(metadata.get("channel")), slack_ts(metadata.get("ts"))
+        at = MessageAt(channel, ts) if channel and ts else None
         deps.after_ack(
             respond,
             lambda: create_lead(deps, view, body["user"]["id"], channel),
@@ -196,21 +221,25 @@ SKEW = timedelta(minutes=2)  # clocks differ a little; "done at" a minute ahead 
 
 
 def read_follow_up_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
-    values = view.get("state", {}).get("values", {})
-    notes = (_value(values, "notes") or "").strip() or None
-    done_raw, next_raw = _value(values, "done_at"), _value(values, "next")
-    done_at = datetime.fromtimestamp(int(done_raw), UTC) if done_raw is not None else now
-    next_at = datetime.fromtimestamp(int(next_raw), UTC) if next_raw is not None else None
+    values = _values(view)
+    notes = _text(values, "notes") or None
+    done_at, done_readable = _moment(values, "done_at")
+    done_at = done_at or now
+    next_at, next_readable = _moment(values, "next")
     errors = {}
-    if done_at > now + SKEW:
+    if not done_readable:
+        errors["done_at"] = UNREADABLE
+    elif done_at > now + SKEW:
         errors["done_at"] = "A follow-up you log has already happened: pick a time up to now."
-    if next_at is not None and next_at <= now:
+    if not next_readable:
+        errors["next"] = UNREADABLE
+    elif next_at is not None and next_at <= now:
         errors["next"] = "The next follow-up must be in the future."
     return {"notes": notes, "done_at": done_at, "next_follow_up": next_at}, errors
 
 
 def read_note_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, str]]:
-    text = (_value(view.get("state", {}).get("values", {}), "text") or "").strip()
+    text = _text(_values(view), "text")
     if not text:
         return text, {"text": "Write the note first."}
     if len(text) > blocks.NOTE_LIMIT:
@@ -219,13 +248,16 @@ def read_note_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, 
 
 
 def read_status_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
-    values = view.get("state", {}).get("values", {})
-    reason = _value(values, "reason")
+    values = _values(view)
+    reason = _text(values, "reason")
     metadata = _metadata(view)
+    status = text_of(metadata.get("status"))
+    if not status:
+        return {}, {"reason": "This form is out of date: choose the status again on the card."}
     if not reason:
         return {}, {"reason": "Choose a reason."}
-    form = {"status": metadata.get("status"), "label": metadata.get("status_label"), "reason": reason}
-    return {**form, "sub_status": _value(values, "sub_status")}, {}
+    form = {"status": status, "label": text_of(metadata.get("status_label")), "reason": reason}
+    return {**form, "sub_status": _text(values, "sub_status") or None}, {}
 
 
 def card_modal_submitted(
@@ -245,23 +277,24 @@ def card_modal_submitted(
         metadata = _metadata(view)
         user = body["user"]["id"]
         on_home = bool(metadata.get("home"))
-        if not metadata.get("ref") or not (metadata.get("response_url") or on_home):
+        ref, response_url = text_of(metadata.get("ref")), http_url(metadata.get("response_url"))
+        if not ref or not (response_url or on_home):
             log.warning("%s submitted without the card it belongs to", view.get("callback_id"))
             return
 
         def work() -> Reply | None:
             if not deps.claims.claim(f"view:{view['id']}"):
                 return None  # a resubmitted view was handled already
-            lead = apply(deps.actor(user), str(metadata["ref"]), form)
+            lead = apply(deps.actor(user), ref, form)
             action = describe(user, form)
             if metadata.get("digest"):
                 digest = redraw_digest(deps, user, f"{lead.ref}: {action}")
                 return Reply(text=f"{lead.ref}: {action}", blocks=digest, replace_original=True)
             return Reply(text=f"{lead.ref}: {action}", blocks=deps.card(lead, action), replace_original=True)
 
-        respond = HomeResponder(deps, user) if on_home else Respond(response_url=metadata["response_url"])
-        channel = metadata.get("channel")
-        at = MessageAt(str(channel), str(metadata["ts"])) if channel and metadata.get("ts") else None
+        respond = HomeResponder(deps, user) if on_home else Respond(response_url=response_url)
+        channel, ts = slack_id(metadata.get("channel")), slack_ts(metadata.get("ts"))
+        at = MessageAt(channel, ts) if channel and ts else None
         deps.after_ack(respond, work, card=True, at=at, home=on_home)
 
     return submitted

@@ -165,9 +165,15 @@ def test_an_unexpected_failure_is_logged_with_a_reference_and_never_shown(slack,
     assert record.exc_info and "disk on fire" in str(record.exc_info[1])
 
 
-def test_a_listener_that_fails_before_its_ack_still_acks_and_logs_the_traceback(slack, linked, caplog):
-    # A form whose state is not what Slack sends: the New lead form is read before its ack.
-    view = {"id": "V1", "type": "modal", "callback_id": "lead_new", "state": "garbage", "private_metadata": "{}"}
+def test_a_listener_that_fails_before_its_ack_still_acks_and_logs_the_traceback(slack, linked, caplog, monkeypatch):
+    # A bug in what a listener does before its ack: the New lead form is read before the ack.
+    import handlers.views
+
+    def broken(view, deps, now):
+        raise AttributeError("a bug in reading the form")
+
+    monkeypatch.setattr(handlers.views, "read_new_lead_form", broken)
+    view = {"id": "V1", "type": "modal", "callback_id": "lead_new", "state": {"values": {}}, "private_metadata": "{}"}
     payload = {"type": "view_submission", "user": {"id": ADMIN}, "view": view, "team": {"id": "T0LEADBOT"}}
     with caplog.at_level("ERROR", logger="leadbot"):
         answer = slack.interact(payload)
