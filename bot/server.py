@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 
 from slack_bolt import BoltRequest
 from slack_bolt.adapter.starlette.handler import to_starlette_response
@@ -28,9 +29,9 @@ log = logging.getLogger("leadbot")
 BOLT_LOG = logging.getLogger("leadbot.bolt")
 
 # Slack's payloads are small: a slash command is under 1 KB, a button press carries its message
-# (Leadbot's cards are a few KB), and the biggest are a message shortcut on a long message (Slack's
-# 40,000-character limit, with its rich-text blocks, URL-encoded: a few hundred KB at worst) and a
-# modal submission (Leadbot's forms: well under 100 KB). 1 MiB is comfortably above all of them.
+# (Leadbot's cards are a few KB), a modal submission Leadbot's own form (well under 100 KB). The
+# biggest is a message shortcut on a long message: at Slack's 40,000 characters, with its rich-text
+# blocks, URL-encoded, 80 KB of ASCII or 0.5 MB of accented letters (README.md, "Running").
 MAX_BODY = 1 << 20
 
 
@@ -83,7 +84,15 @@ def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork) -> Starlette:
             # Bolt's parser: JSON that does not parse (or nests too deep), or a shape it cannot index.
             return _error(400, "the body is neither Slack's form nor its JSON")
         with executor.holding() as held:
-            response = to_starlette_response(app.dispatch_signed(bolt_request))
+            try:
+                response = to_starlette_response(app.dispatch_signed(bolt_request))
+            except Exception:
+                # Bolt answers a listener's failure itself; this is Bolt failing on a shape the envelope
+                # check (handlers/payloads.py) did not foresee. The traceback is for us, not for Slack.
+                # (Work a listener took in before that is still released below, so none is leaked.)
+                ref = uuid.uuid4().hex[:8]
+                log.exception("a request Bolt could not handle (ref %s)", ref)
+                response = _error(400, f"the request could not be read (ref {ref})")
         if held:
 
             async def start_work() -> None:

@@ -365,3 +365,14 @@ def test_braces_in_a_phone_on_the_form_are_a_field_error(slack, linked, errors):
     answer = submit(slack, "lead_new", values)
     assert answer.json()["errors"]["phone"].startswith('`{"ref": "local:1"}` needs a country code')
     assert errors() == []
+
+
+def test_a_shape_the_envelope_check_misses_is_still_a_400_and_its_traceback_is_logged(bot, monkeypatch, caplog):
+    import handlers.payloads
+
+    monkeypatch.setattr(handlers.payloads, "problem", lambda body, raw="": None)  # as if it had not foreseen this
+    payload = {"type": "block_actions", "user": {"id": ADMIN}, "trigger_id": "1", "actions": []}
+    answer = post(bot, interaction(payload))
+    assert answer.status_code == 400 and "the request could not be read (ref " in answer.json()["error"]
+    (record,) = [r for r in caplog.records if "a request Bolt could not handle" in r.getMessage()]
+    assert isinstance(record.exc_info[1], IndexError)

@@ -18,9 +18,15 @@ def test_bad_signature_gets_401_and_changes_nothing(slack, linked):
     assert slack.replies() == []
 
 
-def test_missing_signature_gets_401(slack):
-    response = slack.post("command=%2Flead&text=help", {"Content-Type": "application/x-www-form-urlencoded"})
-    assert response.status_code == 401
+def test_missing_signature_gets_401_and_changes_nothing(slack, linked):
+    request = sr.slash_command(
+        "new Ada ada@example.com", user=ADMIN, response_url=slack.fake.response_url("u"), trigger_id="9.1"
+    )
+    for headers in ({}, {"X-Slack-Request-Timestamp": str(int(time.time()))}, {"X-Slack-Signature": "v0=abc"}):
+        response = slack.post(request.body, {"Content-Type": request.content_type, **headers})
+        assert response.status_code == 401 and response.json() == {"error": "invalid request"}
+    assert leads(linked) == []
+    assert slack.replies() == []
 
 
 def test_stale_and_future_timestamps_get_401(slack, linked):
@@ -180,3 +186,119 @@ def test_a_listener_that_fails_before_its_ack_still_acks_and_logs_the_traceback(
     assert answer.status_code == 200
     (record,) = [r for r in caplog.records if "failed before acking" in r.getMessage()]
     assert record.exc_info is not None and isinstance(record.exc_info[1], AttributeError)
+
+
+# -- bounded bodies, and no body in the log ---------------------------------------------------
+
+
+def _raw_http(bot, head: bytes, chunks: list[bytes]) -> bytes:
+    """Send ``head`` and then ``chunks`` on a socket, stopping when the server answers; what it answered."""
+    import socket
+
+    host, port = bot.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head)
+        for chunk in chunks:
+            try:
+                conn.sendall(chunk)
+            except OSError:  # the server answered and closed while we were still sending
+                break
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = conn.recv(65536)
+            if not data:
+                break
+            answer += data
+        return answer
+
+
+def test_a_body_declared_over_the_limit_is_a_413_before_any_of_it_is_read(bot, linked):
+    from bot.server import MAX_BODY
+
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: leadbot\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        + f"Content-Length: {10 * MAX_BODY}\r\n\r\n".encode()
+    )
+    answer = _raw_http(bot, head, [])  # not one byte of the body is sent: the answer cannot have waited for it
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"request bodies are limited to 1048576 bytes" in answer
+    assert leads(linked) == []
+
+
+def test_a_chunked_body_is_counted_while_it_is_read_and_cut_off_at_the_limit(bot, linked):
+    from bot.server import MAX_BODY
+
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: leadbot\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    piece = b"x" * 65536
+    chunk = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    # Twice the limit, never terminated: the server must answer on counting, not at the end of the body.
+    answer = _raw_http(bot, head, [chunk] * (2 * MAX_BODY // len(piece)))
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert leads(linked) == []
+
+
+def test_a_chunked_body_within_the_limit_is_served(bot, linked):
+    import httpx
+
+    request = sr.slash_command(
+        "new Ada ada@example.com", user=ADMIN, response_url=bot.slack.fake.response_url("c"), trigger_id="c.1"
+    )
+    body = request.body.encode()
+    pieces = (body[i : i + 7] for i in range(0, len(body), 7))  # a generator: httpx sends it chunked
+    response = httpx.post(f"{bot.url}/slack/events", content=pieces, headers=request.headers(SIGNING_SECRET))
+    assert response.status_code == 200 and "content-length" not in response.request.headers
+    assert bot.executor.wait_idle(10)
+    assert [lead.name for lead in leads(linked)] == ["Ada"]
+
+
+def test_a_body_at_the_limit_is_read(bot, linked):
+    from bot.server import MAX_BODY
+
+    def command(padding: int) -> str:
+        response_url = bot.slack.fake.response_url("l")
+        return sr.slash_command(
+            "note local:1 " + "x" * padding, user=ADMIN, response_url=response_url, trigger_id="l.1"
+        ).body
+
+    body = command(MAX_BODY - len(command(0)))
+    assert len(body.encode()) == MAX_BODY
+    assert bot.slack.post(body, signed_headers(body)).status_code == 200
+    assert "the limit is 3000" in bot.slack.last_reply()["text"]  # read, parsed and answered
+
+
+def _refuse_eight_big_bodies(slack, caplog, *, limited: bool) -> None:
+    """Eight unsigned or wrongly signed bodies of 100 KB and more: 401 each, and not a byte of them in the log.
+
+    Bolt's own check logged each refused body whole at INFO (``Invalid request signature detected``).
+    """
+    import logging
+    import uuid
+
+    from bot.server import MAX_BODY
+
+    caplog.set_level(logging.DEBUG)
+    markers = [f"body{n}-{uuid.uuid4().hex}" for n in range(8)]
+    for n, marker in enumerate(markers):
+        text = " ".join([marker] * (100_000 // len(marker) + n * 4000))
+        body = f"command=%2Flead&user_id=UADMIN&trigger_id={n}.1&text={text}"
+        assert len(body) > 100_000
+        if n % 2:
+            headers = signed_headers(body, secret="not-the-secret")
+        else:
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        expected = 413 if limited and len(body) > MAX_BODY else 401  # the limit is the HTTP server's
+        assert slack.post(body, headers).status_code == expected, n
+    logged = "\n".join(f"{r.getMessage()} {r.args}" for r in caplog.records)
+    assert "refused a request without a valid signature" in logged  # the refusals were logged ...
+    assert not [m for m in markers if m in logged]  # ... without the bodies
+    assert not [m for m in markers if m[: len("body0-") + 8] in logged]
+
+
+def test_refused_bodies_are_never_logged_over_http(bot, caplog):
+    _refuse_eight_big_bodies(bot.slack, caplog, limited=True)
+
+
+def test_refused_bodies_are_never_logged_by_the_app(slack, caplog):
+    _refuse_eight_big_bodies(slack, caplog, limited=False)  # Socket Mode and the console dispatch into the app directly
