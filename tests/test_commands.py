@@ -332,8 +332,9 @@ def test_link_unlink_whoami(slack, linked):
 )
 def test_link_mistakes(slack, linked, text, user, expected):
     slack.command(text, user=user)
-    assert says(reply_text(slack), expected)
+    assert says(reply_text(slack), expected) and slack.last_reply()["response_type"] == "ephemeral"
     assert linked.people.staff_id(OTHER, "local") is None
+    assert linked.people.staff_id(REP, "local") == "ana"  # a refused unlink of someone else left them linked
 
 
 def test_self_link_where_allowed(settings, fake_slack):

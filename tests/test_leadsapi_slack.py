@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from bot.app import build_outbox_runner
 from bot.loopback import Failure
 from services.backends.common import receipt_of, unmarked
 from services.leads import Actor
-from tests.conftest import ADMIN, REP, bot_settings
+from tests.conftest import ADMIN, OTHER, REP, bot_settings
 from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
 from tests.slack import text_of
 
@@ -77,6 +79,23 @@ def test_every_operation_from_the_card_and_commands(slack, linked, api_fake):
     assert 1 in api_fake.archived
     slack.command("list archived", user=REP)
     assert "John Doe" in text_of(slack.last_reply()["blocks"])
+
+
+def test_someone_linked_elsewhere_changes_nothing_in_the_rest_api(slack, linked, api_fake):
+    card = create(slack)  # leadsapi:1, REP's
+    linked.people.link(Actor(slack_user=ADMIN, is_admin=True), OTHER, "bob")  # on local, not on leadsapi
+    before = (linked.get("leadsapi:1"), copy.deepcopy(api_fake.history), len(api_fake.received))
+    refused = (
+        ":warning: You are not linked to a staff ID in leadsapi, so you can't change its leads."
+        " Ask an admin to run `/lead link @you STAFF_ID backend=leadsapi`"
+    )
+    for command in ("note 1 hello", "followup leadsapi:1 called", "status leadsapi:1 contacted", "assign 1 me"):
+        slack.command(command, user=OTHER)
+        assert slack.last_reply()["text"] == refused, command
+    slack.click(card, "lead_assign_me", user=OTHER)
+    assert slack.last_reply()["text"] == refused
+    assert (linked.get("leadsapi:1"), api_fake.history) == before[:2]
+    assert [r for r in api_fake.received[before[2] :] if r.method != "GET"] == []  # nothing was sent to the API
 
 
 def test_a_duplicate_email_says_which_lead_and_offers_to_show_it(slack, linked, api_fake):
