@@ -42,8 +42,10 @@ class TooLarge(Exception):
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     """The body, or ``TooLarge`` as soon as it is known to pass ``limit`` (declared, or counted while reading)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise TooLarge
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise TooLarge
+        return await request.body()  # the server reads no more than the declared length
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
