@@ -302,3 +302,14 @@ def test_refused_bodies_are_never_logged_over_http(bot, caplog):
 
 def test_refused_bodies_are_never_logged_by_the_app(slack, caplog):
     _refuse_eight_big_bodies(slack, caplog, limited=False)  # Socket Mode and the console dispatch into the app directly
+
+
+def test_slacks_certificate_check_is_answered_signed_or_not(bot, app, linked):
+    from tests.slack import DispatchTransport
+
+    body = "ssl_check=1&token=some-token"
+    unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
+    answers = (bot.slack.post(body, unsigned), bot.slack.post(body), DispatchTransport(app).send(body, unsigned))
+    for answer in answers:
+        assert (answer.status_code, answer.text) == (200, "")
+    assert bot.slack.fake.received("response") == [] and leads(linked) == []
