@@ -14,9 +14,14 @@ import pytest
 
 from tests.conftest import ADMIN, leads
 
-# One scenario per kind of request (command, button, form, event), plus retries and saturation.
+# One scenario per kind of request (command, button, form, event), plus retries and saturation, and
+# generated form submissions (what the worker logs is not seen here: only what it sent to Slack).
 from tests.test_app_home import test_opening_the_tab_shows_my_open_leads_due_first  # noqa: F401 - collected again
 from tests.test_commands import test_quick_create_posts_a_card_in_channel_and_audits  # noqa: F401
+from tests.test_hostile import (
+    hostile,  # noqa: F401 - its fixture
+    test_view_submissions_with_any_state_and_private_metadata,  # noqa: F401
+)
 from tests.test_interactions import (  # noqa: F401
     test_assign_to_me_updates_the_card_in_place,
     test_modal_submission_creates_the_lead_and_posts_the_card,
