@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.request.internals import build_context
 from slack_sdk import WebClient
 
 import handlers
@@ -173,6 +175,7 @@ class LeadbotApp(App):
         return self.dispatch_signed(req)
 
     def dispatch_signed(self, req: BoltRequest) -> BoltResponse:
+        _read_form_again(req)
         wrong = payloads.problem(req.body, req.raw_body)
         if wrong is not None:
             log.info("refused a malformed request: %s", wrong)
@@ -183,6 +186,21 @@ class LeadbotApp(App):
 
 
 JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _read_form_again(req: BoltRequest) -> None:
+    """Read a form body Bolt took for an interaction because the word "payload" is somewhere in it.
+
+    Bolt's parser looks for the text ``payload`` anywhere in the body and, finding no
+    ``payload=`` field, reads the request as empty: ``/lead note local:1 the payload is
+    ready`` was answered 404. Such a body is read as the form it is.
+    """
+    if req.body or "payload" not in req.raw_body or req.content_type == "application/json":
+        return
+    fields = dict(parse_qsl(req.raw_body, keep_blank_values=True))
+    if fields and "payload" not in fields:
+        req.body = fields
+        req.context = build_context(BoltContext(dict(req.context)), fields)
 
 
 def refused() -> BoltResponse:

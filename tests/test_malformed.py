@@ -376,3 +376,12 @@ def test_a_shape_the_envelope_check_misses_is_still_a_400_and_its_traceback_is_l
     assert answer.status_code == 400 and "the request could not be read (ref " in answer.json()["error"]
     (record,) = [r for r in caplog.records if "a request Bolt could not handle" in r.getMessage()]
     assert isinstance(record.exc_info[1], IndexError)
+
+
+def test_the_word_payload_in_a_command_is_just_a_word(slack, linked, errors):
+    # Bolt's parser took any body with "payload" in it for an interaction: the command read as empty, 404.
+    ref = new_lead(linked)
+    answer = slack.command(f"note {ref} the payload is ready")
+    assert answer.status_code == 200
+    assert activity(linked, ref) == [("note", "the payload is ready")]
+    assert errors() == []
