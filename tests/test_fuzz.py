@@ -16,6 +16,7 @@ WORDS = st.sampled_from(
         *("mine", "due", "me", "local:1", "local:x", "capillary:19", "1", "<@UREP1|ana>", "@bob"),
         *("next=tomorrow", 'next="in 3 days"', "owner=me", "status=won", "backend=local", "reason=x", "x=y"),
         *("=", '"', "“quoted”", "'", "\\", "<", ">", "|", "ada@example.com", "+919895012345", "won", "lost"),
+        *("payload", "payload=x", "ssl_check=1", "{x}", "{0}"),
     ]
 )
 TEXT = st.one_of(
