@@ -11,6 +11,8 @@ import typer
 
 from bot.config import ConfigError, Settings, load_settings
 
+DRAIN_SECONDS = 20  # how long a stop waits for acked work (docker stop waits 10 s by default: raise it)
+
 cli = typer.Typer(add_completion=False, no_args_is_help=False, help="Leadbot: lead handling from Slack.")
 
 
@@ -45,19 +47,24 @@ def run() -> None:
 
     from bot.app import build_app, build_digest_scheduler, build_outbox_runner, build_runtime
     from bot.executor import TrackedExecutor
+    from bot.journal import Journal
     from bot.workproc import WorkProcess
 
     socket_mode = settings.slack_app_token is not None
+    journal = None
+    if not socket_mode and settings.leadbot_journal != "off":
+        journal = Journal(str(settings.leadbot_db), fsync=settings.leadbot_journal == "full")
     try:
         if settings.leadbot_work_process and not socket_mode:
             executor: TrackedExecutor | WorkProcess = WorkProcess(settings, threads=settings.leadbot_workers)
         else:
-            executor = TrackedExecutor(settings.leadbot_workers)
+            executor = TrackedExecutor(settings.leadbot_workers, journal=journal)
         runtime = build_runtime(settings, background=executor)
         service = runtime.service
         app = build_app(runtime)
         outbox = build_outbox_runner(runtime)
-        digests = build_digest_scheduler(runtime)
+        pruned = (runtime.store.writes.prune, journal.prune) if journal else (runtime.store.writes.prune,)
+        digests = build_digest_scheduler(runtime, pruned=pruned)
     except ConfigError as exc:
         _fail(str(exc))
     except BoltError:
@@ -76,14 +83,26 @@ def run() -> None:
     log.info("Leadbot starting over HTTP (backends: %s)", ", ".join(b.name for b in service.backends))
     if isinstance(executor, WorkProcess):
         executor.start()
+    unfinished = journal.unfinished() if journal is not None else []
+    if unfinished:
+        log.info("running again %d acked request(s) an earlier run did not finish", len(unfinished))
+        if isinstance(executor, WorkProcess):
+            executor.recover(unfinished)
+        else:
+            executor.recover(unfinished, build_app(runtime, verify_requests=False))
     try:
-        serve_http(app, runtime.store, executor, settings.port)
+        serve_http(app, runtime.store, executor, settings.port, journal=journal)
     except OSError as exc:
         _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
     finally:
-        executor.shutdown()
+        # SIGTERM or Ctrl-C: no new requests (uvicorn has stopped); finish what was acked, for a while.
+        if not executor.drain(DRAIN_SECONDS):
+            log.warning("work still running after %d s; the journal keeps it for the next start", DRAIN_SECONDS)
         outbox.stop()
         digests.stop()
+        if journal is not None:
+            journal.close()
+    log.info("Leadbot stopped")
 
 
 @cli.command()

@@ -13,7 +13,7 @@ import os
 import tomllib
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     leadbot_log_level: str = "INFO"
     leadbot_workers: int = Field(4, ge=1, le=64)
     leadbot_work_process: bool = True
+    # How acked work is kept before the ack (bot/journal.py): "full" fsyncs each commit (survives
+    # power loss), "normal" survives a killed process only, "off" keeps nothing (benchmarks only).
+    leadbot_journal: Literal["full", "normal", "off"] = "full"
     leadbot_digest_rate: float = Field(10.0, gt=0, le=1000)  # DMs per second at most
 
     _file: FileConfig = PrivateAttr(default_factory=FileConfig)

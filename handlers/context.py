@@ -111,11 +111,12 @@ class Deps:
         if at is not None:
             origin |= {"channel": at.channel, "ts": at.ts}
 
-        def claimed_until_done() -> Reply | None:
+        def claimed_until_done() -> None:
+            # Until the reply is out: work cut off before it is run again, and answers then.
             with self.claims.until_done():
-                return work()
+                run_safely(respond, work, origin)
 
-        self.background.submit(run_safely, respond, claimed_until_done, origin)
+        self.background.submit(claimed_until_done)
 
 
 @dataclass

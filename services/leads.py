@@ -9,9 +9,12 @@ call is audited.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from services import rerun
 from services.audit import Actor, Audit
 from services.backends.base import Backend
 from services.backends.common import new_receipt
@@ -44,7 +47,7 @@ from services.models import (
 )
 from services.outbox import Outbox, what
 from services.people import People
-from services.ports import QueuedWrite
+from services.ports import QueuedWrite, RequestWrite, RequestWrites
 from services.routing import Backends
 
 __all__ = ["Actor", "LeadService"]
@@ -60,6 +63,8 @@ class LeadService:
         events: Events | None = None,
         *,
         clock: Clock = utcnow,
+        writes: RequestWrites | None = None,
+        atomic: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self.backends = backends
         self.people = people
@@ -67,6 +72,8 @@ class LeadService:
         self.audit = audit
         self.events = events or Events()
         self.clock = clock
+        self.writes = writes  # how each write of a journalled request ended (services/rerun.py)
+        self.atomic = atomic  # one store transaction: a local write and its record commit together
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -287,6 +294,68 @@ class LeadService:
     def _send(
         self, actor: Actor, backend: Backend, op: str, args: dict, lead_id: str | None, call: Callable[[], Lead]
     ) -> Lead:
+        """Make the write once, even when this request's work runs again after a crash (services/rerun.py)."""
+        scope = rerun.CURRENT.get()
+        if scope is None or self.writes is None:
+            return self._send_now(actor, backend, op, args, lead_id, call)
+        key = scope.next_key()
+        earlier = self.writes.get(key)
+        if earlier is not None:
+            return self._as_before(actor, backend, earlier, lead_id)
+        record = RequestWrite(key=key, backend=backend.name, op=op, args=args, state="sent", at=self.clock())
+        if not backend.capabilities.queues_writes:
+            with self.atomic():  # the local store: the write and its record, or neither
+                lead = call()
+                self.writes.record(replace(record, state="landed", ref=lead.ref))
+            return lead
+        self.writes.record(record)
+        try:
+            lead = self._send_now(actor, backend, op, args, lead_id, call)
+        except Queued as exc:
+            self.writes.record(replace(record, state="queued", queued_key=exc.write_key))
+            raise
+        except LeadError:
+            self.writes.forget(key)  # refused, or never left: a re-run makes it again and is told the same
+            raise
+        self.writes.record(replace(record, state="landed", ref=lead.ref))
+        return lead
+
+    def _as_before(self, actor: Actor, backend: Backend, earlier: RequestWrite, lead_id: str | None) -> Lead:
+        """A write an earlier run of this request made: its lead, its queued state, or the outbox's to find."""
+        if earlier.state == "landed" and earlier.ref:
+            return backend.get(earlier.ref.split(":", 1)[1])
+        ref = f"{backend.name}:{lead_id}" if lead_id else None
+        if earlier.state == "queued":
+            raise self._queued(earlier.queued_key or "", "it could not be saved at once", earlier.op, ref)
+        # Sent by a run that died before it heard back: the outbox looks for it (same receipt) before resending.
+        queued = self.outbox.add(
+            backend=backend.name,
+            op=earlier.op,
+            args=earlier.args,
+            ref=ref,
+            slack_user=actor.slack_user,
+            origin=_origin(),
+            now=self.clock(),
+            maybe_applied=True,
+        )
+        self.writes.record(replace(earlier, state="queued", queued_key=queued.key))
+        raise self._queued(queued.key, "Leadbot restarted while saving it", earlier.op, ref)
+
+    @staticmethod
+    def _queued(write_key: str, why: str, op: str, ref: str | None) -> Queued:
+        on = " on {ref}" if ref else ""
+        return Queued(
+            "{why}, so your {what}" + on + " is queued: Leadbot will keep trying"
+            " and tell you when it lands (or if it cannot)",
+            write_key=write_key,
+            why=why,
+            what=what(op),
+            ref=Code(ref or ""),
+        )
+
+    def _send_now(
+        self, actor: Actor, backend: Backend, op: str, args: dict, lead_id: str | None, call: Callable[[], Lead]
+    ) -> Lead:
         """Make the write; if the backend is unreachable and can queue, queue it and say so."""
         try:
             return call()
@@ -305,15 +374,7 @@ class LeadService:
                 retry_after=exc.retry_after,
                 maybe_applied=exc.maybe_applied,
             )
-            on = " on {ref}" if ref else ""
-            raise Queued(
-                "{why}, so your {what}" + on + " is queued: Leadbot will keep trying"
-                " and tell you when it lands (or if it cannot)",
-                write_key=queued.key,
-                why=exc.message,
-                what=what(op),
-                ref=Code(ref or ""),
-            ) from None
+            raise self._queued(queued.key, exc.message, op, ref) from None
 
     def replay(self, item: QueuedWrite) -> Lead | None:
         """Try a queued write again: unless the backend shows it landed already, send it once more.

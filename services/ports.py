@@ -109,6 +109,37 @@ class Preferences(Protocol):
 # -- writes waiting for a backend ---------------------------------------------------------------
 
 
+# -- the writes of one acked request ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestWrite:
+    """One write a request's work made, by its place in that work (``key``), so a re-run never repeats it."""
+
+    key: str
+    backend: str
+    op: str
+    args: dict[str, Any]
+    state: str  # "sent": it left, and nobody heard back; "landed" (on ``ref``); "queued" (outbox ``queued_key``)
+    at: datetime
+    ref: str | None = None
+    queued_key: str | None = None
+
+
+class RequestWrites(Protocol):
+    def get(self, key: str) -> RequestWrite | None: ...
+
+    def record(self, write: RequestWrite) -> None:
+        """Insert or replace the record of ``write.key``."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """The write was refused: a re-run makes it again (and is told the same)."""
+        ...
+
+    def prune(self, older_than: datetime) -> int: ...
+
+
 @dataclass(frozen=True)
 class QueuedWrite:
     id: int
@@ -283,6 +314,7 @@ class LocalLeads(Protocol):
 class Store(Protocol):
     links: StaffLinks
     requests: RequestLedger
+    writes: RequestWrites
     prefs: Preferences
     outbox: OutboxQueue
     digests: DigestLedger

@@ -7,7 +7,6 @@ then runs against it too.
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +17,7 @@ import pytest
 from bot.stores.memory import MemoryStore
 from bot.stores.sqlite import SqliteStore
 from services.models import FollowUp, NewLead, Note, StaffLink, StatusChange
-from services.ports import AuditEntry, ChannelPrefs, Conflict, Store, UserPrefs
+from services.ports import AuditEntry, ChannelPrefs, Conflict, RequestWrite, Store, UserPrefs
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -39,13 +38,6 @@ def store(request, tmp_path) -> Iterator[Store]:
     made = STORES[request.param](tmp_path)
     yield made
     made.close()
-
-
-@pytest.fixture
-def dead_pid() -> int:
-    gone = subprocess.Popen(["true"])
-    gone.wait()  # a process id that no longer runs
-    return gone.pid
 
 
 # -- staff links ----------------------------------------------------------------------------------
@@ -91,6 +83,34 @@ def test_a_claim_left_started_by_a_dead_process_is_taken_over_once(store, dead_p
     assert ledger.claim("cut-off", until_done=True) is False  # and only one taker
     assert ledger.claim("in-flight") is False  # still being worked on by a live process (pid 1)
     assert ledger.claim("finished") is False
+
+
+def test_a_requests_writes_are_recorded_replaced_forgotten_and_pruned(store):
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    sent = RequestWrite(
+        key="j7#1", backend="capillary", op="add_note", args={"note": {"text": "hi"}}, state="sent", at=now
+    )
+    assert store.writes.get("j7#1") is None
+    store.writes.record(sent)
+    assert store.writes.get("j7#1") == sent
+    store.writes.record(RequestWrite(**{**sent.__dict__, "state": "landed", "ref": "capillary:4"}))
+    assert (store.writes.get("j7#1").state, store.writes.get("j7#1").ref) == ("landed", "capillary:4")
+    store.writes.record(RequestWrite(**{**sent.__dict__, "key": "j7#2", "state": "queued", "queued_key": "q1"}))
+    assert store.writes.get("j7#2").queued_key == "q1"
+    store.writes.forget("j7#2")
+    assert store.writes.get("j7#2") is None
+    store.writes.record(RequestWrite(**{**sent.__dict__, "key": "j1#1", "at": now - timedelta(days=3)}))
+    assert store.writes.prune(now - timedelta(days=2)) == 1
+    assert store.writes.get("j1#1") is None and store.writes.get("j7#1") is not None
+
+
+def test_a_write_and_its_record_commit_together(store):
+    record = RequestWrite(key="j9#1", backend="local", op="create", args={}, state="landed", at=datetime.now(UTC))
+    with pytest.raises(RuntimeError), store.atomic():
+        add(store, "Ada")
+        store.writes.record(record)
+        raise RuntimeError("the process died half-way")
+    assert store.writes.get("j9#1") is None and store.local.get(1) is None
 
 
 def test_racing_claims_have_one_winner(store):

@@ -8,7 +8,6 @@ survives the process, and "another process" is simulated by ``pid``.
 from __future__ import annotations
 
 import copy
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot.stores.common import alive
+from bot.stores.common import alive, process_token
 from services.models import Activity, FollowUp, Lead, LeadPage, NewLead, Note, StaffLink, StatusChange
 from services.ports import (
     AUDIT_FIELDS,
@@ -32,6 +31,7 @@ from services.ports import (
     DigestRecord,
     QueuedWrite,
     RemoteLead,
+    RequestWrite,
     StoreUnavailable,
     UserPrefs,
 )
@@ -49,6 +49,7 @@ class _LocalLead:
 class _State:
     links: dict[tuple[str, str], str] = field(default_factory=dict)  # (user, backend) -> staff id
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    writes: dict[str, RequestWrite] = field(default_factory=dict)
     users: dict[str, UserPrefs] = field(default_factory=dict)
     channels: dict[str, ChannelPrefs] = field(default_factory=dict)
     outbox: dict[int, QueuedWrite] = field(default_factory=dict)
@@ -68,6 +69,7 @@ class MemoryStore:
         self.down = False
         self.links = _Links(self)
         self.requests = _Requests(self)
+        self.writes = _Writes(self)
         self.prefs = _Prefs(self)
         self.outbox = _Outbox(self)
         self.digests = _Digests(self)
@@ -149,7 +151,7 @@ class _Links(_Part):
 
 
 class _Requests(_Part):
-    pid = os.getpid()  # which process a "started" claim belongs to (tests play other processes)
+    pid = process_token()  # which process a "started" claim belongs to (tests play other processes)
 
     def claim(self, key: str, *, until_done: bool = False) -> bool:
         pid = self.pid
@@ -178,6 +180,27 @@ class _Requests(_Part):
             old = [k for k, v in s.requests.items() if v["at"] < older_than]
             for key in old:
                 del s.requests[key]
+            return len(old)
+
+
+class _Writes(_Part):
+    def get(self, key: str) -> RequestWrite | None:
+        with self.store.locked() as s:
+            return s.writes.get(key)
+
+    def record(self, write: RequestWrite) -> None:
+        with self.store.locked() as s:
+            s.writes[write.key] = replace(write, args=copy.deepcopy(write.args))
+
+    def forget(self, key: str) -> None:
+        with self.store.locked() as s:
+            s.writes.pop(key, None)
+
+    def prune(self, older_than: datetime) -> int:
+        with self.store.locked() as s:
+            old = [k for k, w in s.writes.items() if w.at < older_than]
+            for key in old:
+                del s.writes[key]
             return len(old)
 
 

@@ -10,7 +10,6 @@ end, never edit one that has shipped. Hot paths use plain SQL: sqlite-utils'
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from bot.stores.common import alive
+from bot.stores.common import alive, process_token
 from services.models import Activity, FollowUp, Lead, LeadPage, NewLead, Note, StaffLink, StatusChange
 from services.ports import (
     AUDIT_FIELDS,
@@ -38,6 +37,7 @@ from services.ports import (
     DigestRecord,
     QueuedWrite,
     RemoteLead,
+    RequestWrite,
     StoreUnavailable,
     UserPrefs,
 )
@@ -211,6 +211,45 @@ def m009_outbox_unknown_since(db: Database) -> None:
     db["outbox"].add_column("unknown_since", str)
 
 
+@migrations()
+def m011_journal_and_request_writes(db: Database) -> None:
+    # The journal: every request acked with work behind it, written (fsync'd) before the ack and
+    # kept until its work is done, so a restart after a crash finishes it (bot/journal.py).
+    db["journal"].create(
+        {
+            "id": int,
+            "body": str,
+            "headers": str,
+            "accepted_at": str,
+            "accepted_by": str,
+            "state": str,
+            "started_by": str,
+            "tries": int,
+            "finished_at": str,
+        },
+        pk="id",
+        not_null={"body", "headers", "accepted_at", "state", "tries"},
+    )
+    db["journal"].create_index(["state"])
+    # The writes a request's work made, by their place in it: a re-run of the request (after its
+    # process died half-way) finds them here instead of making them again.
+    db["request_writes"].create(
+        {
+            "key": str,
+            "backend": str,
+            "op": str,
+            "args": str,
+            "state": str,
+            "at": str,
+            "ref": str,
+            "queued_key": str,
+        },
+        pk="key",
+        not_null={"backend", "op", "args", "state", "at"},
+    )
+    db["request_writes"].create_index(["at"])
+
+
 def to_db_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -235,6 +274,7 @@ class SqliteStore:
             raise StoreUnavailable(f"{self.path}: {exc}") from None
         self.links = _Links(self)
         self.requests = _Requests(self)
+        self.writes = _Writes(self)
         self.prefs = _Prefs(self)
         self.outbox = _Outbox(self)
         self.digests = _Digests(self)
@@ -363,7 +403,7 @@ class _Links(_Part):
 
 
 class _Requests(_Part):
-    pid = os.getpid()  # which process a "started" claim belongs to (tests play other processes)
+    pid = process_token()  # which process a "started" claim belongs to (tests play other processes)
 
     def claim(self, key: str, *, until_done: bool = False) -> bool:
         pid = self.pid
@@ -419,6 +459,48 @@ def _column_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return to_db_time(value)
     return value
+
+
+class _Writes(_Part):
+    def get(self, key: str) -> RequestWrite | None:
+        rows = self.store.read(
+            "select key, backend, op, args, state, at, ref, queued_key from request_writes where key = ?", [key]
+        )
+        if not rows:
+            return None
+        key, backend, op, args, state, at, ref, queued_key = rows[0]
+        return RequestWrite(
+            key=key,
+            backend=backend,
+            op=op,
+            args=json.loads(args),
+            state=state,
+            at=from_db_time(at),
+            ref=ref,
+            queued_key=queued_key,
+        )
+
+    def record(self, write: RequestWrite) -> None:
+        self.store.write(
+            "insert or replace into request_writes (key, backend, op, args, state, at, ref, queued_key)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                write.key,
+                write.backend,
+                write.op,
+                json.dumps(write.args),
+                write.state,
+                to_db_time(write.at),
+                write.ref,
+                write.queued_key,
+            ],
+        )
+
+    def forget(self, key: str) -> None:
+        self.store.write("delete from request_writes where key = ?", [key])
+
+    def prune(self, older_than: datetime) -> int:
+        return self.store.write("delete from request_writes where at < ?", [to_db_time(older_than)]).rowcount
 
 
 class _Prefs(_Part):
