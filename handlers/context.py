@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -16,6 +17,7 @@ from handlers.blocks import show_button, text_blocks
 from handlers.cards import card_blocks
 from handlers.claims import RequestClaims
 from handlers.render import error_mrkdwn, error_plain, queued_mrkdwn
+from handlers.slackio import RetriedRespond
 from handlers.timezones import Names, TimeZones
 from services.audit import Actor
 from services.errors import Duplicate, LeadError, Queued
@@ -38,7 +40,13 @@ class Background(Protocol):
 class Poster(Protocol):
     """Every message Leadbot posts goes through one of these (``bot.pacing.PacedPoster``)."""
 
-    def post(self, **message: Any) -> Mapping[str, Any]: ...
+    def post(self, **message: Any) -> Mapping[str, Any]:
+        """``chat.postMessage``: paced, tried again on 429, 5xx and timeouts, never posted twice."""
+        ...
+
+    def call(self, method: str, **arguments: Any) -> Mapping[str, Any]:
+        """A call that replaces what is there (``views.publish``): paced and tried again until it lands."""
+        ...
 
 
 BUSY = "Leadbot is busy right now and did not take this in; please try again in a moment"
@@ -73,6 +81,7 @@ class Deps:
     poster: Poster
     timezones: TimeZones
     names: Names
+    pause: Callable[[float], None] = time.sleep  # before a reply that failed is sent again
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
@@ -111,10 +120,12 @@ class Deps:
         if at is not None:
             origin |= {"channel": at.channel, "ts": at.ts}
 
+        retried = RetriedRespond(respond, self.pause)
+
         def claimed_until_done() -> None:
             # Until the reply is out: work cut off before it is run again, and answers then.
             with self.claims.until_done():
-                run_safely(respond, work, origin)
+                run_safely(retried, work, origin)
 
         self.background.submit(claimed_until_done)
 
