@@ -191,7 +191,7 @@ def test_backend_options_are_checked_at_start_up(leadbot, tmp_path):
     assert "secret-cap-token" not in result.stderr
     config.write_text("[backends.salesforce]\ntoken = 'x'\n")
     result = leadbot("run", env=env)
-    known = "local, capillary, leadsapi, leadsquared"
+    known = "local, capillary, leadsapi, leadsquared, getlead"
     assert f"[backends.salesforce]: no such backend (known: {known})" in result.stderr
     config.write_text("[backends.capillary]\ntoken = 'in-the-file'\n")
     result = leadbot("run", env=env)
