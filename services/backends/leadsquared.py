@@ -139,7 +139,7 @@ CACHE_SECONDS = 300
 RECENT_SECONDS = 5.0  # one action's reads share one lead read (a card, the "nothing changed" check, the write)
 DIRECTORY_RELOAD = 60.0  # an email not among the users: read them again at most this often
 PAGE, MAX_PAGES = 200, 5  # leads per Leads.Get call, and calls per search at most
-PACE_MARGIN = 0.05  # the window is stretched by this much: jitter between a slot and its arrival
+PACE_MARGIN, LEAST_MARGIN = 0.05, 0.1  # the window is stretched by 5 %, at least 0.1 s: jitter between slot and arrival
 RESENDS_429 = 3
 CREATED_WITHIN = timedelta(hours=25)  # a lead Leadbot made is still "its own" this long (the outbox gives up at 24 h)
 CLOCK_SKEW = timedelta(minutes=5)  # LeadSquared's clock and Leadbot's may differ this much
@@ -239,7 +239,8 @@ class LeadSquaredBackend(Backend):
         self.sleep, self.clock = context.sleep, context.clock
         self.rates: RateBudget = context.store.rates
         self.rate_key = "leadsquared:" + hashlib.sha256(access.encode()).hexdigest()[:24]  # never the key itself
-        self.limit, self.window = options.rate_limit, options.rate_window * (1 + PACE_MARGIN)
+        self.limit = options.rate_limit
+        self.window = options.rate_window + max(options.rate_window * PACE_MARGIN, LEAST_MARGIN)
         http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
         self.api = ApiClient(
             self.title,
@@ -258,8 +259,10 @@ class LeadSquaredBackend(Backend):
         self._cache = TtlCache(CACHE_SECONDS)
         self._recent: dict[str, tuple[float, Lead, dict[str, Any], list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
+        self._reading = [threading.Lock() for _ in range(32)]  # one read at a time per lead (by hash)
         self._directory_read_at = 0.0
         self._follow_up_event: int | None = None
+        self._event_lock = threading.Lock()
         self.calls = 0  # every call this backend made (the bench counts them)
 
     def close(self) -> None:
@@ -422,12 +425,20 @@ class LeadSquaredBackend(Backend):
         return lead, raw, tasks
 
     def _fresh(self, lead_id: str) -> tuple[Lead, dict[str, Any], list[dict[str, Any]]]:
-        """The lead as read by this action a moment ago, else read now."""
+        """The lead as read a moment ago (by this action, or by another one on the same lead), else read now.
+
+        Threads after the same lead at once read it once: the others wait for that read.
+        """
+        kept = self._kept(lead_id)
+        if kept is not None:
+            return kept
+        with self._reading[hash(lead_id) % len(self._reading)]:
+            return self._kept(lead_id) or self._read(lead_id)
+
+    def _kept(self, lead_id: str) -> tuple[Lead, dict[str, Any], list[dict[str, Any]]] | None:
         with self._lock:
             kept = self._recent.get(lead_id)
-        if kept is not None and kept[0] > time.monotonic():
-            return kept[1], kept[2], kept[3]
-        return self._read(lead_id)
+        return (kept[1], kept[2], kept[3]) if kept is not None and kept[0] > time.monotonic() else None
 
     def _keep(self, lead: Lead, raw: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
         now = time.monotonic()
@@ -720,6 +731,12 @@ class LeadSquaredBackend(Backend):
         """The activity type follow-ups are posted as (``follow_up_activity``), made once if the account lacks it."""
         if self._follow_up_event is not None:
             return self._follow_up_event
+        with self._event_lock:  # threads that need it together look it up once
+            if self._follow_up_event is None:
+                self._follow_up_event = self._find_or_make_event()
+            return self._follow_up_event
+
+    def _find_or_make_event(self) -> int:
         wanted = self.options.follow_up_activity
         code = _event_code(self._call("GET", "/v2/ProspectActivity.svc/ActivityTypes.Get") or [], wanted)
         if code is None:
@@ -733,7 +750,6 @@ class LeadSquaredBackend(Backend):
                 code = _event_code(self._call("GET", "/v2/ProspectActivity.svc/ActivityTypes.Get") or [], wanted)
         if code is None:
             raise Rejected("LeadSquared has no activity type {name} for follow-ups", name=Code(wanted))
-        self._follow_up_event = code
         return code
 
     # -- did a write that timed out land after all? (the outbox asks before sending it again) -
