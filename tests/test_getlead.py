@@ -471,3 +471,16 @@ def test_the_token_is_in_no_log_record_no_error_and_no_stored_row(fake, tmp_path
     store.close()
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("leadbot.db*"))
     assert b"Sales" in stored and TOKEN.encode() not in stored
+
+
+def test_getlead_is_configured_by_its_token_alone():
+    from bot.config import ConfigError, backend_options
+    from services.backends.getlead import SPEC
+
+    assert backend_options(SPEC, {}, {}) is None
+    options = backend_options(SPEC, {"LEADBOT_GETLEAD_TOKEN": "gl_x"}, {"default_country": "91", "source": "Web"})
+    assert (options.url, options.default_country, options.source) == ("https://app.getlead.co.uk/api", "IN", "Web")
+    with pytest.raises(ConfigError, match="without LEADBOT_GETLEAD_TOKEN"):
+        backend_options(SPEC, {"LEADBOT_GETLEAD_URL": "https://app.getlead.co.uk/api"}, {})
+    with pytest.raises(ConfigError, match="closed_statuses names statuses not in statuses: won"):
+        backend_options(SPEC, {"LEADBOT_GETLEAD_TOKEN": "gl_x"}, {"closed_statuses": ["Won"]})

@@ -490,6 +490,14 @@ def test_a_resent_create_that_meets_its_own_lead_carries_on_without_a_double(lsq
     assert lsq.applied("create", args).id == again.id
 
 
+def test_the_same_lead_made_again_is_a_duplicate_not_a_resend(lsq, fake):
+    first = lsq.create(new(receipt="0000aaaa"), by=ANA)
+    with pytest.raises(Duplicate, match=first.id):
+        lsq.create(new(receipt="0000bbbb"), by=ANA)  # every field the same, but another create's
+    again = {"lead": new(receipt="0000bbbb").model_dump(mode="json"), "by": ANA}
+    assert lsq.applied("create", again) is None
+
+
 def test_a_follow_up_cut_short_is_finished_by_its_resend_without_doubling_a_step(lsq, fake):
     first = fake.now().replace(microsecond=0) + timedelta(days=1)
     lead = lsq.create(new(next_follow_up=first, receipt="0000000a"), by=ANA)
@@ -512,3 +520,23 @@ def test_a_stage_set_before_the_change_was_asked_is_not_taken_for_it(lsq, fake, 
     clock.advance(3600)
     later = StatusChange(status="Opportunity", by=ANA, at=fake.now())
     assert lsq.applied("change_status", {"lead_id": lead.id, "change": later.model_dump(mode="json")}) is None
+
+
+def test_settings_name_what_is_missing_and_keep_keys_out_of_the_file():
+    from bot.config import ConfigError, backend_options
+    from services.backends.leadsquared import SPEC
+
+    assert backend_options(SPEC, {}, {}) is None  # not configured
+    with pytest.raises(ConfigError, match="needs both LEADBOT_LEADSQUARED_ACCESS_KEY"):
+        backend_options(SPEC, {"LEADBOT_LEADSQUARED_URL": "https://api-in21.leadsquared.com"}, {})
+    env = {
+        "LEADBOT_LEADSQUARED_URL": "https://api-in21.leadsquared.com",
+        "LEADBOT_LEADSQUARED_ACCESS_KEY": "u$r1",
+        "LEADBOT_LEADSQUARED_SECRET_KEY": "s3",
+    }
+    options = backend_options(SPEC, env, {"closed_stages": ["Customer"], "opportunity_name": "mx_Custom_3"})
+    assert (options.closed_stages, options.opportunity_name, options.rate_limit) == (["Customer"], "mx_Custom_3", 25)
+    with pytest.raises(ConfigError, match="set it in the environment as LEADBOT_LEADSQUARED_SECRET_KEY"):
+        backend_options(SPEC, env, {"secret_key": "in-the-file"})
+    with pytest.raises(ConfigError, match="not a column"):
+        backend_options(SPEC, env, {"opportunity_value": "6; drop"})

@@ -49,9 +49,10 @@ How LeadSquared's model maps onto Leadbot's:
   and marks it done, and a resend skips the task steps whose receipt it finds, so no part
   is made twice. An assignment is found by the owner, a stage change by the stage set
   since it was asked (and its reason note's receipt). A new lead has no text field: it is
-  found by its unique email or phone [L3] with every field Leadbot set, made by this
-  owner within the day; a resent create that meets its own lead carries on with the
-  note and task it still lacks instead of reporting a duplicate.
+  found by its unique email or phone [L3] with every field Leadbot set, made within the
+  day, and not claimed by another create whose reply came (Leadbot records each new
+  lead's receipt); a resent create that meets its own lead carries on with the note and
+  task it still lacks instead of reporting a duplicate.
 - **Errors.** A reply whose body says ``"Status": "Error"`` is a failure whatever its HTTP
   status, read from ``ExceptionType``/``ExceptionMessage`` [L17][G6]:
   ``MXDuplicateEntryException`` [G8] becomes "a lead with this email or phone exists
@@ -63,13 +64,16 @@ How LeadSquared's model maps onto Leadbot's:
   path (commands, buttons, App Home, digests, the outbox) first takes a slot from one
   budget per access key in the store (``RateBudget``, keyed by a hash of the key), shared
   by every process on the database and handed out first come, first served; the caller
-  sleeps until its slot. The window is stretched by 5 % (0.25 s of 5) so that jitter
-  between taking a slot and the request reaching LeadSquared (all processes read one
-  host's clock) never packs 26 calls into its 5 s. A 429 that still comes (another client
-  on the same key) means the call was not taken: it is sent again after a window, reads
-  and writes alike, up to three times. The plan's limit is ``rate_limit`` per
-  ``rate_window`` [L18]. One action's reads are shared: a lead read is reused for 5 s, so
-  the "nothing changed" check, the write and its card cost one read.
+  sleeps until its slot. The window is stretched by 5 %, at least 0.1 s (0.25 s of 5 s),
+  so that jitter between taking a slot and the request reaching LeadSquared (processes on
+  one database read one host's clock; a thread may wake late) never packs 26 calls into
+  its 5 s. A 429 that still comes (another client on the same key) means the call was not
+  taken: it is sent again after a window, reads and writes alike, up to three times (then
+  a write is queued). The plan's limit is ``rate_limit`` per ``rate_window`` [L18]. Calls
+  are saved where they can be: a write reuses the read its action made a moment ago (the
+  "nothing changed" check's, 5 s at most), threads after one lead at once read it once,
+  users, stages and the follow-up activity type are looked up once, and a new lead is
+  not read back. ``get`` itself always reads (a card's Refresh is fresh).
 - **Opportunities** (seed 003): ``POST OpportunityManagement.svc/GetOpportunitiesOfLead``
   with ``leadId`` (and ``opportunityType`` when set), ``Columns.Include_CSV`` the name, stage
   and value columns plus Status and Owner, ``Paging`` (``PageIndex`` from 1), ``Sorting`` by
@@ -595,7 +599,8 @@ class LeadSquaredBackend(Backend):
             tasks = self._tasks(lead_id) if resumed else []
             if not any(carries(t.get("Description"), new_mark(lead.receipt)) for t in tasks):
                 self._new_task(lead_id, name, lead.next_follow_up, owner_id, by, lead.receipt)
-        self.remote.remember(self.name, lead_id, next_follow_up=lead.next_follow_up)
+        # The receipt of the create that made it: a later create meeting this lead is a duplicate, not a resend.
+        self.remote.remember(self.name, lead_id, next_follow_up=lead.next_follow_up, extra={"receipt": lead.receipt})
         return _created_lead(self.name, lead_id, lead, attributes, owner, self.clock())
 
     def _new_stage(self, lead: NewLead) -> str:
@@ -613,7 +618,7 @@ class LeadSquaredBackend(Backend):
         if raw is None:
             raise Duplicate("LeadSquared already has a lead with this email or phone")
         lead_id = str(raw.get("ProspectID"))
-        if _same_lead(raw, attributes, self.clock()):
+        if _same_lead(raw, attributes, self.clock()) and self._unclaimed(lead_id, lead.receipt):
             return lead_id
         ref = f"{self.name}:{lead_id}"
         raise Duplicate("a lead with this email or phone exists already: {ref}", existing_ref=ref, ref=Code(ref))
@@ -784,9 +789,9 @@ class LeadSquaredBackend(Backend):
         attributes = _new_lead_attributes(
             lead, self._new_stage(lead), self._user_id(lead.owner or by), self.options.source
         )
-        if not _same_lead(raw, attributes, self.clock()):
-            return None
         lead_id = str(raw["ProspectID"])
+        if not (_same_lead(raw, attributes, self.clock()) and self._unclaimed(lead_id, lead.receipt)):
+            return None
         if lead.note and not any(carries(n.get("Note"), new_mark(lead.receipt)) for n in self._notes(lead_id)):
             return None
         found = self.get(lead_id)
@@ -812,6 +817,12 @@ class LeadSquaredBackend(Backend):
         if receipt and any(_due(t) == when.astimezone(UTC).replace(microsecond=0) for t in moved):
             return lead
         return None
+
+    def _unclaimed(self, lead_id: str, receipt: str | None) -> bool:
+        """Whether no other create got Leadbot the reply for this lead (its receipt is this one, or none is known)."""
+        known = self.remote.recall(self.name, lead_id)
+        made_by = known.extra.get("receipt") if known else None
+        return made_by is None or made_by == receipt
 
     def _same_user(self, one: str | None, other: str) -> bool:
         try:
