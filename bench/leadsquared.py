@@ -52,7 +52,7 @@ def main() -> None:
         calls = len(fake.received)
         errors = [e for s in summaries for e in s["errors"]]
         landed_once(fake, summaries, args.mix)
-        by_endpoint = Counter(r.path.rsplit("/", 1)[-1] for r in fake.received)
+        by_endpoint = Counter(r.path.removeprefix("/v2/").replace(".svc/", ".") for r in fake.received)
         floor = calls * WINDOW / LIMIT
         window_minimum = (math.ceil(calls / LIMIT) - 1) * WINDOW
         print(f"{per_process * args.processes} {args.mix} actions from {args.processes} process(es), 8 threads each")
