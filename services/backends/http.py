@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,14 @@ class HttpSettings:
     max_retry_after: float = 30.0  # a longer Retry-After fails the read now rather than hold a worker
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every client: loading the CA bundle takes tens of milliseconds each time."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 class ApiClient:
     """One per backend; thread-safe (httpx.Client is)."""
 
@@ -93,7 +102,7 @@ class ApiClient:
             base_url=settings.base_url.rstrip("/"),
             headers=headers or {},
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            verify=_tls(),
+            verify=tls_context(),
         )
 
     def read(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -191,14 +200,6 @@ class ApiClient:
 
     def close(self) -> None:
         self.http.close()
-
-
-@functools.cache
-def _tls() -> Any:
-    """One TLS context for every client: each new one reads the CA bundle again (50-90 ms)."""
-    import httpx
-
-    return httpx.create_ssl_context()
 
 
 class TtlCache:
