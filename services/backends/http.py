@@ -202,55 +202,6 @@ class ApiClient:
         self.http.close()
 
 
-class TtlCache:
-    """Lists a backend rarely changes (statuses, reasons), read again after ``seconds``.
-
-    One load at a time per key: threads that miss together wait for the first one's
-    load instead of each calling the API (a rate-limited API counts every call).
-    """
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self.clock = clock
-        self._entries: dict[str, tuple[float, Any]] = {}
-        self._loading: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
-
-    def _hit(self, key: str) -> tuple[bool, Any]:
-        with self._lock:
-            hit = self._entries.get(key)
-        return (True, hit[1]) if hit and hit[0] > self.clock() else (False, None)
-
-    def get(self, key: str, load: Callable[[], Any]) -> Any:
-        found, value = self._hit(key)
-        if found:
-            return value
-        with self._lock:
-            loading = self._loading.setdefault(key, threading.Lock())
-        with loading:
-            found, value = self._hit(key)  # loaded by whoever held the lock before
-            if found:
-                return value
-            value = load()
-            with self._lock:
-                self._entries[key] = (self.clock() + self.seconds, value)
-            return value
-
-    def drop(self, key: str) -> None:
-        """Forget ``key``: the next ``get`` loads it again."""
-        with self._lock:
-            self._entries.pop(key, None)
-
-
-def json_body(response: httpx.Response, title: str) -> Any:
-    """The reply's JSON, or Unreachable: a garbled reply is the backend misbehaving, not the user."""
-    try:
-        return response.json()
-    except ValueError:
-        log.warning("%s answered %s with a body that is not JSON", title, response.status_code)
-        raise Unreachable("{backend} sent a reply Leadbot could not read", backend=title) from None
-
-
 # -- secrets in other libraries' log records ------------------------------------------------------
 
 HTTP_LOGGERS = (
@@ -308,3 +259,52 @@ def hide_in_logs(secret: str) -> None:
         logger = logging.getLogger(name)
         if _REDACTOR not in logger.filters:
             logger.addFilter(_REDACTOR)
+
+
+class TtlCache:
+    """Lists a backend rarely changes (statuses, reasons), read again after ``seconds``.
+
+    One load at a time per key: threads that miss together wait for the first one's
+    load instead of each calling the API (a rate-limited API counts every call).
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._entries: dict[str, tuple[float, Any]] = {}
+        self._loading: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def _hit(self, key: str) -> tuple[bool, Any]:
+        with self._lock:
+            hit = self._entries.get(key)
+        return (True, hit[1]) if hit and hit[0] > self.clock() else (False, None)
+
+    def get(self, key: str, load: Callable[[], Any]) -> Any:
+        found, value = self._hit(key)
+        if found:
+            return value
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            found, value = self._hit(key)  # loaded by whoever held the lock before
+            if found:
+                return value
+            value = load()
+            with self._lock:
+                self._entries[key] = (self.clock() + self.seconds, value)
+            return value
+
+    def drop(self, key: str) -> None:
+        """Forget ``key``: the next ``get`` loads it again."""
+        with self._lock:
+            self._entries.pop(key, None)
+
+
+def json_body(response: httpx.Response, title: str) -> Any:
+    """The reply's JSON, or Unreachable: a garbled reply is the backend misbehaving, not the user."""
+    try:
+        return response.json()
+    except ValueError:
+        log.warning("%s answered %s with a body that is not JSON", title, response.status_code)
+        raise Unreachable("{backend} sent a reply Leadbot could not read", backend=title) from None
