@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from services import rerun
@@ -22,6 +23,8 @@ from services.clock import Clock, utcnow
 from services.errors import Code, Invalid, LeadError, MayHaveLanded, NoChange, Person, Queued, Unreachable, Unsupported
 from services.events import (
     ORIGIN,
+    DealAdded,
+    DepartmentSet,
     Events,
     FollowUpLogged,
     FollowUpMoved,
@@ -34,12 +37,14 @@ from services.events import (
 )
 from services.models import (
     Activity,
+    Deal,
     FollowUp,
     Lead,
     LeadPage,
     LeadQuery,
     NewLead,
     Note,
+    OpportunityPage,
     StatusChange,
     StatusModel,
     StatusOption,
@@ -51,6 +56,8 @@ from services.ports import QueuedWrite, RequestWrite, RequestWrites
 from services.routing import Backends
 
 __all__ = ["Actor", "LeadService"]
+
+MAX_PAGE_SIZE = 100  # opportunities per page at most
 
 
 class LeadService:
@@ -115,6 +122,24 @@ class LeadService:
             limit=limit,
         )
         return target.search(query)
+
+    def opportunities(self, ref: str, *, page: int = 1, size: int = 5, channel: str | None = None) -> OpportunityPage:
+        """One page of the lead's opportunities, newest first (``page`` from 1, ``size`` per page).
+
+        For a card section with a More button: ``OpportunityPage.more`` says whether
+        page ``page + 1`` has any, ``total`` counts them all. Each page is one call to
+        the backend. ``Unsupported`` where the backend has none
+        (``capabilities.opportunities``); ``Invalid`` for a page below 1 or a size
+        outside 1 to 100.
+        """
+        backend, lead_id = self.backends.resolve(ref, channel)
+        if not backend.capabilities.opportunities:
+            raise Unsupported("{backend} has no opportunities", backend=backend.title)
+        if page < 1:
+            raise Invalid("pages are counted from 1", field="page")
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise Invalid("a page holds 1 to {most} opportunities", field="size", most=MAX_PAGE_SIZE)
+        return backend.opportunities(lead_id, page, size)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -267,6 +292,74 @@ class LeadService:
                 lambda: backend.reschedule(lead_id, when, by=by, receipt=receipt),
             )
         self._publish(FollowUpMoved(lead=lead, by_user=actor.slack_user, origin=_origin(), to=when))
+        return lead
+
+    def add_deal(
+        self,
+        actor: Actor,
+        ref: str,
+        amount: Decimal | int | str,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        note: str | None = None,
+        channel: str | None = None,
+    ) -> Lead:
+        """Record a deal on the lead (``capabilities.deals``): its amount, and optionally a name, a deal
+        status (else the backend's default), its start and expected close, and a note. Publishes ``DealAdded``."""
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "deal", f"{backend.name}:{lead_id}", str(amount)):
+            if not backend.capabilities.deals:
+                raise Unsupported("{backend} has no deals", backend=backend.title)
+            by = self.people.require_link(actor, backend)
+            deal = validated(
+                Deal,
+                amount=amount,
+                name=name or None,
+                status=status or None,
+                start=start,
+                end=end,
+                note=note or None,
+                by=by,
+                at=self.clock(),
+                receipt=new_receipt(),
+            )
+            if deal.start and deal.end and deal.end < deal.start:
+                raise Invalid("a deal cannot close before it starts", field="end")
+            args = {"lead_id": lead_id, "deal": deal.model_dump(mode="json")}
+            lead = self._send(actor, backend, "add_deal", args, lead_id, lambda: backend.add_deal(lead_id, deal))
+        self._publish(DealAdded(lead=lead, by_user=actor.slack_user, origin=_origin(), deal=deal))
+        return lead
+
+    def set_department(self, actor: Actor, ref: str, department: str, channel: str | None = None) -> Lead:
+        """Hand the lead to a department (``capabilities.departments``). Publishes ``DepartmentSet``."""
+        backend, lead_id = self.backends.resolve(ref, channel)
+        name = department.strip()
+        with self.audit.action(actor, "department", f"{backend.name}:{lead_id}", name):
+            if not backend.capabilities.departments:
+                raise Unsupported("{backend} has no departments", backend=backend.title)
+            by = self.people.require_link(actor, backend)
+            if not name or len(name) > 100:
+                raise Invalid("give the department's name (up to 100 characters)", field="department")
+            if self._current(backend, lead_id, "department") == name:
+                raise NoChange(
+                    "nothing changed: {ref} is already with {department}",
+                    ref=Code(f"{backend.name}:{lead_id}"),
+                    department=Code(name),
+                )
+            receipt = new_receipt()
+            args = {"lead_id": lead_id, "department": name, "by": by, "receipt": receipt}
+            lead = self._send(
+                actor,
+                backend,
+                "set_department",
+                args,
+                lead_id,
+                lambda: backend.set_department(lead_id, name, by=by, receipt=receipt),
+            )
+        self._publish(DepartmentSet(lead=lead, by_user=actor.slack_user, origin=_origin(), department=name))
         return lead
 
     # -- writes a backend could not take at once ----------------------------------------------
@@ -432,6 +525,12 @@ class LeadService:
         if op == "reschedule":
             when = datetime.fromisoformat(args["when"])
             return backend.reschedule(args["lead_id"], when, by=args["by"], receipt=args.get("receipt"))
+        if op == "add_deal":
+            return backend.add_deal(args["lead_id"], Deal.model_validate(args["deal"]))
+        if op == "set_department":
+            return backend.set_department(
+                args["lead_id"], args["department"], by=args["by"], receipt=args.get("receipt")
+            )
         raise ValueError(f"unknown queued operation {op!r}")
 
     # -- helpers ------------------------------------------------------------------------------
@@ -470,4 +569,8 @@ def _landed_event(item: QueuedWrite, lead: Lead, backend: Backend) -> LeadEvent 
         return StatusChanged(**common, status_label=label, sub_status=change.get("sub_status"))
     if item.op == "reschedule":
         return FollowUpMoved(**common, to=datetime.fromisoformat(args["when"]))
+    if item.op == "add_deal":
+        return DealAdded(**common, deal=Deal.model_validate(args["deal"]))
+    if item.op == "set_department":
+        return DepartmentSet(**common, department=args["department"])
     return None

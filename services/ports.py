@@ -308,6 +308,23 @@ class LocalLeads(Protocol):
         ...
 
 
+# -- calls a rate-limited API may take --------------------------------------------------------
+
+
+class RateBudget(Protocol):
+    def take(self, key: str, *, limit: int, window: float, now: datetime) -> float:
+        """Reserve one call of at most ``limit`` per ``window`` seconds for ``key``; how long to wait first.
+
+        The answer is the seconds after ``now`` at which the call may be made (0: at
+        once). Reservations are handed out in the order they are asked for, atomically
+        across every process on the store, so callers that each wait what they are
+        told never make more than ``limit`` calls in any ``window``, and a burst is
+        served first come, first served. ``key`` names the budget (a hash of an API
+        key, never the key itself).
+        """
+        ...
+
+
 # -- all of them --------------------------------------------------------------------------------
 
 
@@ -321,6 +338,7 @@ class Store(Protocol):
     audit: AuditLog
     remote: RemoteLeads
     local: LocalLeads
+    rates: RateBudget
 
     def atomic(self) -> AbstractContextManager[None]:
         """One transaction over every port call inside it; nested calls join the outer one."""

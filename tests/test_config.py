@@ -191,7 +191,8 @@ def test_backend_options_are_checked_at_start_up(leadbot, tmp_path):
     assert "secret-cap-token" not in result.stderr
     config.write_text("[backends.salesforce]\ntoken = 'x'\n")
     result = leadbot("run", env=env)
-    assert "[backends.salesforce]: no such backend (known: local, capillary, leadsapi)" in result.stderr
+    known = "local, capillary, leadsapi, leadsquared, getlead"
+    assert f"[backends.salesforce]: no such backend (known: {known})" in result.stderr
     config.write_text("[backends.capillary]\ntoken = 'in-the-file'\n")
     result = leadbot("run", env=env)
     assert "[backends.capillary] token: set it in the environment as LEADBOT_CAPILLARY_TOKEN" in result.stderr

@@ -339,6 +339,34 @@ def test_local_writes_and_their_history(store):
     assert len(store.local.activity(1, 2)) == 2
 
 
+# -- rate budgets -----------------------------------------------------------------------------
+
+
+def test_a_rate_budget_hands_out_slots_in_the_order_they_are_asked(store):
+    take = store.rates.take
+    assert [take("lsq:a", limit=3, window=5.0, now=NOW) for _ in range(7)] == [0, 0, 0, 5, 5, 5, 10]
+    assert take("lsq:a", limit=3, window=5.0, now=NOW + timedelta(seconds=1)) == 9  # after the ones before it
+    assert take("lsq:b", limit=3, window=5.0, now=NOW) == 0  # one budget per key
+    assert take("lsq:a", limit=3, window=5.0, now=NOW + timedelta(seconds=60)) == 0  # the window has passed
+
+
+def test_racing_takers_never_share_a_slot(store):
+    waits: list[float] = []
+    start = threading.Barrier(2)
+
+    def take(n: int) -> None:
+        start.wait()
+        for _ in range(n):
+            waits.append(store.rates.take("lsq:race", limit=10, window=1.0, now=NOW))
+
+    threads = [threading.Thread(target=take, args=(50,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(waits) == [float(n // 10) for n in range(100)]  # ten per window, none twice
+
+
 # -- transactions -----------------------------------------------------------------------------
 
 

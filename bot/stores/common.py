@@ -54,3 +54,11 @@ def alive(owner: int | str | None) -> bool:
         return True  # no /proc here: the pid is all there is to go by
     # A zombie (killed, not yet reaped: common under a container's pid 1) is dead.
     return fields[0] not in ("Z", "X") and (not started or fields[19] == started)
+
+
+def next_slot(slots: list[float], *, limit: int, window: float, now: float) -> float:
+    """When the next call may go: at once while fewer than ``limit`` are reserved, else a
+    ``window`` after the reservation ``limit`` places back, and never before the latest
+    one (so reservations keep the order they were asked in, whoever asked)."""
+    at = now if len(slots) < limit else max(now, slots[-limit] + window)
+    return max(at, slots[-1]) if slots else at

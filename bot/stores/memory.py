@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot.stores.common import alive, process_token
+from bot.stores.common import alive, next_slot, process_token
 from services.models import Activity, FollowUp, Lead, LeadPage, NewLead, Note, StaffLink, StatusChange
 from services.ports import (
     AUDIT_FIELDS,
@@ -57,6 +57,7 @@ class _State:
     audit: list[AuditEntry] = field(default_factory=list)
     remote: dict[tuple[str, str], RemoteLead] = field(default_factory=dict)
     local: dict[int, _LocalLead] = field(default_factory=dict)
+    rates: dict[str, list[float]] = field(default_factory=dict)
     next_outbox_id: int = 1
     next_lead_id: int = 1
 
@@ -76,6 +77,7 @@ class MemoryStore:
         self.audit = _Audit(self)
         self.remote = _Remote(self)
         self.local = _Local(self)
+        self.rates = _Rates(self)
 
     @property
     def state(self) -> _State:
@@ -459,3 +461,13 @@ class _Local(_Part):
                 return []
             found = [*record.follow_ups, *record.notes, *record.statuses]
         return sorted(found, key=lambda a: a.at, reverse=True)[:limit]
+
+
+class _Rates(_Part):
+    def take(self, key: str, *, limit: int, window: float, now: datetime) -> float:
+        at_now = now.timestamp()
+        with self.store.locked() as s:
+            slots = s.rates.get(key, [])
+            at = next_slot(slots, limit=limit, window=window, now=at_now)
+            s.rates[key] = [*slots, at][-limit:]
+        return at - at_now

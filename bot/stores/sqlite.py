@@ -21,7 +21,7 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from bot.stores.common import alive, process_token
+from bot.stores.common import alive, next_slot, process_token
 from services.models import Activity, FollowUp, Lead, LeadPage, NewLead, Note, StaffLink, StatusChange
 from services.ports import (
     AUDIT_FIELDS,
@@ -212,6 +212,13 @@ def m009_outbox_unknown_since(db: Database) -> None:
 
 
 @migrations()
+def m010_rate_budget(db: Database) -> None:
+    # Calls reserved against a rate-limited API, per budget (a hash of its key): the times of the
+    # latest reservations, shared by every process on this file (LeadSquared: 25 calls per 5 s).
+    db["rate_budget"].create({"key": str, "slots": str}, pk="key", not_null={"slots"})
+
+
+@migrations()
 def m011_journal_and_request_writes(db: Database) -> None:
     # The journal: every request acked with work behind it, written (fsync'd) before the ack and
     # kept until its work is done, so a restart after a crash finishes it (bot/journal.py).
@@ -281,6 +288,7 @@ class SqliteStore:
         self.audit = _Audit(self)
         self.remote = _Remote(self)
         self.local = _Local(self)
+        self.rates = _Rates(self)
 
     @property
     def db(self) -> Database:
@@ -919,3 +927,19 @@ class _Local(_Part):
             {"id": lead_id, "limit": limit},
         )
         return [Activity(kind=k, at=from_db_time(at), by=by, text=text) for k, at, by, text in rows]
+
+
+class _Rates(_Part):
+    def take(self, key: str, *, limit: int, window: float, now: datetime) -> float:
+        at_now = now.timestamp()
+        with self.store.atomic():  # BEGIN IMMEDIATE: one taker at a time across processes
+            rows = self.store.read("select slots from rate_budget where key = ?", [key])
+            slots = json.loads(rows[0][0]) if rows else []
+            at = next_slot(slots, limit=limit, window=window, now=at_now)
+            kept = [*slots, at][-limit:]
+            self.store.write(
+                "insert into rate_budget (key, slots) values (?, ?)"
+                " on conflict (key) do update set slots = excluded.slots",
+                [key, json.dumps(kept)],
+            )
+        return at - at_now
