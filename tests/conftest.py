@@ -103,6 +103,7 @@ def runtime(request, settings, clock) -> Iterator[Runtime]:
         background = InlineExecutor()
     # Backends back off between retried reads without waiting: the tests' time is the Clock's.
     built = build_runtime(settings, background=background, clock=clock, sleep=lambda seconds: None)
+    built.deps.poster.sleep = lambda seconds: None  # nor do posts wait for their pace (tests of pacing set it)
     yield built
     if hasattr(background, "shutdown"):
         background.shutdown()
