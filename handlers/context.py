@@ -89,8 +89,8 @@ class Deps:
     def actor(self, user_id: str) -> Actor:
         return Actor(slack_user=user_id, is_admin=user_id in self.admins)
 
-    def card(self, lead: Lead, last_action: str | None = None) -> list[dict[str, Any]]:
-        return card_blocks(self.service, self.people, lead, last_action)
+    def card(self, lead: Lead, last_action: str | None = None, *, opportunities_page: int = 1) -> list[dict[str, Any]]:
+        return card_blocks(self.service, self.people, lead, last_action, opportunities_page=opportunities_page)
 
     def after_ack(
         self,

@@ -343,11 +343,12 @@ class LeadService:
             by = self.people.require_link(actor, backend)
             if not name or len(name) > 100:
                 raise Invalid("give the department's name (up to 100 characters)", field="department")
-            if self._current(backend, lead_id, "department") == name:
+            current = str(self._current(backend, lead_id, "department") or "")
+            if current.casefold() == name.casefold():
                 raise NoChange(
                     "nothing changed: {ref} is already with {department}",
                     ref=Code(f"{backend.name}:{lead_id}"),
-                    department=Code(name),
+                    department=Code(current),
                 )
             receipt = new_receipt()
             args = {"lead_id": lead_id, "department": name, "by": by, "receipt": receipt}

@@ -326,6 +326,18 @@ def _getlead() -> Target:
                 "status {ref} interested",
                 lambda f: sum(s["status"] == "Interested" for s in lead_of(f)["statuses"]),
             ),
+            "deal": Write(
+                "POST",
+                "/api/gl-deal-creation-api",
+                'deal {ref} 150000 name="Big order"',
+                lambda f: sum(d.get("deal_name") == "Big order" for d in lead_of(f)["deals"]),
+            ),
+            "department": Write(
+                "POST",
+                "/api/gl-department-vise-agent-assign/{token}",
+                "department {ref} Sales",
+                lambda f: int(f.source_numbers.get("919895012345") == "Sales"),
+            ),
         },
         refused=lambda: Failure("status", status=200, body={"status": "error", "message": "Invalid token."}),
         find=lambda fake: "+919895012345",
@@ -339,7 +351,7 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "leadsquared": _leadsquared,
     "getlead": _getlead,
 }
-WRITES = ("create", "assign", "follow-up", "note", "status", "reason only", "archive")
+WRITES = ("create", "assign", "follow-up", "note", "status", "reason only", "deal", "department", "archive")
 
 
 # -- faults ----------------------------------------------------------------------------------

@@ -25,8 +25,10 @@ def test_two_processes_share_one_budget_and_meet_no_429(tmp_path):
 
 def test_100_mixed_actions_from_two_processes_meet_no_429(tmp_path):
     # LeadSquared's 25 calls per 5 s, on a window ten times shorter (bench/leadsquared.py runs the real one).
+    # Leadbot is told 0.75 s: on a loaded machine the time between taking a slot and the call arriving can
+    # pass the 0.1 s margin a real 5 s window leaves room for; the budget's sharing is what is tested here.
     with FakeLeadSquared(rate_limit=25, rate_window=0.5) as fake:
-        seconds, summaries = burst(fake.url, tmp_path / "shared.db", per_process=50, mix="mixed", limit=25, window=0.5)
+        seconds, summaries = burst(fake.url, tmp_path / "shared.db", per_process=50, mix="mixed", limit=25, window=0.75)
         assert [s["errors"] for s in summaries] == [[], []]
         assert fake.throttled == 0
         calls = len(fake.received)

@@ -82,6 +82,10 @@ class Backend(ABC):
         """Hand the lead to a department (``capabilities.departments``)."""
         raise Unsupported("{backend} has no departments", backend=self.title)
 
+    def departments(self) -> list[Choice]:
+        """The departments a lead can be handed to, where the backend knows them (else any name is sent)."""
+        return []
+
     def opportunities(self, lead_id: str, page: int = 1, size: int = 5) -> OpportunityPage:
         """The lead's opportunities, newest first: page ``page`` (from 1) of ``size`` (capabilities.opportunities)."""
         raise Unsupported("{backend} has no opportunities", backend=self.title)

@@ -84,6 +84,7 @@ from services.errors import Code, Duplicate, Invalid, LeadGone, NotFound, Reject
 from services.models import (
     Activity,
     Capabilities,
+    Choice,
     Colour,
     Deal,
     FollowUp,
@@ -564,6 +565,9 @@ class GetleadBackend(Backend):
             line=("log", by, f"department → {name}"),
         )
         return self.get(mobile.e164)
+
+    def departments(self) -> list[Choice]:
+        return [Choice(value=name, label=name) for name in self.options.departments]
 
     def _department(self, department: str) -> str:
         known = self.options.departments
