@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from bot.config import ConfigError, Settings, load_settings
+from services.ports import Store, StoreUnavailable
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, help="Leadbot: lead handling from Slack.")
 
@@ -21,9 +22,19 @@ def _settings(**overrides) -> Settings:
         _fail(str(exc))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"leadbot: {message}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
+def _open_store(settings: Settings, **options: bool) -> Store:
+    """The store ``settings`` name; a file that cannot be opened stops the command with one line (exit 2)."""
+    from bot.stores import open_store
+
+    try:
+        return open_store(settings.leadbot_db, **options)
+    except StoreUnavailable as exc:
+        _fail(str(exc))
 
 
 @cli.callback(invoke_without_command=True)
@@ -40,6 +51,7 @@ def run() -> None:
         settings.require_slack()
     except ConfigError as exc:
         _fail(str(exc))
+    store = _open_store(settings)  # before the rest is imported and built: a bad file is said at once
     logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from slack_bolt.error import BoltError
 
@@ -53,7 +65,7 @@ def run() -> None:
             executor: TrackedExecutor | WorkProcess = WorkProcess(settings, threads=settings.leadbot_workers)
         else:
             executor = TrackedExecutor(settings.leadbot_workers)
-        runtime = build_runtime(settings, background=executor)
+        runtime = build_runtime(settings, store=store, background=executor)
         service = runtime.service
         app = build_app(runtime)
         outbox = build_outbox_runner(runtime)
@@ -96,11 +108,12 @@ def console(
     """Drive the bot's real handlers from a terminal, with no Slack workspace."""
     overrides = {"leadbot_db": db} if db else {}
     settings = _settings(**overrides)
+    store = _open_store(settings)  # before the console's imports: a bad file is said at once
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
     from bot.console import Console
 
     try:
-        session = Console(settings, user_name=user, admin=admin, tz=tz)
+        session = Console(settings, user_name=user, admin=admin, tz=tz, store=store)
     except ConfigError as exc:
         _fail(str(exc))
     interactive = sys.stdin.isatty()

@@ -39,6 +39,7 @@ class Lead(Model):
     next_follow_up: AwareDatetime | None = None
     last_activity: AwareDatetime | None = None
     created_at: AwareDatetime | None = None
+    created_by: str | None = None  # the staff ID that created it, where the backend keeps it (local)
 
     @property
     def ref(self) -> str:

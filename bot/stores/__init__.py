@@ -7,8 +7,11 @@ from pathlib import Path
 from services.ports import Store
 
 
-def open_store(location: str | Path) -> Store:
-    """``memory:`` for a throwaway store; a file path or ``sqlite:///PATH`` for SQLite."""
+def open_store(location: str | Path, *, create: bool = True) -> Store:
+    """``memory:`` for a throwaway store; a file path or ``sqlite:///PATH`` for SQLite.
+
+    ``create=False``: a file that does not exist is ``StoreUnavailable``, not a new empty database.
+    """
     text = str(location)
     if text == "memory:":
         from bot.stores.memory import MemoryStore
@@ -16,4 +19,4 @@ def open_store(location: str | Path) -> Store:
         return MemoryStore()
     from bot.stores.sqlite import SqliteStore
 
-    return SqliteStore(text.removeprefix("sqlite:///") if text.startswith("sqlite:///") else text)
+    return SqliteStore(text.removeprefix("sqlite:///") if text.startswith("sqlite:///") else text, create=create)
