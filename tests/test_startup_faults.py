@@ -1,4 +1,4 @@
-"""A database file that cannot be used stops ``run`` and ``console`` with one line naming it and the fix.
+"""A database file that cannot be used stops ``run``, ``console`` and ``doctor`` with one line naming it and the fix.
 
 Each case is the real command in a process of its own, as an operator (or a
 container's restart loop) sees it: exit status 2, one line on stderr, no traceback.
@@ -22,6 +22,7 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADB
 COMMANDS = {
     "run": ["run"],
     "console": ["console"],
+    "doctor": ["doctor"],
 }
 # A sqlite3 shell left in BEGIN EXCLUSIVE: in WAL mode others still read, so only a write shows it.
 # It holds the lock until its stdin closes and says "locked" once it has it.
@@ -113,7 +114,7 @@ def test_a_database_that_cannot_be_used_stops_each_command_with_one_line(tmp_pat
         "SLACK_SIGNING_SECRET": "startup-secret",
         "SLACK_API_URL": "http://127.0.0.1:9/api/",  # the discard port: nothing past the database is reached
     }
-    # All at once: each waits out the same lock, and the cores share the start-ups.
+    # The three at once: each waits out the same lock, and the cores share the start-ups.
     running = {
         command: subprocess.Popen(
             [LEADBOT, *args],
