@@ -17,7 +17,7 @@ from bot.ops import EXPORT_FIELDS, local_leads
 from bot.stores.sqlite import SqliteStore
 from services.models import NewLead, Note
 
-NOW = datetime.now(UTC)
+NOW = datetime.now(UTC)  # data for the exports (any moment will do)
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def leadbot(monkeypatch, db):
     return run
 
 
-def queue(store, key: str, *, next_at: datetime, created_at: datetime = NOW, **extra):
+def queue(store, key: str, *, next_at: datetime, created_at: datetime | None = None, **extra):
     return store.outbox.add(
         key=key,
         backend=extra.pop("backend", "capillary"),
@@ -59,7 +59,7 @@ def queue(store, key: str, *, next_at: datetime, created_at: datetime = NOW, **e
         slack_user="UREP1",
         origin={},
         next_at=next_at,
-        created_at=created_at,
+        created_at=created_at or datetime.now(UTC),
     )
 
 
@@ -67,11 +67,12 @@ def queue(store, key: str, *, next_at: datetime, created_at: datetime = NOW, **e
 
 
 def test_the_outbox_lists_what_waits_oldest_first(leadbot, store):
+    now = datetime.now(UTC)  # the command reads the real clock
     assert leadbot("outbox").stdout.strip() == "No writes are queued."
-    first = queue(store, "a", next_at=NOW + timedelta(minutes=10, seconds=30), created_at=NOW - timedelta(hours=3))
+    first = queue(store, "a", next_at=now + timedelta(minutes=10, seconds=30), created_at=now - timedelta(hours=3))
     store.outbox.update(first.id, attempts=4, last_error="Capillary is not answering (HTTP 503)")
-    queue(store, "b", next_at=NOW - timedelta(seconds=5), op="create", ref=None, backend="leadsapi")
-    landed = queue(store, "c", next_at=NOW)
+    queue(store, "b", next_at=now - timedelta(seconds=5), op="create", ref=None, backend="leadsapi")
+    landed = queue(store, "c", next_at=now)
     store.outbox.update(landed.id, state="done")
     result = leadbot("outbox")
     assert result.exit_code == 0
@@ -104,8 +105,9 @@ def test_the_outbox_lists_what_waits_oldest_first(leadbot, store):
 
 
 def test_retry_makes_one_write_or_all_due_now(leadbot, store):
-    one = queue(store, "a", next_at=NOW + timedelta(minutes=10))
-    two = queue(store, "b", next_at=NOW + timedelta(minutes=20))
+    now = datetime.now(UTC)  # the command reads the real clock
+    one = queue(store, "a", next_at=now + timedelta(minutes=10))
+    two = queue(store, "b", next_at=now + timedelta(minutes=20))
     result = leadbot("outbox", "retry", str(one.id))
     assert result.exit_code == 0 and "1 write(s) due now: 1." in result.stdout
     later = datetime.now(UTC)
@@ -115,8 +117,9 @@ def test_retry_makes_one_write_or_all_due_now(leadbot, store):
 
 
 def test_retry_says_why_it_cannot(leadbot, store):
-    queue(store, "a", next_at=NOW)
-    store.outbox.claim_due(NOW, NOW + timedelta(minutes=2), 10)  # a runner is trying it now
+    now = datetime.now(UTC)  # the command reads the real clock
+    queue(store, "a", next_at=now)
+    store.outbox.claim_due(now, now + timedelta(minutes=2), 10)  # a runner is trying it now
     result = leadbot("outbox", "retry", "1")
     assert result.exit_code == 1 and "write 1 is being tried right now" in result.stderr
     result = leadbot("outbox", "retry", "7")
@@ -127,7 +130,8 @@ def test_retry_says_why_it_cannot(leadbot, store):
 
 
 def test_drop_asks_then_gives_the_write_up_and_audits_it(leadbot, store):
-    write = queue(store, "a", next_at=NOW + timedelta(minutes=10))
+    now = datetime.now(UTC)  # the command reads the real clock
+    write = queue(store, "a", next_at=now + timedelta(minutes=10))
     result = leadbot("outbox", "drop", str(write.id), input="n\n")
     assert result.exit_code == 1 and "Drop the note for capillary:19 on capillary, queued by UREP1?" in result.stdout
     assert store.outbox.get(write.id).state == "pending"
@@ -145,7 +149,8 @@ def test_drop_asks_then_gives_the_write_up_and_audits_it(leadbot, store):
 
 
 def test_drop_with_yes_does_not_ask(leadbot, store):
-    write = queue(store, "a", next_at=NOW + timedelta(minutes=10))
+    now = datetime.now(UTC)  # the command reads the real clock
+    write = queue(store, "a", next_at=now + timedelta(minutes=10))
     result = leadbot("outbox", "drop", str(write.id), "--yes")
     assert result.exit_code == 0 and "Drop the" not in result.stdout
     assert store.outbox.get(write.id).state == "dropped"
