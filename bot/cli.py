@@ -33,9 +33,10 @@ def _fail(message: str, code: int = 2) -> None:
 def _open_store(settings: Settings, **options: bool) -> Store:
     """The store ``settings`` name; a file that cannot be opened stops the command with one line (exit 2)."""
     from bot.stores import open_store
+    from bot.stores.sqlite import LOCK_WAIT
 
     try:
-        return open_store(settings.leadbot_db, **options)
+        return open_store(settings.leadbot_db, lock_wait=LOCK_WAIT, **options)
     except StoreUnavailable as exc:
         _fail(str(exc))
 

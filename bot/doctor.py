@@ -73,7 +73,7 @@ def check_settings(overrides: dict[str, Any]) -> tuple[Check, Settings | None]:
 
 def check_store(settings: Settings) -> tuple[Check, Store | None, str | None]:
     """The database row, the store if it opened, and the line ``run`` would stop with if it cannot."""
-    from bot.stores.sqlite import SqliteStore
+    from bot.stores.sqlite import LOCK_WAIT, SqliteStore
 
     location = str(settings.leadbot_db)
     if location == "memory:":
@@ -82,7 +82,7 @@ def check_store(settings: Settings) -> tuple[Check, Store | None, str | None]:
     if not path.exists() and file_problem(path) is None:
         return Check("database", True, f"{path} does not exist yet; leadbot run creates it"), None, None
     try:
-        store = SqliteStore(path, create=False, migrate=False)
+        store = SqliteStore(path, create=False, migrate=False, lock_wait=LOCK_WAIT)
     except StoreUnavailable as exc:
         line = str(exc)
         wrong, _, fix = line.partition("; ")

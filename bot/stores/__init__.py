@@ -7,10 +7,11 @@ from pathlib import Path
 from services.ports import Store
 
 
-def open_store(location: str | Path, *, create: bool = True) -> Store:
+def open_store(location: str | Path, *, create: bool = True, lock_wait: float | None = None) -> Store:
     """``memory:`` for a throwaway store; a file path or ``sqlite:///PATH`` for SQLite.
 
     ``create=False``: a file that does not exist is ``StoreUnavailable``, not a new empty database.
+    ``lock_wait``: how long another process's lock may hold the opening up (see ``SqliteStore``).
     """
     text = str(location)
     if text == "memory:":
@@ -19,4 +20,5 @@ def open_store(location: str | Path, *, create: bool = True) -> Store:
         return MemoryStore()
     from bot.stores.sqlite import SqliteStore
 
-    return SqliteStore(text.removeprefix("sqlite:///") if text.startswith("sqlite:///") else text, create=create)
+    path = text.removeprefix("sqlite:///") if text.startswith("sqlite:///") else text
+    return SqliteStore(path, create=create, **({} if lock_wait is None else {"lock_wait": lock_wait}))

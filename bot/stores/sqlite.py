@@ -232,16 +232,20 @@ class SqliteStore:
 
     Opening checks the file the way an operator would want it checked: that it can be
     created or written, that it is a database, and that nobody holds a lock on it for
-    longer than ``LOCK_WAIT``; any of these is a ``StoreUnavailable`` whose message
-    names the file and the fix. ``create=False`` refuses a file that does not exist yet
+    longer than ``lock_wait`` seconds; any of these is a ``StoreUnavailable`` whose
+    message names the file and the fix. The commands an operator starts pass
+    ``LOCK_WAIT``; a process the bot starts itself (the work process) waits as long as
+    any statement would. ``create=False`` refuses a file that does not exist yet
     (operator commands must not make an empty database at a mistyped path);
     ``migrate=False`` leaves the schema as it is (``leadbot doctor`` only looks).
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True, migrate: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, create: bool = True, migrate: bool = True, lock_wait: float = BUSY_TIMEOUT
+    ) -> None:
         self.path = str(path)
         self._local = threading.local()
-        self._busy_timeout = LOCK_WAIT  # while opening: a lock held longer than this is a fault, not a wait
+        self._busy_timeout = lock_wait  # while opening: a lock held longer than this is a fault, not a wait
         if self.path != ":memory:":
             problem = file_problem(Path(self.path), must_exist=not create)
             if problem:
@@ -252,7 +256,7 @@ class SqliteStore:
             self.probe_write()
         except sqlite3.Error as exc:
             self.close()
-            raise StoreUnavailable(cannot_open(self.path, explain(Path(self.path), exc, lock_wait=LOCK_WAIT))) from None
+            raise StoreUnavailable(cannot_open(self.path, explain(Path(self.path), exc, lock_wait=lock_wait))) from None
         self._busy_timeout = BUSY_TIMEOUT
         self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         self.links = _Links(self)
