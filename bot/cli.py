@@ -164,6 +164,7 @@ def _existing_store(db: Path | None) -> Store:
 def outbox_list(ctx: typer.Context, db: DbOption = None) -> None:
     """List the queued writes, oldest first."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = db  # `leadbot outbox --db X retry 1` means X too
         return
     from rich.console import Console as RichConsole
     from rich.table import Table
@@ -193,6 +194,7 @@ def outbox_list(ctx: typer.Context, db: DbOption = None) -> None:
 
 @outbox_cli.command("retry")
 def outbox_retry(
+    ctx: typer.Context,
     write_id: Annotated[
         int | None, typer.Argument(metavar="ID", help="The write's id (leadbot outbox lists them)")
     ] = None,
@@ -204,7 +206,7 @@ def outbox_retry(
 
     if (write_id is None) == (not all_):
         _fail("name one write (leadbot outbox retry ID) or --all, not both")
-    store = _existing_store(db)
+    store = _existing_store(db or ctx.obj)
     try:
         made_due = retry(store, write_id)
     except NotWaiting as exc:
@@ -219,6 +221,7 @@ def outbox_retry(
 
 @outbox_cli.command("drop")
 def outbox_drop(
+    ctx: typer.Context,
     write_id: Annotated[int, typer.Argument(metavar="ID", help="The write's id (leadbot outbox lists them)")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
     db: DbOption = None,
@@ -226,7 +229,7 @@ def outbox_drop(
     """Give up a queued write for good (recorded in the audit trail as done by "cli")."""
     from bot.ops import NotWaiting, describe, drop
 
-    store = _existing_store(db)
+    store = _existing_store(db or ctx.obj)
     with ExitStack() as stack:
         stack.callback(store.close)
         write = store.outbox.get(write_id)

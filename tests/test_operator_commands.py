@@ -34,13 +34,13 @@ def store(db):
 
 @pytest.fixture
 def leadbot(monkeypatch, db):
-    """The command in this process, on ``db`` (LEADBOT_DB), answering prompts with ``input``."""
+    """The command in this process, on ``db`` (LEADBOT_DB, or ``env_db``), answering prompts with ``input``."""
 
-    def run(*args: str, input: str | None = None):
+    def run(*args: str, input: str | None = None, env_db: Path | None = None):
         for name in list(os.environ):
             if name.startswith(("SLACK_", "LEADBOT_", "PORT")):
                 monkeypatch.delenv(name)
-        monkeypatch.setenv("LEADBOT_DB", str(db))
+        monkeypatch.setenv("LEADBOT_DB", str(env_db or db))
         monkeypatch.setenv("COLUMNS", "1000")  # table rows on one line each, to read them back
         result = CliRunner().invoke(cli, list(args), input=input)
         assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
@@ -146,6 +146,18 @@ def test_drop_asks_then_gives_the_write_up_and_audits_it(leadbot, store):
     result = leadbot("outbox", "drop", str(write.id), "--yes")
     assert result.exit_code == 1 and "write 1 is no longer queued (it was dropped)" in result.stderr
     assert len(store.audit.entries(action="outbox_drop")) == 1
+
+
+def test_the_database_can_be_named_before_or_after_the_subcommand(leadbot, store, db, tmp_path):
+    now = datetime.now(UTC)
+    queue(store, "a", next_at=now + timedelta(minutes=10))
+    elsewhere = tmp_path / "elsewhere.db"
+    SqliteStore(elsewhere).close()
+    for args in (("outbox", "--db", str(db), "retry", "1"), ("outbox", "retry", "1", "--db", str(db))):
+        result = leadbot(*args, env_db=elsewhere)
+        assert result.exit_code == 0 and "1 write(s) due now: 1." in result.stdout, args
+    result = leadbot("outbox", "--db", str(db), "drop", "1", "--yes", env_db=elsewhere)
+    assert result.exit_code == 0 and store.outbox.get(1).state == "dropped"
 
 
 def test_drop_with_yes_does_not_ask(leadbot, store):
