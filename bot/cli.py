@@ -7,7 +7,7 @@ import logging
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -131,21 +131,25 @@ def console(
 # -- the operator's commands -------------------------------------------------------------------
 
 
+def _table_console() -> Any:
+    from rich.console import Console as RichConsole
+
+    out = RichConsole(highlight=False)
+    if not out.is_terminal:
+        out.width = max(out.width, 160)  # a log or a pipe: long rows stay whole instead of wrapping at 80
+    return out
+
+
 @cli.command()
 def doctor(db: DbOption = None) -> None:
     """Check the settings, the database, each backend and the Slack token; say how to fix what is wrong.
 
     Exit status 0 when every check passes, 1 when one fails, 2 when the database cannot be opened.
     """
-    from rich.console import Console as RichConsole
-
     from bot.doctor import diagnose, render
 
     report = diagnose({"leadbot_db": db} if db else {})
-    out = RichConsole(highlight=False)
-    if not out.is_terminal:
-        out.width = max(out.width, 160)  # a log or a pipe: long rows stay whole instead of wrapping at 80
-    render(report, out)
+    render(report, _table_console())
     if report.store_error:
         typer.echo(f"leadbot: {report.store_error}", err=True)
     raise typer.Exit(report.exit_code)
@@ -166,7 +170,6 @@ def outbox_list(ctx: typer.Context, db: DbOption = None) -> None:
     if ctx.invoked_subcommand is not None:
         ctx.obj = db  # `leadbot outbox --db X retry 1` means X too
         return
-    from rich.console import Console as RichConsole
     from rich.table import Table
     from rich.text import Text
 
@@ -178,9 +181,7 @@ def outbox_list(ctx: typer.Context, db: DbOption = None) -> None:
         rows = outbox_rows(store, utcnow())
     finally:
         store.close()
-    out = RichConsole(highlight=False)
-    if not out.is_terminal:
-        out.width = max(out.width, 160)
+    out = _table_console()
     if not rows:
         out.print("No writes are queued.")
         return
