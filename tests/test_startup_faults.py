@@ -136,3 +136,15 @@ def test_a_database_that_cannot_be_used_stops_each_command_with_one_line(tmp_pat
         assert expected(path) in stderr, said
     if fault == "missing directory":
         assert not path.parent.exists()  # nothing was made on the way
+
+
+def test_a_database_url_that_is_not_sqlite_is_said_plainly():
+    from bot.stores import open_store
+    from services.ports import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable) as refused:
+        open_store("postgresql://leadbot:pw@db.example/leadbot")
+    assert str(refused.value) == (
+        "cannot open the database postgresql://…: only SQLite files are supported; set LEADBOT_DB to a file path"
+    )
+    assert "pw" not in str(refused.value)  # a URL can carry a password

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.ports import Store
+from services.ports import Store, StoreUnavailable
 
 
 def open_store(location: str | Path, *, create: bool = True, lock_wait: float | None = None) -> Store:
@@ -18,6 +18,12 @@ def open_store(location: str | Path, *, create: bool = True, lock_wait: float | 
         from bot.stores.memory import MemoryStore
 
         return MemoryStore()
+    scheme, sep, _ = text.partition("://")
+    if sep and scheme != "sqlite":
+        # Not a path: said plainly, rather than "its directory postgresql:/… does not exist".
+        raise StoreUnavailable(
+            f"cannot open the database {scheme}://…: only SQLite files are supported; set LEADBOT_DB to a file path"
+        )
     from bot.stores.sqlite import SqliteStore
 
     path = text.removeprefix("sqlite:///") if text.startswith("sqlite:///") else text
