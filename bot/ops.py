@@ -96,7 +96,8 @@ def retry(store: Store, write_id: int | None, clock: Clock = utcnow) -> list[int
 
 
 def describe(write: QueuedWrite) -> str:
-    return f"the {what(write.op)} for {write.ref or 'a new lead'} on {write.backend}, queued by {write.slack_user}"
+    lead = f" for {write.ref}" if write.ref else ""  # a new lead has no ref until it lands
+    return f"the {what(write.op)}{lead} on {write.backend}, queued by {write.slack_user}"
 
 
 def drop(store: Store, write_id: int, clock: Clock = utcnow) -> QueuedWrite:

@@ -162,9 +162,10 @@ def test_the_database_can_be_named_before_or_after_the_subcommand(leadbot, store
 
 def test_drop_with_yes_does_not_ask(leadbot, store):
     now = datetime.now(UTC)  # the command reads the real clock
-    write = queue(store, "a", next_at=now + timedelta(minutes=10))
+    write = queue(store, "a", next_at=now + timedelta(minutes=10), op="create", ref=None, backend="leadsapi")
     result = leadbot("outbox", "drop", str(write.id), "--yes")
     assert result.exit_code == 0 and "Drop the" not in result.stdout
+    assert "Dropped write 1: the new lead on leadsapi, queued by UREP1." in result.stdout
     assert store.outbox.get(write.id).state == "dropped"
 
 
