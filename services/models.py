@@ -41,6 +41,7 @@ class Lead(Model):
     last_activity: AwareDatetime | None = None
     created_at: AwareDatetime | None = None
     department: str | None = None  # where the backend hands leads to departments (Getlead)
+    created_by: str | None = None  # the staff ID that created it, where the backend keeps it (local)
 
     @property
     def ref(self) -> str:

@@ -150,7 +150,7 @@ class QueuedWrite:
     ref: str | None
     slack_user: str
     origin: dict[str, Any]  # where the user asked (opaque to the domain)
-    state: str  # pending, running, done, failed
+    state: str  # pending, running, done, failed, dropped (by an operator)
     attempts: int
     next_at: datetime
     created_at: datetime
@@ -189,6 +189,17 @@ class OutboxQueue(Protocol):
 
     def pending(self) -> list[QueuedWrite]:
         """Not yet landed nor given up (pending or running), oldest first."""
+        ...
+
+    def retry_now(self, now: datetime, write_id: int | None = None) -> list[int]:
+        """Make waiting writes (state pending; one, or every one) due at ``now``; return their ids.
+
+        A write being tried right now (running, its lease not over) is left alone.
+        """
+        ...
+
+    def drop(self, write_id: int, now: datetime) -> bool:
+        """Give up a write that nobody is trying right now (state ``dropped``); False when it is not waiting."""
         ...
 
 
@@ -280,6 +291,10 @@ class LocalLeads(Protocol):
         ...
 
     def get(self, lead_id: int) -> Lead | None: ...
+
+    def every(self, after: int = 0, limit: int = 500) -> list[Lead]:
+        """Every lead numbered above ``after``, by number (an export reads them page by page)."""
+        ...
 
     def search(
         self,

@@ -227,6 +227,40 @@ def test_two_runners_never_take_the_same_write(store):
     assert sorted(taken) == sorted({*taken}) and len(taken) == 30
 
 
+def test_an_operator_makes_waiting_writes_due_now_but_not_one_being_tried(store):
+    later = queue(store, "later", NOW + timedelta(hours=1))
+    overdue = queue(store, "overdue", NOW - timedelta(minutes=1))
+    leased = queue(store, "leased", NOW)
+    store.outbox.claim_due(NOW, NOW + timedelta(minutes=2), 10)  # takes overdue and leased
+    store.outbox.update(overdue.id, state="pending", next_at=NOW - timedelta(minutes=1))  # its try ended: waiting
+    assert store.outbox.retry_now(NOW, later.id) == [later.id]
+    assert store.outbox.get(later.id).next_at == NOW
+    assert store.outbox.retry_now(NOW, leased.id) == []  # being tried right now
+    assert store.outbox.get(leased.id).next_at == NOW + timedelta(minutes=2)
+    assert store.outbox.retry_now(NOW) == [later.id, overdue.id]
+    assert store.outbox.get(overdue.id).next_at == NOW - timedelta(minutes=1)  # already due: kept
+    assert [w.id for w in store.outbox.claim_due(NOW, NOW + timedelta(minutes=2), 10)] == [overdue.id, later.id]
+    assert store.outbox.retry_now(NOW, 999) == []
+
+
+def test_an_operator_drops_a_write_nobody_is_trying(store):
+    waiting = queue(store, "waiting", NOW + timedelta(hours=1))
+    leased = queue(store, "leased", NOW)
+    landed = queue(store, "landed", NOW + timedelta(hours=1))
+    store.outbox.claim_due(NOW, NOW + timedelta(minutes=2), 10)
+    store.outbox.update(landed.id, state="done", finished_at=NOW)
+    assert store.outbox.drop(waiting.id, NOW) is True
+    dropped = store.outbox.get(waiting.id)
+    assert (dropped.state, dropped.finished_at) == ("dropped", NOW)
+    assert store.outbox.drop(waiting.id, NOW) is False  # once
+    assert store.outbox.drop(landed.id, NOW) is False and store.outbox.drop(999, NOW) is False
+    assert store.outbox.drop(leased.id, NOW + timedelta(minutes=1)) is False  # a runner holds it
+    assert [w.key for w in store.outbox.pending()] == ["leased"]
+    assert store.outbox.claim_due(NOW + timedelta(hours=2), NOW + timedelta(hours=3), 10)[0].key == "leased"
+    assert store.outbox.drop(leased.id, NOW + timedelta(hours=3)) is True  # its runner died: the lease ran out
+    assert store.outbox.pending() == []
+
+
 # -- digests ----------------------------------------------------------------------------------
 
 
@@ -301,6 +335,18 @@ def test_local_leads_are_numbered_and_read_back(store):
     assert store.local.get(1) == first and first.next_follow_up == NOW + timedelta(days=1)
     assert store.local.get(99) is None and store.local.get(2**70) is None
     assert [(a.kind, a.text, a.by) for a in store.local.activity(1, 10)] == [("note", "met at the expo", "ada")]
+
+
+def test_every_local_lead_by_number_page_by_page(store):
+    for name in ("Ada", "Bob", "Cy", "Di", "Ed"):
+        add(store, name, owner="ana", next_follow_up=NOW + timedelta(days=1))
+    store.local.update(3, at=NOW + timedelta(minutes=5), status="won")
+    pages = [store.local.every(0, 2), store.local.every(2, 2), store.local.every(4, 2), store.local.every(5, 2)]
+    assert [[lead.id for lead in page] for page in pages] == [["1", "2"], ["3", "4"], ["5"], []]
+    third = pages[1][0]
+    assert third == store.local.get(3)  # every field, closed leads too
+    assert (third.status, third.owner, third.created_by, third.created_at) == ("won", "ana", "ada", NOW)
+    assert third.last_activity == NOW + timedelta(minutes=5)
 
 
 def test_local_search_orders_due_first_then_newest_and_pages(store):

@@ -299,6 +299,21 @@ class _Outbox(_Part):
         with self.store.locked() as s:
             return [w for _, w in sorted(s.outbox.items()) if w.state in ("pending", "running")]
 
+    def retry_now(self, now: datetime, write_id: int | None = None) -> list[int]:
+        with self.store.locked() as s:
+            waiting = [w for i, w in sorted(s.outbox.items()) if w.state == "pending" and write_id in (None, i)]
+            for write in waiting:
+                s.outbox[write.id] = replace(write, next_at=min(write.next_at, now))
+            return [w.id for w in waiting]
+
+    def drop(self, write_id: int, now: datetime) -> bool:
+        with self.store.locked() as s:
+            write = s.outbox.get(write_id)
+            if write is None or not (write.state == "pending" or (write.state == "running" and write.next_at <= now)):
+                return False
+            s.outbox[write_id] = replace(write, state="dropped", finished_at=now)
+            return True
+
 
 class _Digests(_Part):
     def claim(self, slack_user: str, day: date, now: datetime) -> bool:
@@ -385,6 +400,7 @@ class _Local(_Part):
                     next_follow_up=lead.next_follow_up,
                     last_activity=at,
                     created_at=at,
+                    created_by=by,
                 )
             )
             if lead.note:
@@ -396,6 +412,10 @@ class _Local(_Part):
         with self.store.locked() as s:
             record = s.local.get(lead_id)
             return record.lead if record else None
+
+    def every(self, after: int = 0, limit: int = 500) -> list[Lead]:
+        with self.store.locked() as s:
+            return [s.local[i].lead for i in sorted(s.local) if i > after][:limit]
 
     def search(
         self,

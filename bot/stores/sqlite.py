@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from bot.stores.common import alive, next_slot, process_token
+from bot.stores.files import cannot_open, explain, file_problem
 from services.models import Activity, FollowUp, Lead, LeadPage, NewLead, Note, StaffLink, StatusChange
 from services.ports import (
     AUDIT_FIELDS,
@@ -45,6 +46,9 @@ from services.ports import (
 migrations = Migrations("leadbot")
 
 MAX_ID = 2**63 - 1  # SQLite's integer range: a larger lead number names no lead
+BUSY_TIMEOUT = 10.0  # seconds a statement waits for another connection's write lock
+# At start-up a lock held this long is a stuck process, not a sibling's write (those take milliseconds).
+LOCK_WAIT = 2.0
 
 
 @migrations()
@@ -270,15 +274,37 @@ def _id(lead_id: int) -> int | None:
 
 
 class SqliteStore:
-    """The SQLite file behind Leadbot, opened lazily per thread; one object serves every port."""
+    """The SQLite file behind Leadbot, opened lazily per thread; one object serves every port.
 
-    def __init__(self, path: str | Path) -> None:
+    Opening checks the file the way an operator would want it checked: that it can be
+    created or written, that it is a database, and that nobody holds a lock on it for
+    longer than ``lock_wait`` seconds; any of these is a ``StoreUnavailable`` whose
+    message names the file and the fix. The commands an operator starts pass
+    ``LOCK_WAIT``; a process the bot starts itself (the work process) waits as long as
+    any statement would. ``create=False`` refuses a file that does not exist yet
+    (operator commands must not make an empty database at a mistyped path);
+    ``migrate=False`` leaves the schema as it is (``leadbot doctor`` only looks).
+    """
+
+    def __init__(
+        self, path: str | Path, *, create: bool = True, migrate: bool = True, lock_wait: float = BUSY_TIMEOUT
+    ) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._busy_timeout = lock_wait  # while opening: a lock held longer than this is a fault, not a wait
+        if self.path != ":memory:":
+            problem = file_problem(Path(self.path), must_exist=not create)
+            if problem:
+                raise StoreUnavailable(cannot_open(self.path, problem))
         try:
-            migrations.apply(self.db)
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"{self.path}: {exc}") from None
+            if migrate:
+                migrations.apply(self.db)
+            self.probe_write()
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreUnavailable(cannot_open(self.path, explain(Path(self.path), exc, lock_wait=lock_wait))) from None
+        self._busy_timeout = BUSY_TIMEOUT
+        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         self.links = _Links(self)
         self.requests = _Requests(self)
         self.writes = _Writes(self)
@@ -294,7 +320,7 @@ class SqliteStore:
     def db(self) -> Database:
         db = getattr(self._local, "db", None)
         if db is None:
-            conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, check_same_thread=False, isolation_level=None)
             db = Database(conn)
             if self.path != ":memory:":
                 db.enable_wal()
@@ -352,6 +378,17 @@ class SqliteStore:
             self.conn.execute("select 1").fetchone()
         except sqlite3.Error as exc:
             raise StoreUnavailable(str(exc)) from None
+
+    def probe_write(self) -> None:
+        """Take the write lock and let it go, changing nothing: the file is writable and nobody holds it."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("ROLLBACK")
+
+    def schema(self) -> tuple[list[str], list[str]]:
+        """Migrations this code would still apply, and those the file has that this code does not know."""
+        applied = [m.name for m in migrations.applied(self.db)]
+        known = {m.name for m in migrations.pending(Database(memory=True))}  # all of them: nothing is applied there
+        return [m.name for m in migrations.pending(self.db)], [name for name in applied if name not in known]
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -653,6 +690,27 @@ class _Outbox(_Part):
         )
         return [_queued(r) for r in rows]
 
+    def retry_now(self, now: datetime, write_id: int | None = None) -> list[int]:
+        which, params = ("", []) if write_id is None else (" and id = ?", [write_id])
+        with self.store.atomic():
+            ids = [
+                r[0]
+                for r in self.store.read(f"select id from outbox where state = 'pending'{which} order by id", params)
+            ]
+            self.store.write(
+                f"update outbox set next_at = min(next_at, ?) where state = 'pending'{which}",
+                [to_db_time(now), *params],
+            )
+        return ids
+
+    def drop(self, write_id: int, now: datetime) -> bool:
+        cursor = self.store.write(
+            "update outbox set state = 'dropped', finished_at = ? where id = ?"
+            " and (state = 'pending' or (state = 'running' and next_at <= ?))",
+            [to_db_time(now), write_id, to_db_time(now)],
+        )
+        return cursor.rowcount == 1
+
 
 _DIGEST_COLUMNS = "slack_user, day, state, claimed_at, channel, ts, sent_at, leads"
 
@@ -781,12 +839,13 @@ class _Remote(_Part):
 
 
 _LEAD_COLUMNS = (
-    "id, name, email, phone, lead_for, type, source, status, owner, next_follow_up, last_activity_at, created_at"
+    "id, name, email, phone, lead_for, type, source, status, owner, next_follow_up, last_activity_at, created_at,"
+    " created_by"
 )
 
 
 def _local_lead(row: Any) -> Lead:
-    lead_id, name, email, phone, lead_for, lead_type, source, status, owner, next_at, last, created = row
+    lead_id, name, email, phone, lead_for, lead_type, source, status, owner, next_at, last, created, by = row
     return Lead(
         backend="local",
         id=str(lead_id),
@@ -801,6 +860,7 @@ def _local_lead(row: Any) -> Lead:
         next_follow_up=from_db_time(next_at),
         last_activity=from_db_time(last),
         created_at=from_db_time(created),
+        created_by=by,
     )
 
 
@@ -838,6 +898,12 @@ class _Local(_Part):
             return None
         rows = self.store.read(f"select {_LEAD_COLUMNS} from local_leads where id = ?", [lead_id])
         return _local_lead(rows[0]) if rows else None
+
+    def every(self, after: int = 0, limit: int = 500) -> list[Lead]:
+        rows = self.store.read(
+            f"select {_LEAD_COLUMNS} from local_leads where id > ? order by id limit ?", [after, limit]
+        )
+        return [_local_lead(r) for r in rows]
 
     def search(
         self,
