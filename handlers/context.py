@@ -26,6 +26,7 @@ from services.leads import LeadService
 from services.models import Lead
 from services.people import People
 from services.ports import Preferences
+from services.progress import SAY
 from services.reminders import Reminders
 
 log = logging.getLogger("leadbot")
@@ -174,6 +175,14 @@ def queued_reply(exc: Queued) -> Reply:
     return Reply(text=queued_mrkdwn(exc))
 
 
+def _say(respond: Respond | Callable[..., Any], line: str) -> None:
+    """A line while the work goes on: a new ephemeral message, never over the card the person acted on."""
+    try:
+        respond(text=line, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.warning("progress line not shown: %s", line)
+
+
 def run_safely(respond: Respond | Callable[..., Any], work: Callable[[], Reply | None], origin: dict) -> None:
     """Run a listener's work after the ack; every outcome reaches the user.
 
@@ -181,6 +190,7 @@ def run_safely(respond: Respond | Callable[..., Any], work: Callable[[], Reply |
     is logged with its traceback under a short reference the user can quote.
     """
     token = ORIGIN.set(origin)
+    say = SAY.set(lambda line: _say(respond, line))
     try:
         reply = work()
     except Queued as exc:
@@ -192,6 +202,7 @@ def run_safely(respond: Respond | Callable[..., Any], work: Callable[[], Reply |
         log.exception("unexpected error (ref %s)", ref)
         reply = error_reply(f"something went wrong on our side (ref `{ref}`); an admin can look it up in the log")
     finally:
+        SAY.reset(say)
         ORIGIN.reset(token)
     if reply is not None:
         reply.send(respond)

@@ -125,6 +125,7 @@ from services.models import (
     StatusOption,
 )
 from services.ports import RateBudget, RemoteLead, RemoteLeads, StaffLinks
+from services.progress import still_working
 
 log = logging.getLogger("leadbot.backends")
 
@@ -244,6 +245,9 @@ class LeadSquaredBackend(Backend):
         self.rates: RateBudget = context.store.rates
         self.rate_key = "leadsquared:" + hashlib.sha256(access.encode()).hexdigest()[:24]  # never the key itself
         self.limit = options.rate_limit
+        self.waiting_why = (
+            f"LeadSquared allows {options.rate_limit} calls in {options.rate_window:g} s and other actions are ahead"
+        )
         self.window = options.rate_window + max(options.rate_window * PACE_MARGIN, LEAST_MARGIN)
         http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
         self.api = ApiClient(
@@ -280,6 +284,7 @@ class LeadSquaredBackend(Backend):
         with self._lock:
             self.calls += 1
         if wait > 0:
+            still_working(wait, self.waiting_why)
             self.sleep(wait)
 
     def _check_reply(self, response: Any) -> None:
