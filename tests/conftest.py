@@ -72,6 +72,37 @@ def settings(tmp_path: Path, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPa
     return bot_settings(tmp_path, fake_slack, monkeypatch)
 
 
+# The REST leads API's Required strings Leadbot cannot get from what was typed, and a short timeout.
+LEADSAPI_CONFIG = (
+    "[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n"
+    'defaults = { photo = "p.png", location = "-", position = "-", description = "-", company = "-" }\n'
+)
+
+
+@pytest.fixture
+def api_fake():
+    """The REST leads API's fake (tests/fakes/leadsapi.py)."""
+    from tests.fakes.leadsapi import FakeLeadsApi
+
+    fake = FakeLeadsApi().start()
+    yield fake
+    fake.stop()
+
+
+def leadsapi_settings(tmp_path: Path, fake_slack: FakeSlack, api_fake, monkeypatch: pytest.MonkeyPatch, config=None):
+    """Settings with the REST leads API configured on ``api_fake`` (``config``: LEADSAPI_CONFIG by default)."""
+    from tests.fakes.leadsapi import TOKEN
+
+    return bot_settings(
+        tmp_path,
+        fake_slack,
+        monkeypatch,
+        config=config or LEADSAPI_CONFIG,
+        leadbot_leadsapi_url=api_fake.url,
+        leadbot_leadsapi_token=TOKEN,
+    )
+
+
 class Clock:
     """The time every part of the bot reads: real unless a test sets ``at`` (then it stands still)."""
 

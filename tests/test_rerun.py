@@ -9,8 +9,7 @@ from services.audit import Actor
 from services.errors import Queued
 from services.models import NewLead
 from services.rerun import writes_of
-from tests.conftest import ADMIN, REP, bot_settings
-from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
+from tests.conftest import ADMIN, REP, leadsapi_settings
 
 REP_ACTOR = Actor(slack_user=REP)
 
@@ -20,26 +19,8 @@ class Died(BaseException):
 
 
 @pytest.fixture
-def api_fake():
-    fake = FakeLeadsApi().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def settings(tmp_path, fake_slack, api_fake, monkeypatch):
-    config = (
-        "[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n"
-        'defaults = { photo = "p.png", location = "-", position = "-", description = "-", company = "-" }\n'
-    )
-    return bot_settings(
-        tmp_path,
-        fake_slack,
-        monkeypatch,
-        config=config,
-        leadbot_leadsapi_url=api_fake.url,
-        leadbot_leadsapi_token=TOKEN,
-    )
+    return leadsapi_settings(tmp_path, fake_slack, api_fake, monkeypatch)
 
 
 @pytest.fixture
