@@ -8,11 +8,13 @@ entry is marked done when the work ends. At start-up, and when a work process di
 whatever is not done is run again — once, by one process — and ``services/rerun.py``
 makes sure its writes are not made twice.
 
-fsync policy: the journal commits with ``PRAGMA synchronous = FULL`` on its own
-connection (WAL fsync'd at every commit), so an acked request survives power loss,
-not just a killed process. Requests that arrive while a commit is in flight are
-committed together by one writer thread (group commit): one fsync for all of them,
-and the event loop never waits on the disk. The rest of the store keeps ``NORMAL``.
+fsync policy: accepting commits with ``PRAGMA synchronous = FULL`` on a connection of
+its own (the WAL fsync'd at every commit), so an acked request survives power loss,
+not just a killed process; marking an entry started or done does not wait for the
+disk (lost, it only runs the request again). Requests that arrive while a commit is
+in flight are committed together by one writer thread (group commit): one fsync for
+all of them, and the event loop never waits on the disk. The rest of the store keeps
+``NORMAL``.
 """
 
 from __future__ import annotations
@@ -85,13 +87,16 @@ class Journal:
         self._writer: threading.Thread | None = None
         self._closing = False
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+    def _conn(self, *, durable: bool = False) -> sqlite3.Connection:
+        """This thread's connection. Only accepting must reach the disk before the ack (``durable``):
+        a lost start or finish just runs the request again, and its writes are not made twice."""
+        name = "durable" if durable else "conn"
+        conn = getattr(self._local, name, None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            self._local.conn = conn
+            conn.execute(f"PRAGMA synchronous = {self.synchronous if durable else 'NORMAL'}")
+            setattr(self._local, name, conn)
         return conn
 
     # -- before the ack -----------------------------------------------------------------------
@@ -134,7 +139,7 @@ class Journal:
                 loop.call_soon_threadsafe(_settle, future, entry_id, None)
 
     def _insert(self, rows: list[tuple[str, str]]) -> list[int]:
-        conn = self._conn()
+        conn = self._conn(durable=True)
         now = to_db_time(datetime.now(UTC))
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -222,10 +227,11 @@ class Journal:
             self._wake.notify()
         if self._writer is not None:
             self._writer.join(10)
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        for name in ("conn", "durable"):
+            conn = getattr(self._local, name, None)
+            if conn is not None:
+                conn.close()
+                setattr(self._local, name, None)
 
 
 def _settle(future: asyncio.Future, result: int | None, error: BaseException | None) -> None:
