@@ -108,7 +108,9 @@ def build_runtime(
     backends = build_backends(settings, store, clock, sleep)
     audit = Audit(store.audit, clock)
     people = People(store.links, store.prefs, backends, audit, self_link=settings.leadbot_self_link, clock=clock)
-    service = LeadService(backends, people, Outbox(store.outbox), audit, Events(), clock=clock)
+    service = LeadService(
+        backends, people, Outbox(store.outbox), audit, Events(), clock=clock, writes=store.writes, atomic=store.atomic
+    )
     client = build_client(settings)
     deps = Deps(
         service=service,
@@ -118,7 +120,8 @@ def build_runtime(
         claims=RequestClaims(store.requests),
         background=background or TrackedExecutor(settings.leadbot_workers),
         client=client,
-        poster=PacedPoster(client, settings.leadbot_digest_rate),
+        poster=PacedPoster(client, settings.leadbot_digest_rate, pause=sleep),
+        pause=sleep,
         timezones=TimeZones(client, store.prefs, clock),
         names=Names(client),
         admins=settings.leadbot_admins,
@@ -235,6 +238,7 @@ def build_app(runtime: Runtime, *, verify_requests: bool = True) -> LeadbotApp:
 
 def build_digest_scheduler(runtime: Runtime, **options: Any) -> DigestScheduler:
     """Daily digests, from a loop over the store (see bot/scheduler.py)."""
+    options.setdefault("pruned", (runtime.store.writes.prune,))
     return DigestScheduler(DigestSender(runtime.deps), runtime.store.requests, runtime.service.clock, **options)
 
 

@@ -4,7 +4,9 @@ Secrets come only from the environment and are ``SecretStr``, so neither
 ``repr(settings)`` nor a log line can show them. Each backend's variables
 and options come from its ``BackendSpec`` in ``services.backends.REGISTRY``.
 ``load_settings`` turns any problem into one ``ConfigError`` line naming the
-variable and what it expects, without echoing the value given.
+variable and what it expects, without echoing the value given: whatever a
+setting holds may be a secret pasted into the wrong variable, so errors say
+which setting and what shape was expected, never what it was.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import tomllib
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -58,7 +60,7 @@ class FileConfig(BaseModel):
     def _known_backends(cls, value: dict[str, str]) -> dict[str, str]:
         for channel, backend in value.items():
             if backend not in REGISTRY:
-                raise ValueError(f"channel {channel} routes to unknown backend {backend!r}")
+                raise ValueError(f"channel {channel} routes to no known backend: expected one of {', '.join(REGISTRY)}")
         return value
 
     @field_validator("backends")
@@ -74,7 +76,7 @@ class FileConfig(BaseModel):
     def _feeds_of_known_backends(cls, value: dict[str, str]) -> dict[str, str]:
         for backend in value:
             if backend not in REGISTRY:
-                raise ValueError(f"[feeds] names unknown backend {backend!r}")
+                raise ValueError(f"[feeds] {backend}: no such backend (known: {', '.join(REGISTRY)})")
         return value
 
 
@@ -95,6 +97,9 @@ class Settings(BaseSettings):
     leadbot_log_level: str = "INFO"
     leadbot_workers: int = Field(4, ge=1, le=64)
     leadbot_work_process: bool = True
+    # How acked work is kept before the ack (bot/journal.py): "full" fsyncs each commit (survives
+    # power loss), "normal" survives a killed process only, "off" keeps nothing (benchmarks only).
+    leadbot_journal: Literal["full", "normal", "off"] = "full"
     leadbot_digest_rate: float = Field(10.0, gt=0, le=1000)  # DMs per second at most
 
     _file: FileConfig = PrivateAttr(default_factory=FileConfig)
@@ -117,7 +122,12 @@ class Settings(BaseSettings):
             bad = [n for n, i in enumerate(ids, 1) if i[:1] not in ("U", "W") or not i.isalnum() or len(i) > 20]
             if bad:
                 # Never the values: a token pasted into the wrong variable must not reach a log.
-                raise ValueError(f"entries {', '.join(map(str, bad))} are not Slack user IDs")
+                which = ", ".join(map(str, bad))
+                raise ValueError(
+                    f"entry {which} is not a Slack user ID"
+                    if len(bad) == 1
+                    else f"entries {which} are not Slack user IDs"
+                )
             return frozenset(ids)
         return value
 
@@ -236,11 +246,11 @@ def _load_file(path: Path) -> FileConfig:
             f"LEADBOT_CONFIG cannot be read ({exc.strerror}): expected {EXPECTS['LEADBOT_CONFIG']}"
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"LEADBOT_CONFIG {path} is not valid TOML ({exc})") from None
+        raise ConfigError(f"LEADBOT_CONFIG is not valid TOML ({exc})") from None
     try:
         return FileConfig.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"])
         reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        raise ConfigError(f"LEADBOT_CONFIG {path}: {where}: {reason}") from None
+        raise ConfigError(f"LEADBOT_CONFIG {where}: {reason}") from None

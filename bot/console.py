@@ -31,6 +31,7 @@ from bot.textview import USER_RE, Button, TextView
 from handlers.blocks import LEAD_FROM_MESSAGE
 from services.audit import Actor
 from services.errors import LeadError
+from services.ports import Store
 from services.when import parse_when, zone
 
 HELP = """Type /lead commands as in Slack (try /lead help). Also:
@@ -57,6 +58,7 @@ class Console:
         admin: bool = True,
         tz: str = "UTC",
         out: RichConsole | None = None,
+        store: Store | None = None,
     ) -> None:
         self.out = out or RichConsole(highlight=False)
         self.tz = zone(tz).key
@@ -71,7 +73,11 @@ class Console:
                 "leadbot_admins": frozenset({self.user}) if admin else frozenset(),
             }
         )
-        self.runtime = build_runtime(settings, background=InlineExecutor())
+        try:
+            self.runtime = build_runtime(settings, store=store, background=InlineExecutor())
+        except BaseException:
+            self.fake.stop()  # a database that cannot be opened must not leave the fake Slack serving
+            raise
         self.service = self.runtime.service
         self.app = build_app(self.runtime)
         self.outbox = build_outbox_runner(self.runtime)

@@ -53,6 +53,7 @@ class FakeSlack(FakeServer):
         self.users: dict[str, dict[str, Any]] = {}
         self.slack_failures: dict[str, Failure] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages posted, oldest first
+        self.shown: list[dict[str, Any]] = []  # what response URLs showed people (not the ones that failed)
         self.limits: dict[str, tuple[int, list[float]]] = {}  # method -> (per second, recent call times)
         self._ts = itertools.count(1)
 
@@ -62,7 +63,7 @@ class FakeSlack(FakeServer):
         kind, _, name = request.path.strip("/").partition("/")
         call = Call(kind=kind, name=name, body=body, headers=request.headers)
         with self._changed:
-            failure = self.slack_failures.get(name)
+            failure = self._failure(kind, name)
             delay = failure.delay if failure and failure.times > 0 else 0.0
             status, call.answer, extra = self._reply(kind, name, body)
             self.calls.append(call)
@@ -92,8 +93,14 @@ class FakeSlack(FakeServer):
     def add_user(self, user_id: str, name: str, tz: str = "UTC") -> None:
         self.users[user_id] = {"id": user_id, "name": name, "real_name": name, "tz": tz, "team_id": TEAM}
 
+    def _failure(self, kind: str, name: str) -> Failure | None:
+        found = self.slack_failures.get(name)
+        if found is None and kind == "response":
+            found = self.slack_failures.get("response")
+        return found
+
     def fail(self, method: str, **failure: Any) -> None:
-        """The next call(s) of Web API ``method`` (or response URL key) fail as Slack fails."""
+        """The next call(s) of Web API ``method`` (or response URL key, or ``"response"``: any) fail as Slack fails."""
         with self._changed:
             self.slack_failures[method] = Failure(**failure)
 
@@ -128,14 +135,18 @@ class FakeSlack(FakeServer):
             if len(recent) >= per_second:
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
             recent.append(now)
-        failure = self.slack_failures.get(name)
+        failure = self._failure(kind, name)
         if failure and failure.times > 0:
             failure.times -= 1
             if failure.deliver:
-                getattr(self, "_" + name.replace(".", "_"))(body)
+                if kind == "response":
+                    self.shown.append(body)
+                else:
+                    getattr(self, "_" + name.replace(".", "_"))(body)
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             return failure.status, {"ok": False, "error": failure.error or "ratelimited"}, extra
         if kind == "response":
+            self.shown.append(body)
             return 200, {"ok": True}, {}
         if kind != "api":
             return 404, {"ok": False, "error": "not_found"}, {}
@@ -185,6 +196,8 @@ class FakeSlack(FakeServer):
             metadata = json.loads(metadata)
         if metadata:
             message["metadata"] = metadata
+        if body.get("thread_ts"):
+            message["thread_ts"] = str(body["thread_ts"])
         self.messages.setdefault(channel, []).append(message)
         return {"channel": channel, "ts": ts, "message": message}
 
@@ -192,11 +205,30 @@ class FakeSlack(FakeServer):
         return {"channel": {"id": self.dm_channel(str(body.get("users", "")))}}
 
     def _conversations_history(self, body: dict[str, Any]) -> dict[str, Any]:
+        # The channel's own messages, newest first; replies in threads are not among them.
         oldest = float(body.get("oldest") or 0)
-        found = [m for m in self.messages.get(str(body.get("channel")), []) if float(m["ts"]) >= oldest]
+        found = [
+            m
+            for m in self.messages.get(str(body.get("channel")), [])
+            if float(m["ts"]) >= oldest and m.get("thread_ts") in (None, m["ts"])
+        ]
+        return {"messages": self._shown(body, list(reversed(found))), "has_more": False}
+
+    def _conversations_replies(self, body: dict[str, Any]) -> dict[str, Any]:
+        # A thread, oldest first: its parent (when it is in this fake) and the replies to it.
+        parent, oldest = str(body.get("ts", "")), float(body.get("oldest") or 0)
+        found = [
+            m
+            for m in self.messages.get(str(body.get("channel")), [])
+            if m["ts"] == parent or (m.get("thread_ts") == parent and float(m["ts"]) >= oldest)
+        ]
+        return {"messages": self._shown(body, found), "has_more": False}
+
+    @staticmethod
+    def _shown(body: dict[str, Any], found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
-        shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in reversed(found)]
-        return {"messages": shown[: int(body.get("limit") or 100)], "has_more": False}
+        shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in found]
+        return shown[: int(body.get("limit") or 100)]
 
     def _chat_update(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"channel": body.get("channel"), "ts": body.get("ts")}

@@ -25,19 +25,28 @@ class DigestScheduler(Loop):
     name = "digests"
 
     def __init__(
-        self, sender: DigestSender, requests: RequestLedger, clock: Callable[[], datetime], *, interval: float = 30.0
+        self,
+        sender: DigestSender,
+        requests: RequestLedger,
+        clock: Callable[[], datetime],
+        *,
+        interval: float = 30.0,
+        pruned: tuple[Callable[[datetime], int], ...] = (),
     ) -> None:
         self.sender = sender
         self.reminders: Reminders = sender.reminders
         self.requests = requests
         self.clock = clock
         self.interval = interval
+        self.pruned = pruned  # more records kept KEEP_REQUEST_KEYS (the journal, a request's writes)
 
     def run_due(self) -> dict[str, int]:
         """One pass; returns how many digests ended each way (sent, empty, taken, failed, unknown, found)."""
         outcome: dict[str, int] = {}
         now = self.clock()
         self.requests.prune(now - KEEP_REQUEST_KEYS)
+        for prune in self.pruned:
+            prune(now - KEEP_REQUEST_KEYS)
         timezones = self.sender.deps.timezones
         for slack_user in self.reminders.owners():
             if timezones.needs_check(slack_user):

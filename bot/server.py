@@ -10,6 +10,7 @@ reads as Slack's form or JSON) and dispatched. Nothing here logs a body.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import uuid
 from urllib.parse import parse_qsl
@@ -24,6 +25,7 @@ from starlette.routing import Route
 
 from bot.app import LeadbotApp
 from bot.executor import HeldWork
+from bot.journal import Journal
 from services.ports import Store, StoreUnavailable
 
 log = logging.getLogger("leadbot")
@@ -68,8 +70,12 @@ def _error(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
 
-def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork) -> Starlette:
-    """``executor`` must be the one the app's listeners hand their work to."""
+def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork, journal: Journal | None = None) -> Starlette:
+    """``executor`` must be the one the app's listeners hand their work to.
+
+    With a ``journal``, a request whose listener handed work off is written to it
+    (durably) before its ack is sent, so the work survives the process (bot/journal.py).
+    """
 
     async def events(request: Request) -> Response:
         try:
@@ -106,9 +112,17 @@ def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork) -> Starlette:
                 log.exception("a request Bolt could not handle (ref %s)", ref)
                 response = _error(400, f"the request could not be read (ref {ref})")
         if held:
+            entry = None
+            if journal is not None:
+                try:
+                    entry = await journal.accept(body, headers)
+                except StoreUnavailable:
+                    executor.discard(held)
+                    # Not acked: Slack tells the user it failed (a command) or sends it again (an event).
+                    return JSONResponse({"ok": False, "error": "Leadbot cannot save work right now"}, 503)
 
             async def start_work() -> None:
-                executor.release(held, body, headers)
+                executor.release(held, body, headers, entry)
 
             response.background = BackgroundTask(start_work)
         return response
@@ -128,7 +142,9 @@ def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork) -> Starlette:
     )
 
 
-def serve_http(app: LeadbotApp, store: Store, executor: HeldWork, port: int, host: str = "0.0.0.0") -> None:
+def serve_http(
+    app: LeadbotApp, store: Store, executor: HeldWork, port: int, host: str = "0.0.0.0", journal: Journal | None = None
+) -> None:
     """Serve with uvicorn on a socket bound before we say we are listening.
 
     Connections that arrive before uvicorn's loop runs wait in the listen backlog,
@@ -141,5 +157,12 @@ def serve_http(app: LeadbotApp, store: Store, executor: HeldWork, port: int, hos
     sock.bind((host, port))
     sock.listen(2048)
     logging.getLogger("leadbot").info("Leadbot listening on %s:%s", host, sock.getsockname()[1])
-    config = uvicorn.Config(asgi_app(app, store, executor), log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        asgi_app(app, store, executor, journal), log_level="warning", access_log=False, lifespan="off"
+    )
+    # uvicorn stops on SIGTERM/SIGINT and then raises the signal again, which would kill the
+    # process before the acked work is finished; these handlers take that second one quietly,
+    # so the caller drains and exits 0 (a signal during the drain is ignored too: it is bounded).
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: None)
     uvicorn.Server(config).run(sockets=[sock])

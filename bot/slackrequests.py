@@ -157,6 +157,10 @@ def state_entry(element: dict[str, Any], value: Any) -> dict[str, Any]:
         entry["selected_user"] = value
     elif kind == "datetimepicker":
         entry["selected_date_time"] = value
+    elif kind == "datepicker":
+        entry["selected_date"] = value  # "YYYY-MM-DD", as Slack sends it
+    elif kind == "number_input":
+        entry["value"] = None if value is None else str(value)  # Slack sends numbers as text
     elif kind == "static_select":
         if value is None:
             entry["selected_option"] = element.get("initial_option")

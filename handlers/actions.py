@@ -171,6 +171,40 @@ def open_status_modal(deps: Deps, body: dict[str, Any], ref: str, status: str) -
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
+def open_deal(deps: Deps, body: dict[str, Any]) -> None:
+    lead = deps.service.get(_card_ref(body))
+    if not deps.service.backends.get(lead.backend).capabilities.deals:
+        raise Invalid("{backend} has no deals", backend=deps.service.backends.get(lead.backend).title)
+    view = blocks.deal_modal(lead_name=lead.name, private_metadata=_modal_metadata(body))
+    deps.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def open_department(deps: Deps, body: dict[str, Any]) -> None:
+    lead = deps.service.get(_card_ref(body))
+    backend = deps.service.backends.get(lead.backend)
+    if not backend.capabilities.departments:
+        raise Invalid("{backend} has no departments", backend=backend.title)
+    view = blocks.department_modal(
+        lead_name=lead.name, private_metadata=_modal_metadata(body), departments=backend.departments()
+    )
+    deps.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def opportunities_page(deps: Deps, body: dict[str, Any]) -> Reply:
+    """Previous / More under a card's opportunities: the card redrawn with that page."""
+    try:
+        state = json.loads(_action(body).get("value") or "")
+        ref, page = str(state["ref"]), int(state["page"])
+        if page < 1:
+            raise ValueError
+    except (ValueError, TypeError, KeyError):
+        raise Invalid("this card is out of date; press Refresh") from None
+    lead = deps.service.get(ref)
+    return Reply(
+        text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.card(lead, opportunities_page=page), replace_original=True
+    )
+
+
 def snooze(deps: Deps, body: dict[str, Any]) -> Reply | None:
     """Snooze to tomorrow: the next follow-up moves to tomorrow at the owner's reminder time."""
     if not _first_time(deps, body):
@@ -192,6 +226,9 @@ ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProx
         blocks.OPEN: open_card,
         blocks.LIST_PAGE: turn_page,
         blocks.DIGEST_SNOOZE: snooze,
+        blocks.ADD_DEAL: open_deal,
+        blocks.SET_DEPARTMENT: open_department,
+        blocks.OPPORTUNITIES_PAGE: opportunities_page,
     }
 )
 
@@ -206,6 +243,9 @@ CARD_ACTIONS = frozenset(
         blocks.SET_STATUS,
         blocks.REFRESH,
         blocks.DIGEST_SNOOZE,
+        blocks.ADD_DEAL,
+        blocks.SET_DEPARTMENT,
+        blocks.OPPORTUNITIES_PAGE,
     }
 )
 

@@ -8,7 +8,7 @@ from handlers.render import escape
 from services.models import StatusModel
 
 USAGE = "/lead backends"
-CAN = ("read", "search", "create", "assign", "follow_up", "note", "status", "deals", "departments")
+CAN = ("read", "search", "create", "assign", "follow_up", "note", "status", "deals", "departments", "opportunities")
 
 
 def cmd_backends(inv: Invocation) -> Reply:
@@ -32,6 +32,8 @@ def cmd_backends(inv: Invocation) -> Reply:
             line += f"\n  snoozes: {caps.snooze_how}"
         if caps.staff_ids:
             line += f"\n  staff IDs: {caps.staff_ids}"
+        if caps.limits:
+            line += f"\n  cannot: {escape(caps.limits)}"
         if caps.queues_writes:
             down = backend.reachable()
             line += f"\n  {':red_circle: unreachable: ' + escape(down) if down else ':large_green_circle: reachable'}"

@@ -18,11 +18,13 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    DatePickerElement,
     DateTimePickerElement,
     DividerBlock,
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
+    NumberInputElement,
     Option,
     PlainTextInputElement,
     PlainTextObject,
@@ -33,7 +35,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from handlers.render import ERROR_MARK, escape
-from services.models import Activity, Choice, Colour, Lead, StatusOption
+from services.models import Activity, Choice, Colour, Lead, OpportunityPage, StatusOption
 
 # action_id and callback_id values: the manifest test reads these names.
 ASSIGN_ME = "lead_assign_me"
@@ -50,6 +52,11 @@ NOTE_VIEW = "lead_note"
 HOME_REFRESH = "lead_home_refresh"
 STATUS_VIEW = "lead_status"
 DIGEST_SNOOZE = "lead_digest_snooze"
+ADD_DEAL = "lead_add_deal"
+SET_DEPARTMENT = "lead_set_department"
+OPPORTUNITIES_PAGE = "lead_opportunities_page"
+DEAL_VIEW = "lead_deal"
+DEPARTMENT_VIEW = "lead_department"
 ACTION_IDS = (
     ASSIGN_ME,
     ASSIGN_TO,
@@ -61,8 +68,11 @@ ACTION_IDS = (
     LIST_PAGE,
     HOME_REFRESH,
     DIGEST_SNOOZE,
+    ADD_DEAL,
+    SET_DEPARTMENT,
+    OPPORTUNITIES_PAGE,
 )
-CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW)
+CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW, DEAL_VIEW, DEPARTMENT_VIEW)
 LEAD_FROM_MESSAGE = "lead_from_message"
 SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
 NOTE_LIMIT = 3000
@@ -124,6 +134,11 @@ class CardData:
     activity: list[Activity] = field(default_factory=list)
     activity_users: dict[str, str] = field(default_factory=dict)
     last_action: str | None = None
+    deals: bool = False  # a Deal… button (Getlead)
+    departments: bool = False  # a Department… button (Getlead)
+    opportunities: OpportunityPage | None = None  # the page of the lead's opportunities shown (LeadSquared)
+    opportunities_unread: str | None = None  # why they could not be read, when they could not
+    opportunity_users: dict[str, str] = field(default_factory=dict)  # owner staff ID -> Slack user
 
 
 def lead_card(card: CardData) -> list[dict[str, Any]]:
@@ -140,6 +155,12 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
             for a in card.activity
         ]
         blocks.append(SectionBlock(text=MarkdownTextObject(text="*Recent*\n" + "\n".join(lines))))
+    blocks.extend(_opportunities(card))
+    extra = []
+    if card.deals:
+        extra.append(ButtonElement(text="Deal…", action_id=ADD_DEAL, value=lead.ref))
+    if card.departments:
+        extra.append(ButtonElement(text="Department…", action_id=SET_DEPARTMENT, value=lead.ref))
     blocks.append(
         ActionsBlock(
             block_id=f"card:{lead.ref}",
@@ -149,16 +170,63 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
                 ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref),
                 ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
                 *_status_select(card.lead, card.statuses, card.status),
+                *extra,
                 ButtonElement(text="Refresh", action_id=REFRESH, value=lead.ref),
             ],
         )
     )
+    if lead.as_recorded:
+        recorded = (
+            f":memo: As recorded by Leadbot: {escape(card.backend_title)} cannot be read back, so this is"
+            " what Leadbot sent it"
+        )
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=recorded)]))
     for notice in lead.notices[:3]:
         said = f":information_source: {escape(card.backend_title)} says: {_text(notice, 250)}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=said)]))
     if card.last_action:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(card.last_action, 300))]))
     return [b.to_dict() for b in blocks]
+
+
+OPPORTUNITIES_PER_PAGE = 5
+
+
+def _opportunities(card: CardData) -> list[Block]:
+    """The lead's opportunities, a page at a time, with Previous/More buttons that redraw the card."""
+    if card.opportunities_unread:
+        text = f"*Opportunities*\n_could not be read just now: {_text(card.opportunities_unread, 200)}_"
+        return [SectionBlock(text=MarkdownTextObject(text=text))]
+    page = card.opportunities
+    if page is None:
+        return []
+    if page.total == 0:
+        return [SectionBlock(text=MarkdownTextObject(text="*Opportunities*\n_none_"))]
+    first = (page.page - 1) * page.size + 1
+    head = f"*Opportunities* · {first}–{first + len(page.opportunities) - 1} of {page.total}"
+    lines = []
+    for o in page.opportunities:
+        parts = [f"*{_text(o.name, 100)}*"]
+        parts += [_text(x, 60) for x in (o.stage, o.status) if x]
+        if o.owner or o.owner_name:
+            owner = card.opportunity_users.get(o.owner or "")
+            parts.append(f"<@{owner}>" if owner else _text(o.owner_name or o.owner or "", 60))
+        if o.value:
+            parts.append(_text(o.value, 40))
+        lines.append("• " + " · ".join(parts))
+    found: list[Block] = [SectionBlock(text=MarkdownTextObject(text=head + "\n" + "\n".join(lines)))]
+    buttons = []
+    ref = card.lead.ref
+    if page.page > 1:
+        value = json.dumps({"ref": ref, "page": page.page - 1}, separators=(",", ":"))
+        buttons.append(ButtonElement(text="Previous", action_id=OPPORTUNITIES_PAGE, value=value))
+    if page.more:
+        value = json.dumps({"ref": ref, "page": page.page + 1}, separators=(",", ":"))
+        left = page.total - (first + len(page.opportunities) - 1)
+        buttons.append(ButtonElement(text=f"More ({left})", action_id=OPPORTUNITIES_PAGE, value=value))
+    if buttons:
+        found.append(ActionsBlock(block_id=f"opportunities:{ref}", elements=buttons))
+    return found
 
 
 def show_button(ref: str) -> dict[str, Any]:
@@ -202,7 +270,12 @@ def _card_fields(card: CardData) -> list[MarkdownTextObject]:
         fields.append(f"*Next follow-up*\n{slack_time(lead.next_follow_up)}{overdue}")
     if lead.last_activity:
         fields.append(f"*Last activity*\n{slack_time(lead.last_activity)}")
-    for label, value in (("For", lead.lead_for), ("Type", lead.type), ("Source", lead.source)):
+    for label, value in (
+        ("For", lead.lead_for),
+        ("Type", lead.type),
+        ("Source", lead.source),
+        ("Department", lead.department),
+    ):
         if value:
             fields.append(f"*{label}*\n{_text(value, 200)}")
     return [MarkdownTextObject(text=f) for f in fields[:10]]
@@ -436,6 +509,61 @@ def status_modal(
             )
         )
     return _lead_modal(STATUS_VIEW, "Change status", "Change", lead_name, private_metadata, inputs)
+
+
+def deal_modal(*, lead_name: str, private_metadata: str) -> dict[str, Any]:
+    """Record a deal: its amount, and optionally a name, status, start, expected close and a note."""
+    return _lead_modal(
+        DEAL_VIEW,
+        "Record a deal",
+        "Record",
+        lead_name,
+        private_metadata,
+        [
+            InputBlock(
+                block_id="amount",
+                label="Amount",
+                element=NumberInputElement(action_id="amount", is_decimal_allowed=True, min_value="0"),
+            ),
+            InputBlock(
+                block_id="name",
+                label="Deal name",
+                optional=True,
+                element=PlainTextInputElement(action_id="name", max_length=150),
+            ),
+            InputBlock(
+                block_id="status",
+                label="Deal status",
+                optional=True,
+                element=PlainTextInputElement(action_id="status", max_length=60, placeholder="Open"),
+            ),
+            InputBlock(block_id="start", label="Starts", optional=True, element=DatePickerElement(action_id="start")),
+            InputBlock(
+                block_id="end", label="Expected close", optional=True, element=DatePickerElement(action_id="end")
+            ),
+            InputBlock(
+                block_id="note",
+                label="Note",
+                optional=True,
+                element=PlainTextInputElement(action_id="note", multiline=True, max_length=NOTE_LIMIT),
+            ),
+        ],
+    )
+
+
+def department_modal(*, lead_name: str, private_metadata: str, departments: list[Choice]) -> dict[str, Any]:
+    """Hand the lead to a department: chosen from the backend's list, or typed where it has none."""
+    element: PlainTextInputElement | StaticSelectElement
+    if departments:
+        element = StaticSelectElement(
+            action_id="department",
+            placeholder="Department",
+            options=[Option(value=c.value, label=_clip(c.label, 75)) for c in departments[:100]],
+        )
+    else:
+        element = PlainTextInputElement(action_id="department", max_length=100)
+    inputs: list[Block] = [InputBlock(block_id="department", label="Department", element=element)]
+    return _lead_modal(DEPARTMENT_VIEW, "Hand to a department", "Hand over", lead_name, private_metadata, inputs)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks import CardData, lead_card, lead_row
+from handlers.blocks import OPPORTUNITIES_PER_PAGE, CardData, lead_card, lead_row
 from services.errors import LeadError
 from services.leads import LeadService
 from services.models import Lead, StatusOption
@@ -19,9 +19,17 @@ def status_option(service: LeadService, lead: Lead) -> StatusOption | None:
 
 
 def card_blocks(
-    service: LeadService, people: People, lead: Lead, last_action: str | None = None
+    service: LeadService, people: People, lead: Lead, last_action: str | None = None, *, opportunities_page: int = 1
 ) -> list[dict[str, Any]]:
     backend = service.backends.get(lead.backend)
+    page, unread = None, None
+    if backend.capabilities.opportunities:
+        try:
+            page = service.opportunities(lead.ref, page=opportunities_page, size=OPPORTUNITIES_PER_PAGE)
+        except LeadError as exc:  # the card still shows; its opportunities say why they are missing
+            unread = exc.message
+    owners = {o.owner for o in page.opportunities if o.owner} if page else set()
+    opportunity_users = {s: u for s in owners if (u := people.slack_user_for(lead.backend, s))}
     # A backend whose reply carried the history saves a read (rate-limited APIs count every call).
     activity = list(lead.history[:3]) if lead.history is not None else service.activity(lead)
     users = {}
@@ -39,6 +47,11 @@ def card_blocks(
         activity=activity,
         activity_users=users,
         last_action=last_action,
+        deals=backend.capabilities.deals,
+        departments=backend.capabilities.departments,
+        opportunities=page,
+        opportunities_unread=unread,
+        opportunity_users=opportunity_users,
     )
     return lead_card(card)
 

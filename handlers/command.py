@@ -23,12 +23,16 @@ from handlers.context import BUSY, Deps, Reply, error_reply
 from handlers.invocation import Invocation, Subcommand
 from handlers.lead_commands import (
     ASSIGN_USAGE,
+    DEAL_USAGE,
+    DEPARTMENT_USAGE,
     FOLLOWUP_USAGE,
     NEW_USAGE,
     NOTE_USAGE,
     SHOW_USAGE,
     STATUS_USAGE,
     cmd_assign,
+    cmd_deal,
+    cmd_department,
     cmd_followup,
     cmd_new,
     cmd_note,
@@ -71,8 +75,8 @@ SUBCOMMANDS: dict[str, Subcommand] = MappingProxyType(
         "remind": Subcommand(REMIND_USAGE, "your daily follow-up digest (on at 09:00 by default)", cmd_remind),
         "notify": Subcommand(NOTIFY_USAGE, "DMs when someone else assigns you a lead (on by default)", cmd_notify),
         "previews": Subcommand(PREVIEWS_USAGE, "preview leads named in this channel's messages (admins)", cmd_previews),
-        "deal": Subcommand("/lead deal REF AMOUNT [name=…]", "record a deal (coming soon)", None),
-        "department": Subcommand("/lead department REF NAME", "assign a department (coming soon)", None),
+        "deal": Subcommand(DEAL_USAGE, "record a deal (Getlead)", cmd_deal),
+        "department": Subcommand(DEPARTMENT_USAGE, "hand the lead to a department (Getlead)", cmd_department),
     }
 )
 ALIASES = MappingProxyType(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -17,6 +18,7 @@ from handlers.cards import card_blocks
 from handlers.claims import RequestClaims
 from handlers.payloads import mapping_of, slack_id, slack_ts
 from handlers.render import error_mrkdwn, error_plain, queued_mrkdwn
+from handlers.slackio import RetriedRespond
 from handlers.timezones import Names, TimeZones
 from services.audit import Actor
 from services.errors import Duplicate, LeadError, Queued
@@ -25,6 +27,7 @@ from services.leads import LeadService
 from services.models import Lead
 from services.people import People
 from services.ports import Preferences
+from services.progress import SAY
 from services.reminders import Reminders
 
 log = logging.getLogger("leadbot")
@@ -39,7 +42,13 @@ class Background(Protocol):
 class Poster(Protocol):
     """Every message Leadbot posts goes through one of these (``bot.pacing.PacedPoster``)."""
 
-    def post(self, **message: Any) -> Mapping[str, Any]: ...
+    def post(self, **message: Any) -> Mapping[str, Any]:
+        """``chat.postMessage``: paced, tried again on 429, 5xx and timeouts, never posted twice."""
+        ...
+
+    def call(self, method: str, **arguments: Any) -> Mapping[str, Any]:
+        """A call that replaces what is there (``views.publish``): paced and tried again until it lands."""
+        ...
 
 
 BUSY = "Leadbot is busy right now and did not take this in; please try again in a moment"
@@ -74,6 +83,7 @@ class Deps:
     poster: Poster
     timezones: TimeZones
     names: Names
+    pause: Callable[[float], None] = time.sleep  # before a reply that failed is sent again
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
@@ -81,8 +91,8 @@ class Deps:
     def actor(self, user_id: str) -> Actor:
         return Actor(slack_user=user_id, is_admin=user_id in self.admins)
 
-    def card(self, lead: Lead, last_action: str | None = None) -> list[dict[str, Any]]:
-        return card_blocks(self.service, self.people, lead, last_action)
+    def card(self, lead: Lead, last_action: str | None = None, *, opportunities_page: int = 1) -> list[dict[str, Any]]:
+        return card_blocks(self.service, self.people, lead, last_action, opportunities_page=opportunities_page)
 
     def after_ack(
         self,
@@ -112,11 +122,14 @@ class Deps:
         if at is not None:
             origin |= {"channel": at.channel, "ts": at.ts}
 
-        def claimed_until_done() -> Reply | None:
-            with self.claims.until_done():
-                return work()
+        retried = RetriedRespond(respond, self.pause)
 
-        self.background.submit(run_safely, respond, claimed_until_done, origin)
+        def claimed_until_done() -> None:
+            # Until the reply is out: work cut off before it is run again, and answers then.
+            with self.claims.until_done():
+                run_safely(retried, work, origin)
+
+        self.background.submit(claimed_until_done)
 
 
 @dataclass
@@ -163,6 +176,14 @@ def queued_reply(exc: Queued) -> Reply:
     return Reply(text=queued_mrkdwn(exc))
 
 
+def _say(respond: Respond | Callable[..., Any], line: str) -> None:
+    """A line while the work goes on: a new ephemeral message, never over the card the person acted on."""
+    try:
+        respond(text=line, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.warning("progress line not shown: %s", line)
+
+
 def run_safely(respond: Respond | Callable[..., Any], work: Callable[[], Reply | None], origin: dict) -> None:
     """Run a listener's work after the ack; every outcome reaches the user.
 
@@ -170,6 +191,7 @@ def run_safely(respond: Respond | Callable[..., Any], work: Callable[[], Reply |
     is logged with its traceback under a short reference the user can quote.
     """
     token = ORIGIN.set(origin)
+    say = SAY.set(lambda line: _say(respond, line))
     try:
         reply = work()
     except Queued as exc:
@@ -181,6 +203,7 @@ def run_safely(respond: Respond | Callable[..., Any], work: Callable[[], Reply |
         log.exception("unexpected error (ref %s)", ref)
         reply = error_reply(f"something went wrong on our side (ref `{ref}`); an admin can look it up in the log")
     finally:
+        SAY.reset(say)
         ORIGIN.reset(token)
     if reply is not None:
         reply.send(respond)

@@ -1,9 +1,11 @@
-"""`/lead new|show|assign|followup|note|status`: the subcommands that read or change one lead."""
+"""`/lead new|show|assign|followup|note|status|deal|department`: the subcommands that read or change one lead."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
 from handlers import said
 from handlers.context import Reply
@@ -211,3 +213,53 @@ def _label(inv: Invocation, backend: str, status: str) -> str:
         return inv.service.backends.get(backend).status_option(status).label
     except LeadError:
         return status
+
+
+DEAL_USAGE = "/lead deal REF AMOUNT [name=…] [status=…] [start=DATE] [close=DATE] [note=…]"
+AMOUNT = re.compile(r"[^\d.,]*(\d[\d,]*(?:\.\d+)?)")  # "150000", "1,50,000", "₹2,500.50", "$300"
+
+
+def cmd_deal(inv: Invocation) -> Reply:
+    bare, opts = split_options(inv.tokens, ("name", "status", "start", "close", "note"), DEAL_USAGE)
+    if len(bare) < 2:
+        raise Invalid("give the lead and the deal's amount", usage=DEAL_USAGE)
+    if len(bare) > 2:
+        raise Invalid(
+            "I don't know what to do with {extra} (a deal's name is name=…)", usage=DEAL_USAGE, extra=Code(bare[2].text)
+        )
+    amount = _amount(bare[1].text)
+    start = inv.when(opts["start"], DEAL_USAGE).date() if opts.get("start") else None
+    close = inv.when(opts["close"], DEAL_USAGE).date() if opts.get("close") else None
+    lead = inv.service.add_deal(
+        inv.actor,
+        bare[0].text,
+        amount,
+        name=inv.plain(opts["name"]) if opts.get("name") else None,
+        status=inv.plain(opts["status"]) if opts.get("status") else None,
+        start=start,
+        end=close,
+        note=inv.plain(opts["note"]) if opts.get("note") else None,
+        channel=inv.channel,
+    )
+    words = said.deal_added(inv.user, amount, inv.plain(opts["name"]) if opts.get("name") else None, close)
+    return Reply(text=f"{lead.ref}: deal recorded", blocks=inv.deps.card(lead, words))
+
+
+def _amount(text: str) -> Decimal:
+    match = AMOUNT.fullmatch(text.strip())
+    if match is None:
+        raise Invalid("{value} is not an amount (e.g. 150000 or 2,500.50)", usage=DEAL_USAGE, value=Code(text))
+    return Decimal(match.group(1).replace(",", ""))
+
+
+DEPARTMENT_USAGE = "/lead department REF NAME"
+
+
+def cmd_department(inv: Invocation) -> Reply:
+    need_args(inv, DEPARTMENT_USAGE, 2)
+    name = inv.plain(inv.text[inv.tokens[1].start :]).strip()
+    lead = inv.service.set_department(inv.actor, inv.tokens[0].text, name, inv.channel)
+    shown = lead.department or name  # as the backend names it ("sales" typed, "Sales" kept)
+    return Reply(
+        text=f"{lead.ref}: handed to {escape(shown)}", blocks=inv.deps.card(lead, said.department_set(inv.user, shown))
+    )

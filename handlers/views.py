@@ -6,7 +6,8 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -46,7 +47,7 @@ def _values(view: dict[str, Any]) -> dict[str, Any]:
 def _value(values: dict[str, Any], name: str) -> Any:
     """The input's value as Slack sends it (block and action ids are both ``name`` in Leadbot's modals)."""
     element = mapping_of(mapping_of(values.get(name)).get(name))
-    for key in ("value", "selected_user", "selected_date_time"):
+    for key in ("value", "selected_user", "selected_date_time", "selected_date"):
         if element.get(key) is not None:
             return element[key]
     return mapping_of(element.get("selected_option")).get("value")
@@ -260,6 +261,36 @@ def read_status_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any
     return {**form, "sub_status": _text(values, "sub_status") or None}, {}
 
 
+def read_deal_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
+    values = _values(view)
+    raw = _text(values, "amount")
+    try:
+        amount = Decimal(raw)
+        if not amount.is_finite() or amount < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        return {}, {"amount": "Give the deal's amount as a number, e.g. 150000 or 2500.50."}
+    start, end = _day(_value(values, "start")), _day(_value(values, "end"))
+    if start and end and end < start:
+        return {}, {"end": "A deal cannot close before it starts."}
+    text = {k: (_text(values, k) or None) for k in ("name", "status", "note")}
+    return {"amount": amount, "start": start, "end": end, **text}, {}
+
+
+def _day(value: object) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+
+
+def read_department_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, str]]:
+    name = _text(_values(view), "department")
+    if not name:
+        return name, {"department": "Choose or type the department."}
+    return name, {}
+
+
 def card_modal_submitted(
     deps: Deps,
     read: Callable[[dict[str, Any], datetime], tuple[Any, dict[str, str]]],
@@ -304,6 +335,10 @@ def _follow_up_done(user: str, fields: dict[str, Any]) -> str:
     return said.followed_up(user, fields["next_follow_up"])
 
 
+def _deal_added(user: str, form: dict[str, Any]) -> str:
+    return said.deal_added(user, form["amount"], form.get("name"), form.get("end"))
+
+
 def _status_changed(user: str, form: dict[str, Any]) -> str:
     return said.status_set(user, str(form.get("label") or form["status"]), form.get("sub_status"))
 
@@ -327,6 +362,22 @@ def register(app: App, deps: Deps) -> None:
                 actor, ref, form["status"], reason=form["reason"], sub_status=form["sub_status"]
             ),
             _status_changed,
+        )
+    )
+    app.view(blocks.DEAL_VIEW)(
+        card_modal_submitted(
+            deps,
+            read_deal_form,
+            lambda actor, ref, form: service.add_deal(actor, ref, **form),
+            _deal_added,
+        )
+    )
+    app.view(blocks.DEPARTMENT_VIEW)(
+        card_modal_submitted(
+            deps,
+            read_department_form,
+            lambda actor, ref, name: service.set_department(actor, ref, name),
+            said.department_set,
         )
     )
     app.view(blocks.NOTE_VIEW)(

@@ -29,17 +29,18 @@ class Audit:
         try:
             yield record
         except Queued as exc:
-            self._write(actor, action, record["ref"], "queued", exc.message)
+            self.record(actor, action, record["ref"], "queued", exc.message)
             raise
         except LeadError as exc:
-            self._write(actor, action, record["ref"], "refused", exc.message)
+            self.record(actor, action, record["ref"], "refused", exc.message)
             raise
         except Exception as exc:
-            self._write(actor, action, record["ref"], "error", type(exc).__name__)
+            self.record(actor, action, record["ref"], "error", type(exc).__name__)
             raise
-        self._write(actor, action, record["ref"], "ok", detail)
+        self.record(actor, action, record["ref"], "ok", detail)
 
-    def _write(self, actor: Actor, action: str, ref: str | None, result: str, detail: str) -> None:
+    def record(self, actor: Actor, action: str, ref: str | None, result: str, detail: str = "") -> None:
+        """One entry: ``action`` writes them for a block of code; an operator's command calls it directly."""
         self.log.record(
             AuditEntry(
                 at=self.clock(), slack_user=actor.slack_user, action=action, lead_ref=ref, result=result, detail=detail

@@ -148,11 +148,20 @@ class Unreachable(LeadError):
     """A backend did not answer usefully (timeout, refused, 5xx, 429): trying later may work."""
 
     def __init__(
-        self, template: str, /, *, retry_after: float | None = None, maybe_applied: bool = False, **facts: Any
+        self,
+        template: str,
+        /,
+        *,
+        retry_after: float | None = None,
+        maybe_applied: bool = False,
+        rate_limited: bool = False,
+        **facts: Any,
     ) -> None:
         self.retry_after = retry_after
         # The request may have reached the backend (a timeout, a reply lost): check before sending it again.
         self.maybe_applied = maybe_applied
+        # A 429: the backend did not take the request at all, so it may be sent again as it is (a write too).
+        self.rate_limited = rate_limited
         self.checking = False  # it happened while looking whether a queued write landed, not while sending it
         super().__init__(template, **facts)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.models import Lead
+from services.models import Deal, Lead
 from services.ports import QueuedWrite
 
 log = logging.getLogger("leadbot.events")
@@ -64,6 +64,16 @@ class StatusChanged(LeadEvent):
 @dataclass(frozen=True)
 class FollowUpMoved(LeadEvent):
     to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DealAdded(LeadEvent):
+    deal: Deal | None = None  # the deal as Leadbot sent it (its status None: the backend's default)
+
+
+@dataclass(frozen=True)
+class DepartmentSet(LeadEvent):
+    department: str = ""
 
 
 @dataclass(frozen=True)

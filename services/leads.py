@@ -9,9 +9,13 @@ call is audited.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
+from services import rerun
 from services.audit import Actor, Audit
 from services.backends.base import Backend
 from services.backends.common import new_receipt
@@ -19,6 +23,8 @@ from services.clock import Clock, utcnow
 from services.errors import Code, Invalid, LeadError, MayHaveLanded, NoChange, Person, Queued, Unreachable, Unsupported
 from services.events import (
     ORIGIN,
+    DealAdded,
+    DepartmentSet,
     Events,
     FollowUpLogged,
     FollowUpMoved,
@@ -31,12 +37,14 @@ from services.events import (
 )
 from services.models import (
     Activity,
+    Deal,
     FollowUp,
     Lead,
     LeadPage,
     LeadQuery,
     NewLead,
     Note,
+    OpportunityPage,
     StatusChange,
     StatusModel,
     StatusOption,
@@ -44,10 +52,12 @@ from services.models import (
 )
 from services.outbox import Outbox, what
 from services.people import People
-from services.ports import QueuedWrite
+from services.ports import QueuedWrite, RequestWrite, RequestWrites
 from services.routing import Backends
 
 __all__ = ["Actor", "LeadService"]
+
+MAX_PAGE_SIZE = 100  # opportunities per page at most
 
 
 class LeadService:
@@ -60,6 +70,8 @@ class LeadService:
         events: Events | None = None,
         *,
         clock: Clock = utcnow,
+        writes: RequestWrites | None = None,
+        atomic: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self.backends = backends
         self.people = people
@@ -67,6 +79,8 @@ class LeadService:
         self.audit = audit
         self.events = events or Events()
         self.clock = clock
+        self.writes = writes  # how each write of a journalled request ended (services/rerun.py)
+        self.atomic = atomic  # one store transaction: a local write and its record commit together
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -108,6 +122,24 @@ class LeadService:
             limit=limit,
         )
         return target.search(query)
+
+    def opportunities(self, ref: str, *, page: int = 1, size: int = 5, channel: str | None = None) -> OpportunityPage:
+        """One page of the lead's opportunities, newest first (``page`` from 1, ``size`` per page).
+
+        For a card section with a More button: ``OpportunityPage.more`` says whether
+        page ``page + 1`` has any, ``total`` counts them all. Each page is one call to
+        the backend. ``Unsupported`` where the backend has none
+        (``capabilities.opportunities``); ``Invalid`` for a page below 1 or a size
+        outside 1 to 100.
+        """
+        backend, lead_id = self.backends.resolve(ref, channel)
+        if not backend.capabilities.opportunities:
+            raise Unsupported("{backend} has no opportunities", backend=backend.title)
+        if page < 1:
+            raise Invalid("pages are counted from 1", field="page")
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise Invalid("a page holds 1 to {most} opportunities", field="size", most=MAX_PAGE_SIZE)
+        return backend.opportunities(lead_id, page, size)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -262,6 +294,75 @@ class LeadService:
         self._publish(FollowUpMoved(lead=lead, by_user=actor.slack_user, origin=_origin(), to=when))
         return lead
 
+    def add_deal(
+        self,
+        actor: Actor,
+        ref: str,
+        amount: Decimal | int | str,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        note: str | None = None,
+        channel: str | None = None,
+    ) -> Lead:
+        """Record a deal on the lead (``capabilities.deals``): its amount, and optionally a name, a deal
+        status (else the backend's default), its start and expected close, and a note. Publishes ``DealAdded``."""
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "deal", f"{backend.name}:{lead_id}", str(amount)):
+            if not backend.capabilities.deals:
+                raise Unsupported("{backend} has no deals", backend=backend.title)
+            by = self.people.require_link(actor, backend)
+            deal = validated(
+                Deal,
+                amount=amount,
+                name=name or None,
+                status=status or None,
+                start=start,
+                end=end,
+                note=note or None,
+                by=by,
+                at=self.clock(),
+                receipt=new_receipt(),
+            )
+            if deal.start and deal.end and deal.end < deal.start:
+                raise Invalid("a deal cannot close before it starts", field="end")
+            args = {"lead_id": lead_id, "deal": deal.model_dump(mode="json")}
+            lead = self._send(actor, backend, "add_deal", args, lead_id, lambda: backend.add_deal(lead_id, deal))
+        self._publish(DealAdded(lead=lead, by_user=actor.slack_user, origin=_origin(), deal=deal))
+        return lead
+
+    def set_department(self, actor: Actor, ref: str, department: str, channel: str | None = None) -> Lead:
+        """Hand the lead to a department (``capabilities.departments``). Publishes ``DepartmentSet``."""
+        backend, lead_id = self.backends.resolve(ref, channel)
+        name = department.strip()
+        with self.audit.action(actor, "department", f"{backend.name}:{lead_id}", name):
+            if not backend.capabilities.departments:
+                raise Unsupported("{backend} has no departments", backend=backend.title)
+            by = self.people.require_link(actor, backend)
+            if not name or len(name) > 100:
+                raise Invalid("give the department's name (up to 100 characters)", field="department")
+            current = str(self._current(backend, lead_id, "department") or "")
+            if current.casefold() == name.casefold():
+                raise NoChange(
+                    "nothing changed: {ref} is already with {department}",
+                    ref=Code(f"{backend.name}:{lead_id}"),
+                    department=Code(current),
+                )
+            receipt = new_receipt()
+            args = {"lead_id": lead_id, "department": name, "by": by, "receipt": receipt}
+            lead = self._send(
+                actor,
+                backend,
+                "set_department",
+                args,
+                lead_id,
+                lambda: backend.set_department(lead_id, name, by=by, receipt=receipt),
+            )
+        self._publish(DepartmentSet(lead=lead, by_user=actor.slack_user, origin=_origin(), department=name))
+        return lead
+
     # -- writes a backend could not take at once ----------------------------------------------
 
     @staticmethod
@@ -287,6 +388,68 @@ class LeadService:
     def _send(
         self, actor: Actor, backend: Backend, op: str, args: dict, lead_id: str | None, call: Callable[[], Lead]
     ) -> Lead:
+        """Make the write once, even when this request's work runs again after a crash (services/rerun.py)."""
+        scope = rerun.CURRENT.get()
+        if scope is None or self.writes is None:
+            return self._send_now(actor, backend, op, args, lead_id, call)
+        key = scope.next_key()
+        earlier = self.writes.get(key)
+        if earlier is not None:
+            return self._as_before(actor, backend, earlier, lead_id)
+        record = RequestWrite(key=key, backend=backend.name, op=op, args=args, state="sent", at=self.clock())
+        if not backend.capabilities.queues_writes:
+            with self.atomic():  # the local store: the write and its record, or neither
+                lead = call()
+                self.writes.record(replace(record, state="landed", ref=lead.ref))
+            return lead
+        self.writes.record(record)
+        try:
+            lead = self._send_now(actor, backend, op, args, lead_id, call)
+        except Queued as exc:
+            self.writes.record(replace(record, state="queued", queued_key=exc.write_key))
+            raise
+        except LeadError:
+            self.writes.forget(key)  # refused, or never left: a re-run makes it again and is told the same
+            raise
+        self.writes.record(replace(record, state="landed", ref=lead.ref))
+        return lead
+
+    def _as_before(self, actor: Actor, backend: Backend, earlier: RequestWrite, lead_id: str | None) -> Lead:
+        """A write an earlier run of this request made: its lead, its queued state, or the outbox's to find."""
+        if earlier.state == "landed" and earlier.ref:
+            return backend.get(earlier.ref.split(":", 1)[1])
+        ref = f"{backend.name}:{lead_id}" if lead_id else None
+        if earlier.state == "queued":
+            raise self._queued(earlier.queued_key or "", "it could not be saved at once", earlier.op, ref)
+        # Sent by a run that died before it heard back: the outbox looks for it (same receipt) before resending.
+        queued = self.outbox.add(
+            backend=backend.name,
+            op=earlier.op,
+            args=earlier.args,
+            ref=ref,
+            slack_user=actor.slack_user,
+            origin=_origin(),
+            now=self.clock(),
+            maybe_applied=True,
+        )
+        self.writes.record(replace(earlier, state="queued", queued_key=queued.key))
+        raise self._queued(queued.key, "Leadbot restarted while saving it", earlier.op, ref)
+
+    @staticmethod
+    def _queued(write_key: str, why: str, op: str, ref: str | None) -> Queued:
+        on = " on {ref}" if ref else ""
+        return Queued(
+            "{why}, so your {what}" + on + " is queued: Leadbot will keep trying"
+            " and tell you when it lands (or if it cannot)",
+            write_key=write_key,
+            why=why,
+            what=what(op),
+            ref=Code(ref or ""),
+        )
+
+    def _send_now(
+        self, actor: Actor, backend: Backend, op: str, args: dict, lead_id: str | None, call: Callable[[], Lead]
+    ) -> Lead:
         """Make the write; if the backend is unreachable and can queue, queue it and say so."""
         try:
             return call()
@@ -305,15 +468,7 @@ class LeadService:
                 retry_after=exc.retry_after,
                 maybe_applied=exc.maybe_applied,
             )
-            on = " on {ref}" if ref else ""
-            raise Queued(
-                "{why}, so your {what}" + on + " is queued: Leadbot will keep trying"
-                " and tell you when it lands (or if it cannot)",
-                write_key=queued.key,
-                why=exc.message,
-                what=what(op),
-                ref=Code(ref or ""),
-            ) from None
+            raise self._queued(queued.key, exc.message, op, ref) from None
 
     def replay(self, item: QueuedWrite) -> Lead | None:
         """Try a queued write again: unless the backend shows it landed already, send it once more.
@@ -371,6 +526,12 @@ class LeadService:
         if op == "reschedule":
             when = datetime.fromisoformat(args["when"])
             return backend.reschedule(args["lead_id"], when, by=args["by"], receipt=args.get("receipt"))
+        if op == "add_deal":
+            return backend.add_deal(args["lead_id"], Deal.model_validate(args["deal"]))
+        if op == "set_department":
+            return backend.set_department(
+                args["lead_id"], args["department"], by=args["by"], receipt=args.get("receipt")
+            )
         raise ValueError(f"unknown queued operation {op!r}")
 
     # -- helpers ------------------------------------------------------------------------------
@@ -409,4 +570,8 @@ def _landed_event(item: QueuedWrite, lead: Lead, backend: Backend) -> LeadEvent 
         return StatusChanged(**common, status_label=label, sub_status=change.get("sub_status"))
     if item.op == "reschedule":
         return FollowUpMoved(**common, to=datetime.fromisoformat(args["when"]))
+    if item.op == "add_deal":
+        return DealAdded(**common, deal=Deal.model_validate(args["deal"]))
+    if item.op == "set_department":
+        return DepartmentSet(**common, department=args["department"])
     return None

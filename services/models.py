@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -39,6 +40,8 @@ class Lead(Model):
     next_follow_up: AwareDatetime | None = None
     last_activity: AwareDatetime | None = None
     created_at: AwareDatetime | None = None
+    department: str | None = None  # where the backend hands leads to departments (Getlead)
+    created_by: str | None = None  # the staff ID that created it, where the backend keeps it (local)
 
     @property
     def ref(self) -> str:
@@ -47,6 +50,9 @@ class Lead(Model):
     notices: list[str] = Field(default_factory=list)  # the backend's warnings about this lead, to show
     # The lead's history when the backend's reply carried it (newest first); None: not read with the lead.
     history: tuple[Activity, ...] | None = None
+    # A backend that cannot be read (Getlead): every field is what Leadbot sent, as Leadbot recorded it,
+    # so a card says "as recorded by Leadbot". False: the backend itself answered.
+    as_recorded: bool = False
 
 
 class NewLead(Model):
@@ -75,6 +81,20 @@ class FollowUp(Model):
 
 class Note(Model):
     text: str = Field(min_length=1, max_length=3000)
+    by: str
+    at: AwareDatetime
+    receipt: str | None = None
+
+
+class Deal(Model):
+    """A deal on a lead (Getlead): what it is worth and is called, how it stands, when it starts and should close."""
+
+    amount: Decimal = Field(ge=0, max_digits=15)
+    name: str | None = Field(None, max_length=150)
+    status: str | None = Field(None, max_length=60)  # None: the backend's default deal status
+    start: date | None = None
+    end: date | None = None  # the expected close
+    note: str | None = Field(None, max_length=3000)
     by: str
     at: AwareDatetime
     receipt: str | None = None
@@ -134,8 +154,9 @@ class Capabilities(Model):
     note: bool = True
     status: bool = True
     status_model: StatusModel = StatusModel.FIXED
-    deals: bool = False
-    departments: bool = False
+    deals: bool = False  # Backend.add_deal
+    departments: bool = False  # Backend.set_department
+    opportunities: bool = False  # Backend.opportunities: a lead's opportunities, paged (LeadSquared)
     notes_how: str = ""  # how notes are stored where the API has no note endpoint
     snooze_how: str = ""  # how a snooze (moving the next follow-up) is stored, where it is not plain
     staff_ids: str = ""  # what a staff ID looks like in this backend, for /lead link
@@ -144,6 +165,7 @@ class Capabilities(Model):
     # landed is never sent again blindly (it could double); the person is told it may have landed.
     verifiable: bool = True
     customer_ids: bool = False  # a new lead can name an existing customer by the backend's id
+    limits: str = ""  # what the backend cannot do, in a sentence, for /lead backends (a write-only API)
 
 
 class Choice(Model):
@@ -167,6 +189,33 @@ class LeadPage(Model):
     total: int  # at least this many; exact unless ``more`` says the backend could not count
     offset: int
     more: bool | None = None  # None: total is exact
+
+
+class Opportunity(Model):
+    """One opportunity of a lead, with the fields a card shows (each account names its own columns for them)."""
+
+    id: str
+    name: str
+    stage: str | None = None  # the account's own stage column (LeadSquared: mx_Custom_2 by default)
+    status: str | None = None  # Open, Won, Lost …
+    owner: str | None = None  # the staff ID Leadbot links its owner by, when known, else the backend's
+    owner_name: str | None = None  # the owner's name as the backend shows it (they may not be linked)
+    value: str | None = None  # as the account shows it ("2500000", "200,000"): formats differ by account
+    created_at: AwareDatetime | None = None
+
+
+class OpportunityPage(Model):
+    """One page of a lead's opportunities, newest first; ``page`` counts from 1."""
+
+    opportunities: list[Opportunity]
+    total: int  # every opportunity of the lead, on all pages
+    page: int
+    size: int
+
+    @property
+    def more(self) -> bool:
+        """Whether a later page has more (a More button)."""
+        return self.page * self.size < self.total
 
 
 M = TypeVar("M", bound=BaseModel)

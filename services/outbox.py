@@ -35,6 +35,8 @@ WHAT = MappingProxyType(
         "add_note": "note",
         "change_status": "status change",
         "reschedule": "snooze",
+        "add_deal": "deal",
+        "set_department": "department assignment",
     }
 )
 

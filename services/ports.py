@@ -109,6 +109,37 @@ class Preferences(Protocol):
 # -- writes waiting for a backend ---------------------------------------------------------------
 
 
+# -- the writes of one acked request ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestWrite:
+    """One write a request's work made, by its place in that work (``key``), so a re-run never repeats it."""
+
+    key: str
+    backend: str
+    op: str
+    args: dict[str, Any]
+    state: str  # "sent": it left, and nobody heard back; "landed" (on ``ref``); "queued" (outbox ``queued_key``)
+    at: datetime
+    ref: str | None = None
+    queued_key: str | None = None
+
+
+class RequestWrites(Protocol):
+    def get(self, key: str) -> RequestWrite | None: ...
+
+    def record(self, write: RequestWrite) -> None:
+        """Insert or replace the record of ``write.key``."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """The write was refused: a re-run makes it again (and is told the same)."""
+        ...
+
+    def prune(self, older_than: datetime) -> int: ...
+
+
 @dataclass(frozen=True)
 class QueuedWrite:
     id: int
@@ -119,7 +150,7 @@ class QueuedWrite:
     ref: str | None
     slack_user: str
     origin: dict[str, Any]  # where the user asked (opaque to the domain)
-    state: str  # pending, running, done, failed
+    state: str  # pending, running, done, failed, dropped (by an operator)
     attempts: int
     next_at: datetime
     created_at: datetime
@@ -158,6 +189,17 @@ class OutboxQueue(Protocol):
 
     def pending(self) -> list[QueuedWrite]:
         """Not yet landed nor given up (pending or running), oldest first."""
+        ...
+
+    def retry_now(self, now: datetime, write_id: int | None = None) -> list[int]:
+        """Make waiting writes (state pending; one, or every one) due at ``now``; return their ids.
+
+        A write being tried right now (running, its lease not over) is left alone.
+        """
+        ...
+
+    def drop(self, write_id: int, now: datetime) -> bool:
+        """Give up a write that nobody is trying right now (state ``dropped``); False when it is not waiting."""
         ...
 
 
@@ -250,6 +292,10 @@ class LocalLeads(Protocol):
 
     def get(self, lead_id: int) -> Lead | None: ...
 
+    def every(self, after: int = 0, limit: int = 500) -> list[Lead]:
+        """Every lead numbered above ``after``, by number (an export reads them page by page)."""
+        ...
+
     def search(
         self,
         *,
@@ -277,18 +323,37 @@ class LocalLeads(Protocol):
         ...
 
 
+# -- calls a rate-limited API may take --------------------------------------------------------
+
+
+class RateBudget(Protocol):
+    def take(self, key: str, *, limit: int, window: float, now: datetime) -> float:
+        """Reserve one call of at most ``limit`` per ``window`` seconds for ``key``; how long to wait first.
+
+        The answer is the seconds after ``now`` at which the call may be made (0: at
+        once). Reservations are handed out in the order they are asked for, atomically
+        across every process on the store, so callers that each wait what they are
+        told never make more than ``limit`` calls in any ``window``, and a burst is
+        served first come, first served. ``key`` names the budget (a hash of an API
+        key, never the key itself).
+        """
+        ...
+
+
 # -- all of them --------------------------------------------------------------------------------
 
 
 class Store(Protocol):
     links: StaffLinks
     requests: RequestLedger
+    writes: RequestWrites
     prefs: Preferences
     outbox: OutboxQueue
     digests: DigestLedger
     audit: AuditLog
     remote: RemoteLeads
     local: LocalLeads
+    rates: RateBudget
 
     def atomic(self) -> AbstractContextManager[None]:
         """One transaction over every port call inside it; nested calls join the outer one."""

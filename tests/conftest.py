@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from bot.app import Runtime, build_app, build_runtime
 from bot.config import load_settings
 from bot.executor import InlineExecutor, TrackedExecutor
 from bot.fakeslack import FakeSlack
+from bot.journal import Journal
 from bot.server import asgi_app
 from bot.workproc import WorkProcess
 from services.audit import Actor
@@ -25,6 +27,13 @@ ADMIN = "UADMIN"
 REP = "UREP1"
 OTHER = "UREP2"
 STRANGER = "USTRANGER"
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer runs
+    return gone.pid
 
 
 @pytest.fixture
@@ -63,6 +72,37 @@ def settings(tmp_path: Path, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPa
     return bot_settings(tmp_path, fake_slack, monkeypatch)
 
 
+# The REST leads API's Required strings Leadbot cannot get from what was typed, and a short timeout.
+LEADSAPI_CONFIG = (
+    "[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n"
+    'defaults = { photo = "p.png", location = "-", position = "-", description = "-", company = "-" }\n'
+)
+
+
+@pytest.fixture
+def api_fake():
+    """The REST leads API's fake (tests/fakes/leadsapi.py)."""
+    from tests.fakes.leadsapi import FakeLeadsApi
+
+    fake = FakeLeadsApi().start()
+    yield fake
+    fake.stop()
+
+
+def leadsapi_settings(tmp_path: Path, fake_slack: FakeSlack, api_fake, monkeypatch: pytest.MonkeyPatch, config=None):
+    """Settings with the REST leads API configured on ``api_fake`` (``config``: LEADSAPI_CONFIG by default)."""
+    from tests.fakes.leadsapi import TOKEN
+
+    return bot_settings(
+        tmp_path,
+        fake_slack,
+        monkeypatch,
+        config=config or LEADSAPI_CONFIG,
+        leadbot_leadsapi_url=api_fake.url,
+        leadbot_leadsapi_token=TOKEN,
+    )
+
+
 class Clock:
     """The time every part of the bot reads: real unless a test sets ``at`` (then it stands still)."""
 
@@ -89,11 +129,12 @@ def runtime(request, settings, clock) -> Iterator[Runtime]:
         background = WorkProcess(settings, **marker.kwargs)
         background.start()
     elif "bot" in request.fixturenames:
-        background = TrackedExecutor()
+        background = TrackedExecutor(journal=request.getfixturevalue("journal"))
     else:
         background = InlineExecutor()
     # Backends back off between retried reads without waiting: the tests' time is the Clock's.
     built = build_runtime(settings, background=background, clock=clock, sleep=lambda seconds: None)
+    built.deps.poster.sleep = lambda seconds: None  # nor do posts wait for their pace (tests of pacing set it)
     yield built
     if hasattr(background, "shutdown"):
         background.shutdown()
@@ -118,17 +159,28 @@ def slack(request, app, runtime: Runtime, fake_slack) -> SlackDriver:
     return SlackDriver(DispatchTransport(app), fake_slack, lambda timeout=10: True)
 
 
-class RunningBot:
-    """The ASGI app under uvicorn on a loopback socket, as ``leadbot run`` serves it."""
+@pytest.fixture
+def journal(settings) -> Iterator[Journal]:
+    """The journal of acked requests in the test's database, as ``leadbot run`` keeps it."""
+    kept = Journal(str(settings.leadbot_db))
+    yield kept
+    kept.close()
 
-    def __init__(self, runtime: Runtime, app, fake: FakeSlack) -> None:
+
+class RunningBot:
+    """The ASGI app under uvicorn on a loopback socket, as ``leadbot run`` serves it (with its journal)."""
+
+    def __init__(self, runtime: Runtime, app, fake: FakeSlack, journal: Journal) -> None:
         self.runtime = runtime
         self.executor = runtime.deps.background
         self.service = runtime.service
+        self.journal = journal
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)  # accepted connections queue here until uvicorn's loop runs
-        config = uvicorn.Config(asgi_app(app, runtime.store, self.executor), log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            asgi_app(app, runtime.store, self.executor, journal), log_level="warning", lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
@@ -144,9 +196,9 @@ class RunningBot:
 
 
 @pytest.fixture
-def bot(runtime, app, fake_slack) -> Iterator[RunningBot]:
+def bot(runtime, app, fake_slack, journal) -> Iterator[RunningBot]:
     """The real server in front of the app; ``@pytest.mark.work_process(...)`` puts the work in another process."""
-    running = RunningBot(runtime, app, fake_slack)
+    running = RunningBot(runtime, app, fake_slack, journal)
     yield running
     running.stop()
 

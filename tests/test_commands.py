@@ -113,10 +113,13 @@ def test_unknown_subcommand_is_answered_in_the_ack(slack):
     assert response.json()["response_type"] == "ephemeral"
 
 
-@pytest.mark.parametrize("sub", ["deal local:1 100", "department 1 x"])
-def test_later_subcommands_say_not_available_yet(slack, sub):
-    body = slack.command(sub).json()
-    assert "is not available yet" in body["text"]
+@pytest.mark.parametrize(
+    ("sub", "said"), [("deal local:1 100", "has no deals"), ("department local:1 x", "has no departments")]
+)
+def test_deals_and_departments_are_refused_where_the_backend_has_none(slack, linked, sub, said):
+    new_lead(linked)
+    slack.command(sub)
+    assert f"Local store {said}" in reply_text(slack)
 
 
 def test_unlinked_user_cannot_create(slack, linked):

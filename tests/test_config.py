@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from bot.cli import cli
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADBOT_", "PORT"))}
 
@@ -67,7 +69,10 @@ def test_the_real_process_stops_with_one_line_and_exit_2(tmp_path):
         ({"PORT": "eighty"}, "PORT is invalid"),
         ({"PORT": "70000"}, "PORT is invalid"),
         ({"LEADBOT_ADMINS": "alice,bob"}, "LEADBOT_ADMINS is invalid (entries 1, 2 are not Slack user IDs)"),
-        ({"LEADBOT_ADMINS": "U012AB3CD,xoxb-123-456-secret"}, "LEADBOT_ADMINS is invalid (entries 2 are not"),
+        (
+            {"LEADBOT_ADMINS": "U012AB3CD,xoxb-123-456-secret"},
+            "LEADBOT_ADMINS is invalid (entry 2 is not a Slack user ID)",
+        ),
         ({"LEADBOT_DEFAULT_BACKEND": "salesforce"}, "LEADBOT_DEFAULT_BACKEND is invalid"),
         ({"LEADBOT_CONFIG": "/nonexistent/leadbot.toml"}, "LEADBOT_CONFIG cannot be read"),
         ({"SLACK_API_URL": "ftp://x"}, "SLACK_API_URL is invalid"),
@@ -117,7 +122,10 @@ def test_config_file_routes_channels(tmp_path, monkeypatch):
     monkeypatch.setenv("LEADBOT_CONFIG", str(config))
     assert load_settings().file.channels == {"C0SALES": "local"}
     config.write_text('[channels]\nC0SALES = "salesforce"\n')
-    with pytest.raises(ConfigError, match="channels: channel C0SALES routes to unknown backend 'salesforce'"):
+    with pytest.raises(
+        ConfigError,
+        match="LEADBOT_CONFIG channels: channel C0SALES routes to no known backend: expected one of local, capillary",
+    ):
         load_settings()
     config.write_text("channels = [")
     with pytest.raises(ConfigError, match="is not valid TOML"):
@@ -191,7 +199,8 @@ def test_backend_options_are_checked_at_start_up(leadbot, tmp_path):
     assert "secret-cap-token" not in result.stderr
     config.write_text("[backends.salesforce]\ntoken = 'x'\n")
     result = leadbot("run", env=env)
-    assert "[backends.salesforce]: no such backend (known: local, capillary, leadsapi)" in result.stderr
+    known = "local, capillary, leadsapi, leadsquared, getlead"
+    assert f"[backends.salesforce]: no such backend (known: {known})" in result.stderr
     config.write_text("[backends.capillary]\ntoken = 'in-the-file'\n")
     result = leadbot("run", env=env)
     assert "[backends.capillary] token: set it in the environment as LEADBOT_CAPILLARY_TOKEN" in result.stderr
@@ -215,3 +224,101 @@ def test_backend_secrets_never_appear_in_repr(monkeypatch, tmp_path):
     assert set(settings.backends) == {"local", "capillary", "leadsapi"}
     shown = repr(settings) + repr(settings.backends) + str(settings.backends)
     assert "till-pass-123" not in shown and "api-token-456" not in shown
+
+
+# -- a secret pasted into the wrong setting is never shown back ----------------------------------
+
+PASTED = (
+    "xoxb-2718281828-3141592653-AbCdEfGhIjKlMnOpQrStUvWx",
+    "xapp-1-A0SECRET99-5772156649015-0123456789abcdef0123456789abcdef",
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+)
+GOOD_TABLES = {
+    "capillary": {"till_id": "4242"},
+    "leadsapi": {"business": "[1]", "defaults": '{ photo = "p", location = "l", position = "p" }'},
+}
+
+
+def config_file(tables: dict[str, dict[str, str]] = GOOD_TABLES, before: str = "") -> str:
+    """A LEADBOT_CONFIG file: ``before`` (top-level keys and tables), then each backend's table."""
+    return before + "".join(
+        f"[backends.{name}]\n" + "".join(f"{key} = {value}\n" for key, value in table.items())
+        for name, table in tables.items()
+    )
+
+
+def every_setting() -> list[str]:
+    """Every environment variable Leadbot reads: the settings model's fields and each backend's variables."""
+    from services.backends import REGISTRY
+
+    names = {name.upper() for name in Settings.model_fields} | {v.name for s in REGISTRY.values() for v in s.env}
+    return sorted(names)
+
+
+def start_up_error(env: dict[str, str], monkeypatch, tmp_path: Path, file: str | None = None) -> str | None:
+    """What ``leadbot run`` would stop with before serving (settings, credentials, backends), or None."""
+    from bot.app import build_backends
+    from bot.stores.memory import MemoryStore
+
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "LEADBOT_", "PORT")):
+            monkeypatch.delenv(name)
+    config = tmp_path / "leadbot.toml"
+    config.write_text(config_file() if file is None else file)
+    good = {
+        "SLACK_BOT_TOKEN": "xoxb-good",
+        "SLACK_SIGNING_SECRET": "good-secret",
+        "LEADBOT_CONFIG": str(config),
+        "LEADBOT_DB": str(tmp_path / "x.db"),
+        "LEADBOT_CAPILLARY_URL": "http://127.0.0.1:9",
+        "LEADBOT_CAPILLARY_TOKEN": "good-token",
+        "LEADBOT_LEADSAPI_URL": "http://127.0.0.1:9",
+        "LEADBOT_LEADSAPI_TOKEN": "good-token",
+    }
+    for name, value in {**good, **env}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        settings = load_settings()
+        settings.require_slack()
+        build_backends(settings, MemoryStore())
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def test_a_token_pasted_into_any_setting_is_never_echoed(monkeypatch, tmp_path):
+    assert start_up_error({}, monkeypatch, tmp_path) is None  # the base is a good configuration
+    refused = set()
+    for name in every_setting():
+        for secret in PASTED:
+            said = start_up_error({name: secret}, monkeypatch, tmp_path)
+            if said is not None:
+                refused.add(name)
+                assert secret not in said and secret[:12] not in said, f"{name}: {said}"
+                assert said.count("\n") == 0
+    # The check bites: most settings refuse a token, and say which setting is wrong.
+    assert {"PORT", "LEADBOT_ADMINS", "LEADBOT_WORKERS", "SLACK_API_URL", "LEADBOT_CAPILLARY_URL"} <= refused
+
+
+def test_a_token_pasted_into_the_config_file_is_never_echoed(monkeypatch, tmp_path):
+    from services.backends import REGISTRY
+
+    files = []
+    for secret in PASTED:
+        quoted = json.dumps(secret)  # a TOML basic string
+        for spec in REGISTRY.values():
+            from_env = {v.option for v in spec.env}
+            for option in spec.options.model_fields.keys() - from_env:
+                tables = {name: dict(table) for name, table in GOOD_TABLES.items()}
+                tables.setdefault(spec.name, {})[option] = quoted
+                files.append((secret, config_file(tables)))
+        for before in (f"channels = {quoted}\n", f"[channels]\nC0SALES = {quoted}\n", f"[feeds]\nlocal = {quoted}\n"):
+            files.append((secret, config_file(before=before)))
+    refused = 0
+    for secret, file in files:
+        said = start_up_error({}, monkeypatch, tmp_path, file=file)
+        if said is not None:
+            refused += 1
+            assert secret not in said and secret[:12] not in said, f"{file}: {said}"
+    # The check bites: every number, URL, country and time zone option refuses a token (free text may take one).
+    assert refused >= 30, refused

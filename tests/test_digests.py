@@ -203,9 +203,8 @@ def test_a_post_that_reached_slack_but_failed_is_not_sent_twice(scheduler, reps,
     due_lead(reps, REP, "Lead", clock.at - timedelta(days=1))
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
     fake_slack.fail("chat.postMessage", status=500, error="internal_error", deliver=True)
-    assert scheduler.run_due()["unknown"] == 1
-    assert len(digests(fake_slack, REP)) == 1  # Slack has it, though Leadbot was not told
-    assert scheduler.run_due() == {"found": 1}  # found in the DM by its metadata
+    assert scheduler.run_due()["sent"] == 1  # looked for by its metadata before a second try: found
+    assert fake_slack.received("api", "conversations.history")
     scheduler.run_due()
     assert len(digests(fake_slack, REP)) == 1
     assert len(posts(fake_slack, REP)) == 1
@@ -219,19 +218,27 @@ def test_a_post_that_timed_out_after_delivery_is_not_sent_twice(scheduler, reps,
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
     scheduler.sender.deps.poster.client.timeout = 0.2
     fake_slack.fail("chat.postMessage", status=200, error="ok", deliver=True, delay=1.0)
-    assert scheduler.run_due()["unknown"] == 1  # the client gave up waiting; Slack had it
-    assert scheduler.run_due() == {"found": 1}
+    assert scheduler.run_due()["sent"] == 1  # the client gave up waiting; Slack had it
     scheduler.run_due()
-    assert len(digests(fake_slack, REP)) == 1
+    assert len(digests(fake_slack, REP)) == 1 and len(fake_slack.received("api", "chat.postMessage")) == 1
 
 
-def test_a_post_that_failed_before_reaching_slack_is_sent_on_the_next_run(scheduler, reps, clock, fake_slack):
+def test_a_post_that_failed_before_reaching_slack_is_sent_again(scheduler, reps, clock, fake_slack):
     due_lead(reps, REP, "Lead", clock.at - timedelta(days=1))
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
     fake_slack.fail("chat.postMessage", status=500, error="internal_error")
-    assert scheduler.run_due()["unknown"] == 1
-    assert digests(fake_slack, REP) == []
-    assert scheduler.run_due() == {"sent": 1}
+    assert scheduler.run_due()["sent"] == 1  # not found in the DM: sent again at once
+    assert len(digests(fake_slack, REP)) == 1 and len(fake_slack.received("api", "chat.postMessage")) == 2
+
+
+def test_a_post_whose_fate_cannot_be_looked_up_is_settled_on_the_next_run(scheduler, reps, clock, fake_slack):
+    due_lead(reps, REP, "Lead", clock.at - timedelta(days=1))
+    clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
+    fake_slack.fail("chat.postMessage", status=500, error="internal_error", deliver=True)
+    fake_slack.fail("conversations.history", status=500, error="internal_error")
+    assert scheduler.run_due()["unknown"] == 1  # delivered, but Leadbot could not tell: not sent again
+    assert len(digests(fake_slack, REP)) == 1
+    assert scheduler.run_due() == {"found": 1}
     assert len(digests(fake_slack, REP)) == 1
 
 

@@ -22,6 +22,9 @@ def test_the_schema_is_created_once_in_order_and_in_wal_mode(tmp_path: Path):
         "outbox",
         "digests",
         "remote_leads",
+        "rate_budget",
+        "journal",
+        "request_writes",
     } <= set(store.table_names())
     again = SqliteStore(path)  # re-opening applies nothing twice
     assert [m.name for m in migrations.applied(again.db)] == [
@@ -34,5 +37,7 @@ def test_the_schema_is_created_once_in_order_and_in_wal_mode(tmp_path: Path):
         "m007_request_claims",
         "m008_remote_extra",
         "m009_outbox_unknown_since",
+        "m010_rate_budget",
+        "m011_journal_and_request_writes",
     ]
     assert migrations.pending(again.db) == []

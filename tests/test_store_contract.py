@@ -7,7 +7,6 @@ then runs against it too.
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +17,7 @@ import pytest
 from bot.stores.memory import MemoryStore
 from bot.stores.sqlite import SqliteStore
 from services.models import FollowUp, NewLead, Note, StaffLink, StatusChange
-from services.ports import AuditEntry, ChannelPrefs, Conflict, Store, UserPrefs
+from services.ports import AuditEntry, ChannelPrefs, Conflict, RequestWrite, Store, UserPrefs
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -39,13 +38,6 @@ def store(request, tmp_path) -> Iterator[Store]:
     made = STORES[request.param](tmp_path)
     yield made
     made.close()
-
-
-@pytest.fixture
-def dead_pid() -> int:
-    gone = subprocess.Popen(["true"])
-    gone.wait()  # a process id that no longer runs
-    return gone.pid
 
 
 # -- staff links ----------------------------------------------------------------------------------
@@ -91,6 +83,34 @@ def test_a_claim_left_started_by_a_dead_process_is_taken_over_once(store, dead_p
     assert ledger.claim("cut-off", until_done=True) is False  # and only one taker
     assert ledger.claim("in-flight") is False  # still being worked on by a live process (pid 1)
     assert ledger.claim("finished") is False
+
+
+def test_a_requests_writes_are_recorded_replaced_forgotten_and_pruned(store):
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    sent = RequestWrite(
+        key="j7#1", backend="capillary", op="add_note", args={"note": {"text": "hi"}}, state="sent", at=now
+    )
+    assert store.writes.get("j7#1") is None
+    store.writes.record(sent)
+    assert store.writes.get("j7#1") == sent
+    store.writes.record(RequestWrite(**{**sent.__dict__, "state": "landed", "ref": "capillary:4"}))
+    assert (store.writes.get("j7#1").state, store.writes.get("j7#1").ref) == ("landed", "capillary:4")
+    store.writes.record(RequestWrite(**{**sent.__dict__, "key": "j7#2", "state": "queued", "queued_key": "q1"}))
+    assert store.writes.get("j7#2").queued_key == "q1"
+    store.writes.forget("j7#2")
+    assert store.writes.get("j7#2") is None
+    store.writes.record(RequestWrite(**{**sent.__dict__, "key": "j1#1", "at": now - timedelta(days=3)}))
+    assert store.writes.prune(now - timedelta(days=2)) == 1
+    assert store.writes.get("j1#1") is None and store.writes.get("j7#1") is not None
+
+
+def test_a_write_and_its_record_commit_together(store):
+    record = RequestWrite(key="j9#1", backend="local", op="create", args={}, state="landed", at=datetime.now(UTC))
+    with pytest.raises(RuntimeError), store.atomic():
+        add(store, "Ada")
+        store.writes.record(record)
+        raise RuntimeError("the process died half-way")
+    assert store.writes.get("j9#1") is None and store.local.get(1) is None
 
 
 def test_racing_claims_have_one_winner(store):
@@ -207,6 +227,40 @@ def test_two_runners_never_take_the_same_write(store):
     assert sorted(taken) == sorted({*taken}) and len(taken) == 30
 
 
+def test_an_operator_makes_waiting_writes_due_now_but_not_one_being_tried(store):
+    later = queue(store, "later", NOW + timedelta(hours=1))
+    overdue = queue(store, "overdue", NOW - timedelta(minutes=1))
+    leased = queue(store, "leased", NOW)
+    store.outbox.claim_due(NOW, NOW + timedelta(minutes=2), 10)  # takes overdue and leased
+    store.outbox.update(overdue.id, state="pending", next_at=NOW - timedelta(minutes=1))  # its try ended: waiting
+    assert store.outbox.retry_now(NOW, later.id) == [later.id]
+    assert store.outbox.get(later.id).next_at == NOW
+    assert store.outbox.retry_now(NOW, leased.id) == []  # being tried right now
+    assert store.outbox.get(leased.id).next_at == NOW + timedelta(minutes=2)
+    assert store.outbox.retry_now(NOW) == [later.id, overdue.id]
+    assert store.outbox.get(overdue.id).next_at == NOW - timedelta(minutes=1)  # already due: kept
+    assert [w.id for w in store.outbox.claim_due(NOW, NOW + timedelta(minutes=2), 10)] == [overdue.id, later.id]
+    assert store.outbox.retry_now(NOW, 999) == []
+
+
+def test_an_operator_drops_a_write_nobody_is_trying(store):
+    waiting = queue(store, "waiting", NOW + timedelta(hours=1))
+    leased = queue(store, "leased", NOW)
+    landed = queue(store, "landed", NOW + timedelta(hours=1))
+    store.outbox.claim_due(NOW, NOW + timedelta(minutes=2), 10)
+    store.outbox.update(landed.id, state="done", finished_at=NOW)
+    assert store.outbox.drop(waiting.id, NOW) is True
+    dropped = store.outbox.get(waiting.id)
+    assert (dropped.state, dropped.finished_at) == ("dropped", NOW)
+    assert store.outbox.drop(waiting.id, NOW) is False  # once
+    assert store.outbox.drop(landed.id, NOW) is False and store.outbox.drop(999, NOW) is False
+    assert store.outbox.drop(leased.id, NOW + timedelta(minutes=1)) is False  # a runner holds it
+    assert [w.key for w in store.outbox.pending()] == ["leased"]
+    assert store.outbox.claim_due(NOW + timedelta(hours=2), NOW + timedelta(hours=3), 10)[0].key == "leased"
+    assert store.outbox.drop(leased.id, NOW + timedelta(hours=3)) is True  # its runner died: the lease ran out
+    assert store.outbox.pending() == []
+
+
 # -- digests ----------------------------------------------------------------------------------
 
 
@@ -283,6 +337,18 @@ def test_local_leads_are_numbered_and_read_back(store):
     assert [(a.kind, a.text, a.by) for a in store.local.activity(1, 10)] == [("note", "met at the expo", "ada")]
 
 
+def test_every_local_lead_by_number_page_by_page(store):
+    for name in ("Ada", "Bob", "Cy", "Di", "Ed"):
+        add(store, name, owner="ana", next_follow_up=NOW + timedelta(days=1))
+    store.local.update(3, at=NOW + timedelta(minutes=5), status="won")
+    pages = [store.local.every(0, 2), store.local.every(2, 2), store.local.every(4, 2), store.local.every(5, 2)]
+    assert [[lead.id for lead in page] for page in pages] == [["1", "2"], ["3", "4"], ["5"], []]
+    third = pages[1][0]
+    assert third == store.local.get(3)  # every field, closed leads too
+    assert (third.status, third.owner, third.created_by, third.created_at) == ("won", "ana", "ada", NOW)
+    assert third.last_activity == NOW + timedelta(minutes=5)
+
+
 def test_local_search_orders_due_first_then_newest_and_pages(store):
     add(store, "Undated")
     add(store, "Later", next_follow_up=NOW + timedelta(days=2), owner="ana")
@@ -317,6 +383,34 @@ def test_local_writes_and_their_history(store):
         ("follow_up", "follow-up: called"),
     ]
     assert len(store.local.activity(1, 2)) == 2
+
+
+# -- rate budgets -----------------------------------------------------------------------------
+
+
+def test_a_rate_budget_hands_out_slots_in_the_order_they_are_asked(store):
+    take = store.rates.take
+    assert [take("lsq:a", limit=3, window=5.0, now=NOW) for _ in range(7)] == [0, 0, 0, 5, 5, 5, 10]
+    assert take("lsq:a", limit=3, window=5.0, now=NOW + timedelta(seconds=1)) == 9  # after the ones before it
+    assert take("lsq:b", limit=3, window=5.0, now=NOW) == 0  # one budget per key
+    assert take("lsq:a", limit=3, window=5.0, now=NOW + timedelta(seconds=60)) == 0  # the window has passed
+
+
+def test_racing_takers_never_share_a_slot(store):
+    waits: list[float] = []
+    start = threading.Barrier(2)
+
+    def take(n: int) -> None:
+        start.wait()
+        for _ in range(n):
+            waits.append(store.rates.take("lsq:race", limit=10, window=1.0, now=NOW))
+
+    threads = [threading.Thread(target=take, args=(50,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(waits) == [float(n // 10) for n in range(100)]  # ten per window, none twice
 
 
 # -- transactions -----------------------------------------------------------------------------

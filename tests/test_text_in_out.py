@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from services.audit import Actor
-from tests.conftest import ADMIN, OTHER, REP, bot_settings
+from tests.conftest import ADMIN, OTHER, REP, leadsapi_settings
 from tests.slack import text_of
 
 # As Slack sends each inside a command (should_escape), and what the person had typed.
@@ -121,30 +121,8 @@ def test_an_error_about_what_was_typed_shows_it_literally(slack, linked, fake_sl
 
 
 @pytest.fixture
-def api_fake():
-    from tests.fakes.leadsapi import FakeLeadsApi
-
-    fake = FakeLeadsApi().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def settings(tmp_path, fake_slack, api_fake, monkeypatch):
-    config = (
-        "[backends.leadsapi]\nbusiness = [1]\n"
-        'defaults = { photo = "p.png", location = "-", position = "-", description = "-", company = "-" }\n'
-    )
-    from tests.fakes.leadsapi import TOKEN
-
-    return bot_settings(
-        tmp_path,
-        fake_slack,
-        monkeypatch,
-        config=config,
-        leadbot_leadsapi_url=api_fake.url,
-        leadbot_leadsapi_token=TOKEN,
-    )
+    return leadsapi_settings(tmp_path, fake_slack, api_fake, monkeypatch)
 
 
 def test_the_crm_gets_what_was_typed(slack, linked, api_fake, fake_slack, victim):

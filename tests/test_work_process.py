@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from tests.conftest import ADMIN, leads
+from tests.conftest import ADMIN, REP, leads
 
 # One scenario per kind of request (command, button, form, event), plus retries and saturation, and
 # generated form submissions (what the worker logs is not seen here: only what it sent to Slack).
@@ -86,3 +86,29 @@ def test_shutdown_finishes_the_work_already_acked(bot, linked, fake_slack):
     bot.stop()
     assert len(leads(linked)) == 20
     assert len(fake_slack.received("response")) == 20
+
+
+@pytest.mark.parametrize("cut_off_at", ["the assignment DM", "the reply"])
+def test_a_worker_killed_after_its_write_does_not_make_it_twice(bot, linked, fake_slack, cut_off_at):
+    gate, entered = threading.Event(), threading.Event()
+    reply = fake_slack._reply
+    where = ("api", "chat.postMessage") if cut_off_at == "the assignment DM" else ("response", None)
+
+    def stuck(kind, name, body):
+        if (kind, name if where[1] else None) == where and not gate.is_set():
+            entered.set()
+            gate.wait(10)  # the lead is in the store; the worker is telling people
+        return reply(kind, name, body)
+
+    fake_slack._reply = stuck
+    bot.slack.command(f"new Ada ada@example.com owner=<@{REP}>", user=ADMIN, wait=False)
+    assert entered.wait(10)
+    dead = bot.executor.process
+    dead.kill()
+    dead.join()
+    gate.set()
+    assert bot.executor.wait_idle(10)
+    assert [lead.name for lead in leads(linked)] == ["Ada"]  # run again, found made: not made twice
+    cards = [c.body for c in fake_slack.received("response")]
+    assert cards[-1]["response_type"] == "in_channel" and "Ada" in cards[-1]["text"]
+    assert bot.journal.depth() == 0

@@ -8,7 +8,6 @@ survives the process, and "another process" is simulated by ``pid``.
 from __future__ import annotations
 
 import copy
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot.stores.common import alive
+from bot.stores.common import alive, next_slot, process_token
 from services.models import Activity, FollowUp, Lead, LeadPage, NewLead, Note, StaffLink, StatusChange
 from services.ports import (
     AUDIT_FIELDS,
@@ -32,6 +31,7 @@ from services.ports import (
     DigestRecord,
     QueuedWrite,
     RemoteLead,
+    RequestWrite,
     StoreUnavailable,
     UserPrefs,
 )
@@ -49,6 +49,7 @@ class _LocalLead:
 class _State:
     links: dict[tuple[str, str], str] = field(default_factory=dict)  # (user, backend) -> staff id
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    writes: dict[str, RequestWrite] = field(default_factory=dict)
     users: dict[str, UserPrefs] = field(default_factory=dict)
     channels: dict[str, ChannelPrefs] = field(default_factory=dict)
     outbox: dict[int, QueuedWrite] = field(default_factory=dict)
@@ -56,6 +57,7 @@ class _State:
     audit: list[AuditEntry] = field(default_factory=list)
     remote: dict[tuple[str, str], RemoteLead] = field(default_factory=dict)
     local: dict[int, _LocalLead] = field(default_factory=dict)
+    rates: dict[str, list[float]] = field(default_factory=dict)
     next_outbox_id: int = 1
     next_lead_id: int = 1
 
@@ -68,12 +70,14 @@ class MemoryStore:
         self.down = False
         self.links = _Links(self)
         self.requests = _Requests(self)
+        self.writes = _Writes(self)
         self.prefs = _Prefs(self)
         self.outbox = _Outbox(self)
         self.digests = _Digests(self)
         self.audit = _Audit(self)
         self.remote = _Remote(self)
         self.local = _Local(self)
+        self.rates = _Rates(self)
 
     @property
     def state(self) -> _State:
@@ -149,7 +153,7 @@ class _Links(_Part):
 
 
 class _Requests(_Part):
-    pid = os.getpid()  # which process a "started" claim belongs to (tests play other processes)
+    pid = process_token()  # which process a "started" claim belongs to (tests play other processes)
 
     def claim(self, key: str, *, until_done: bool = False) -> bool:
         pid = self.pid
@@ -178,6 +182,27 @@ class _Requests(_Part):
             old = [k for k, v in s.requests.items() if v["at"] < older_than]
             for key in old:
                 del s.requests[key]
+            return len(old)
+
+
+class _Writes(_Part):
+    def get(self, key: str) -> RequestWrite | None:
+        with self.store.locked() as s:
+            return s.writes.get(key)
+
+    def record(self, write: RequestWrite) -> None:
+        with self.store.locked() as s:
+            s.writes[write.key] = replace(write, args=copy.deepcopy(write.args))
+
+    def forget(self, key: str) -> None:
+        with self.store.locked() as s:
+            s.writes.pop(key, None)
+
+    def prune(self, older_than: datetime) -> int:
+        with self.store.locked() as s:
+            old = [k for k, w in s.writes.items() if w.at < older_than]
+            for key in old:
+                del s.writes[key]
             return len(old)
 
 
@@ -274,6 +299,21 @@ class _Outbox(_Part):
         with self.store.locked() as s:
             return [w for _, w in sorted(s.outbox.items()) if w.state in ("pending", "running")]
 
+    def retry_now(self, now: datetime, write_id: int | None = None) -> list[int]:
+        with self.store.locked() as s:
+            waiting = [w for i, w in sorted(s.outbox.items()) if w.state == "pending" and write_id in (None, i)]
+            for write in waiting:
+                s.outbox[write.id] = replace(write, next_at=min(write.next_at, now))
+            return [w.id for w in waiting]
+
+    def drop(self, write_id: int, now: datetime) -> bool:
+        with self.store.locked() as s:
+            write = s.outbox.get(write_id)
+            if write is None or not (write.state == "pending" or (write.state == "running" and write.next_at <= now)):
+                return False
+            s.outbox[write_id] = replace(write, state="dropped", finished_at=now)
+            return True
+
 
 class _Digests(_Part):
     def claim(self, slack_user: str, day: date, now: datetime) -> bool:
@@ -360,6 +400,7 @@ class _Local(_Part):
                     next_follow_up=lead.next_follow_up,
                     last_activity=at,
                     created_at=at,
+                    created_by=by,
                 )
             )
             if lead.note:
@@ -371,6 +412,10 @@ class _Local(_Part):
         with self.store.locked() as s:
             record = s.local.get(lead_id)
             return record.lead if record else None
+
+    def every(self, after: int = 0, limit: int = 500) -> list[Lead]:
+        with self.store.locked() as s:
+            return [s.local[i].lead for i in sorted(s.local) if i > after][:limit]
 
     def search(
         self,
@@ -436,3 +481,13 @@ class _Local(_Part):
                 return []
             found = [*record.follow_ups, *record.notes, *record.statuses]
         return sorted(found, key=lambda a: a.at, reverse=True)[:limit]
+
+
+class _Rates(_Part):
+    def take(self, key: str, *, limit: int, window: float, now: datetime) -> float:
+        at_now = now.timestamp()
+        with self.store.locked() as s:
+            slots = s.rates.get(key, [])
+            at = next_slot(slots, limit=limit, window=window, now=at_now)
+            s.rates[key] = [*slots, at][-limit:]
+        return at - at_now

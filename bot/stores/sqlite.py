@@ -10,7 +10,6 @@ end, never edit one that has shipped. Hot paths use plain SQL: sqlite-utils'
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -22,7 +21,8 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from bot.stores.common import alive
+from bot.stores.common import alive, next_slot, process_token
+from bot.stores.files import cannot_open, explain, file_problem
 from services.models import Activity, FollowUp, Lead, LeadPage, NewLead, Note, StaffLink, StatusChange
 from services.ports import (
     AUDIT_FIELDS,
@@ -38,6 +38,7 @@ from services.ports import (
     DigestRecord,
     QueuedWrite,
     RemoteLead,
+    RequestWrite,
     StoreUnavailable,
     UserPrefs,
 )
@@ -45,6 +46,9 @@ from services.ports import (
 migrations = Migrations("leadbot")
 
 MAX_ID = 2**63 - 1  # SQLite's integer range: a larger lead number names no lead
+BUSY_TIMEOUT = 10.0  # seconds a statement waits for another connection's write lock
+# At start-up a lock held this long is a stuck process, not a sibling's write (those take milliseconds).
+LOCK_WAIT = 2.0
 
 
 @migrations()
@@ -211,6 +215,52 @@ def m009_outbox_unknown_since(db: Database) -> None:
     db["outbox"].add_column("unknown_since", str)
 
 
+@migrations()
+def m010_rate_budget(db: Database) -> None:
+    # Calls reserved against a rate-limited API, per budget (a hash of its key): the times of the
+    # latest reservations, shared by every process on this file (LeadSquared: 25 calls per 5 s).
+    db["rate_budget"].create({"key": str, "slots": str}, pk="key", not_null={"slots"})
+
+
+@migrations()
+def m011_journal_and_request_writes(db: Database) -> None:
+    # The journal: every request acked with work behind it, written (fsync'd) before the ack and
+    # kept until its work is done, so a restart after a crash finishes it (bot/journal.py).
+    db["journal"].create(
+        {
+            "id": int,
+            "body": str,
+            "headers": str,
+            "accepted_at": str,
+            "accepted_by": str,
+            "state": str,
+            "started_by": str,
+            "tries": int,
+            "finished_at": str,
+        },
+        pk="id",
+        not_null={"body", "headers", "accepted_at", "state", "tries"},
+    )
+    db["journal"].create_index(["state"])
+    # The writes a request's work made, by their place in it: a re-run of the request (after its
+    # process died half-way) finds them here instead of making them again.
+    db["request_writes"].create(
+        {
+            "key": str,
+            "backend": str,
+            "op": str,
+            "args": str,
+            "state": str,
+            "at": str,
+            "ref": str,
+            "queued_key": str,
+        },
+        pk="key",
+        not_null={"backend", "op", "args", "state", "at"},
+    )
+    db["request_writes"].create_index(["at"])
+
+
 def to_db_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -224,29 +274,53 @@ def _id(lead_id: int) -> int | None:
 
 
 class SqliteStore:
-    """The SQLite file behind Leadbot, opened lazily per thread; one object serves every port."""
+    """The SQLite file behind Leadbot, opened lazily per thread; one object serves every port.
 
-    def __init__(self, path: str | Path) -> None:
+    Opening checks the file the way an operator would want it checked: that it can be
+    created or written, that it is a database, and that nobody holds a lock on it for
+    longer than ``lock_wait`` seconds; any of these is a ``StoreUnavailable`` whose
+    message names the file and the fix. The commands an operator starts pass
+    ``LOCK_WAIT``; a process the bot starts itself (the work process) waits as long as
+    any statement would. ``create=False`` refuses a file that does not exist yet
+    (operator commands must not make an empty database at a mistyped path);
+    ``migrate=False`` leaves the schema as it is (``leadbot doctor`` only looks).
+    """
+
+    def __init__(
+        self, path: str | Path, *, create: bool = True, migrate: bool = True, lock_wait: float = BUSY_TIMEOUT
+    ) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._busy_timeout = lock_wait  # while opening: a lock held longer than this is a fault, not a wait
+        if self.path != ":memory:":
+            problem = file_problem(Path(self.path), must_exist=not create)
+            if problem:
+                raise StoreUnavailable(cannot_open(self.path, problem))
         try:
-            migrations.apply(self.db)
-        except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(f"{self.path}: {exc}") from None
+            if migrate:
+                migrations.apply(self.db)
+            self.probe_write()
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreUnavailable(cannot_open(self.path, explain(Path(self.path), exc, lock_wait=lock_wait))) from None
+        self._busy_timeout = BUSY_TIMEOUT
+        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         self.links = _Links(self)
         self.requests = _Requests(self)
+        self.writes = _Writes(self)
         self.prefs = _Prefs(self)
         self.outbox = _Outbox(self)
         self.digests = _Digests(self)
         self.audit = _Audit(self)
         self.remote = _Remote(self)
         self.local = _Local(self)
+        self.rates = _Rates(self)
 
     @property
     def db(self) -> Database:
         db = getattr(self._local, "db", None)
         if db is None:
-            conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=self._busy_timeout, check_same_thread=False, isolation_level=None)
             db = Database(conn)
             if self.path != ":memory:":
                 db.enable_wal()
@@ -304,6 +378,17 @@ class SqliteStore:
             self.conn.execute("select 1").fetchone()
         except sqlite3.Error as exc:
             raise StoreUnavailable(str(exc)) from None
+
+    def probe_write(self) -> None:
+        """Take the write lock and let it go, changing nothing: the file is writable and nobody holds it."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("ROLLBACK")
+
+    def schema(self) -> tuple[list[str], list[str]]:
+        """Migrations this code would still apply, and those the file has that this code does not know."""
+        applied = [m.name for m in migrations.applied(self.db)]
+        known = {m.name for m in migrations.pending(Database(memory=True))}  # all of them: nothing is applied there
+        return [m.name for m in migrations.pending(self.db)], [name for name in applied if name not in known]
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -363,7 +448,7 @@ class _Links(_Part):
 
 
 class _Requests(_Part):
-    pid = os.getpid()  # which process a "started" claim belongs to (tests play other processes)
+    pid = process_token()  # which process a "started" claim belongs to (tests play other processes)
 
     def claim(self, key: str, *, until_done: bool = False) -> bool:
         pid = self.pid
@@ -419,6 +504,48 @@ def _column_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return to_db_time(value)
     return value
+
+
+class _Writes(_Part):
+    def get(self, key: str) -> RequestWrite | None:
+        rows = self.store.read(
+            "select key, backend, op, args, state, at, ref, queued_key from request_writes where key = ?", [key]
+        )
+        if not rows:
+            return None
+        key, backend, op, args, state, at, ref, queued_key = rows[0]
+        return RequestWrite(
+            key=key,
+            backend=backend,
+            op=op,
+            args=json.loads(args),
+            state=state,
+            at=from_db_time(at),
+            ref=ref,
+            queued_key=queued_key,
+        )
+
+    def record(self, write: RequestWrite) -> None:
+        self.store.write(
+            "insert or replace into request_writes (key, backend, op, args, state, at, ref, queued_key)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                write.key,
+                write.backend,
+                write.op,
+                json.dumps(write.args),
+                write.state,
+                to_db_time(write.at),
+                write.ref,
+                write.queued_key,
+            ],
+        )
+
+    def forget(self, key: str) -> None:
+        self.store.write("delete from request_writes where key = ?", [key])
+
+    def prune(self, older_than: datetime) -> int:
+        return self.store.write("delete from request_writes where at < ?", [to_db_time(older_than)]).rowcount
 
 
 class _Prefs(_Part):
@@ -563,6 +690,27 @@ class _Outbox(_Part):
         )
         return [_queued(r) for r in rows]
 
+    def retry_now(self, now: datetime, write_id: int | None = None) -> list[int]:
+        which, params = ("", []) if write_id is None else (" and id = ?", [write_id])
+        with self.store.atomic():
+            ids = [
+                r[0]
+                for r in self.store.read(f"select id from outbox where state = 'pending'{which} order by id", params)
+            ]
+            self.store.write(
+                f"update outbox set next_at = min(next_at, ?) where state = 'pending'{which}",
+                [to_db_time(now), *params],
+            )
+        return ids
+
+    def drop(self, write_id: int, now: datetime) -> bool:
+        cursor = self.store.write(
+            "update outbox set state = 'dropped', finished_at = ? where id = ?"
+            " and (state = 'pending' or (state = 'running' and next_at <= ?))",
+            [to_db_time(now), write_id, to_db_time(now)],
+        )
+        return cursor.rowcount == 1
+
 
 _DIGEST_COLUMNS = "slack_user, day, state, claimed_at, channel, ts, sent_at, leads"
 
@@ -691,12 +839,13 @@ class _Remote(_Part):
 
 
 _LEAD_COLUMNS = (
-    "id, name, email, phone, lead_for, type, source, status, owner, next_follow_up, last_activity_at, created_at"
+    "id, name, email, phone, lead_for, type, source, status, owner, next_follow_up, last_activity_at, created_at,"
+    " created_by"
 )
 
 
 def _local_lead(row: Any) -> Lead:
-    lead_id, name, email, phone, lead_for, lead_type, source, status, owner, next_at, last, created = row
+    lead_id, name, email, phone, lead_for, lead_type, source, status, owner, next_at, last, created, by = row
     return Lead(
         backend="local",
         id=str(lead_id),
@@ -711,6 +860,7 @@ def _local_lead(row: Any) -> Lead:
         next_follow_up=from_db_time(next_at),
         last_activity=from_db_time(last),
         created_at=from_db_time(created),
+        created_by=by,
     )
 
 
@@ -748,6 +898,12 @@ class _Local(_Part):
             return None
         rows = self.store.read(f"select {_LEAD_COLUMNS} from local_leads where id = ?", [lead_id])
         return _local_lead(rows[0]) if rows else None
+
+    def every(self, after: int = 0, limit: int = 500) -> list[Lead]:
+        rows = self.store.read(
+            f"select {_LEAD_COLUMNS} from local_leads where id > ? order by id limit ?", [after, limit]
+        )
+        return [_local_lead(r) for r in rows]
 
     def search(
         self,
@@ -837,3 +993,19 @@ class _Local(_Part):
             {"id": lead_id, "limit": limit},
         )
         return [Activity(kind=k, at=from_db_time(at), by=by, text=text) for k, at, by, text in rows]
+
+
+class _Rates(_Part):
+    def take(self, key: str, *, limit: int, window: float, now: datetime) -> float:
+        at_now = now.timestamp()
+        with self.store.atomic():  # BEGIN IMMEDIATE: one taker at a time across processes
+            rows = self.store.read("select slots from rate_budget where key = ?", [key])
+            slots = json.loads(rows[0][0]) if rows else []
+            at = next_slot(slots, limit=limit, window=window, now=at_now)
+            kept = [*slots, at][-limit:]
+            self.store.write(
+                "insert into rate_budget (key, slots) values (?, ?)"
+                " on conflict (key) do update set slots = excluded.slots",
+                [key, json.dumps(kept)],
+            )
+        return at - at_now

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from services.backends import capillary, leadsapi, local
+from services.backends import capillary, getlead, leadsapi, leadsquared, local
 from services.backends.base import BackendSpec
 
 REGISTRY: Mapping[str, BackendSpec] = MappingProxyType(
-    {spec.name: spec for spec in (local.SPEC, capillary.SPEC, leadsapi.SPEC)}
+    {spec.name: spec for spec in (local.SPEC, capillary.SPEC, leadsapi.SPEC, leadsquared.SPEC, getlead.SPEC)}
 )

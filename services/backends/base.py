@@ -17,12 +17,14 @@ from services.models import (
     Activity,
     Capabilities,
     Choice,
+    Deal,
     FollowUp,
     Lead,
     LeadPage,
     LeadQuery,
     NewLead,
     Note,
+    OpportunityPage,
     StatusChange,
     StatusOption,
 )
@@ -71,6 +73,22 @@ class Backend(ABC):
     def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
         """Move the next follow-up without logging one (Snooze)."""
         raise Unsupported("{backend} cannot move a follow-up", backend=self.title)
+
+    def add_deal(self, lead_id: str, deal: Deal) -> Lead:
+        """Record a deal on the lead (``capabilities.deals``)."""
+        raise Unsupported("{backend} has no deals", backend=self.title)
+
+    def set_department(self, lead_id: str, department: str, *, by: str, receipt: str | None = None) -> Lead:
+        """Hand the lead to a department (``capabilities.departments``)."""
+        raise Unsupported("{backend} has no departments", backend=self.title)
+
+    def departments(self) -> list[Choice]:
+        """The departments a lead can be handed to, where the backend knows them (else any name is sent)."""
+        return []
+
+    def opportunities(self, lead_id: str, page: int = 1, size: int = 5) -> OpportunityPage:
+        """The lead's opportunities, newest first: page ``page`` (from 1) of ``size`` (capabilities.opportunities)."""
+        raise Unsupported("{backend} has no opportunities", backend=self.title)
 
     def reasons(self) -> list[Choice]:
         """Reasons a status change may (``WITH_REASONS``: must) carry."""

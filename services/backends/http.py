@@ -8,8 +8,16 @@ reached the backend) and the LeadService puts it in the outbox, which checks
 whether it landed before sending it again.
 
 Two hooks serve APIs with their own rules: ``before_call`` runs before every
-request (a client-side rate limiter), ``check_reply`` after every reply with
-a 2xx/4xx status (APIs that answer HTTP 200 with a failure body).
+request, resends included (a client-side rate limiter), ``check_reply`` after
+every reply but a 429 (APIs that answer HTTP 200 with a failure body, or a 5xx
+whose body is a definite refusal: it raises for those; when it returns, a 5xx
+is an outage as usual). ``resend_429`` sends a request that got a 429 again, a
+write too, after ``wait_429`` seconds (or the Retry-After): a 429 means the
+request was not taken, so sending it again cannot double it.
+
+``redact`` says what a log line may show of a path (a token in it must not
+show); ``hide_in_logs`` keeps a secret out of httpx's and httpcore's own log
+records too (httpx logs every request's URL at INFO).
 
 httpx and tenacity are imported on first use: a process with only the local
 backend never pays for their memory (bench/README.md).
@@ -76,6 +84,8 @@ class ApiClient:
         check_reply: Callable[[httpx.Response], None] | None = None,
         redact: Callable[[str], str] = lambda text: text,
         auth: Auth | None = None,
+        resend_429: int = 0,
+        wait_429: float = 0.0,
     ) -> None:
         import httpx
 
@@ -86,6 +96,8 @@ class ApiClient:
         self.check_reply = check_reply
         self.redact = redact  # what a log line may say of a URL (a token in it must not show)
         self.auth = auth
+        self.resend_429 = resend_429
+        self.wait_429 = wait_429
         self.http = httpx.Client(
             base_url=settings.base_url.rstrip("/"),
             headers=headers or {},
@@ -99,6 +111,8 @@ class ApiClient:
         cap = self.settings.max_retry_after
 
         def worth_retrying(error: BaseException) -> bool:
+            if isinstance(error, Unreachable) and error.rate_limited and self.resend_429:
+                return False  # already sent again after waiting out the window: backing off briefly will not help
             return isinstance(error, Unreachable) and (error.retry_after is None or error.retry_after <= cap)
 
         def wait(state: RetryCallState) -> float:
@@ -120,11 +134,23 @@ class ApiClient:
         return self._send(method, path, **kwargs)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._request(method, path, **kwargs)
+        response = self._untaken_again(method, path, **kwargs)
         if response.status_code == 401 and self.auth is not None:
             self.auth.refused()  # an expired token: once more with a new one
-            response = self._request(method, path, **kwargs)
+            response = self._untaken_again(method, path, **kwargs)
         return response
+
+    def _untaken_again(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The request, sent again up to ``resend_429`` times while the backend answers 429 (it was not taken)."""
+        attempt = 0
+        while True:
+            try:
+                return self._request(method, path, **kwargs)
+            except Unreachable as exc:
+                if not exc.rate_limited or attempt >= self.resend_429:
+                    raise
+                attempt += 1
+                self.sleep(max(exc.retry_after or 0.0, self.wait_429))
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         import httpx
@@ -156,7 +182,11 @@ class ApiClient:
                     seconds=round(retry_after),
                     retry_after=retry_after,
                 )
-            raise Unreachable("{backend} is rate-limiting Leadbot", backend=self.title, retry_after=retry_after)
+            raise Unreachable(
+                "{backend} is rate-limiting Leadbot", backend=self.title, retry_after=retry_after, rate_limited=True
+            )
+        if self.check_reply is not None:
+            self.check_reply(response)
         if response.status_code >= 500:
             log.warning("%s: %s", where, response.status_code)
             raise Unreachable(
@@ -166,33 +196,109 @@ class ApiClient:
                 # 503 is "not taking requests now"; a 500 or a gateway's 502/504 may hide a write that went through.
                 maybe_applied=response.status_code != 503,
             )
-        if self.check_reply is not None:
-            self.check_reply(response)
         return response
 
     def close(self) -> None:
         self.http.close()
 
 
+# -- secrets in other libraries' log records ------------------------------------------------------
+
+HTTP_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+class _Redactor(logging.Filter):
+    """Replaces every secret it was given by ``***`` in the records of the loggers it sits on.
+
+    A filter on a logger sees only the records made on that very logger (not its
+    children's), so it sits on each of httpx's and httpcore's loggers by name.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("leadbot-redactor")
+        self.secrets: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, secret: str) -> None:
+        with self._lock:
+            self.secrets = self.secrets | {secret}  # a new set: filter() never sees one being changed
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = self.secrets
+        if not secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: let logging report it as it would
+            return True
+        hidden = message
+        for secret in secrets:
+            hidden = hidden.replace(secret, "***")
+        if hidden != message:
+            record.msg, record.args = hidden, ()
+        return True
+
+
+_REDACTOR = _Redactor()
+
+
+def hide_in_logs(secret: str) -> None:
+    """Keep ``secret`` out of every record httpx and httpcore log (they log request URLs, and a URL may carry it)."""
+    if not secret:
+        return
+    _REDACTOR.add(secret)
+    for name in HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACTOR not in logger.filters:
+            logger.addFilter(_REDACTOR)
+
+
 class TtlCache:
-    """Lists a backend rarely changes (statuses, reasons), read again after ``seconds``."""
+    """Lists a backend rarely changes (statuses, reasons), read again after ``seconds``.
+
+    One load at a time per key: threads that miss together wait for the first one's
+    load instead of each calling the API (a rate-limited API counts every call).
+    """
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self.clock = clock
         self._entries: dict[str, tuple[float, Any]] = {}
+        self._loading: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str, load: Callable[[], Any]) -> Any:
-        now = self.clock()
+    def _hit(self, key: str) -> tuple[bool, Any]:
         with self._lock:
             hit = self._entries.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
-        value = load()
+        return (True, hit[1]) if hit and hit[0] > self.clock() else (False, None)
+
+    def get(self, key: str, load: Callable[[], Any]) -> Any:
+        found, value = self._hit(key)
+        if found:
+            return value
         with self._lock:
-            self._entries[key] = (now + self.seconds, value)
-        return value
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            found, value = self._hit(key)  # loaded by whoever held the lock before
+            if found:
+                return value
+            value = load()
+            with self._lock:
+                self._entries[key] = (self.clock() + self.seconds, value)
+            return value
+
+    def drop(self, key: str) -> None:
+        """Forget ``key``: the next ``get`` loads it again."""
+        with self._lock:
+            self._entries.pop(key, None)
 
 
 def json_body(response: httpx.Response, title: str) -> Any:
