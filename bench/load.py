@@ -281,7 +281,18 @@ class Server:
 
     def peak_rss_mb(self) -> float:
         """The server's and every process under it (the work process), each at its peak."""
-        return sum(_peak_kb(pid) for pid in _tree(self.process.pid)) / 1024
+        return sum(self.peaks().values())
+
+    def peaks(self) -> dict[str, float]:
+        """Each process's peak RSS in MB, by what it is."""
+        found = {}
+        for pid in _tree(self.process.pid):
+            with contextlib.suppress(OSError):
+                words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                what = "server" if pid == self.process.pid else ("work" if b"spawn_main" in b" ".join(words) else "")
+                what = what or ("resource tracker" if b"resource_tracker" in b" ".join(words) else str(pid))
+                found[what] = _peak_kb(pid) / 1024
+        return found
 
     def stop(self) -> int:
         """SIGTERM to the group, as ``docker stop`` sends it; the exit status."""
@@ -347,7 +358,7 @@ class Tally:
 class Client:
     """Signed requests over a pool of keep-alive connections, as a load balancer would hold them."""
 
-    def __init__(self, port: int, fakes: Fakes, tally: Tally, connections: int = 32) -> None:
+    def __init__(self, port: int, fakes: Fakes, tally: Tally, seed: int, connections: int = 32) -> None:
         from slack_sdk.signature import SignatureVerifier
 
         self.port = port
@@ -358,6 +369,7 @@ class Client:
         self.connections = connections
         self.opened = 0
         self.keys = itertools.count(1)
+        self.rng = random.Random(seed)  # which requests Slack sends again, and when
 
     def new_key(self, prefix: str) -> str:
         return f"{prefix}{next(self.keys)}"
@@ -402,13 +414,13 @@ class Client:
         status, body = await self._exchange(self._raw(request))
         sent.acked, sent.status, sent.body = time.monotonic(), status, body
         self._judge_ack(sent)
-        if random.random() < retry_share:
+        if self.rng.random() < retry_share:
             asyncio.create_task(self._resend(sent, request))
         return sent
 
     async def _resend(self, first: Sent, request: sr.SlackRequest) -> None:
         """Slack's retry: the same body, signed again, with its retry headers."""
-        await asyncio.sleep(random.uniform(0, 0.5))
+        await asyncio.sleep(self.rng.uniform(0, 0.5))
         again = Sent(first.kind, first.key, first.expect, first.trigger, time.monotonic(), retry=True)
         again.before = first.before
         self.tally.requests.append(again)
@@ -463,7 +475,7 @@ class User:
     # -- one action at a time -----------------------------------------------------------------
 
     async def run(self, until: float) -> None:
-        await asyncio.sleep(self.rng.uniform(0, min(1.0, self.config.think)))
+        await asyncio.sleep(self.rng.uniform(0, self.config.ramp))  # people do not all start in one second
         await self.command("new")
         while time.monotonic() < until:
             await asyncio.sleep(self.rng.uniform(0, 2 * self.config.think))
@@ -750,7 +762,8 @@ async def run_load(config: argparse.Namespace, journal: str) -> Report:
             env["LEADBOT_LEADSAPI_TOKEN"] = TOKEN
         server = await asyncio.to_thread(Server, env, port)
         tally = Tally()
-        client = Client(port, fakes, tally)
+        client = Client(port, fakes, tally, config.seed)
+        await warm_up(client, users[0], config.reply_timeout + 30)
         people = [User(n, user, [u for u in users if u != user], client, config) for n, user in enumerate(users[:-1])]
         tally.started = time.monotonic()
         until = tally.started + config.seconds
@@ -759,6 +772,8 @@ async def run_load(config: argparse.Namespace, journal: str) -> Report:
         await drain(fakes, tally, config.drain)
         crm = await fakes.crm_report()
         rss = server.peak_rss_mb()
+        if config.detail:
+            print("  peak RSS MB: " + ", ".join(f"{k} {v:.1f}" for k, v in server.peaks().items()), file=sys.stderr)
         status = await asyncio.to_thread(server.stop)
         report = judge(tally, fakes, crm, db, config, journal, rss, status, server.log)
         if config.keep_log:
@@ -770,6 +785,18 @@ async def run_load(config: argparse.Namespace, journal: str) -> Report:
             await asyncio.to_thread(server.stop)
         await fakes.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def warm_up(client: Client, user: str, timeout: float) -> None:
+    """One reply from the work process (it is still starting when the server listens); not counted."""
+    key = client.new_key("w")
+    request = sr.slash_command(
+        "list mine", user=user, response_url=client.response_url(key), trigger_id=f"{key}.load", channel=CHANNEL
+    )
+    status, _ = await client._exchange(client._raw(request))
+    if status != 200 or not await client.fakes.wait("post", key, timeout):
+        raise SystemExit(f"leadbot run did not answer a first command (ack {status})")
+    client.tally.posts_expected[key] += 1
 
 
 async def drain(fakes: Fakes, tally: Tally, timeout: float) -> None:
@@ -833,18 +860,19 @@ def judge(
     lost: Counter = Counter()
     completions = []
     by_kind: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    measured_from = tally.started + config.warmup
     for s in tally.requests:
-        if s.acked is not None and s.status == 200:
+        if s.acked is not None and s.status == 200 and s.sent >= measured_from:
             by_kind[s.kind][0].append((s.acked - s.sent) * 1000)
     for s in tally.requests:
         if s.retry or s.status != 200 or s.acked is None:
             continue
         seen = fakes.posts.get(s.key, [])[s.before :] if s.expect == "post" else fakes.views.get(s.trigger)
         arrivals = [t for t, _ in seen or []]
-        if arrivals:
+        if arrivals and s.sent >= measured_from:
             completions.append((min(arrivals) - s.acked) * 1000)
             by_kind[s.kind][1].append(completions[-1])
-        elif not s.body:
+        elif not arrivals and not s.body:
             lost["acked, nothing came of it"] += 1
     for key, posts in fakes.posts.items():
         for _, body in posts:
@@ -885,8 +913,12 @@ def judge(
     if status != 0:
         errors[f"server exit status {status}"] += 1
     problems = [line.rstrip() for line in log if "Traceback" in line or " ERROR " in line]
-    window = max(tally.stopped - tally.started, 1e-9)
-    acks = [(s.acked - s.sent) * 1000 for s in tally.requests if s.acked is not None and s.status == 200]
+    window = max(tally.stopped - measured_from, 1e-9)
+    acks = [
+        (s.acked - s.sent) * 1000
+        for s in tally.requests
+        if s.acked is not None and s.status == 200 and s.sent >= measured_from
+    ]
     label = f"{config.backend}, journal {journal}"
     kinds = {
         kind: (len(a), percentile(a, 99), percentile(d, 50), percentile(d, 99)) for kind, (a, d) in by_kind.items()
@@ -916,7 +948,8 @@ def print_reports(reports: list[Report], config: argparse.Namespace) -> None:
     print(
         f"\n{config.users} users for {config.seconds:g} s, think {config.think:g} s, backend latency"
         f" {config.backend_latency * 1000:.0f} ms, {config.retry_share:.1%} re-sent by Slack"
-        f" (LEADBOT_WORKERS={config.workers or 'default'})"
+        f" (LEADBOT_WORKERS={config.workers or 'default'}); users start within {config.ramp:g} s, timings"
+        f" from {config.warmup:g} s on; errors, duplicates and lost count everything"
     )
     head = f"{'run':<26}{'acks/s':>8}{'ack p50':>9}{'ack p99':>9}{'ack max':>9}{'done p99':>10}{'RSS MB':>8}"
     print(head + f"{'errors':>8}{'dups':>6}{'lost':>6}{'requests':>10}{'retries':>9}")
@@ -960,6 +993,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend-latency", type=float, default=0.2, help="seconds the backend's fake waits")
     parser.add_argument("--retry-share", type=float, default=0.01, help="share of requests Slack sends again")
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds a user waits between actions")
+    parser.add_argument("--ramp", type=float, default=5.0, help="users start at random within this many seconds")
+    parser.add_argument(
+        "--warmup", type=float, default=5.0, help="seconds at the start left out of the timings (never of the counts)"
+    )
     parser.add_argument("--backend", choices=["leadsapi", "local"], default="leadsapi")
     parser.add_argument("--journal", choices=["full", "normal", "off"], default="full", help="LEADBOT_JOURNAL")
     parser.add_argument("--compare-journal", action="store_true", help="run with the journal full, then off")
