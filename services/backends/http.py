@@ -87,8 +87,6 @@ class ApiClient:
         resend_429: int = 0,
         wait_429: float = 0.0,
     ) -> None:
-        import httpx
-
         self.title = title
         self.settings = settings
         self.sleep = sleep
@@ -98,12 +96,26 @@ class ApiClient:
         self.auth = auth
         self.resend_429 = resend_429
         self.wait_429 = wait_429
-        self.http = httpx.Client(
-            base_url=settings.base_url.rstrip("/"),
-            headers=headers or {},
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            verify=tls_context(),
-        )
+        self._headers = headers or {}
+        self._http: httpx.Client | None = None
+        self._making = threading.Lock()
+
+    @property
+    def http(self) -> httpx.Client:
+        """Made at the first call, so a process that never calls the backend (the one that only acks
+        Slack's requests, bot/workproc.py) never loads httpx (about 10 MB; bench/README.md)."""
+        if self._http is None:
+            with self._making:
+                if self._http is None:
+                    import httpx
+
+                    self._http = httpx.Client(
+                        base_url=self.settings.base_url.rstrip("/"),
+                        headers=self._headers,
+                        timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
+                        verify=tls_context(),
+                    )
+        return self._http
 
     def read(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -199,7 +211,8 @@ class ApiClient:
         return response
 
     def close(self) -> None:
-        self.http.close()
+        if self._http is not None:
+            self._http.close()
 
 
 # -- secrets in other libraries' log records ------------------------------------------------------
