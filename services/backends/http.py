@@ -167,13 +167,14 @@ class ApiClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         import httpx
 
+        client = self.http  # made (at the first call) before a rate slot is taken, so it never delays the send
         if self.before_call is not None:
             self.before_call()
         where = f"{self.title} {method} {self.redact(path)}"
         if self.auth is not None:
             kwargs["headers"] = {**(kwargs.get("headers") or {}), **self.auth.headers()}
         try:
-            response = self.http.request(method, path, **kwargs)
+            response = client.request(method, path, **kwargs)
         except httpx.ConnectError:
             log.warning("%s: could not connect", where)
             raise Unreachable("{backend} could not be reached", backend=self.title) from None
