@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py [--users 200] [--seconds 60] [--backend-latency 0.2] [--retry-share 0.01]
                                    [--backend leadsapi|local] [--journal full|normal|off] [--compare-journal]
+                                   [--workers N] [--env NAME=VALUE] [--detail] [--keep-log PATH]
 
 Each simulated user works on leads of their own as a person would in Slack: ``/lead new``, ``show``,
 ``note``, ``followup``, ``assign``, ``status`` and ``list``, and presses on the cards they got back
@@ -916,6 +917,10 @@ def judge(
             lost["notes and follow-ups"] += 1
     if status != 0:
         errors[f"server exit status {status}"] += 1
+    if journal != "off":
+        with sqlite3.connect(db) as conn:
+            left = conn.execute("select count(*) from journal where state in ('accepted', 'started')").fetchone()[0]
+        lost["journal entries left after SIGTERM"] += left
     problems = [line.rstrip() for line in log if "Traceback" in line or " ERROR " in line]
     window = max(tally.stopped - measured_from, 1e-9)
     acks = [
