@@ -360,12 +360,9 @@ class Client:
     """Signed requests over a pool of keep-alive connections, as a load balancer would hold them."""
 
     def __init__(self, port: int, fakes: Fakes, tally: Tally, seed: int, connections: int) -> None:
-        from slack_sdk.signature import SignatureVerifier
-
         self.port = port
         self.fakes = fakes
         self.tally = tally
-        self.verifier = SignatureVerifier(SECRET)
         self.pool: asyncio.Queue = asyncio.Queue()
         self.connections = connections
         self.opened = 0
