@@ -119,12 +119,16 @@ def _modal_metadata(body: dict[str, Any], ref: str | None = None, **extra: Any) 
 
 
 def open_follow_up(deps: Deps, body: dict[str, Any]) -> None:
+    if not _first_time(deps, body):
+        return  # Slack's retry of this press: its trigger_id opened the modal already (and opens no second)
     lead = deps.service.get(_card_ref(body))
     view = blocks.follow_up_modal(lead_name=lead.name, private_metadata=_modal_metadata(body), now=deps.service.clock())
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 def open_note(deps: Deps, body: dict[str, Any]) -> None:
+    if not _first_time(deps, body):
+        return  # Slack's retry of this press: its trigger_id opened the modal already (and opens no second)
     lead = deps.service.get(_card_ref(body))
     deps.client.views_open(
         trigger_id=body["trigger_id"],
@@ -172,6 +176,8 @@ def open_status_modal(deps: Deps, body: dict[str, Any], ref: str, status: str) -
 
 
 def open_deal(deps: Deps, body: dict[str, Any]) -> None:
+    if not _first_time(deps, body):
+        return  # Slack's retry of this press: its trigger_id opened the modal already (and opens no second)
     lead = deps.service.get(_card_ref(body))
     if not deps.service.backends.get(lead.backend).capabilities.deals:
         raise Invalid("{backend} has no deals", backend=deps.service.backends.get(lead.backend).title)
@@ -180,6 +186,8 @@ def open_deal(deps: Deps, body: dict[str, Any]) -> None:
 
 
 def open_department(deps: Deps, body: dict[str, Any]) -> None:
+    if not _first_time(deps, body):
+        return  # Slack's retry of this press: its trigger_id opened the modal already (and opens no second)
     lead = deps.service.get(_card_ref(body))
     backend = deps.service.backends.get(lead.backend)
     if not backend.capabilities.departments:

@@ -96,8 +96,6 @@ class ApiClient:
         wait_429: float = 0.0,
         observe: Callable[[str, float, str], None] | None = None,
     ) -> None:
-        import httpx
-
         self.title = title
         self.settings = settings
         self.sleep = sleep
@@ -108,12 +106,26 @@ class ApiClient:
         self.resend_429 = resend_429
         self.wait_429 = wait_429
         self.observe = observe  # (read or write, seconds, outcome) of every request sent, for metrics and health
-        self.http = httpx.Client(
-            base_url=settings.base_url.rstrip("/"),
-            headers=headers or {},
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            verify=tls_context(),
-        )
+        self._headers = headers or {}
+        self._http: httpx.Client | None = None
+        self._making = threading.Lock()
+
+    @property
+    def http(self) -> httpx.Client:
+        """Made at the first call, so a process that never calls the backend (the one that only acks
+        Slack's requests, bot/workproc.py) never loads httpx (about 10 MB; bench/README.md)."""
+        if self._http is None:
+            with self._making:
+                if self._http is None:
+                    import httpx
+
+                    self._http = httpx.Client(
+                        base_url=self.settings.base_url.rstrip("/"),
+                        headers=self._headers,
+                        timeout=httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout),
+                        verify=tls_context(),
+                    )
+        return self._http
 
     def read(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -183,13 +195,14 @@ class ApiClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         import httpx
 
+        client = self.http  # made (at the first call) before a rate slot is taken, so it never delays the send
         if self.before_call is not None:
             self.before_call()
         where = f"{self.title} {method} {self.redact(path)}"
         if self.auth is not None:
             kwargs["headers"] = {**(kwargs.get("headers") or {}), **self.auth.headers()}
         try:
-            response = self.http.request(method, path, **kwargs)
+            response = client.request(method, path, **kwargs)
         except httpx.ConnectError:
             log.warning("%s: could not connect", where)
             raise Unreachable("{backend} could not be reached", backend=self.title) from None
@@ -227,7 +240,8 @@ class ApiClient:
         return response
 
     def close(self) -> None:
-        self.http.close()
+        if self._http is not None:
+            self._http.close()
 
 
 # -- secrets in other libraries' log records ------------------------------------------------------
