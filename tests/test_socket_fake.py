@@ -284,3 +284,12 @@ def test_a_client_that_closes_is_seen(slack):
     assert client.frame()[0] == 0x8  # the fake answers the close
     assert slack.wait_closed(link) and link.client_close_code == 1000
     assert slack.wait_for(lambda s: link.state == CLOSED)
+
+
+def test_a_drained_link_is_closed_later_if_the_client_keeps_it():
+    with SocketSlack(drain_close_after=0.1) as slack:
+        client, _ = connect(slack)
+        link = slack.disconnect("refresh_requested")
+        assert client.message()["type"] == "disconnect"
+        opcode, data = client.frame()  # the close frame, 0.1 s later
+        assert opcode == 0x8 and struct.unpack("!H", data[:2])[0] == 1001 and link.state == CLOSING

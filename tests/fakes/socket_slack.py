@@ -148,6 +148,7 @@ class SocketSlack:
         answer_pings: bool = True,
         server_ping_interval: float | None = None,
         close_timeout: float = 2.0,
+        drain_close_after: float | None = None,
     ) -> None:
         self.app_token = app_token
         self.app_id = app_id
@@ -157,6 +158,7 @@ class SocketSlack:
         self.answer_pings = answer_pings
         self.server_ping_interval = server_ping_interval
         self.close_timeout = close_timeout  # a link the fake closed is dropped this long after, answered or not
+        self.drain_close_after = drain_close_after  # after a disconnect message, send a close frame this much later
 
         self.open_calls: list[float] = []  # time of each apps.connections.open call (failed ones too)
         self.api_calls: list[tuple[str, float]] = []  # (method, time) of every Web API call
@@ -257,9 +259,15 @@ class SocketSlack:
 
     # -- what a test makes happen ----------------------------------------------------------------
 
-    def disconnect(self, reason: str = "refresh_requested", link: Link | None = None) -> Link:
-        """Send ``{"type": "disconnect", "reason": …}`` on ``link`` (default: the current one)."""
-        return self._on_loop(self._disconnect, reason, link)
+    def disconnect(
+        self, reason: str = "refresh_requested", link: Link | None = None, close_after: float | None = None
+    ) -> Link:
+        """Send ``{"type": "disconnect", "reason": …}`` on ``link`` (default: the current one).
+
+        ``close_after`` (default: the fake's ``drain_close_after``, None) closes the link with a close frame
+        that many seconds later if the client has not closed it by then, as Slack retires an old link.
+        """
+        return self._on_loop(self._disconnect, reason, link, close_after)
 
     def close(self, code: int = 1001, reason: str = "", link: Link | None = None) -> Link:
         """Send a close frame; the TCP connection is dropped when the client answers (or after close_timeout)."""
@@ -499,8 +507,8 @@ class SocketSlack:
             else:
                 data = json.dumps(envelope.message()).encode()
                 envelope.size = len(data)
+                envelope.deliveries.append((link.number, time.monotonic()))  # before the write: a reader sees it
                 self._write_frame(link, OP_TEXT, data)
-                envelope.deliveries.append((link.number, time.monotonic()))
                 if self.redeliver_after is not None and envelope.type in self.redeliver_kinds:
                     self._loop.call_later(self.redeliver_after, self._maybe_redeliver, envelope)
             self._cond.notify_all()
@@ -515,6 +523,7 @@ class SocketSlack:
     def _hello(self, link: Link) -> None:
         with self._cond:
             live = sum(1 for x in self.links if not x.gone and x.state in (OPEN, DRAINING))
+            link.hello_at = time.monotonic()
             self._send_json(
                 link,
                 {
@@ -528,38 +537,44 @@ class SocketSlack:
                     "connection_info": {"app_id": self.app_id},
                 },
             )
-            link.hello_at = time.monotonic()
             pending, self._pending = self._pending, []
             self._cond.notify_all()
         for envelope in pending:
             self._deliver(envelope, False)
 
-    def _disconnect(self, reason: str, link: Link | None) -> Link:
+    def _disconnect(self, reason: str, link: Link | None, close_after: float | None) -> Link:
         link = self._pick(link)
+        with self._cond:  # the state first: a test reading the frame sees the state it implies
+            link.state = DRAINING
+            self._cond.notify_all()
         self._send_json(
             link, {"type": "disconnect", "reason": reason, "debug_info": {"host": f"applink-fake-{link.number}"}}
         )
-        with self._cond:
-            link.state = DRAINING
-            self._cond.notify_all()
+        close_after = self.drain_close_after if close_after is None else close_after
+        if close_after is not None:
+            self._loop.call_later(close_after, self._retire, link)
         return link
+
+    def _retire(self, link: Link) -> None:
+        if link.state == DRAINING and not link.gone:
+            self._close(1001, "", link)
 
     def _close(self, code: int, reason: str, link: Link | None) -> Link:
         link = self._pick(link)
-        self._write_frame(link, OP_CLOSE, struct.pack("!H", code) + reason.encode())
         with self._cond:
             link.state = CLOSING
             self._cond.notify_all()
+        self._write_frame(link, OP_CLOSE, struct.pack("!H", code) + reason.encode())
         self._loop.call_later(self.close_timeout, self._drop, link)
         return link
 
     def _fin(self, link: Link | None) -> Link:
         link = self._pick(link)
-        if link._writer is not None and link._writer.can_write_eof():
-            link._writer.write_eof()
         with self._cond:
             link.state = FIN
             self._cond.notify_all()
+        if link._writer is not None and link._writer.can_write_eof():
+            link._writer.write_eof()
         return link
 
     def _rst(self, link: Link | None) -> Link:
