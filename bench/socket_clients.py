@@ -730,9 +730,16 @@ def main() -> None:
     parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset of " + ", ".join(CLIENTS))
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP baseline")
+    parser.add_argument("--report-from", type=Path, help="print the tables of an earlier run's --json file")
     args = parser.parse_args()
     if args.child:
         child(args.child)
+        return
+    if args.report_from:
+        data = json.loads(args.report_from.read_text())
+        results = [Result(**(r | {"cases": [Case(**c) for c in r["cases"]]})) for r in data["clients"]]
+        args.load_seconds = data.get("load_seconds", 10.0)
+        print(report(results, data["http"], args))
         return
     args.load_seconds = 3.0 if args.quick else 10.0
     args.cap = 8.0 if args.quick else 12.0  # how long a disruption may take before it is reported as not recovered
@@ -794,7 +801,8 @@ def main() -> None:
     print(report(results, http, args))
     print(f"\n(whole run {time.monotonic() - started:.0f} s)")
     if args.json:
-        args.json.write_text(json.dumps({"clients": [asdict(r) for r in results], "http": http}, indent=2, default=str))
+        figures = {"clients": [asdict(r) for r in results], "http": http, "load_seconds": args.load_seconds}
+        args.json.write_text(json.dumps(figures, indent=2, default=str))
 
 
 if __name__ == "__main__":
