@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -294,16 +295,17 @@ def start_server(
 
 
 def seed(db: Path) -> str:
-    from bot.store import Store
-    from services.backends.local import LocalBackend
-    from services.leads import Actor, LeadService
-    from services.models import NewLead
+    from bot.stores.sqlite import SqliteStore
+    from services.models import NewLead, StaffLink
 
-    store = Store(db)
-    service = LeadService(store, {"local": LocalBackend(store)})
-    admin = Actor(slack_user=USER, is_admin=True)
-    service.link(admin, USER, "bench")
-    return service.create(admin, NewLead(name="Bench Lead", email="bench@example.com")).ref
+    store = SqliteStore(db)
+    now = datetime.now(UTC)
+    store.links.put(StaffLink(slack_user=USER, backend="local", staff_id="bench"), by=USER, at=now)
+    lead = store.local.insert(
+        NewLead(name="Bench Lead", email="bench@example.com"), status="new", owner="bench", by="bench", at=now
+    )
+    store.close()
+    return lead.ref
 
 
 def median_result(runs: list[Result]) -> Result:

@@ -26,9 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.app import build_digest_scheduler, build_service  # noqa: E402
+from bot.app import build_digest_scheduler, build_runtime  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from bot.store import Store, to_db_time  # noqa: E402
+from bot.executor import InlineExecutor  # noqa: E402
+from bot.stores.sqlite import SqliteStore  # noqa: E402
+from services.models import NewLead, StaffLink  # noqa: E402
 
 
 class RemoteFake:
@@ -53,36 +55,20 @@ class RemoteFake:
 
 def seed(db: Path, owners: int, leads_each: int, now: datetime) -> None:
     """Owners linked on local with their time zone already known today (as after the first day)."""
-    store = Store(db)
-    users = [f"U{n:08d}" for n in range(owners)]
-    with store.transaction() as tx:
-        tx["staff_links"].insert_all(
-            {
-                "slack_user": u,
-                "backend": "local",
-                "staff_id": f"staff{n}",
-                "linked_by": "UBENCH",
-                "linked_at": to_db_time(now),
-            }
-            for n, u in enumerate(users)
-        )
-        tx["user_settings"].insert_all(
-            {"slack_user": u, "assignment_dms": 1, "tz": "UTC", "tz_checked_at": to_db_time(now)} for u in users
-        )
-        tx["local_leads"].insert_all(
-            {
-                "name": f"Lead {n}-{k}",
-                "email": f"lead{n}.{k}@example.com",
-                "status": "new",
-                "owner": f"staff{n}",
-                "next_follow_up": to_db_time(now - timedelta(hours=k + 1)),
-                "created_at": to_db_time(now - timedelta(days=3)),
-                "created_by": f"staff{n}",
-                "last_activity_at": to_db_time(now - timedelta(days=1)),
-            }
-            for n in range(owners)
-            for k in range(leads_each)
-        )
+    store = SqliteStore(db)
+    with store.atomic():  # one transaction: seeding 11,000 rows one commit each would take minutes
+        for n in range(owners):
+            user, staff = f"U{n:08d}", f"staff{n}"
+            store.links.put(StaffLink(slack_user=user, backend="local", staff_id=staff), by="UBENCH", at=now)
+            store.prefs.set_user(user, tz="UTC", tz_checked_at=now)
+            for k in range(leads_each):
+                lead = NewLead(
+                    name=f"Lead {n}-{k}",
+                    email=f"lead{n}.{k}@example.com",
+                    next_follow_up=now - timedelta(hours=k + 1),
+                )
+                store.local.insert(lead, status="new", owner=staff, by=staff, at=now - timedelta(days=3))
+    store.close()
 
 
 def main() -> None:
@@ -105,9 +91,8 @@ def main() -> None:
             leadbot_db=db,
             leadbot_digest_rate=args.limit * args.pace,
         )
-        service = build_service(settings)
-        service.clock = lambda: now
-        scheduler = build_digest_scheduler(settings, service)
+        runtime = build_runtime(settings, background=InlineExecutor(), clock=lambda: now)
+        scheduler = build_digest_scheduler(runtime)
         started = time.perf_counter()
         outcome = scheduler.run_due()
         elapsed = time.perf_counter() - started

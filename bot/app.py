@@ -1,100 +1,135 @@
-"""Building the Bolt app and the services behind it from settings."""
+"""The composition root: one set of dependencies per process, built from settings.
+
+``build_runtime`` opens the store, builds each configured backend from the
+registry, and wires the services, the Slack client, the one pacer every
+message goes through, the one time-zone source and the notifier. Everything
+else (the Bolt app, the outbox runner, the digest scheduler) is built on a
+runtime, so a process never holds two of anything.
+"""
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.request.internals import build_context
 from slack_sdk import WebClient
 
 import handlers
-from bot.config import ConfigError, Settings, backend_options
-from bot.executor import InlineExecutor, TrackedExecutor
+from bot.config import ConfigError, Settings
+from bot.executor import TrackedExecutor
 from bot.pacing import PacedPoster
 from bot.retrier import OutboxRunner
 from bot.scheduler import DigestScheduler
-from bot.store import Store
+from bot.signing import Signature
+from bot.stores import open_store
+from handlers import payloads
+from handlers.claims import RequestClaims
 from handlers.context import Background, Deps
 from handlers.digests import DigestSender
-from handlers.notices import report_queued_write
-from services.backends.base import Backend
-from services.backends.local import LocalBackend
+from handlers.notifier import SlackNotifier
+from handlers.timezones import Names, TimeZones
+from services.audit import Audit
+from services.backends import REGISTRY
+from services.backends.base import Backend, BackendContext
+from services.clock import Clock, utcnow
+from services.events import Events
 from services.leads import LeadService
+from services.outbox import Outbox
+from services.people import People
+from services.ports import Store
 from services.reminders import Reminders
+from services.routing import Backends
 
 log = logging.getLogger("leadbot")
 
 
-def build_backends(settings: Settings, store: Store, *, transport: Any = None) -> dict[str, Backend]:
-    """``local`` always; each remote backend whose URL and credentials are set.
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    service: LeadService
+    deps: Deps
+    extras: dict[str, Any] = field(default_factory=dict)
 
-    ``transport`` (an httpx transport) is for tests that fake a backend in-process.
-    """
-    backends: dict[str, Backend] = {"local": LocalBackend(store)}
-    if settings.leadbot_capillary_url or settings.leadbot_leadsapi_url:
-        # Imported only when configured: httpx and tenacity cost ~20 MB in each process.
-        from services.backends.capillary import CapillaryBackend
-        from services.backends.http import HttpSettings
-        from services.backends.leadsapi import LeadsApiBackend
-    if settings.leadbot_capillary_url:
-        options = backend_options(settings, "capillary")
-        backends["capillary"] = CapillaryBackend(
-            store,
-            HttpSettings(
-                settings.leadbot_capillary_url,
-                connect_timeout=options.connect_timeout,
-                read_timeout=options.timeout,
-            ),
-            username=settings.leadbot_capillary_username,
-            password=settings.leadbot_capillary_password,
-            token=settings.leadbot_capillary_token,
-            lead_type=options.type,
-            org_source_id=options.org_source_id,
-            till_id=options.till_id,
-            extended_fields=options.extended_fields,
-            transport=transport,
-        )
-    if settings.leadbot_leadsapi_url:
-        options = backend_options(settings, "leadsapi")
-        backends["leadsapi"] = LeadsApiBackend(
-            store,
-            HttpSettings(
-                settings.leadbot_leadsapi_url,
-                connect_timeout=options.connect_timeout,
-                read_timeout=options.timeout,
-            ),
-            token=settings.leadbot_leadsapi_token,
-            auth_header=options.auth_header,
-            auth_scheme=options.auth_scheme,
-            business=options.business,
-            state=options.state,
-            closed_statuses=tuple(options.closed_statuses),
-            transport=transport,
-        )
-    return backends
+    def close(self) -> None:
+        for backend in self.service.backends:
+            backend.close()
+        self.store.close()
 
 
-def build_service(settings: Settings, store: Store | None = None) -> LeadService:
-    store = store or Store(settings.leadbot_db)
-    backends = build_backends(settings, store)
-    if settings.leadbot_default_backend not in backends:
+def build_backends(
+    settings: Settings, store: Store, clock: Clock = utcnow, sleep: Callable[[float], None] = time.sleep
+) -> Backends:
+    """Each configured backend from its spec, the default one and the channel routes checked."""
+    context = BackendContext(store=store, clock=clock, sleep=sleep)
+    configured: dict[str, Backend] = {
+        name: REGISTRY[name].build(options, context) for name, options in settings.backends.items()
+    }
+    if settings.leadbot_default_backend not in configured:
         raise ConfigError(
             f"LEADBOT_DEFAULT_BACKEND is {settings.leadbot_default_backend!r}, which is not configured:"
-            f" expected one of {', '.join(backends)}"
+            f" expected one of {', '.join(configured)}"
         )
     for channel, backend in settings.file.channels.items():
-        if backend not in backends:
+        if backend not in configured:
             raise ConfigError(f"LEADBOT_CONFIG routes channel {channel} to {backend!r}, which is not configured")
-    return LeadService(
-        store,
-        backends,
-        default_backend=settings.leadbot_default_backend,
-        channel_backends=settings.file.channels,
-        self_link=settings.leadbot_self_link,
+    return Backends(
+        configured,
+        default=settings.leadbot_default_backend,
+        channels=settings.file.channels,
+        known=REGISTRY,
     )
+
+
+def build_client(settings: Settings) -> WebClient:
+    """One Web API client per process. No automatic resend on a connection error: a post must never be doubled."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL, timeout=15, retry_handlers=[])
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    background: Background | None = None,
+    clock: Clock = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Runtime:
+    """Everything the process needs; ``sleep`` is how backends wait between retried reads."""
+    store = store or open_store(settings.leadbot_db)
+    backends = build_backends(settings, store, clock, sleep)
+    audit = Audit(store.audit, clock)
+    people = People(store.links, store.prefs, backends, audit, self_link=settings.leadbot_self_link, clock=clock)
+    service = LeadService(
+        backends, people, Outbox(store.outbox), audit, Events(), clock=clock, writes=store.writes, atomic=store.atomic
+    )
+    client = build_client(settings)
+    deps = Deps(
+        service=service,
+        people=people,
+        reminders=Reminders(service, store.prefs, store.digests),
+        prefs=store.prefs,
+        claims=RequestClaims(store.requests),
+        background=background or TrackedExecutor(settings.leadbot_workers),
+        client=client,
+        poster=PacedPoster(client, settings.leadbot_digest_rate, pause=sleep),
+        pause=sleep,
+        timezones=TimeZones(client, store.prefs, clock),
+        names=Names(client),
+        admins=settings.leadbot_admins,
+        phone_region=settings.leadbot_phone_region,
+        feeds=settings.file.feeds,
+    )
+    service.events.subscribe(SlackNotifier(deps))
+    return Runtime(settings=settings, store=store, service=service, deps=deps)
 
 
 def _drop_token_unused_warning(record: logging.LogRecord) -> bool:
@@ -103,68 +138,110 @@ def _drop_token_unused_warning(record: logging.LogRecord) -> bool:
     return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
-def build_app(
-    settings: Settings,
-    service: LeadService,
-    *,
-    executor: Background | None = None,
-    verify_requests: bool = True,
-) -> App:
-    """The Bolt app: listeners ack first and hand their work to ``executor``.
+class LeadbotApp(App):
+    """Bolt's app, with the signature and the payload's shape checked before Bolt reads anything.
+
+    Bolt's own signature check is off: it logged the whole body of every request it
+    refused, at INFO. ``dispatch`` (the tests, the console, Socket Mode) checks the
+    signature with ``bot.signing`` and then the envelope; the HTTP server, which has
+    checked the signature on the raw bytes already, calls ``dispatch_signed``.
+    """
+
+    def __init__(self, *, signing_secret: str | None, verify_requests: bool, **options: Any) -> None:
+        super().__init__(
+            signing_secret=signing_secret,
+            request_verification_enabled=False,
+            raise_error_for_unhandled_request=True,  # answered by handlers' error handler, without the body
+            **options,
+        )
+        self.verify_requests = verify_requests
+        # Without a secret (Socket Mode needs none) every HTTP request is refused: fail closed.
+        self.signature = Signature(signing_secret) if signing_secret else None
+
+    def signed(self, body: bytes | str, timestamp: str | None, signature: str | None) -> bool:
+        """Whether Slack signed ``body``; a refusal is logged without the body."""
+        if not self.verify_requests:
+            return True
+        if self.signature is not None and self.signature.valid(body, timestamp, signature):
+            return True
+        log.info("refused a request without a valid signature (%d bytes)", len(body))
+        return False
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        # Slack's certificate check does nothing and Bolt answers it unsigned (before its signature check).
+        ssl_check = isinstance(req.body, dict) and req.body.get("ssl_check") == "1"
+        if req.mode == "http" and not ssl_check:
+            timestamp = (req.headers.get("x-slack-request-timestamp") or [None])[0]
+            signature = (req.headers.get("x-slack-signature") or [None])[0]
+            if not self.signed(req.raw_body, timestamp, signature):
+                return refused()
+        return self.dispatch_signed(req)
+
+    def dispatch_signed(self, req: BoltRequest) -> BoltResponse:
+        _read_form_again(req)
+        wrong = payloads.problem(req.body, req.raw_body)
+        if wrong is not None:
+            log.info("refused a malformed request: %s", wrong)
+            return BoltResponse(
+                status=400, body=json.dumps({"error": f"malformed request: {wrong}"}), headers=JSON_HEADERS
+            )
+        return super().dispatch(req)
+
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _read_form_again(req: BoltRequest) -> None:
+    """Read a form body Bolt took for an interaction because the word "payload" is somewhere in it.
+
+    Bolt's parser looks for the text ``payload`` anywhere in the body and, finding no
+    ``payload=`` field, reads the request as empty: ``/lead note local:1 the payload is
+    ready`` was answered 404. Such a body is read as the form it is.
+    """
+    if req.body or "payload" not in req.raw_body or req.content_type == "application/json":
+        return
+    fields = dict(parse_qsl(req.raw_body, keep_blank_values=True))
+    if fields and "payload" not in fields:
+        req.body = fields
+        req.context = build_context(BoltContext(dict(req.context)), fields)
+
+
+def refused() -> BoltResponse:
+    return BoltResponse(status=401, body=json.dumps({"error": "invalid request"}), headers=JSON_HEADERS)
+
+
+def build_app(runtime: Runtime, *, verify_requests: bool = True) -> LeadbotApp:
+    """The Bolt app: listeners ack first and hand their work to the runtime's background executor.
 
     ``process_before_response=True`` returns the ack as soon as the listener
-    has run, instead of polling for it every 10 ms (see FLOOR.md).
+    has run, instead of polling for it every 10 ms (bench/README.md).
     ``verify_requests=False`` is only for the work process, whose requests were
     verified by the serving process and reach it over a private pipe.
     """
-    executor = executor or TrackedExecutor()
+    settings = runtime.settings
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-    client = build_client(settings)
     bolt_logger = logging.getLogger("leadbot.bolt")
     bolt_logger.addFilter(_drop_token_unused_warning)
     # Bolt compares the logger's own level (not the effective one) with DEBUG before
     # formatting a debug line per middleware per request; NOTSET (0) would always pass.
     bolt_logger.setLevel(logging.getLogger("leadbot").getEffectiveLevel())
-    app = App(
-        client=client,
+    app = LeadbotApp(
+        client=runtime.deps.client,
         signing_secret=secret,
+        verify_requests=verify_requests,
         process_before_response=True,
-        request_verification_enabled=verify_requests,
         logger=bolt_logger,
     )
-    handlers.register(app, build_deps(settings, service, executor, client))
+    handlers.register(app, runtime.deps)
     return app
 
 
-def build_client(settings: Settings, *, retries: bool = True) -> WebClient:
-    """``retries=False``: no automatic resend on a connection error, for posts that must not be doubled."""
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    client = WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL)
-    if not retries:
-        client = WebClient(token=token, base_url=client.base_url, timeout=15, retry_handlers=[])
-    return client
-
-
-def build_deps(settings: Settings, service: LeadService, executor: Background, client: WebClient) -> Deps:
-    return Deps(
-        service=service,
-        background=executor,
-        client=client,
-        admins=settings.leadbot_admins,
-        phone_region=settings.leadbot_phone_region,
-        feeds=settings.file.feeds,
-        poster=PacedPoster(build_client(settings, retries=False), settings.leadbot_digest_rate),
-    )
-
-
-def build_digest_scheduler(settings: Settings, service: LeadService, **options: Any) -> DigestScheduler:
+def build_digest_scheduler(runtime: Runtime, **options: Any) -> DigestScheduler:
     """Daily digests, from a loop over the store (see bot/scheduler.py)."""
-    deps = build_deps(settings, service, InlineExecutor(), build_client(settings))
-    sender = DigestSender(deps, Reminders(service), deps.poster)
-    return DigestScheduler(sender, lambda: service.clock(), **options)
+    options.setdefault("pruned", (runtime.store.writes.prune,))
+    return DigestScheduler(DigestSender(runtime.deps), runtime.store.requests, runtime.service.clock, **options)
 
 
-def build_outbox_runner(settings: Settings, service: LeadService, **options: Any) -> OutboxRunner:
-    """The background retrier of queued writes, reporting to people through Slack."""
-    deps = build_deps(settings, service, InlineExecutor(), build_client(settings))
-    return OutboxRunner(service, functools.partial(report_queued_write, deps), **options)
+def build_outbox_runner(runtime: Runtime, **options: Any) -> OutboxRunner:
+    """The background retrier of queued writes; the notifier tells people how they ended."""
+    return OutboxRunner(runtime.service, **options)

@@ -1,17 +1,23 @@
-"""The ``leadbot`` command: ``run`` (the default) and ``console``."""
+"""The ``leadbot`` command: ``run`` (the default), ``console``, and for operators ``doctor``, ``outbox``, ``export``."""
 
 from __future__ import annotations
 
+import enum
 import logging
 import sys
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from bot.config import ConfigError, Settings, load_settings
+from services.ports import Store, StoreUnavailable
+
+DRAIN_SECONDS = 20  # how long a stop waits for acked work (docker stop waits 10 s by default: raise it)
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, help="Leadbot: lead handling from Slack.")
+DbOption = Annotated[Path | None, typer.Option(help="SQLite file (default: LEADBOT_DB or ./leadbot.db)")]
 
 
 def _settings(**overrides) -> Settings:
@@ -21,9 +27,20 @@ def _settings(**overrides) -> Settings:
         _fail(str(exc))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"leadbot: {message}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
+def _open_store(settings: Settings, **options: bool) -> Store:
+    """The store ``settings`` name; a file that cannot be opened stops the command with one line (exit 2)."""
+    from bot.stores import open_store
+    from bot.stores.sqlite import LOCK_WAIT
+
+    try:
+        return open_store(settings.leadbot_db, lock_wait=LOCK_WAIT, **options)
+    except StoreUnavailable as exc:
+        _fail(str(exc))
 
 
 @cli.callback(invoke_without_command=True)
@@ -40,23 +57,30 @@ def run() -> None:
         settings.require_slack()
     except ConfigError as exc:
         _fail(str(exc))
+    store = _open_store(settings)  # before the rest is imported and built: a bad file is said at once
     logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from slack_bolt.error import BoltError
 
-    from bot.app import build_app, build_digest_scheduler, build_outbox_runner, build_service
+    from bot.app import build_app, build_digest_scheduler, build_outbox_runner, build_runtime
     from bot.executor import TrackedExecutor
+    from bot.journal import Journal
     from bot.workproc import WorkProcess
 
     socket_mode = settings.slack_app_token is not None
+    journal = None
+    if not socket_mode and settings.leadbot_journal != "off":
+        journal = Journal(str(settings.leadbot_db), fsync=settings.leadbot_journal == "full")
     try:
-        service = build_service(settings)
         if settings.leadbot_work_process and not socket_mode:
             executor: TrackedExecutor | WorkProcess = WorkProcess(settings, threads=settings.leadbot_workers)
         else:
-            executor = TrackedExecutor(settings.leadbot_workers)
-        app = build_app(settings, service, executor=executor)
-        outbox = build_outbox_runner(settings, service)
-        digests = build_digest_scheduler(settings, service)
+            executor = TrackedExecutor(settings.leadbot_workers, journal=journal)
+        runtime = build_runtime(settings, store=store, background=executor)
+        service = runtime.service
+        app = build_app(runtime)
+        outbox = build_outbox_runner(runtime)
+        pruned = (runtime.store.writes.prune, journal.prune) if journal else (runtime.store.writes.prune,)
+        digests = build_digest_scheduler(runtime, pruned=pruned)
     except ConfigError as exc:
         _fail(str(exc))
     except BoltError:
@@ -67,22 +91,34 @@ def run() -> None:
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-        log.info("Leadbot starting in Socket Mode (backends: %s)", ", ".join(service.backends))
+        log.info("Leadbot starting in Socket Mode (backends: %s)", ", ".join(b.name for b in service.backends))
         SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
         return
     from bot.server import serve_http
 
-    log.info("Leadbot starting over HTTP (backends: %s)", ", ".join(service.backends))
+    log.info("Leadbot starting over HTTP (backends: %s)", ", ".join(b.name for b in service.backends))
     if isinstance(executor, WorkProcess):
         executor.start()
+    unfinished = journal.unfinished() if journal is not None else []
+    if unfinished:
+        log.info("running again %d acked request(s) an earlier run did not finish", len(unfinished))
+        if isinstance(executor, WorkProcess):
+            executor.recover(unfinished)
+        else:
+            executor.recover(unfinished, build_app(runtime, verify_requests=False))
     try:
-        serve_http(app, service.store, executor, settings.port)
+        serve_http(app, runtime.store, executor, settings.port, journal=journal)
     except OSError as exc:
         _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
     finally:
-        executor.shutdown()
+        # SIGTERM or Ctrl-C: no new requests (uvicorn has stopped); finish what was acked, for a while.
+        if not executor.drain(DRAIN_SECONDS):
+            log.warning("work still running after %d s; the journal keeps it for the next start", DRAIN_SECONDS)
         outbox.stop()
         digests.stop()
+        if journal is not None:
+            journal.close()
+    log.info("Leadbot stopped")
 
 
 @cli.command()
@@ -95,11 +131,12 @@ def console(
     """Drive the bot's real handlers from a terminal, with no Slack workspace."""
     overrides = {"leadbot_db": db} if db else {}
     settings = _settings(**overrides)
+    store = _open_store(settings)  # before the console's imports: a bad file is said at once
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
     from bot.console import Console
 
     try:
-        session = Console(settings, user_name=user, admin=admin, tz=tz)
+        session = Console(settings, user_name=user, admin=admin, tz=tz, store=store)
     except ConfigError as exc:
         _fail(str(exc))
     interactive = sys.stdin.isatty()
@@ -108,6 +145,152 @@ def console(
     finally:
         session.close()
     raise typer.Exit(code)
+
+
+# -- the operator's commands -------------------------------------------------------------------
+
+
+def _table_console() -> Any:
+    from rich.console import Console as RichConsole
+
+    out = RichConsole(highlight=False)
+    if not out.is_terminal:
+        out.width = max(out.width, 160)  # a log or a pipe: long rows stay whole instead of wrapping at 80
+    return out
+
+
+@cli.command()
+def doctor(db: DbOption = None) -> None:
+    """Check the settings, the database, each backend and the Slack token; say how to fix what is wrong.
+
+    Exit status 0 when every check passes, 1 when one fails, 2 when the database cannot be opened.
+    """
+    from bot.doctor import diagnose, render
+
+    report = diagnose({"leadbot_db": db} if db else {})
+    render(report, _table_console())
+    if report.store_error:
+        typer.echo(f"leadbot: {report.store_error}", err=True)
+    raise typer.Exit(report.exit_code)
+
+
+outbox_cli = typer.Typer(help="Writes queued for a backend: list them, retry them now, or drop one.")
+cli.add_typer(outbox_cli, name="outbox")
+
+
+def _existing_store(db: Path | None) -> Store:
+    """The database for an operator's command: never created here, so a mistyped path is said, not made."""
+    return _open_store(_settings(**({"leadbot_db": db} if db else {})), create=False)
+
+
+@outbox_cli.callback(invoke_without_command=True)
+def outbox_list(ctx: typer.Context, db: DbOption = None) -> None:
+    """List the queued writes, oldest first."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = db  # `leadbot outbox --db X retry 1` means X too
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    from bot.ops import outbox_rows
+    from services.clock import utcnow
+
+    store = _existing_store(db)
+    try:
+        rows = outbox_rows(store, utcnow())
+    finally:
+        store.close()
+    out = _table_console()
+    if not rows:
+        out.print("No writes are queued.")
+        return
+    table = Table(title=f"{len(rows)} queued write(s)", title_justify="left")
+    for column in rows[0]:
+        table.add_column(column, overflow="fold", no_wrap=column in ("id", "attempts"))
+    for row in rows:
+        table.add_row(*(Text(value) for value in row.values()))
+    out.print(table)
+
+
+@outbox_cli.command("retry")
+def outbox_retry(
+    ctx: typer.Context,
+    write_id: Annotated[
+        int | None, typer.Argument(metavar="ID", help="The write's id (leadbot outbox lists them)")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every queued write")] = False,
+    db: DbOption = None,
+) -> None:
+    """Make a queued write (or --all) due now; a running leadbot tries it within seconds."""
+    from bot.ops import NotWaiting, retry
+
+    if (write_id is None) == (not all_):
+        _fail("name one write (leadbot outbox retry ID) or --all, not both")
+    store = _existing_store(db or ctx.obj)
+    try:
+        made_due = retry(store, write_id)
+    except NotWaiting as exc:
+        _fail(str(exc), 1)
+    finally:
+        store.close()
+    typer.echo(
+        f"{len(made_due)} write(s) due now: {', '.join(map(str, made_due)) or 'none was waiting'}."
+        " A running leadbot tries them within seconds; one whose last try may have landed is looked for first."
+    )
+
+
+@outbox_cli.command("drop")
+def outbox_drop(
+    ctx: typer.Context,
+    write_id: Annotated[int, typer.Argument(metavar="ID", help="The write's id (leadbot outbox lists them)")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+    db: DbOption = None,
+) -> None:
+    """Give up a queued write for good (recorded in the audit trail as done by "cli")."""
+    from bot.ops import NotWaiting, describe, drop
+
+    store = _existing_store(db or ctx.obj)
+    with ExitStack() as stack:
+        stack.callback(store.close)
+        write = store.outbox.get(write_id)
+        if write is not None and write.state in ("pending", "running") and not yes:
+            typer.confirm(f"Drop {describe(write)}? It will never be sent", abort=True)
+        try:
+            dropped = drop(store, write_id)
+        except NotWaiting as exc:
+            _fail(str(exc), 1)
+    typer.echo(f"Dropped write {write_id}: {describe(dropped)}. Leadbot does not tell {dropped.slack_user}; tell them.")
+
+
+class ExportFormat(enum.StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+@cli.command()
+def export(
+    format_: Annotated[ExportFormat, typer.Option("--format", help="csv or json")] = ExportFormat.csv,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout)")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the local backend's leads, every field as stored, as CSV or JSON."""
+    from bot.ops import local_leads, write_export
+
+    store = _existing_store(db)
+    try:
+        with ExitStack() as stack:
+            if output is None:
+                out = sys.stdout
+            else:
+                try:
+                    out = stack.enter_context(output.open("w", encoding="utf-8", newline=""))
+                except OSError as exc:
+                    _fail(f"cannot write {output} ({exc.strerror})")
+            count = write_export(local_leads(store), out, format_.value)
+    finally:
+        store.close()
+    if output is not None:
+        typer.echo(f"{count} lead(s) written to {output}", err=True)
 
 
 def main() -> None:

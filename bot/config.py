@@ -1,40 +1,45 @@
-"""Settings from the environment, plus an optional TOML file for routing.
+"""Settings from the environment, plus an optional TOML file for routing and backend options.
 
 Secrets come only from the environment and are ``SecretStr``, so neither
-``repr(settings)`` nor a log line can show them. ``load_settings`` turns any
-problem into one ``ConfigError`` line naming the variable and what it expects.
+``repr(settings)`` nor a log line can show them. Each backend's variables
+and options come from its ``BackendSpec`` in ``services.backends.REGISTRY``.
+``load_settings`` turns any problem into one ``ConfigError`` line naming the
+variable and what it expects, without echoing the value given: whatever a
+setting holds may be a secret pasted into the wrong variable, so errors say
+which setting and what shape was expected, never what it was.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from services.leads import KNOWN_BACKENDS
+from services.backends import REGISTRY
+from services.backends.base import BackendSpec
 
-BACKEND_NAMES = KNOWN_BACKENDS
-
-EXPECTS = {
-    "SLACK_BOT_TOKEN": "the bot token (xoxb-…) from the Slack app's OAuth & Permissions page",
-    "SLACK_SIGNING_SECRET": "the signing secret from the Slack app's Basic Information page",
-    "SLACK_APP_TOKEN": "an app-level token (xapp-…) with connections:write, for Socket Mode",
-    "SLACK_API_URL": "a URL such as https://slack.com/api/",
-    "PORT": "a TCP port number, 1-65535",
-    "LEADBOT_DEFAULT_BACKEND": f"one of {', '.join(BACKEND_NAMES)}",
-    "LEADBOT_ADMINS": "comma-separated Slack user IDs, e.g. U012AB3CD,U045EF6GH",
-    "LEADBOT_CONFIG": "the path of a readable TOML file",
-    "LEADBOT_SELF_LINK": "true or false",
-    "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
-    "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
-    "LEADBOT_WORKERS": "a number of threads from 1 to 64",
-    "LEADBOT_DIGEST_RATE": "digest messages per second, above 0 and at most 1000",
-    "LEADBOT_CAPILLARY_URL": "the cluster URL, e.g. https://apac.api.capillarytech.com",
-    "LEADBOT_LEADSAPI_URL": "the REST leads API's base URL, e.g. https://crm.example.com/api",
-}
+EXPECTS = MappingProxyType(
+    {
+        "SLACK_BOT_TOKEN": "the bot token (xoxb-…) from the Slack app's OAuth & Permissions page",
+        "SLACK_SIGNING_SECRET": "the signing secret from the Slack app's Basic Information page",
+        "SLACK_APP_TOKEN": "an app-level token (xapp-…) with connections:write, for Socket Mode",
+        "SLACK_API_URL": "a URL such as https://slack.com/api/",
+        "PORT": "a TCP port number, 1-65535",
+        "LEADBOT_DEFAULT_BACKEND": f"one of {', '.join(REGISTRY)}",
+        "LEADBOT_ADMINS": "comma-separated Slack user IDs, e.g. U012AB3CD,U045EF6GH",
+        "LEADBOT_CONFIG": "the path of a readable TOML file",
+        "LEADBOT_SELF_LINK": "true or false",
+        "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
+        "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+        "LEADBOT_WORKERS": "a number of threads from 1 to 64",
+        "LEADBOT_DIGEST_RATE": "digest messages per second, above 0 and at most 1000",
+    }
+)
 
 
 class ConfigError(Exception):
@@ -42,7 +47,7 @@ class ConfigError(Exception):
 
 
 class FileConfig(BaseModel):
-    """What ``LEADBOT_CONFIG`` may hold: routing and per-backend defaults, no secrets."""
+    """What ``LEADBOT_CONFIG`` may hold: routing and per-backend options, no secrets."""
 
     model_config = {"extra": "forbid"}
 
@@ -54,24 +59,24 @@ class FileConfig(BaseModel):
     @classmethod
     def _known_backends(cls, value: dict[str, str]) -> dict[str, str]:
         for channel, backend in value.items():
-            if backend not in BACKEND_NAMES:
-                raise ValueError(f"channel {channel} routes to unknown backend {backend!r}")
+            if backend not in REGISTRY:
+                raise ValueError(f"channel {channel} routes to no known backend: expected one of {', '.join(REGISTRY)}")
         return value
 
     @field_validator("backends")
     @classmethod
     def _options_of_known_backends(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for backend in value:
-            if backend not in ("capillary", "leadsapi"):
-                raise ValueError(f"[backends.{backend}]: only capillary and leadsapi take settings here")
+            if backend not in REGISTRY:
+                raise ValueError(f"[backends.{backend}]: no such backend (known: {', '.join(REGISTRY)})")
         return value
 
     @field_validator("feeds")
     @classmethod
     def _feeds_of_known_backends(cls, value: dict[str, str]) -> dict[str, str]:
         for backend in value:
-            if backend not in BACKEND_NAMES:
-                raise ValueError(f"[feeds] names unknown backend {backend!r}")
+            if backend not in REGISTRY:
+                raise ValueError(f"[feeds] {backend}: no such backend (known: {', '.join(REGISTRY)})")
         return value
 
 
@@ -92,35 +97,44 @@ class Settings(BaseSettings):
     leadbot_log_level: str = "INFO"
     leadbot_workers: int = Field(4, ge=1, le=64)
     leadbot_work_process: bool = True
-    leadbot_digest_rate: float = Field(10.0, gt=0, le=1000)  # digest DMs per second at most
-    leadbot_capillary_url: str | None = None
-    leadbot_capillary_username: str | None = None
-    leadbot_capillary_password: SecretStr | None = None
-    leadbot_capillary_token: SecretStr | None = None
-    leadbot_leadsapi_url: str | None = None
-    leadbot_leadsapi_token: SecretStr | None = None
+    # How acked work is kept before the ack (bot/journal.py): "full" fsyncs each commit (survives
+    # power loss), "normal" survives a killed process only, "off" keeps nothing (benchmarks only).
+    leadbot_journal: Literal["full", "normal", "off"] = "full"
+    leadbot_digest_rate: float = Field(10.0, gt=0, le=1000)  # DMs per second at most
 
     _file: FileConfig = PrivateAttr(default_factory=FileConfig)
+    _backends: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 
     @property
     def file(self) -> FileConfig:
         return self._file
+
+    @property
+    def backends(self) -> dict[str, BaseModel]:
+        """The options of each configured backend, by name, in registry order."""
+        return self._backends
 
     @field_validator("leadbot_admins", mode="before")
     @classmethod
     def _split_admins(cls, value: Any) -> Any:
         if isinstance(value, str):
             ids = [part.strip() for part in value.split(",") if part.strip()]
-            bad = [i for i in ids if i[:1] not in ("U", "W") or not i.isalnum()]
+            bad = [n for n, i in enumerate(ids, 1) if i[:1] not in ("U", "W") or not i.isalnum() or len(i) > 20]
             if bad:
-                raise ValueError(f"not Slack user IDs: {', '.join(bad)}")
+                # Never the values: a token pasted into the wrong variable must not reach a log.
+                which = ", ".join(map(str, bad))
+                raise ValueError(
+                    f"entry {which} is not a Slack user ID"
+                    if len(bad) == 1
+                    else f"entries {which} are not Slack user IDs"
+                )
             return frozenset(ids)
         return value
 
     @field_validator("leadbot_default_backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        if value.lower() not in BACKEND_NAMES:
+        if value.lower() not in REGISTRY:
             raise ValueError("unknown backend")
         return value.lower()
 
@@ -132,15 +146,6 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("not an http(s) URL")
         return value if value.endswith("/") else value + "/"
-
-    @field_validator("leadbot_capillary_url", "leadbot_leadsapi_url")
-    @classmethod
-    def _backend_url(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("not an http(s) URL")
-        return value.rstrip("/")
 
     @field_validator("leadbot_phone_region")
     @classmethod
@@ -179,6 +184,9 @@ def _require_token(value: SecretStr | None, name: str, prefix: str) -> None:
 
 
 def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment; ``overrides`` (lower-case variable names) win, for tests and the console."""
+    backend_vars = {var.name.lower() for spec in REGISTRY.values() for var in spec.env}
+    given = {k: overrides.pop(k) for k in list(overrides) if k in backend_vars}
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -189,69 +197,45 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"{name} is invalid ({reason}): expected {expects}") from None
     if settings.leadbot_config is not None:
         settings._file = _load_file(settings.leadbot_config)
-    _check_backend_credentials(settings)
+    environment = {k.upper(): v for k, v in os.environ.items()} | {k.upper(): v for k, v in given.items()}
+    settings._backends = {
+        spec.name: options
+        for spec in REGISTRY.values()
+        if (options := backend_options(spec, environment, settings.file.backends.get(spec.name, {}))) is not None
+    }
     return settings
 
 
-def _check_backend_credentials(settings: Settings) -> None:
-    """A backend is configured when its URL and credentials are set; half a configuration is a mistake."""
-    cap_login = settings.leadbot_capillary_username or settings.leadbot_capillary_password
-    cap_any = cap_login or settings.leadbot_capillary_token
-    if settings.leadbot_capillary_url and not cap_any:
-        raise ConfigError(
-            "LEADBOT_CAPILLARY_URL is set without credentials: expected LEADBOT_CAPILLARY_TOKEN (OAuth) or"
-            " LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD (till)"
-        )
-    if cap_login and not (settings.leadbot_capillary_username and settings.leadbot_capillary_password):
-        raise ConfigError("LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD go together: set both")
-    if cap_any and not settings.leadbot_capillary_url:
-        raise ConfigError(f"LEADBOT_CAPILLARY_URL is not set: expected {EXPECTS['LEADBOT_CAPILLARY_URL']}")
-    if settings.leadbot_leadsapi_url and settings.leadbot_leadsapi_token is None:
-        raise ConfigError("LEADBOT_LEADSAPI_URL is set without LEADBOT_LEADSAPI_TOKEN: expected the API token")
-    if settings.leadbot_leadsapi_token is not None and not settings.leadbot_leadsapi_url:
-        raise ConfigError(f"LEADBOT_LEADSAPI_URL is not set: expected {EXPECTS['LEADBOT_LEADSAPI_URL']}")
-
-
-class CapillaryOptions(BaseModel):
-    """``[backends.capillary]`` in LEADBOT_CONFIG."""
-
-    model_config = {"extra": "forbid"}
-
-    timeout: float = Field(15.0, gt=0, le=120)
-    connect_timeout: float = Field(5.0, gt=0, le=60)
-    type: str = "SKU"
-    org_source_id: int = -1
-    till_id: int | None = None  # createdBy on follow-ups (Capillary requires one)
-    extended_fields: dict[str, Any] = Field(default_factory=dict)  # sent with every new lead
-
-
-class LeadsApiOptions(BaseModel):
-    """``[backends.leadsapi]`` in LEADBOT_CONFIG."""
-
-    model_config = {"extra": "forbid"}
-
-    timeout: float = Field(15.0, gt=0, le=120)
-    connect_timeout: float = Field(5.0, gt=0, le=60)
-    auth_header: str = "Authorization"  # the seed documents no scheme, only "403 Access denied"
-    auth_scheme: str = "Bearer"  # "" sends the token alone
-    business: list[int] = Field(default_factory=list)  # business ids every new lead is filed under
-    state: str = "Active"
-    closed_statuses: list[str] = Field(default_factory=lambda: ["won", "lost", "closed"])
-
-
-BACKEND_OPTIONS: dict[str, type[BaseModel]] = {"capillary": CapillaryOptions, "leadsapi": LeadsApiOptions}
-
-
-def backend_options(settings: Settings, name: str) -> Any:
-    """The validated ``[backends.NAME]`` table (defaults where absent); a mistake is a ConfigError."""
-    model = BACKEND_OPTIONS[name]
+def backend_options(spec: BackendSpec, environment: dict[str, Any], table: dict[str, Any]) -> BaseModel | None:
+    """A backend's validated options, or None when it is not configured; a mistake is a ``ConfigError``."""
+    from_env = {var.option: environment[var.name] for var in spec.env if environment.get(var.name) not in (None, "")}
+    if not (spec.always or from_env):
+        return None
+    for option in table:
+        var = spec.env_var(option)
+        if var is not None:
+            raise ConfigError(
+                f"LEADBOT_CONFIG [backends.{spec.name}] {option}: set it in the environment as {var.name} instead"
+                " (credentials and URLs are never read from the file)"
+            )
     try:
-        return model.model_validate(settings.file.backends.get(name, {}))
+        return spec.options.model_validate({**table, **from_env})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        raise ConfigError(f"LEADBOT_CONFIG [backends.{name}] {where}: {reason}") from None
+        raise ConfigError(_options_error(spec, exc)) from None
+
+
+def _options_error(spec: BackendSpec, exc: ValidationError) -> str:
+    error = exc.errors(include_input=False)[0]
+    reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if not error["loc"]:
+        return reason  # a rule about several settings, worded by the backend
+    var = spec.env_var(str(error["loc"][0]))
+    if var is not None and error["type"] == "missing":
+        return f"{var.name} is not set: expected {var.expects}"
+    if var is not None:
+        return f"{var.name} is invalid ({reason}): expected {var.expects}"
+    where = ".".join(str(p) for p in error["loc"])
+    return f"LEADBOT_CONFIG [backends.{spec.name}] {where}: {reason}"
 
 
 def _load_file(path: Path) -> FileConfig:
@@ -261,12 +245,12 @@ def _load_file(path: Path) -> FileConfig:
         raise ConfigError(
             f"LEADBOT_CONFIG cannot be read ({exc.strerror}): expected {EXPECTS['LEADBOT_CONFIG']}"
         ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"LEADBOT_CONFIG {path} is not valid TOML ({exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"LEADBOT_CONFIG is not valid TOML ({exc})") from None
     try:
         return FileConfig.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"])
         reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        raise ConfigError(f"LEADBOT_CONFIG {path}: {where}: {reason}") from None
+        raise ConfigError(f"LEADBOT_CONFIG {where}: {reason}") from None

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from services.rerun import writes_of
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.journal import Journal, JournalEntry
+
+log = logging.getLogger("leadbot")
 
 # Work submitted while an HTTP request is being handled, started once its response is sent.
 _held: ContextVar[list[tuple[Callable[..., Any], tuple, dict]] | None] = ContextVar("leadbot_held", default=None)
@@ -18,7 +28,13 @@ class HeldWork(Protocol):
 
     def holding(self) -> AbstractContextManager[list]: ...
 
-    def release(self, held: list, body: bytes, headers: Mapping[str, str]) -> None: ...
+    def release(self, held: list, body: bytes, headers: Mapping[str, str], entry: int | None = None) -> None:
+        """Start the held work; ``entry``: its journal entry, marked done when the work ends."""
+        ...
+
+    def discard(self, held: list) -> None:
+        """The ack could not be made durable: the held work is dropped, not started."""
+        ...
 
     def wait_idle(self, timeout: float = 10.0) -> bool: ...
 
@@ -27,15 +43,15 @@ class TrackedExecutor(ThreadPoolExecutor):
     """A thread pool that knows how much work is waiting.
 
     ``saturated`` lets listeners refuse new work in the ack ("busy, try again")
-    instead of queueing it without bound: under sustained overload an unbounded
-    queue grew past 270 MB in bench/ack.py. Tests and benchmarks wait on
-    ``wait_idle`` instead of sleeping. Few workers: every one that is busy on
-    the CPU competes with the acks for the GIL (bench/ack.py: 4 workers kept the
-    ack p99 at 1.3x the bare app's at 200 requests/s, 16 workers 2.6x).
+    instead of queueing it without bound, which under sustained overload grows
+    memory without limit. Tests and benchmarks wait on ``wait_idle`` instead of
+    sleeping. Few workers: every one that is busy on the CPU competes with the
+    acks for the GIL (bench/README.md has the figures).
     """
 
-    def __init__(self, max_workers: int = 4, max_pending: int = 1000) -> None:
+    def __init__(self, max_workers: int = 4, max_pending: int = 1000, journal: Journal | None = None) -> None:
         super().__init__(max_workers=max_workers, thread_name_prefix="leadbot-work")
+        self.journal = journal
         self.max_pending = max_pending
         self._pending = 0
         self._idle = threading.Condition()
@@ -63,7 +79,7 @@ class TrackedExecutor(ThreadPoolExecutor):
 
         The HTTP server releases it after the ack is written, so a worker waking up
         never takes the GIL between the listener and the ack leaving the socket
-        (that was most of Leadbot's ack p99 over the bare app's in bench/ack.py).
+        (that was most of Leadbot's ack p99 over the bare app's; bench/README.md).
         """
         held: list[tuple[Callable[..., Any], tuple, dict]] = []
         token = _held.set(held)
@@ -77,9 +93,51 @@ class TrackedExecutor(ThreadPoolExecutor):
         held: list[tuple[Callable[..., Any], tuple, dict]],
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
+        entry: int | None = None,
     ) -> None:
-        for fn, args, kwargs in held:
-            self._start(fn, args, kwargs)
+        if entry is None or self.journal is None:
+            for fn, args, kwargs in held:
+                self._start(fn, args, kwargs)
+            return
+        self._start(self._journalled, (entry, list(held)), {})
+        with self._idle:  # the held work is counted as one task from here on
+            self._pending -= len(held) - 1
+
+    def _journalled(self, entry: int, held: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
+        journal = self.journal
+        assert journal is not None
+        if not journal.start(entry):
+            return  # done already, or another live process has it
+        try:
+            with writes_of(f"j{entry}"):
+                for fn, args, kwargs in held:
+                    fn(*args, **kwargs)
+        finally:
+            journal.finish(entry)
+
+    def discard(self, held: list[tuple[Callable[..., Any], tuple, dict]]) -> None:
+        with self._idle:
+            self._pending -= len(held)
+            self._idle.notify_all()
+
+    def recover(self, entries: list[JournalEntry], app: App) -> None:
+        """Run again what an earlier process acked and did not finish (``app`` must not verify requests)."""
+        from slack_bolt import BoltRequest
+
+        for entry in entries:
+            with self.holding() as held:
+                app.dispatch(BoltRequest(body=entry.body, headers=entry.headers))
+            if held:
+                self.release(held, entry=entry.id)
+            elif self.journal is not None:
+                log.warning("journal entry %s produced no work when run again", entry.id)
+                self.journal.finish(entry.id)
+
+    def drain(self, timeout: float) -> bool:
+        """Finish the work already acked, for up to ``timeout`` s; what is left stays in the journal."""
+        finished = self.wait_idle(timeout)
+        self.shutdown(wait=finished, cancel_futures=True)
+        return finished
 
     def _done(self, _: Future) -> None:
         with self._idle:

@@ -8,18 +8,18 @@ to fail a method (status, Slack error, ``Retry-After``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-TEAM = "T0LEADBOT"
-BOT_USER = "U0LEADBOT"
+from bot.loopback import Answer, FakeServer, Outcome, Received
+from bot.slackrequests import BOT_USER, TEAM
+
+__all__ = ["BOT_USER", "TEAM", "Call", "FakeSlack", "Failure"]
 
 
 @dataclass
@@ -42,64 +42,46 @@ class Failure:
     delay: float = 0.0  # seconds before answering (longer than the client's timeout: a lost answer)
 
 
-class FakeSlack:
-    def __init__(self) -> None:
+class FakeSlack(FakeServer):
+    """Slack's side on the shared loopback base (``bot.loopback``): every request is recorded as a ``Call``."""
+
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(port)
+        # Slack's record is ``calls`` (with ``received(kind, name)`` to filter it), not the base's raw requests.
+        del self.received
         self.calls: list[Call] = []
         self.users: dict[str, dict[str, Any]] = {}
-        self.failures: dict[str, Failure] = {}
+        self.slack_failures: dict[str, Failure] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages posted, oldest first
+        self.shown: list[dict[str, Any]] = []  # what response URLs showed people (not the ones that failed)
         self.limits: dict[str, tuple[int, list[float]]] = {}  # method -> (per second, recent call times)
         self._ts = itertools.count(1)
-        self._changed = threading.Condition()
-        outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # else each reply's body waits ~40 ms for a delayed ACK
+    def handle(self, request: Received) -> Outcome:
+        """Every request, Web API call or response-URL post, answered the way Slack answers it."""
+        body = self._body(request)
+        kind, _, name = request.path.strip("/").partition("/")
+        call = Call(kind=kind, name=name, body=body, headers=request.headers)
+        with self._changed:
+            failure = self._failure(kind, name)
+            delay = failure.delay if failure and failure.times > 0 else 0.0
+            status, call.answer, extra = self._reply(kind, name, body)
+            self.calls.append(call)
+            self._changed.notify_all()
+        if delay:
+            time.sleep(delay)  # a slow answer, after the work was done; other requests are answered meanwhile
+        return Outcome(Answer(status, call.answer, extra))
 
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-            def do_GET(self) -> None:
-                self._handle(dict(parse_qsl(urlsplit(self.path).query)))
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode() if length else ""
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    body = json.loads(raw or "{}")
-                else:
-                    body = dict(parse_qsl(raw))
-                    for key in ("blocks", "view", "attachments"):
-                        if isinstance(body.get(key), str):
-                            body[key] = json.loads(body[key])
-                body.update(dict(parse_qsl(urlsplit(self.path).query)))
-                self._handle(body)
-
-            def _handle(self, body: dict[str, Any]) -> None:
-                path = urlsplit(self.path).path
-                status, payload, headers = outer._answer(path, body, dict(self.headers))
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-slack", daemon=True
-        )
+    @staticmethod
+    def _body(request: Received) -> dict[str, Any]:
+        body = dict(request.body) if isinstance(request.body, dict) else {}
+        for key in ("blocks", "view", "attachments", "metadata"):  # JSON inside a form-encoded call
+            if isinstance(body.get(key), str):
+                with contextlib.suppress(ValueError):
+                    body[key] = json.loads(body[key])
+        return {**body, **request.query}
 
     # -- lifecycle --------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def api_url(self) -> str:
@@ -108,19 +90,19 @@ class FakeSlack:
     def response_url(self, key: str) -> str:
         return f"{self.url}/response/{key}"
 
-    def start(self) -> FakeSlack:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
     def add_user(self, user_id: str, name: str, tz: str = "UTC") -> None:
         self.users[user_id] = {"id": user_id, "name": name, "real_name": name, "tz": tz, "team_id": TEAM}
 
+    def _failure(self, kind: str, name: str) -> Failure | None:
+        found = self.slack_failures.get(name)
+        if found is None and kind == "response":
+            found = self.slack_failures.get("response")
+        return found
+
     def fail(self, method: str, **failure: Any) -> None:
-        self.failures[method] = Failure(**failure)
+        """The next call(s) of Web API ``method`` (or response URL key, or ``"response"``: any) fail as Slack fails."""
+        with self._changed:
+            self.slack_failures[method] = Failure(**failure)
 
     def limit(self, method: str, per_second: int) -> None:
         """Answer 429 with ``Retry-After: 1`` to calls beyond ``per_second`` in any one-second window."""
@@ -145,15 +127,6 @@ class FakeSlack:
 
     # -- answers ----------------------------------------------------------------------------
 
-    def _answer(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        kind, _, name = path.strip("/").partition("/")
-        call = Call(kind=kind, name=name, body=body, headers=headers)
-        with self._changed:
-            status, call.answer, extra = self._reply(kind, name, body)
-            self.calls.append(call)
-            self._changed.notify_all()
-        return status, call.answer, extra
-
     def _reply(self, kind: str, name: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         if name in self.limits:
             per_second, recent = self.limits[name]
@@ -162,16 +135,18 @@ class FakeSlack:
             if len(recent) >= per_second:
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}
             recent.append(now)
-        failure = self.failures.get(name)
+        failure = self._failure(kind, name)
         if failure and failure.times > 0:
             failure.times -= 1
             if failure.deliver:
-                getattr(self, "_" + name.replace(".", "_"))(body)
-            if failure.delay:
-                time.sleep(failure.delay)  # the fake server being slow, not a test waiting
+                if kind == "response":
+                    self.shown.append(body)
+                else:
+                    getattr(self, "_" + name.replace(".", "_"))(body)
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             return failure.status, {"ok": False, "error": failure.error or "ratelimited"}, extra
         if kind == "response":
+            self.shown.append(body)
             return 200, {"ok": True}, {}
         if kind != "api":
             return 404, {"ok": False, "error": "not_found"}, {}
@@ -221,6 +196,8 @@ class FakeSlack:
             metadata = json.loads(metadata)
         if metadata:
             message["metadata"] = metadata
+        if body.get("thread_ts"):
+            message["thread_ts"] = str(body["thread_ts"])
         self.messages.setdefault(channel, []).append(message)
         return {"channel": channel, "ts": ts, "message": message}
 
@@ -228,11 +205,30 @@ class FakeSlack:
         return {"channel": {"id": self.dm_channel(str(body.get("users", "")))}}
 
     def _conversations_history(self, body: dict[str, Any]) -> dict[str, Any]:
+        # The channel's own messages, newest first; replies in threads are not among them.
         oldest = float(body.get("oldest") or 0)
-        found = [m for m in self.messages.get(str(body.get("channel")), []) if float(m["ts"]) >= oldest]
+        found = [
+            m
+            for m in self.messages.get(str(body.get("channel")), [])
+            if float(m["ts"]) >= oldest and m.get("thread_ts") in (None, m["ts"])
+        ]
+        return {"messages": self._shown(body, list(reversed(found))), "has_more": False}
+
+    def _conversations_replies(self, body: dict[str, Any]) -> dict[str, Any]:
+        # A thread, oldest first: its parent (when it is in this fake) and the replies to it.
+        parent, oldest = str(body.get("ts", "")), float(body.get("oldest") or 0)
+        found = [
+            m
+            for m in self.messages.get(str(body.get("channel")), [])
+            if m["ts"] == parent or (m.get("thread_ts") == parent and float(m["ts"]) >= oldest)
+        ]
+        return {"messages": self._shown(body, found), "has_more": False}
+
+    @staticmethod
+    def _shown(body: dict[str, Any], found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
-        shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in reversed(found)]
-        return {"messages": shown[: int(body.get("limit") or 100)], "has_more": False}
+        shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in found]
+        return shown[: int(body.get("limit") or 100)]
 
     def _chat_update(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"channel": body.get("channel"), "ts": body.get("ts")}

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from bot.loop import Loop
 from handlers.digests import DigestSender
+from services.ports import RequestLedger
 from services.reminders import Reminders
 
 log = logging.getLogger("leadbot.digests")
@@ -23,25 +24,38 @@ KEEP_REQUEST_KEYS = timedelta(days=2)  # far beyond Slack's retries (minutes) an
 class DigestScheduler(Loop):
     name = "digests"
 
-    def __init__(self, sender: DigestSender, clock: Callable[[], datetime], *, interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        sender: DigestSender,
+        requests: RequestLedger,
+        clock: Callable[[], datetime],
+        *,
+        interval: float = 30.0,
+        pruned: tuple[Callable[[datetime], int], ...] = (),
+    ) -> None:
         self.sender = sender
         self.reminders: Reminders = sender.reminders
+        self.requests = requests
         self.clock = clock
         self.interval = interval
+        self.pruned = pruned  # more records kept KEEP_REQUEST_KEYS (the journal, a request's writes)
 
     def run_due(self) -> dict[str, int]:
         """One pass; returns how many digests ended each way (sent, empty, taken, failed, unknown, found)."""
         outcome: dict[str, int] = {}
         now = self.clock()
-        self.reminders.store.prune_requests(now - KEEP_REQUEST_KEYS)
+        self.requests.prune(now - KEEP_REQUEST_KEYS)
+        for prune in self.pruned:
+            prune(now - KEEP_REQUEST_KEYS)
+        timezones = self.sender.deps.timezones
         for slack_user in self.reminders.owners():
-            if self.reminders.needs_tz(slack_user, now):
-                self.sender.tz(slack_user, now)  # due-ness depends on it: read before deciding
+            if timezones.needs_check(slack_user):
+                timezones.of(slack_user)  # due-ness depends on it: read before deciding
         for row in self.reminders.unsettled(now):
             try:
                 result = self.sender.settle(row, now)
             except Exception:
-                log.exception("could not settle %s's digest for %s", row["slack_user"], row["day"])
+                log.exception("could not settle %s's digest for %s", row.slack_user, row.day)
                 continue
             outcome[result] = outcome.get(result, 0) + 1
         for slack_user, _day in self.reminders.due(now):

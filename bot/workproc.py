@@ -7,9 +7,8 @@ Bolt app; there the listener runs again, its ack goes nowhere, and its work runs
 Requests are the jobs because they are what the listeners already understand and
 they pickle for free; closures would not.
 
-bench/ack.py measured why: with the work on threads in the serving process, the
-ack p99 at 200 requests/s was 1.4-2.6x the bare Bolt app's, because SQLite,
-Block Kit and Web API posts held the GIL while acks waited.
+With the work on threads in the serving process, SQLite, Block Kit and Web API
+posts held the GIL while acks waited (bench/README.md has the figures).
 """
 
 from __future__ import annotations
@@ -22,12 +21,14 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
+from bot.journal import Journal, JournalEntry
+from services.rerun import writes_of
 
 log = logging.getLogger("leadbot")
 
@@ -38,6 +39,7 @@ _forwarding: ContextVar[list[bool] | None] = ContextVar("leadbot_forwarding", de
 class ForwardedRequest:
     body: str
     headers: dict[str, str]
+    entry: int | None = None  # its journal entry (bot/journal.py): started and finished by the worker
 
 
 class WorkProcess:
@@ -134,12 +136,32 @@ class WorkProcess:
         finally:
             _forwarding.reset(token)
 
-    def release(self, held: list[bool], body: bytes, headers: Mapping[str, str]) -> None:
-        request = ForwardedRequest(body=body.decode("utf-8"), headers=dict(headers))
+    def release(self, held: list[bool], body: bytes, headers: Mapping[str, str], entry: int | None = None) -> None:
+        self._send(ForwardedRequest(body=body.decode("utf-8"), headers=dict(headers), entry=entry))
+
+    def _send(self, request: ForwardedRequest) -> None:
         with self._state:
             job_id = next(self._ids)
             self._outstanding[job_id] = (request, 1)
             self._jobs.put((job_id, request))
+
+    def discard(self, held: list[bool]) -> None:
+        with self._state:
+            self._pending -= 1
+            self._state.notify_all()
+
+    def recover(self, entries: list[JournalEntry]) -> None:
+        """Hand the worker what an earlier process acked and did not finish."""
+        for entry in entries:
+            with self._state:
+                self._pending += 1
+            self._send(ForwardedRequest(body=entry.body, headers=entry.headers, entry=entry.id))
+
+    def drain(self, timeout: float) -> bool:
+        """Let the worker finish what it was given, for up to ``timeout`` s; what is left stays in the journal."""
+        finished = self.wait_idle(timeout)
+        self.shutdown(timeout=1 if not finished else 30)
+        return finished
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         with self._state:
@@ -169,15 +191,18 @@ class WorkProcess:
 
 
 def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int) -> None:
-    # Ctrl-C reaches the whole process group; the serving process decides when we stop.
+    # Ctrl-C and a SIGTERM to the whole group (docker stop, systemd) reach us too; the serving
+    # process decides when we stop, after its drain, and the lifeline ends us if it dies.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from slack_bolt import BoltRequest
 
-    from bot.app import build_app, build_service
+    from bot.app import build_app, build_runtime
 
     counting = _CountingInline()
-    app = build_app(settings, build_service(settings), executor=counting, verify_requests=False)
+    app = build_app(build_runtime(settings, background=counting), verify_requests=False)
+    journal = Journal(str(settings.leadbot_db)) if str(settings.leadbot_db) != ":memory:" else None
     reporting = threading.Lock()
 
     def watch_lifeline() -> None:
@@ -191,16 +216,26 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
         while (job := jobs.get()) is not None:
             job_id, request = job
             try:
-                ran = counting.count(app.dispatch, BoltRequest(body=request.body, headers=request.headers))
-                if not ran:
-                    # The ack was decided again here and came out differently (a time-based check at
-                    # a boundary); the user saw the first ack, so say so in the log at least.
-                    log.warning("a forwarded request produced no work in the work process")
-            except Exception:
-                log.exception("a forwarded request failed in the work process")
+                run(request)
             finally:
                 with reporting:
                     done.send_bytes(job_id.to_bytes(8))
+
+    def run(request: ForwardedRequest) -> None:
+        entry = request.entry if journal is not None else None
+        if entry is not None and not journal.start(entry):
+            return  # done already, or another live process has it
+        try:
+            with writes_of(f"j{entry}") if entry is not None else nullcontext():
+                ran = counting.count(app.dispatch, BoltRequest(body=request.body, headers=request.headers))
+            if not ran:
+                # The ack was decided again here and came out differently (a time-based check at
+                # a boundary); the user saw the first ack, so say so in the log at least.
+                log.warning("a forwarded request produced no work in the work process")
+        except Exception:
+            log.exception("a forwarded request failed in the work process")
+        if entry is not None:
+            journal.finish(entry)  # the work ran (what failed in it was told or logged): not again
 
     workers = [threading.Thread(target=work, name=f"leadbot-work-{n}") for n in range(threads)]
     for worker in workers:

@@ -1,23 +1,23 @@
-"""Buttons on cards and lists. Each acks at once and works after the ack."""
+"""Buttons on cards, lists and digests. Each acks at once and works after the ack."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from handlers import blocks
-from handlers.cards import card_blocks
-from handlers.commands import list_page
+from handlers import blocks, said
 from handlers.context import Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
-from handlers.home import HomeResponder, from_home, refresh_homes
-from handlers.notices import tell_new_owner
-from services.errors import BackendGone, LeadError, LeadGone, NoChange
+from handlers.home import HomeResponder, from_home
+from handlers.list_commands import list_page
+from handlers.payloads import mapping_of, slack_id, text_of
+from handlers.render import escape, fact
+from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange
 from services.models import Lead, StatusModel
-from services.reminders import Reminders
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -31,13 +31,17 @@ def _user(body: dict[str, Any]) -> str:
 def _card_ref(body: dict[str, Any]) -> str:
     """The lead a card's element acts on: a button's value, else the actions block's ``card:REF`` id."""
     action = _action(body)
-    if action.get("value"):
+    if text_of(action.get("value")):
         return action["value"]
     block_id = action.get("block_id") or ""
     for prefix in ("card:", "digest:"):
         if block_id.startswith(prefix):
             return block_id.removeprefix(prefix)
-    raise LeadError("this card is out of date; run `/lead show REF` again")
+    raise Invalid("this card is out of date; run {command} again", command=Code("/lead show REF"))
+
+
+def _channel(body: dict[str, Any]) -> str | None:
+    return slack_id(mapping_of(body.get("channel")).get("id"))
 
 
 def from_digest(body: dict[str, Any]) -> bool:
@@ -45,24 +49,17 @@ def from_digest(body: dict[str, Any]) -> bool:
 
 
 def _card_update(deps: Deps, body: dict[str, Any], lead: Lead, action: str) -> Reply:
-    """The card redrawn in place, and who did what said in its thread (a digest is redrawn as a digest)."""
-    refresh_homes(deps, lead, _user(body), acted_on_home=from_home(body))
+    """The card redrawn in place (a digest is redrawn as a digest)."""
     if from_digest(body):
         return Reply(
             text=f"{lead.ref}: {action}", blocks=redraw_digest(deps, _user(body), action), replace_original=True
         )
-    return Reply(
-        text=f"{lead.ref}: {action}",
-        blocks=card_blocks(deps.service, lead, last_action=action),
-        replace_original=True,
-        thread_at=MessageAt.of_action(body),
-        thread_text=action,
-    )
+    return Reply(text=f"{lead.ref}: {action}", blocks=deps.card(lead, action), replace_original=True)
 
 
 def _first_time(deps: Deps, body: dict[str, Any]) -> bool:
     # Keyed by trigger_id: a replayed payload (a Slack retry) must not act, or report, twice.
-    return deps.service.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}")
+    return deps.claims.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}")
 
 
 def assign_me(deps: Deps, body: dict[str, Any]) -> Reply | None:
@@ -70,39 +67,37 @@ def assign_me(deps: Deps, body: dict[str, Any]) -> Reply | None:
         return None
     user = _user(body)
     lead = deps.service.assign(deps.actor(user), _card_ref(body), user)
-    return _card_update(deps, body, lead, f"<@{user}> took this lead")
+    return _card_update(deps, body, lead, said.assigned(user, user))
 
 
 def assign_to(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if not _first_time(deps, body):
         return None
-    user, assignee = _user(body), _action(body).get("selected_user")
+    user, assignee = _user(body), text_of(_action(body).get("selected_user"))
     if not assignee:
         return None  # the picker was cleared: nothing to do
     lead = deps.service.assign(deps.actor(user), _card_ref(body), assignee)
-    tell_new_owner(deps, lead, user)
-    return _card_update(deps, body, lead, f"<@{user}> assigned this lead to <@{assignee}>")
+    return _card_update(deps, body, lead, said.assigned(user, assignee))
 
 
 def refresh(deps: Deps, body: dict[str, Any]) -> Reply:
     lead = deps.service.get(_card_ref(body))
-    return Reply(text=f"{lead.name} ({lead.ref})", blocks=card_blocks(deps.service, lead), replace_original=True)
+    return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.card(lead), replace_original=True)
 
 
 def open_card(deps: Deps, body: dict[str, Any]) -> Reply:
-    lead = deps.service.get(_action(body)["value"])
-    return Reply(text=f"{lead.name} ({lead.ref})", blocks=card_blocks(deps.service, lead))
+    lead = deps.service.get(text_of(_action(body).get("value")) or "")
+    return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.card(lead))
 
 
 def turn_page(deps: Deps, body: dict[str, Any]) -> Reply:
     try:
-        state = json.loads(_action(body)["value"])
+        state = json.loads(text_of(_action(body).get("value")) or "")
         if not isinstance(state, dict):
             raise ValueError
-    except ValueError:
-        raise LeadError("this list is out of date; run `/lead list` again") from None
-    channel = (body.get("channel") or {}).get("id")
-    reply = list_page(deps, _user(body), channel, state)
+    except (ValueError, RecursionError):
+        raise Invalid("this list is out of date; run {command} again", command=Code("/lead list")) from None
+    reply = list_page(deps, _user(body), _channel(body), state)
     reply.replace_original = True
     return reply
 
@@ -115,7 +110,7 @@ def _modal_metadata(body: dict[str, Any], ref: str | None = None, **extra: Any) 
             **extra,
             "ref": ref or _card_ref(body),
             "response_url": body.get("response_url"),
-            "channel": (body.get("channel") or {}).get("id"),
+            "channel": _channel(body),
             "ts": at.ts if at else None,
             "home": from_home(body),
             "digest": from_digest(body),
@@ -140,31 +135,32 @@ def open_note(deps: Deps, body: dict[str, Any]) -> None:
 def set_status(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if not _first_time(deps, body):
         return None
-    chosen = (_action(body).get("selected_option") or {}).get("value") or ""
+    chosen = text_of(mapping_of(_action(body).get("selected_option")).get("value")) or ""
     ref, _, status = chosen.rpartition("|")
     if not ref:
-        raise LeadError("this card is out of date; press Refresh and choose again")
+        raise Invalid("this card is out of date; press Refresh and choose again")
     user = _user(body)
-    backend = deps.service.backend(ref.partition(":")[0]) if ":" in ref else None
+    backend = deps.service.backends.get(ref.partition(":")[0]) if ":" in ref else None
     if backend is not None and backend.capabilities.status_model == StatusModel.WITH_REASONS:
         return open_status_modal(deps, body, ref, status)
     lead = deps.service.change_status(deps.actor(user), ref, status)
-    label = next(
-        (s.label for s in deps.service.backend(lead.backend).statuses() if s.value == lead.status), lead.status
-    )
-    return _card_update(deps, body, lead, f"<@{user}> set the status to {label}")
+    label = deps.service.backends.get(lead.backend).status_option(status).label
+    return _card_update(deps, body, lead, said.status_set(user, label))
 
 
 def open_status_modal(deps: Deps, body: dict[str, Any], ref: str, status: str) -> None:
     """The backend wants a reason (and maybe a sub-status): ask for them, from its own lists."""
     lead = deps.service.get(ref)
-    backend = deps.service.backend(lead.backend)
+    backend = deps.service.backends.get(lead.backend)
     option = backend.status_option(status)
     if lead.status == option.value:
-        raise NoChange(f"nothing changed: `{lead.ref}` is already {option.label}")
+        raise NoChange("nothing changed: {ref} is already {status}", ref=Code(lead.ref), status=option.label)
     reasons = backend.reasons()
     if not reasons:
-        raise LeadError(f"{backend.title} has no reasons set up, and it needs one for a status change; ask its admin")
+        raise Invalid(
+            "{backend} has no reasons set up, and it needs one for a status change; ask its admin",
+            backend=backend.title,
+        )
     view = blocks.status_modal(
         lead_name=lead.name,
         status=option,
@@ -175,70 +171,117 @@ def open_status_modal(deps: Deps, body: dict[str, Any], ref: str, status: str) -
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
+def open_deal(deps: Deps, body: dict[str, Any]) -> None:
+    lead = deps.service.get(_card_ref(body))
+    if not deps.service.backends.get(lead.backend).capabilities.deals:
+        raise Invalid("{backend} has no deals", backend=deps.service.backends.get(lead.backend).title)
+    view = blocks.deal_modal(lead_name=lead.name, private_metadata=_modal_metadata(body))
+    deps.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def open_department(deps: Deps, body: dict[str, Any]) -> None:
+    lead = deps.service.get(_card_ref(body))
+    backend = deps.service.backends.get(lead.backend)
+    if not backend.capabilities.departments:
+        raise Invalid("{backend} has no departments", backend=backend.title)
+    view = blocks.department_modal(
+        lead_name=lead.name, private_metadata=_modal_metadata(body), departments=backend.departments()
+    )
+    deps.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def opportunities_page(deps: Deps, body: dict[str, Any]) -> Reply:
+    """Previous / More under a card's opportunities: the card redrawn with that page."""
+    try:
+        state = json.loads(_action(body).get("value") or "")
+        ref, page = str(state["ref"]), int(state["page"])
+        if page < 1:
+            raise ValueError
+    except (ValueError, TypeError, KeyError):
+        raise Invalid("this card is out of date; press Refresh") from None
+    lead = deps.service.get(ref)
+    return Reply(
+        text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.card(lead, opportunities_page=page), replace_original=True
+    )
+
+
 def snooze(deps: Deps, body: dict[str, Any]) -> Reply | None:
     """Snooze to tomorrow: the next follow-up moves to tomorrow at the owner's reminder time."""
     if not _first_time(deps, body):
         return None
     user = _user(body)
-    when = Reminders(deps.service).tomorrow_at(user, deps.service.clock())
+    when = deps.reminders.tomorrow_at(user, deps.service.clock())
     lead = deps.service.reschedule(deps.actor(user), _card_ref(body), when)
-    return _card_update(
-        deps, body, lead, f"<@{user}> snoozed `{lead.ref}` to {blocks.slack_time(when, relative=False)}"
-    )
+    return _card_update(deps, body, lead, said.snoozed(user, lead.ref, when))
 
 
-ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = {
-    blocks.ASSIGN_ME: assign_me,
-    blocks.ASSIGN_TO: assign_to,
-    blocks.LOG_FOLLOW_UP: open_follow_up,
-    blocks.ADD_NOTE: open_note,
-    blocks.SET_STATUS: set_status,
-    blocks.REFRESH: refresh,
-    blocks.OPEN: open_card,
-    blocks.LIST_PAGE: turn_page,
-    blocks.DIGEST_SNOOZE: snooze,
-}
+ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProxyType(
+    {
+        blocks.ASSIGN_ME: assign_me,
+        blocks.ASSIGN_TO: assign_to,
+        blocks.LOG_FOLLOW_UP: open_follow_up,
+        blocks.ADD_NOTE: open_note,
+        blocks.SET_STATUS: set_status,
+        blocks.REFRESH: refresh,
+        blocks.OPEN: open_card,
+        blocks.LIST_PAGE: turn_page,
+        blocks.DIGEST_SNOOZE: snooze,
+        blocks.ADD_DEAL: open_deal,
+        blocks.SET_DEPARTMENT: open_department,
+        blocks.OPPORTUNITIES_PAGE: opportunities_page,
+    }
+)
 
 
 # Actions on a lead card: if its lead (or backend) is gone, the card says so from then on.
-CARD_ACTIONS = {
-    blocks.ASSIGN_ME,
-    blocks.ASSIGN_TO,
-    blocks.LOG_FOLLOW_UP,
-    blocks.ADD_NOTE,
-    blocks.SET_STATUS,
-    blocks.REFRESH,
-    blocks.DIGEST_SNOOZE,
-}
+CARD_ACTIONS = frozenset(
+    {
+        blocks.ASSIGN_ME,
+        blocks.ASSIGN_TO,
+        blocks.LOG_FOLLOW_UP,
+        blocks.ADD_NOTE,
+        blocks.SET_STATUS,
+        blocks.REFRESH,
+        blocks.DIGEST_SNOOZE,
+        blocks.ADD_DEAL,
+        blocks.SET_DEPARTMENT,
+        blocks.OPPORTUNITIES_PAGE,
+    }
+)
 
 
 def stale_card(body: dict[str, Any], why: str) -> list[dict[str, Any]] | None:
     """The message as it was, without its buttons, and a line saying why it is out of date."""
     shown = (body.get("message") or {}).get("blocks")
-    if not shown:
+    if not shown or not isinstance(shown, list):
         return None  # an ephemeral card: Slack does not send it back, so it cannot be redrawn
-    kept = [b for b in shown if b.get("type") != "actions" and not b.get("block_id", "").startswith("stale")]
+    kept = [
+        b
+        for b in shown
+        if isinstance(b, dict) and b.get("type") != "actions" and not str(b.get("block_id", "")).startswith("stale")
+    ]
     return [*kept, blocks.stale_notice(why)]
 
 
 def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., None]:
-    def card_work(body: dict[str, Any], respond: Respond) -> Reply | None:
+    def card_work(body: dict[str, Any], respond: Respond | HomeResponder) -> Reply | None:
         try:
             return work(deps, body)
         except (LeadGone, BackendGone) as exc:
-            marked = stale_card(body, exc.message)
+            marked = stale_card(body, exc.render(fact))
             if marked is not None:
-                respond(text=exc.message, blocks=marked, replace_original=True)
+                respond(text=escape(exc.message), blocks=marked, replace_original=True)
             raise
 
     def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        if from_home(body):
-            respond = HomeResponder(deps, _user(body))
+        home = from_home(body)
+        reply_to: Respond | HomeResponder = HomeResponder(deps, _user(body)) if home else respond
         if action_id in CARD_ACTIONS:
-            deps.after_ack(respond, lambda: card_work(body, respond), card=True)
+            at = MessageAt.of_action(body)
+            deps.after_ack(reply_to, lambda: card_work(body, reply_to), card=True, at=at, home=home)
         else:
-            deps.after_ack(respond, lambda: work(deps, body))
+            deps.after_ack(reply_to, lambda: work(deps, body), home=home)
 
     return listener
 

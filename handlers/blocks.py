@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -17,11 +18,13 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    DatePickerElement,
     DateTimePickerElement,
     DividerBlock,
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
+    NumberInputElement,
     Option,
     PlainTextInputElement,
     PlainTextObject,
@@ -31,7 +34,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from services.models import Activity, Choice, Lead, StatusOption
+from handlers.render import ERROR_MARK, escape
+from services.models import Activity, Choice, Colour, Lead, OpportunityPage, StatusOption
 
 # action_id and callback_id values: the manifest test reads these names.
 ASSIGN_ME = "lead_assign_me"
@@ -48,6 +52,11 @@ NOTE_VIEW = "lead_note"
 HOME_REFRESH = "lead_home_refresh"
 STATUS_VIEW = "lead_status"
 DIGEST_SNOOZE = "lead_digest_snooze"
+ADD_DEAL = "lead_add_deal"
+SET_DEPARTMENT = "lead_set_department"
+OPPORTUNITIES_PAGE = "lead_opportunities_page"
+DEAL_VIEW = "lead_deal"
+DEPARTMENT_VIEW = "lead_department"
 ACTION_IDS = (
     ASSIGN_ME,
     ASSIGN_TO,
@@ -59,14 +68,29 @@ ACTION_IDS = (
     LIST_PAGE,
     HOME_REFRESH,
     DIGEST_SNOOZE,
+    ADD_DEAL,
+    SET_DEPARTMENT,
+    OPPORTUNITIES_PAGE,
 )
-CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW)
+CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW, DEAL_VIEW, DEPARTMENT_VIEW)
 LEAD_FROM_MESSAGE = "lead_from_message"
 SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
 NOTE_LIMIT = 3000
 
-# Error replies start with this, so the console (and people skimming) can tell them apart.
-ERROR_MARK = ":warning:"
+COLOUR_EMOJI = MappingProxyType(
+    {
+        Colour.BLUE: ":large_blue_circle:",
+        Colour.GREEN: ":large_green_circle:",
+        Colour.RED: ":red_circle:",
+        Colour.YELLOW: ":large_yellow_circle:",
+        Colour.ORANGE: ":large_orange_circle:",
+        Colour.PURPLE: ":large_purple_circle:",
+        Colour.BROWN: ":large_brown_circle:",
+        Colour.BLACK: ":black_circle:",
+        Colour.WHITE: ":white_circle:",
+        Colour.GREY: ":white_circle:",
+    }
+)
 
 MAX_TEXT = 2900  # section text is capped at 3000 characters
 
@@ -81,11 +105,20 @@ def slack_time(when: datetime, *, relative: bool = True) -> str:
 def mention(slack_user: str | None, staff_id: str | None) -> str:
     if slack_user:
         return f"<@{slack_user}>"
-    return f"`{staff_id}`" if staff_id else "nobody"
+    return _code(staff_id) if staff_id else "nobody"
 
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text(text: str, limit: int = MAX_TEXT) -> str:
+    """Someone's text (a lead's name, a note, what a CRM says) as mrkdwn shows it literally."""
+    return escape(_clip(text, limit))
+
+
+def _code(text: str) -> str:
+    return f"`{escape(text).replace('`', 'ˋ')}`"
 
 
 @dataclass
@@ -101,22 +134,33 @@ class CardData:
     activity: list[Activity] = field(default_factory=list)
     activity_users: dict[str, str] = field(default_factory=dict)
     last_action: str | None = None
+    deals: bool = False  # a Deal… button (Getlead)
+    departments: bool = False  # a Department… button (Getlead)
+    opportunities: OpportunityPage | None = None  # the page of the lead's opportunities shown (LeadSquared)
+    opportunities_unread: str | None = None  # why they could not be read, when they could not
+    opportunity_users: dict[str, str] = field(default_factory=dict)  # owner staff ID -> Slack user
 
 
 def lead_card(card: CardData) -> list[dict[str, Any]]:
     lead = card.lead
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=_clip(lead.name, 150), emoji=False)),
-        ContextBlock(elements=[MarkdownTextObject(text=f"`{lead.ref}` · {card.backend_title}")]),
+        ContextBlock(elements=[MarkdownTextObject(text=f"{_code(lead.ref)} · {escape(card.backend_title)}")]),
         SectionBlock(fields=_card_fields(card)),
     ]
     if card.activity:
         lines = [
             f"• {slack_time(a.at, relative=False)} "
-            f"{mention(card.activity_users.get(a.by or ''), a.by)}: {_clip(a.text, 200)}"
+            f"{mention(card.activity_users.get(a.by or ''), a.by)}: {_text(a.text, 200)}"
             for a in card.activity
         ]
         blocks.append(SectionBlock(text=MarkdownTextObject(text="*Recent*\n" + "\n".join(lines))))
+    blocks.extend(_opportunities(card))
+    extra = []
+    if card.deals:
+        extra.append(ButtonElement(text="Deal…", action_id=ADD_DEAL, value=lead.ref))
+    if card.departments:
+        extra.append(ButtonElement(text="Department…", action_id=SET_DEPARTMENT, value=lead.ref))
     blocks.append(
         ActionsBlock(
             block_id=f"card:{lead.ref}",
@@ -126,16 +170,63 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
                 ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref),
                 ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
                 *_status_select(card.lead, card.statuses, card.status),
+                *extra,
                 ButtonElement(text="Refresh", action_id=REFRESH, value=lead.ref),
             ],
         )
     )
+    if lead.as_recorded:
+        recorded = (
+            f":memo: As recorded by Leadbot: {escape(card.backend_title)} cannot be read back, so this is"
+            " what Leadbot sent it"
+        )
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=recorded)]))
     for notice in lead.notices[:3]:
-        said = f":information_source: {card.backend_title} says: {_clip(notice, 250)}"
+        said = f":information_source: {escape(card.backend_title)} says: {_text(notice, 250)}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=said)]))
     if card.last_action:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(card.last_action, 300))]))
     return [b.to_dict() for b in blocks]
+
+
+OPPORTUNITIES_PER_PAGE = 5
+
+
+def _opportunities(card: CardData) -> list[Block]:
+    """The lead's opportunities, a page at a time, with Previous/More buttons that redraw the card."""
+    if card.opportunities_unread:
+        text = f"*Opportunities*\n_could not be read just now: {_text(card.opportunities_unread, 200)}_"
+        return [SectionBlock(text=MarkdownTextObject(text=text))]
+    page = card.opportunities
+    if page is None:
+        return []
+    if page.total == 0:
+        return [SectionBlock(text=MarkdownTextObject(text="*Opportunities*\n_none_"))]
+    first = (page.page - 1) * page.size + 1
+    head = f"*Opportunities* · {first}–{first + len(page.opportunities) - 1} of {page.total}"
+    lines = []
+    for o in page.opportunities:
+        parts = [f"*{_text(o.name, 100)}*"]
+        parts += [_text(x, 60) for x in (o.stage, o.status) if x]
+        if o.owner or o.owner_name:
+            owner = card.opportunity_users.get(o.owner or "")
+            parts.append(f"<@{owner}>" if owner else _text(o.owner_name or o.owner or "", 60))
+        if o.value:
+            parts.append(_text(o.value, 40))
+        lines.append("• " + " · ".join(parts))
+    found: list[Block] = [SectionBlock(text=MarkdownTextObject(text=head + "\n" + "\n".join(lines)))]
+    buttons = []
+    ref = card.lead.ref
+    if page.page > 1:
+        value = json.dumps({"ref": ref, "page": page.page - 1}, separators=(",", ":"))
+        buttons.append(ButtonElement(text="Previous", action_id=OPPORTUNITIES_PAGE, value=value))
+    if page.more:
+        value = json.dumps({"ref": ref, "page": page.page + 1}, separators=(",", ":"))
+        left = page.total - (first + len(page.opportunities) - 1)
+        buttons.append(ButtonElement(text=f"More ({left})", action_id=OPPORTUNITIES_PAGE, value=value))
+    if buttons:
+        found.append(ActionsBlock(block_id=f"opportunities:{ref}", elements=buttons))
+    return found
 
 
 def show_button(ref: str) -> dict[str, Any]:
@@ -159,33 +250,40 @@ def _status_select(lead: Lead, statuses: list[StatusOption], status: StatusOptio
 
 def _status_text(status: StatusOption | None, raw: str) -> str:
     if status is None:
-        return raw
-    return f"{status.emoji} {status.label}".strip()
+        return escape(raw)
+    emoji = COLOUR_EMOJI.get(status.colour, "") if status.colour else ""
+    return f"{emoji} {escape(status.label)}".strip()
 
 
 def _card_fields(card: CardData) -> list[MarkdownTextObject]:
     lead = card.lead
     fields = [
-        f"*Status*\n{_status_text(card.status, lead.status)}" + (f" · {lead.sub_status}" if lead.sub_status else ""),
+        f"*Status*\n{_status_text(card.status, lead.status)}"
+        + (f" · {_text(lead.sub_status)}" if lead.sub_status else ""),
         f"*Owner*\n{mention(card.owner_user, lead.owner) if lead.owner else '_unassigned_'}",
     ]
     contact = " · ".join(c for c in (lead.email, lead.phone) if c)
     if contact:
-        fields.append(f"*Contact*\n{contact}")
+        fields.append(f"*Contact*\n{_text(contact, 300)}")
     if lead.next_follow_up:
         overdue = " :alarm_clock: *overdue*" if lead.next_follow_up <= card.now else ""
         fields.append(f"*Next follow-up*\n{slack_time(lead.next_follow_up)}{overdue}")
     if lead.last_activity:
         fields.append(f"*Last activity*\n{slack_time(lead.last_activity)}")
-    for label, value in (("For", lead.lead_for), ("Type", lead.type), ("Source", lead.source)):
+    for label, value in (
+        ("For", lead.lead_for),
+        ("Type", lead.type),
+        ("Source", lead.source),
+        ("Department", lead.department),
+    ):
         if value:
-            fields.append(f"*{label}*\n{_clip(value, 200)}")
+            fields.append(f"*{label}*\n{_text(value, 200)}")
     return [MarkdownTextObject(text=f) for f in fields[:10]]
 
 
 def lead_row(lead: Lead, status: StatusOption | None, owner_user: str | None, now: datetime) -> dict[str, Any]:
     """One lead in a list: a section with an Open button."""
-    parts = [f"*{_clip(lead.name, 100)}* `{lead.ref}`", _status_text(status, lead.status)]
+    parts = [f"*{_text(lead.name, 100)}* {_code(lead.ref)}", _status_text(status, lead.status)]
     parts.append(f"owner {mention(owner_user, lead.owner)}")
     if lead.next_follow_up:
         flag = " :alarm_clock:" if lead.next_follow_up <= now else ""
@@ -220,13 +318,6 @@ def text_blocks(text: str) -> list[dict[str, Any]]:
     return [SectionBlock(text=MarkdownTextObject(text=_clip(text, MAX_TEXT))).to_dict()]
 
 
-def error_text(message: str, usage: str | None = None) -> str:
-    text = f"{ERROR_MARK} {message[:1].upper()}{message[1:]}"
-    if usage:
-        text += f"\nUsage: `{usage}`"
-    return text
-
-
 def help_text(commands: list[tuple[str, str]]) -> str:
     """Help as one mrkdwn text: a plain-text ack needs no JSON, so help costs the ack path least."""
     lines = "\n".join(f"`{usage}`  {summary}" for usage, summary in commands)
@@ -247,6 +338,9 @@ def new_lead_modal(
     from_message: str | None = None,
 ) -> dict[str, Any]:
     """The New lead modal; block_id == action_id == the field name.
+
+    Long because it is one declaration of the form, field by field; split up, the
+    form would only be harder to read in one place.
 
     ``from_message``: the permalink of the message the lead is made from, said
     at the top because it becomes the lead's first note.
@@ -330,7 +424,7 @@ def _lead_modal(callback_id: str, title: str, submit: str, lead_name: str, metad
         submit=submit,
         close="Cancel",
         private_metadata=metadata,
-        blocks=[SectionBlock(text=MarkdownTextObject(text=f"*{_clip(lead_name, 200)}*")), *inputs],
+        blocks=[SectionBlock(text=MarkdownTextObject(text=f"*{_text(lead_name, 200)}*")), *inputs],
     ).to_dict()
 
 
@@ -391,7 +485,7 @@ def status_modal(
 ) -> dict[str, Any]:
     """The reason (and sub-status) a backend needs for a status change, from its own lists."""
     inputs: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=f"New status: *{status.label}*")),
+        SectionBlock(text=MarkdownTextObject(text=f"New status: *{escape(status.label)}*")),
         InputBlock(
             block_id="reason",
             label="Reason",
@@ -417,6 +511,61 @@ def status_modal(
     return _lead_modal(STATUS_VIEW, "Change status", "Change", lead_name, private_metadata, inputs)
 
 
+def deal_modal(*, lead_name: str, private_metadata: str) -> dict[str, Any]:
+    """Record a deal: its amount, and optionally a name, status, start, expected close and a note."""
+    return _lead_modal(
+        DEAL_VIEW,
+        "Record a deal",
+        "Record",
+        lead_name,
+        private_metadata,
+        [
+            InputBlock(
+                block_id="amount",
+                label="Amount",
+                element=NumberInputElement(action_id="amount", is_decimal_allowed=True, min_value="0"),
+            ),
+            InputBlock(
+                block_id="name",
+                label="Deal name",
+                optional=True,
+                element=PlainTextInputElement(action_id="name", max_length=150),
+            ),
+            InputBlock(
+                block_id="status",
+                label="Deal status",
+                optional=True,
+                element=PlainTextInputElement(action_id="status", max_length=60, placeholder="Open"),
+            ),
+            InputBlock(block_id="start", label="Starts", optional=True, element=DatePickerElement(action_id="start")),
+            InputBlock(
+                block_id="end", label="Expected close", optional=True, element=DatePickerElement(action_id="end")
+            ),
+            InputBlock(
+                block_id="note",
+                label="Note",
+                optional=True,
+                element=PlainTextInputElement(action_id="note", multiline=True, max_length=NOTE_LIMIT),
+            ),
+        ],
+    )
+
+
+def department_modal(*, lead_name: str, private_metadata: str, departments: list[Choice]) -> dict[str, Any]:
+    """Hand the lead to a department: chosen from the backend's list, or typed where it has none."""
+    element: PlainTextInputElement | StaticSelectElement
+    if departments:
+        element = StaticSelectElement(
+            action_id="department",
+            placeholder="Department",
+            options=[Option(value=c.value, label=_clip(c.label, 75)) for c in departments[:100]],
+        )
+    else:
+        element = PlainTextInputElement(action_id="department", max_length=100)
+    inputs: list[Block] = [InputBlock(block_id="department", label="Department", element=element)]
+    return _lead_modal(DEPARTMENT_VIEW, "Hand to a department", "Hand over", lead_name, private_metadata, inputs)
+
+
 @dataclass
 class DigestData:
     """One owner's digest, already read: leads most overdue first."""
@@ -436,7 +585,7 @@ class DigestData:
 def digest_message(digest: DigestData) -> list[dict[str, Any]]:
     """The daily DM: counts, then each due lead with Done / Snooze to tomorrow / Add note."""
     counts = [f":alarm_clock: *{digest.overdue}* overdue", f"*{digest.due_today}* due today"]
-    counts += [f"{backend} {n}" for backend, n in digest.per_backend.items()]
+    counts += [f"{escape(backend)} {n}" for backend, n in digest.per_backend.items()]
     blocks: list[Block] = [
         HeaderBlock(text=f"Follow-ups for {digest.day_label}"),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(counts))]),
@@ -445,12 +594,15 @@ def digest_message(digest: DigestData) -> list[dict[str, Any]]:
         blocks.append(ContextBlock(block_id="notice", elements=[MarkdownTextObject(text=_clip(digest.notice, 300))]))
     for why in digest.unreadable:
         blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"{ERROR_MARK} Could not read {_clip(why, 250)}")])
+            ContextBlock(elements=[MarkdownTextObject(text=f"{ERROR_MARK} Could not read {_text(why, 250)}")])
         )
     if not digest.leads:
         blocks.append(SectionBlock(text="Nothing left for today. :tada:"))
     for lead in digest.leads:
-        parts = [f"*{_clip(lead.name, 100)}* `{lead.ref}`", _status_text(digest.statuses.get(lead.ref), lead.status)]
+        parts = [
+            f"*{_text(lead.name, 100)}* {_code(lead.ref)}",
+            _status_text(digest.statuses.get(lead.ref), lead.status),
+        ]
         if lead.next_follow_up:
             late = " :alarm_clock: *overdue*" if lead.next_follow_up < digest.now else ""
             parts.append(f"due {slack_time(lead.next_follow_up)}{late}")
@@ -499,7 +651,7 @@ def home_view(home: HomeData) -> dict[str, Any]:
     summary = [f"*{home.total}* open"]
     if due:
         summary.append(f":alarm_clock: *{len(due)}* due or overdue")
-    summary += [f"{label} {n}" for label, n in home.counts.items()]
+    summary += [f"{escape(label)} {n}" for label, n in home.counts.items()]
     blocks: list[Block] = [
         HeaderBlock(text="Your leads"),
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(summary))]),
@@ -508,14 +660,14 @@ def home_view(home: HomeData) -> dict[str, Any]:
     if home.notice:
         blocks.append(ContextBlock(block_id="notice", elements=[MarkdownTextObject(text=_clip(home.notice, 300))]))
     for why in home.unreadable:
-        text = f"{ERROR_MARK} Could not read {_clip(why, 250)}"
+        text = f"{ERROR_MARK} Could not read {_text(why, 250)}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
     blocks.append(DividerBlock())
     if not home.leads:
         blocks.append(SectionBlock(text="Nothing open is yours right now. `/lead list` shows everyone's leads."))
     for item in home.leads[: home.shown]:
         lead = item.lead
-        parts = [f"*{_clip(lead.name, 100)}* `{lead.ref}`", _status_text(item.status, lead.status)]
+        parts = [f"*{_text(lead.name, 100)}* {_code(lead.ref)}", _status_text(item.status, lead.status)]
         if lead.next_follow_up:
             flag = " :alarm_clock: *overdue*" if lead.next_follow_up <= home.now else ""
             parts.append(f"next {slack_time(lead.next_follow_up)}{flag}")
@@ -535,7 +687,7 @@ def home_view(home: HomeData) -> dict[str, Any]:
         more = f"{home.total - min(home.shown, len(home.leads))} more — `/lead list mine`"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
     blocks.append(DividerBlock())
-    links = ", ".join(f"`{staff}` in {backend}" for backend, staff in home.links)
+    links = ", ".join(f"{_code(staff)} in {escape(backend)}" for backend, staff in home.links)
     lines = [
         "*Linked as* " + (links or "nobody yet: an admin can run `/lead link @you STAFF_ID`"),
         "*Assignment DMs* " + ("on · `/lead notify off`" if home.assignment_dms else "off · `/lead notify on`"),

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.blocks import CardData, lead_card, lead_row
+from handlers.blocks import OPPORTUNITIES_PER_PAGE, CardData, lead_card, lead_row
 from services.errors import LeadError
 from services.leads import LeadService
 from services.models import Lead, StatusOption
+from services.people import People
 
 
 def status_option(service: LeadService, lead: Lead) -> StatusOption | None:
     try:
-        return service.backend(lead.backend).status_option(lead.status)
+        return service.backends.get(lead.backend).status_option(lead.status)
     except LeadError:
         return None
 
 
-def card_blocks(service: LeadService, lead: Lead, last_action: str | None = None) -> list[dict[str, Any]]:
-    backend = service.backend(lead.backend)
-    activity = service.activity(lead)
+def card_blocks(
+    service: LeadService, people: People, lead: Lead, last_action: str | None = None, *, opportunities_page: int = 1
+) -> list[dict[str, Any]]:
+    backend = service.backends.get(lead.backend)
+    page, unread = None, None
+    if backend.capabilities.opportunities:
+        try:
+            page = service.opportunities(lead.ref, page=opportunities_page, size=OPPORTUNITIES_PER_PAGE)
+        except LeadError as exc:  # the card still shows; its opportunities say why they are missing
+            unread = exc.message
+    owners = {o.owner for o in page.opportunities if o.owner} if page else set()
+    opportunity_users = {s: u for s in owners if (u := people.slack_user_for(lead.backend, s))}
+    # A backend whose reply carried the history saves a read (rate-limited APIs count every call).
+    activity = list(lead.history[:3]) if lead.history is not None else service.activity(lead)
     users = {}
     for staff in {a.by for a in activity if a.by}:
-        slack_user = service.slack_user_for(lead.backend, staff)
+        slack_user = people.slack_user_for(lead.backend, staff)
         if slack_user:
             users[staff] = slack_user
     card = CardData(
@@ -30,15 +42,20 @@ def card_blocks(service: LeadService, lead: Lead, last_action: str | None = None
         backend_title=backend.title,
         status=status_option(service, lead),
         statuses=backend.statuses() if backend.capabilities.status else [],
-        owner_user=service.slack_user_for(lead.backend, lead.owner) if lead.owner else None,
+        owner_user=people.slack_user_for(lead.backend, lead.owner) if lead.owner else None,
         now=service.clock(),
         activity=activity,
         activity_users=users,
         last_action=last_action,
+        deals=backend.capabilities.deals,
+        departments=backend.capabilities.departments,
+        opportunities=page,
+        opportunities_unread=unread,
+        opportunity_users=opportunity_users,
     )
     return lead_card(card)
 
 
-def row_blocks(service: LeadService, lead: Lead) -> dict[str, Any]:
-    owner = service.slack_user_for(lead.backend, lead.owner) if lead.owner else None
+def row_blocks(service: LeadService, people: People, lead: Lead) -> dict[str, Any]:
+    owner = people.slack_user_for(lead.backend, lead.owner) if lead.owner else None
     return lead_row(lead, status_option(service, lead), owner, service.clock())

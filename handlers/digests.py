@@ -15,27 +15,29 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.pacing import PacedPoster
 from handlers.blocks import DigestData, digest_message
 from handlers.cards import status_option
 from handlers.context import Deps
+from services.ports import DigestRecord
 from services.reminders import Digest, Reminders, local_day, zone
 
 log = logging.getLogger("leadbot.digests")
 
 EVENT_TYPE = "leadbot_digest"
 # Slack's answers that mean the DM was not and will not be delivered.
-UNDELIVERABLE = {
-    "channel_not_found",
-    "user_not_found",
-    "account_inactive",
-    "user_disabled",
-    "cannot_dm_bot",
-    "messages_tab_disabled",
-    "not_authed",
-    "invalid_auth",
-    "is_archived",
-}
+UNDELIVERABLE = frozenset(
+    {
+        "channel_not_found",
+        "user_not_found",
+        "account_inactive",
+        "user_disabled",
+        "cannot_dm_bot",
+        "messages_tab_disabled",
+        "not_authed",
+        "invalid_auth",
+        "is_archived",
+    }
+)
 
 
 def digest_blocks(deps: Deps, digest: Digest, tz: str | None, notice: str | None = None) -> list[dict[str, Any]]:
@@ -60,30 +62,16 @@ def digest_text(digest: Digest) -> str:
 
 
 class DigestSender:
-    def __init__(self, deps: Deps, reminders: Reminders, poster: PacedPoster) -> None:
+    def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self.reminders = reminders
-        self.poster = poster
-        self.sent = 0
+        self.reminders: Reminders = deps.reminders
 
-    def tz(self, slack_user: str, now: datetime) -> str | None:
-        """The owner's Slack time zone, read from users.info at most once a day and kept in the store.
-
-        If Slack cannot say, the zone known so far stands and is asked for again on the next run.
-        """
-        if self.reminders.needs_tz(slack_user, now):
-            try:
-                tz = self.deps.client.users_info(user=slack_user)["user"].get("tz") or "UTC"
-            except (SlackApiError, KeyError, TypeError) as exc:
-                log.warning("users.info for %s failed (%s); keeping the time zone known so far", slack_user, exc)
-            else:
-                self.reminders.set_tz(slack_user, tz, now)
-                return tz
-        return self.reminders.settings(slack_user).tz
+    def tz(self, slack_user: str) -> str | None:
+        return self.deps.timezones.of(slack_user)
 
     def send_today(self, slack_user: str, now: datetime) -> str:
         """Send (owner, today)'s digest if nobody has; returns what happened: sent, empty, taken, failed, unknown."""
-        tz = self.tz(slack_user, now)
+        tz = self.tz(slack_user)
         day = local_day(now, tz)
         if not self.reminders.claim(slack_user, day, now):
             return "taken"
@@ -94,14 +82,16 @@ class DigestSender:
         if digest.empty and not digest.unreadable:
             self.reminders.record(slack_user, day, "empty")
             return "empty"
+        # Built outside the try: a bug in the blocks is a bug, not a send whose outcome is unknown.
+        message = {
+            "channel": slack_user,
+            "text": digest_text(digest),
+            "blocks": digest_blocks(self.deps, digest, tz),
+            "metadata": {"event_type": EVENT_TYPE, "event_payload": {"day": day.isoformat()}},
+            "unfurl_links": False,
+        }
         try:
-            answer = self.poster.post(
-                channel=slack_user,
-                text=digest_text(digest),
-                blocks=digest_blocks(self.deps, digest, tz),
-                metadata={"event_type": EVENT_TYPE, "event_payload": {"day": day.isoformat()}},
-                unfurl_links=False,
-            )
+            answer = self.deps.poster.post(**message)
         except SlackApiError as exc:
             error = exc.response.get("error")
             if error in UNDELIVERABLE:
@@ -111,44 +101,41 @@ class DigestSender:
             log.warning("digest for %s: outcome unknown (%s); will check before sending again", slack_user, error)
             self.reminders.record(slack_user, day, "unknown")
             return "unknown"
-        except Exception as exc:
-            log.warning(
-                "digest for %s: outcome unknown (%s); will check before sending again", slack_user, type(exc).__name__
-            )
+        except Exception:
+            log.exception("digest for %s: outcome unknown; will check before sending again", slack_user)
             self.reminders.record(slack_user, day, "unknown")
             return "unknown"
-        self.sent += 1
         self.reminders.record(
             slack_user,
             day,
             "sent",
             channel=answer.get("channel"),
             ts=answer.get("ts"),
-            sent_at=now.isoformat(),
+            sent_at=now,
             leads=digest.total,
         )
         return "sent"
 
-    def settle(self, row: dict[str, Any], now: datetime) -> str:
+    def settle(self, row: DigestRecord, now: datetime) -> str:
         """A digest whose send may have reached Slack: find it in the DM, else send it (the same day only)."""
-        slack_user, day = row["slack_user"], date.fromisoformat(row["day"])
+        slack_user, day = row.slack_user, row.day
         tz = self.reminders.settings(slack_user).tz
-        found = self._find_delivered(slack_user, day, row["claimed_at"])
+        found = self._find_delivered(slack_user, day, row.claimed_at)
         if found is not None:
             channel, ts = found
-            self.reminders.record(slack_user, day, "sent", channel=channel, ts=ts, sent_at=now.isoformat())
+            self.reminders.record(slack_user, day, "sent", channel=channel, ts=ts, sent_at=now)
             return "found"
         if local_day(now, tz) != day:
             self.reminders.record(slack_user, day, "failed")  # a stale day's digest is not worth sending now
             return "failed"
-        self.reminders.record(slack_user, day, "claimed", claimed_at=row["claimed_at"])
+        self.reminders.record(slack_user, day, "claimed", claimed_at=row.claimed_at)
         return self._build_and_send(slack_user, day, now, tz)
 
-    def _find_delivered(self, slack_user: str, day: date, claimed_at: str) -> tuple[str, str] | None:
+    def _find_delivered(self, slack_user: str, day: date, claimed_at: datetime) -> tuple[str, str] | None:
         client = self.deps.client
         try:
             channel = client.conversations_open(users=slack_user)["channel"]["id"]
-            oldest = datetime.fromisoformat(claimed_at).timestamp() - 60
+            oldest = claimed_at.timestamp() - 60
             history = client.conversations_history(
                 channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=100
             )
@@ -165,9 +152,17 @@ class DigestSender:
         return None
 
 
+def send_now(deps: Deps, slack_user: str) -> str:
+    """``/lead remind now``: today's digest at once, as today's; "empty" when nothing is due (nothing is claimed)."""
+    now = deps.service.clock()
+    tz = deps.timezones.of(slack_user)
+    if deps.reminders.digest(slack_user, now, tz).empty:
+        return "empty"
+    return DigestSender(deps).send_today(slack_user, now)
+
+
 def redraw_digest(deps: Deps, slack_user: str, notice: str | None) -> list[dict[str, Any]]:
     """Today's digest as it stands now, for a button pressed on it."""
-    reminders = Reminders(deps.service)
-    tz = reminders.settings(slack_user).tz
-    digest = reminders.digest(slack_user, deps.service.clock(), tz)
+    tz = deps.reminders.settings(slack_user).tz
+    digest = deps.reminders.digest(slack_user, deps.service.clock(), tz)
     return digest_blocks(deps, digest, tz, notice)

@@ -14,12 +14,13 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
-from handlers.blocks import ERROR_MARK, HOME_REFRESH, HomeData, HomeLead, home_view
+from handlers.blocks import HOME_REFRESH, HomeData, HomeLead, home_view
 from handlers.cards import status_option
 from handlers.context import Deps
+from handlers.payloads import mapping_of, text_of
+from handlers.render import ERROR_MARK
 from services.errors import LeadError
 from services.models import Lead
-from services.reminders import Reminders
 
 log = logging.getLogger("leadbot")
 
@@ -33,18 +34,18 @@ def home_data(deps: Deps, user: str, notice: str | None = None) -> HomeData:
     counts: Counter[str] = Counter()
     unreadable: list[str] = []
     total = 0
-    links = service.links(user)
+    links = deps.people.links(user)
     for link in links:
         try:
-            backend = service.backend(link.backend)
+            backend = service.backends.get(link.backend)
             page = service.search(backend=link.backend, owner_user=user, limit=READ_AT_MOST)
             statuses = backend.statuses() if backend.capabilities.status else []
         except LeadError as exc:
             unreadable.append(f"{link.backend}: {exc.message}")
             continue
-        except Exception as exc:  # one backend being down must not blank the whole tab
-            log.warning("home for %s: %s unreadable: %s", user, link.backend, type(exc).__name__)
-            unreadable.append(f"{link.backend}: it did not answer")
+        except Exception:  # one backend's bug must not blank the whole tab
+            log.exception("home for %s: reading %s failed", user, link.backend)
+            unreadable.append(f"{link.backend}: Leadbot could not read it (see the log)")
             continue
         total += page.total
         for lead in page.leads:
@@ -57,8 +58,8 @@ def home_data(deps: Deps, user: str, notice: str | None = None) -> HomeData:
         total=total,
         counts=dict(counts.most_common()),
         links=[(link.backend, link.staff_id) for link in links],
-        assignment_dms=service.assignment_dms(user),
-        reminders=Reminders(service).settings(user).describe(),
+        assignment_dms=deps.people.assignment_dms(user),
+        reminders=deps.reminders.settings(user).describe(),
         now=service.clock(),
         unreadable=unreadable,
         notice=notice,
@@ -76,7 +77,7 @@ def publish_home(deps: Deps, user: str, notice: str | None = None) -> None:
     """Draw ``user``'s tab. Best effort: a failure is logged, and the next open redraws it."""
     try:
         view = home_view(home_data(deps, user, notice))
-        deps.client.views_publish(user_id=user, view=view)
+        deps.poster.call("views.publish", user_id=user, view=view)
     except SlackApiError as exc:
         log.warning("App Home for %s not published: %s", user, exc.response.get("error"))
     except Exception:
@@ -84,24 +85,9 @@ def publish_home(deps: Deps, user: str, notice: str | None = None) -> None:
 
 
 def home_opened(deps: Deps, user: str) -> None:
-    deps.service.mark_home_opened(user)
+    if not deps.prefs.user(user).home_opened:
+        deps.prefs.set_user(user, home_opened=True)  # from now on it is redrawn after changes that concern them
     publish_home(deps, user)
-
-
-def refresh_homes(deps: Deps, lead: Lead, by_user: str, *, acted_on_home: bool = False) -> None:
-    """After ``by_user`` changed ``lead``: redraw their tab and its owner's, for those who have one.
-
-    ``acted_on_home``: the change came from ``by_user``'s own tab, which is
-    redrawn with the outcome anyway.
-    """
-    users = set() if acted_on_home else {by_user}
-    if lead.owner:
-        owner = deps.service.slack_user_for(lead.backend, lead.owner)
-        if owner and not (acted_on_home and owner == by_user):
-            users.add(owner)
-    for user in sorted(users):
-        if deps.service.has_home(user):
-            publish_home(deps, user)
 
 
 class HomeResponder:
@@ -123,8 +109,8 @@ class HomeResponder:
 
 
 def from_home(body: dict[str, Any]) -> bool:
-    container = body.get("container") or {}
-    view = body.get("view") or {}
+    container = mapping_of(body.get("container"))
+    view = mapping_of(body.get("view"))
     return container.get("type") == "view" and view.get("type", "home") == "home"
 
 
@@ -132,9 +118,9 @@ def register(app: App, deps: Deps) -> None:
     @app.event("app_home_opened")
     def opened(ack: Ack, event: dict[str, Any]) -> None:
         ack()
-        if event.get("tab", "home") != "home":
+        user = text_of(event.get("user"))
+        if event.get("tab", "home") != "home" or not user:
             return  # the Messages tab: nothing to draw
-        user = event["user"]
         deps.after_ack(HomeResponder(deps, user), lambda: home_opened(deps, user))
 
     @app.action(HOME_REFRESH)

@@ -8,12 +8,15 @@ because apostrophes are common in notes. Slack sends mentions escaped as
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.errors import LeadError
+from services.errors import Code, Invalid
 
 QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
-TOKEN_RE = re.compile(r'(?:[^\s"]+|"[^"]*")+')
+# A token is a run of non-space characters, quoted stretches and Slack's <…> markup (a mention's
+# label may hold spaces: <@U123|Ana Maria>).
+TOKEN_RE = re.compile(r'(?:<[^<>]*>|[^\s"<]+|"[^"]*"|<)+')
 MENTION_RE = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 OPTION_RE = re.compile(r"^([A-Za-z_]+)=(.*)$", re.S)
 
@@ -30,7 +33,7 @@ def tokenize(text: str) -> tuple[str, list[Token]]:
     """Return the normalised text and its tokens; an unclosed quote is a usage error."""
     normalised = text.translate(QUOTES).strip()
     if normalised.count('"') % 2:
-        raise LeadError('a double quote (") is not closed')
+        raise Invalid('a double quote (") is not closed')
     tokens = [Token(m.group().replace('"', ""), m.group(), m.start(), m.end()) for m in TOKEN_RE.finditer(normalised)]
     return normalised, tokens
 
@@ -41,7 +44,11 @@ def user_id(token: str, actor: str) -> str:
     match = MENTION_RE.match(token)
     if match:
         return match.group(1)
-    raise LeadError(f"`{token}` is not a person: mention them with @ (pick them from Slack's list) or say `me`")
+    raise Invalid(
+        "{value} is not a person: mention them with @ (pick them from Slack's list) or say {me}",
+        value=Code(token),
+        me=Code("me"),
+    )
 
 
 def is_user(token: str) -> bool:
@@ -63,10 +70,12 @@ def split_options(tokens: list[Token], allowed: tuple[str, ...], usage: str) -> 
         if pair:
             key, value = pair
             if key not in allowed:
-                keys = ", ".join(f"`{k}=`" for k in allowed)
-                raise LeadError(f"`{key}=` is not an option here (options: {keys})", usage=usage)
+                keys = ", ".join(f"{k}=" for k in allowed)
+                raise Invalid(
+                    "{key} is not an option here (options: {keys})", usage=usage, key=Code(f"{key}="), keys=keys
+                )
             if key in options:
-                raise LeadError(f"`{key}=` is given twice", usage=usage)
+                raise Invalid("{key} is given twice", usage=usage, key=Code(f"{key}="))
             options[key] = value
             current = key
         elif current is not None:
@@ -76,23 +85,35 @@ def split_options(tokens: list[Token], allowed: tuple[str, ...], usage: str) -> 
     return bare, options
 
 
-SLACK_LINK_RE = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+SLACK_MARKUP_RE = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+SPECIALS = {"here": "@here", "channel": "@channel", "everyone": "@everyone"}
 
 
-def plain_text(slack_text: str) -> str:
-    """A message's text as people read it: links by their labels, mailto/tel by their address.
+def plain(slack_text: str, name_of: Callable[[str], str | None] = lambda user: None) -> str:
+    """Slack's escaped text as the person typed and read it, for the CRM and the store.
 
-    Mentions (``<@U…>``, ``<#C…>``, ``<!here>``) are dropped: they name Slack
-    people and channels, never the lead.
+    Entities become characters (``&amp;`` → ``&``); ``<@U…|ana>`` becomes ``@ana`` (the
+    name from the mention, else ``name_of``, else the ID); ``<#C…|sales>`` ``#sales``;
+    ``<!here>`` ``@here``; ``<url|label>`` ``label (url)``; ``<mailto:a@b>`` ``a@b``.
+    Nothing of Slack's markup is left to ping anyone when the text is shown again
+    (and whatever shows it escapes it once more).
     """
 
     def shown(m: re.Match[str]) -> str:
         target, label = m.group(1), m.group(2)
-        if target[:1] in "@#!":
-            return ""
+        if target.startswith("@"):
+            user = target[1:]
+            return "@" + (label or name_of(user) or user)
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            word = target[1:].split("^", 1)[0]
+            if word in SPECIALS:
+                return SPECIALS[word]
+            return label or ""  # <!date^…|fallback>, <!subteam^S1|@team>: what Slack would show
         if target.startswith(("mailto:", "tel:")):
             return label or target.split(":", 1)[1]
-        return label or target
+        return f"{label} ({target})" if label and label != target else target
 
-    text = SLACK_LINK_RE.sub(shown, slack_text)
+    text = SLACK_MARKUP_RE.sub(shown, slack_text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -13,7 +13,10 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from handlers.cards import row_blocks
-from handlers.context import Deps, MessageAt, Silent, post_in_thread
+from handlers.context import Deps, MessageAt, Silent
+from handlers.payloads import slack_id, slack_ts, text_of
+from handlers.render import escape
+from handlers.slackio import post_message
 from services.errors import LeadError
 
 log = logging.getLogger("leadbot")
@@ -21,11 +24,11 @@ log = logging.getLogger("leadbot")
 EVENTS = ("message.channels", "message.groups")  # public and private channels Leadbot is in
 SCOPES = ("channels:history", "groups:history")  # what those two subscriptions need
 # Message subtypes that are someone saying something (edits, joins and bots' posts are not).
-SAID = {None, "thread_broadcast", "file_share"}
+SAID = frozenset({None, "thread_broadcast", "file_share"})
 
 
 def post_previews(deps: Deps, channel: str, at: MessageAt, refs: list[str]) -> None:
-    if not deps.service.previews_on(channel) or not deps.service.claim(f"preview:{channel}:{at.ts}"):
+    if not deps.prefs.channel(channel).previews or not deps.claims.claim(f"preview:{channel}:{at.ts}"):
         return  # previews are off here, or this message (a Slack retry) was previewed already
     for ref in refs:
         try:
@@ -33,19 +36,22 @@ def post_previews(deps: Deps, channel: str, at: MessageAt, refs: list[str]) -> N
         except LeadError as exc:
             log.info("no preview of %s in %s: %s", ref, channel, exc.message)
             continue
-        post_in_thread(deps.client, at, f"{lead.name} ({lead.ref})", blocks=[row_blocks(deps.service, lead)])
+        row = row_blocks(deps.service, deps.people, lead)
+        post_message(deps, at, f"{escape(lead.name)} ({lead.ref})", [row], what="preview")
 
 
 def register(app: App, deps: Deps) -> None:
     @app.event("message")
     def said(ack: Ack, event: dict[str, Any]) -> None:
         ack()
-        if event.get("subtype") not in SAID or event.get("bot_id") or not event.get("text"):
+        subtype, text = event.get("subtype"), text_of(event.get("text"))
+        said_something = subtype is None or (isinstance(subtype, str) and subtype in SAID)
+        if not said_something or event.get("bot_id") or not text:
             return
         # Most messages name no lead: find that out here, before any work is queued.
-        refs = deps.service.references_in(event["text"])
-        channel = event.get("channel")
-        if not refs or not channel:
+        refs = deps.service.backends.references_in(text)
+        channel, ts = slack_id(event.get("channel")), slack_ts(event.get("thread_ts")) or slack_ts(event.get("ts"))
+        if not refs or not channel or not ts:
             return
-        at = MessageAt(channel, event.get("thread_ts") or event["ts"])
+        at = MessageAt(channel, ts)
         deps.after_ack(Silent(), lambda: post_previews(deps, channel, at, refs))

@@ -10,7 +10,8 @@ from slack_sdk.errors import SlackApiError
 
 from handlers import blocks
 from handlers.context import Deps, MessageAt
-from handlers.parsing import plain_text
+from handlers.parsing import plain
+from handlers.payloads import mapping_of, slack_id, slack_ts, text_of
 from handlers.views import open_new_lead_modal
 from services.contact import find_contact
 
@@ -23,16 +24,16 @@ def permalink(deps: Deps, channel: str, ts: str) -> str | None:
         return deps.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"]
     except SlackApiError as exc:
         log.info("no permalink for a message in %s: %s", channel, exc.response.get("error"))
-    except Exception as exc:
-        log.warning("no permalink for a message in %s: %s", channel, type(exc).__name__)
+    except Exception:
+        log.warning("no permalink for a message in %s", channel, exc_info=True)
     return None
 
 
 def lead_from_message(deps: Deps, body: dict[str, Any]) -> None:
-    message = body.get("message") or {}
-    channel = (body.get("channel") or {}).get("id")
-    ts = message.get("ts") or body.get("message_ts")
-    found = find_contact(plain_text(message.get("text") or ""), deps.phone_region)
+    message = mapping_of(body.get("message"))
+    channel = slack_id(mapping_of(body.get("channel")).get("id"))
+    ts = slack_ts(message.get("ts")) or slack_ts(body.get("message_ts"))
+    found = find_contact(plain(text_of(message.get("text")) or "", deps.names.of), deps.phone_region)
     initial = {"name": found.name or "", "email": found.email or "", "phone": found.phone or ""}
     at = MessageAt(channel, ts) if channel and ts else None
     open_new_lead_modal(

@@ -6,22 +6,23 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt import Ack, App
 from slack_bolt.context.respond import Respond
 
-from handlers import blocks
-from handlers.cards import card_blocks
-from handlers.context import BUSY, Deps, MessageAt, Reply, post_in_thread
+from handlers import blocks, said
+from handlers.context import BUSY, Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
-from handlers.home import HomeResponder, refresh_homes
-from handlers.notices import post_to_feed, tell_new_owner
+from handlers.home import HomeResponder
+from handlers.payloads import http_url, mapping_of, slack_id, slack_ts, text_of
+from handlers.render import escape
+from services.audit import Actor
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
-from services.leads import Actor
 from services.models import Lead, NewLead
 
 log = logging.getLogger("leadbot")
@@ -35,22 +36,45 @@ class NewLeadForm:
     errors: dict[str, str]
 
 
+# Reading a submitted form: Leadbot's own modals, but a forged payload can put anything anywhere,
+# so each field is read as the type its element gives, and anything else reads as not given.
+
+
+def _values(view: dict[str, Any]) -> dict[str, Any]:
+    return mapping_of(mapping_of(view.get("state")).get("values"))
+
+
 def _value(values: dict[str, Any], name: str) -> Any:
-    element = values.get(name, {}).get(name, {})
-    for key in ("value", "selected_user", "selected_date_time"):
+    """The input's value as Slack sends it (block and action ids are both ``name`` in Leadbot's modals)."""
+    element = mapping_of(mapping_of(values.get(name)).get(name))
+    for key in ("value", "selected_user", "selected_date_time", "selected_date"):
         if element.get(key) is not None:
             return element[key]
-    selected = element.get("selected_option")
-    return selected["value"] if selected else None
+    return mapping_of(element.get("selected_option")).get("value")
+
+
+def _text(values: dict[str, Any], name: str) -> str:
+    return (text_of(_value(values, name)) or "").strip()
+
+
+LATEST = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
+UNREADABLE = "Pick the date and time again."
+
+
+def _moment(values: dict[str, Any], name: str) -> tuple[datetime | None, bool]:
+    """A datetimepicker's choice (Unix seconds) and whether it could be read at all."""
+    raw = _value(values, name)
+    if raw is None:
+        return None, True
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= LATEST:
+        return None, False
+    return datetime.fromtimestamp(raw, UTC), True
 
 
 def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLeadForm:
     """Validate the New lead modal without I/O, so errors can go back in the ack."""
-    values = view.get("state", {}).get("values", {})
-    text = {
-        name: (_value(values, name) or "").strip()
-        for name in ("name", "email", "phone", "lead_for", "type", "source", "note")
-    }
+    values = _values(view)
+    text = {name: _text(values, name) for name in ("name", "email", "phone", "lead_for", "type", "source", "note")}
     errors: dict[str, str] = {}
     email = phone = None
     if not text["name"]:
@@ -59,29 +83,30 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
         try:
             email = normalize_email(text["email"])
         except LeadError as exc:
-            errors["email"] = exc.message[:150]
+            errors["email"] = _field_error(exc)
     if text["phone"]:
         try:
             phone = normalize_phone(text["phone"], deps.phone_region)
         except LeadError as exc:
-            errors["phone"] = exc.message[:150]
+            errors["phone"] = _field_error(exc)
     if not text["email"] and not text["phone"]:
         errors["email"] = "Give an email or a phone number."
-    next_at = None
-    if _value(values, "next") is not None:
-        next_at = datetime.fromtimestamp(int(_value(values, "next")), UTC)
-        if next_at <= now:
-            errors["next"] = "The next follow-up must be in the future."
-    backend = _value(values, "backend")
-    owner = _value(values, "owner")
+    next_at, readable = _moment(values, "next")
+    if not readable:
+        errors["next"] = UNREADABLE
+    elif next_at is not None and next_at <= now:
+        errors["next"] = "The next follow-up must be in the future."
+    backend = _text(values, "backend") or None
+    owner = _text(values, "owner") or None
     if owner:
-        channel = json.loads(view.get("private_metadata") or "{}").get("channel")
+        channel = slack_id(_metadata(view).get("channel"))
+        backends = deps.service.backends
         try:
-            name = (deps.service.backend(backend) if backend else deps.service.backend_for_channel(channel)).name
+            name = (backends.get(backend) if backend else backends.for_channel(channel)).name
         except LeadError as exc:
-            errors["backend"] = exc.message[:150]
+            errors["backend"] = _field_error(exc)
         else:
-            if deps.service.staff_id(owner, name) is None:
+            if deps.people.staff_id(owner, name) is None:
                 errors["owner"] = f"They are not linked in {name} yet; an admin can run /lead link."
     if errors:
         return NewLeadForm(None, None, backend, errors)
@@ -93,7 +118,7 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
             lead_for=text["lead_for"] or None,
             type=text["type"] or None,
             source=text["source"] or None,
-            status=_value(values, "status"),
+            status=_text(values, "status") or None,
             next_follow_up=next_at,
             note=text["note"] or None,
         )
@@ -113,9 +138,9 @@ def open_new_lead_modal(
     permalink: str | None = None,
 ) -> None:
     """The New lead modal; ``message`` and ``permalink``: the Slack message the lead is made from."""
-    service = deps.service
-    default = service.backend_for_channel(channel)
-    others = [b for b in service.backends.values() if b is not default]
+    backends = deps.service.backends
+    default = backends.for_channel(channel)
+    others = [b for b in backends if b is not default]
     metadata: dict[str, Any] = {"channel": channel, "response_url": response_url}
     if message is not None:
         metadata |= {"ts": message.ts, "permalink": permalink}
@@ -129,29 +154,38 @@ def open_new_lead_modal(
     deps.client.views_open(trigger_id=trigger_id, view=view)
 
 
+def _field_error(exc: LeadError) -> str:
+    """A domain error as a modal shows it under a field: plain text, at most 150 characters."""
+    text = exc.message
+    return (text[:1].upper() + text[1:])[:150]
+
+
 def create_lead(deps: Deps, view: dict[str, Any], user: str, channel: str | None) -> Reply | None:
     form = read_new_lead_form(view, deps, deps.service.clock())
-    if form.lead is None or not deps.service.claim(f"view:{view['id']}"):
+    if form.lead is None or not deps.claims.claim(f"view:{view['id']}"):
         return None  # errors went back in the ack; a resubmitted view was handled already
-    metadata = json.loads(view.get("private_metadata") or "{}")
+    metadata = _metadata(view)
     lead = form.lead
-    if metadata.get("permalink"):
+    if text_of(metadata.get("permalink")):
         first = f"From Slack: {metadata['permalink']}"
         lead = lead.model_copy(update={"note": f"{first}\n\n{lead.note}"[: blocks.NOTE_LIMIT] if lead.note else first})
     created = deps.service.create(
         deps.actor(user), lead, owner_user=form.owner_user, backend=form.backend, channel=channel
     )
-    tell_new_owner(deps, created, user)
-    post_to_feed(deps, created, user)
-    refresh_homes(deps, created, user)
-    if channel and metadata.get("ts"):
-        said = f"<@{user}> made a lead of this message: {created.name} (`{created.ref}`)"
-        post_in_thread(deps.client, MessageAt(channel, metadata["ts"]), said)
     return Reply(
-        text=f"New lead {created.name} ({created.ref})",
-        blocks=card_blocks(deps.service, created, last_action=f"Created by <@{user}>"),
+        text=f"New lead {escape(created.name)} ({created.ref})",
+        blocks=deps.card(created, said.created(user)),
         in_channel=True,
     )
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """The view's private_metadata: Leadbot's own JSON, but a forged payload can carry anything."""
+    try:
+        found = json.loads(view.get("private_metadata") or "{}")
+    except (TypeError, ValueError, RecursionError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def new_lead_submitted(deps: Deps) -> Callable[..., None]:
@@ -164,12 +198,20 @@ def new_lead_submitted(deps: Deps) -> Callable[..., None]:
             ack(response_action="errors", errors={"name": BUSY[:150]})
             return
         ack()
-        metadata = json.loads(view.get("private_metadata") or "{}")
-        if not metadata.get("response_url"):
+        metadata = _metadata(view)
+        response_url = http_url(metadata.get("response_url"))
+        if not response_url:
             log.warning("New lead modal submitted without a response_url; nowhere to post the card")
             return
-        respond = Respond(response_url=metadata["response_url"])
-        deps.after_ack(respond, lambda: create_lead(deps, view, body["user"]["id"], metadata.get("channel")))
+        respond = Respond(response_url=response_url)
+        channel, ts = slack_id(metadata.get("channel")), slack_ts(metadata.get("ts"))
+        at = MessageAt(channel, ts) if channel and ts else None
+        deps.after_ack(
+            respond,
+            lambda: create_lead(deps, view, body["user"]["id"], channel),
+            at=at,
+            from_message=at is not None,
+        )
 
     return submitted
 
@@ -180,21 +222,25 @@ SKEW = timedelta(minutes=2)  # clocks differ a little; "done at" a minute ahead 
 
 
 def read_follow_up_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
-    values = view.get("state", {}).get("values", {})
-    notes = (_value(values, "notes") or "").strip() or None
-    done_raw, next_raw = _value(values, "done_at"), _value(values, "next")
-    done_at = datetime.fromtimestamp(int(done_raw), UTC) if done_raw is not None else now
-    next_at = datetime.fromtimestamp(int(next_raw), UTC) if next_raw is not None else None
+    values = _values(view)
+    notes = _text(values, "notes") or None
+    done_at, done_readable = _moment(values, "done_at")
+    done_at = done_at or now
+    next_at, next_readable = _moment(values, "next")
     errors = {}
-    if done_at > now + SKEW:
+    if not done_readable:
+        errors["done_at"] = UNREADABLE
+    elif done_at > now + SKEW:
         errors["done_at"] = "A follow-up you log has already happened: pick a time up to now."
-    if next_at is not None and next_at <= now:
+    if not next_readable:
+        errors["next"] = UNREADABLE
+    elif next_at is not None and next_at <= now:
         errors["next"] = "The next follow-up must be in the future."
     return {"notes": notes, "done_at": done_at, "next_follow_up": next_at}, errors
 
 
 def read_note_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, str]]:
-    text = (_value(view.get("state", {}).get("values", {}), "text") or "").strip()
+    text = _text(_values(view), "text")
     if not text:
         return text, {"text": "Write the note first."}
     if len(text) > blocks.NOTE_LIMIT:
@@ -203,13 +249,46 @@ def read_note_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, 
 
 
 def read_status_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
-    values = view.get("state", {}).get("values", {})
-    reason = _value(values, "reason")
-    metadata = json.loads(view.get("private_metadata") or "{}")
+    values = _values(view)
+    reason = _text(values, "reason")
+    metadata = _metadata(view)
+    status = text_of(metadata.get("status"))
+    if not status:
+        return {}, {"reason": "This form is out of date: choose the status again on the card."}
     if not reason:
         return {}, {"reason": "Choose a reason."}
-    form = {"status": metadata.get("status"), "label": metadata.get("status_label"), "reason": reason}
-    return {**form, "sub_status": _value(values, "sub_status")}, {}
+    form = {"status": status, "label": text_of(metadata.get("status_label")), "reason": reason}
+    return {**form, "sub_status": _text(values, "sub_status") or None}, {}
+
+
+def read_deal_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
+    values = _values(view)
+    raw = _text(values, "amount")
+    try:
+        amount = Decimal(raw)
+        if not amount.is_finite() or amount < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        return {}, {"amount": "Give the deal's amount as a number, e.g. 150000 or 2500.50."}
+    start, end = _day(_value(values, "start")), _day(_value(values, "end"))
+    if start and end and end < start:
+        return {}, {"end": "A deal cannot close before it starts."}
+    text = {k: (_text(values, k) or None) for k in ("name", "status", "note")}
+    return {"amount": amount, "start": start, "end": end, **text}, {}
+
+
+def _day(value: object) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+
+
+def read_department_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, str]]:
+    name = _text(_values(view), "department")
+    if not name:
+        return name, {"department": "Choose or type the department."}
+    return name, {}
 
 
 def card_modal_submitted(
@@ -226,45 +305,42 @@ def card_modal_submitted(
             ack(response_action="errors", errors=errors)
             return
         ack()
-        metadata = json.loads(view.get("private_metadata") or "{}")
+        metadata = _metadata(view)
         user = body["user"]["id"]
         on_home = bool(metadata.get("home"))
-        if not metadata.get("ref") or not (metadata.get("response_url") or on_home):
+        ref, response_url = text_of(metadata.get("ref")), http_url(metadata.get("response_url"))
+        if not ref or not (response_url or on_home):
             log.warning("%s submitted without the card it belongs to", view.get("callback_id"))
             return
 
         def work() -> Reply | None:
-            if not deps.service.claim(f"view:{view['id']}"):
+            if not deps.claims.claim(f"view:{view['id']}"):
                 return None  # a resubmitted view was handled already
-            lead = apply(deps.actor(user), metadata["ref"], form)
+            lead = apply(deps.actor(user), ref, form)
             action = describe(user, form)
-            refresh_homes(deps, lead, user, acted_on_home=on_home)
             if metadata.get("digest"):
                 digest = redraw_digest(deps, user, f"{lead.ref}: {action}")
                 return Reply(text=f"{lead.ref}: {action}", blocks=digest, replace_original=True)
-            blocks_ = card_blocks(deps.service, lead, last_action=action)
-            return Reply(
-                text=f"{lead.ref}: {action}",
-                blocks=blocks_,
-                replace_original=True,
-                thread_at=MessageAt(metadata["channel"], metadata["ts"]) if metadata.get("ts") else None,
-                thread_text=action,
-            )
+            return Reply(text=f"{lead.ref}: {action}", blocks=deps.card(lead, action), replace_original=True)
 
-        respond = HomeResponder(deps, user) if on_home else Respond(response_url=metadata["response_url"])
-        deps.after_ack(respond, work, card=True)
+        respond = HomeResponder(deps, user) if on_home else Respond(response_url=response_url)
+        channel, ts = slack_id(metadata.get("channel")), slack_ts(metadata.get("ts"))
+        at = MessageAt(channel, ts) if channel and ts else None
+        deps.after_ack(respond, work, card=True, at=at, home=on_home)
 
     return submitted
 
 
 def _follow_up_done(user: str, fields: dict[str, Any]) -> str:
-    nxt = fields["next_follow_up"]
-    return f"<@{user}> logged a follow-up" + (f" · next: {blocks.slack_time(nxt, relative=False)}" if nxt else "")
+    return said.followed_up(user, fields["next_follow_up"])
+
+
+def _deal_added(user: str, form: dict[str, Any]) -> str:
+    return said.deal_added(user, form["amount"], form.get("name"), form.get("end"))
 
 
 def _status_changed(user: str, form: dict[str, Any]) -> str:
-    sub = f" · {form['sub_status']}" if form.get("sub_status") else ""
-    return f"<@{user}> set the status to {form.get('label') or form['status']}{sub}"
+    return said.status_set(user, str(form.get("label") or form["status"]), form.get("sub_status"))
 
 
 def register(app: App, deps: Deps) -> None:
@@ -288,11 +364,27 @@ def register(app: App, deps: Deps) -> None:
             _status_changed,
         )
     )
+    app.view(blocks.DEAL_VIEW)(
+        card_modal_submitted(
+            deps,
+            read_deal_form,
+            lambda actor, ref, form: service.add_deal(actor, ref, **form),
+            _deal_added,
+        )
+    )
+    app.view(blocks.DEPARTMENT_VIEW)(
+        card_modal_submitted(
+            deps,
+            read_department_form,
+            lambda actor, ref, name: service.set_department(actor, ref, name),
+            said.department_set,
+        )
+    )
     app.view(blocks.NOTE_VIEW)(
         card_modal_submitted(
             deps,
             read_note_form,
             lambda actor, ref, text: service.add_note(actor, ref, text),
-            lambda user, _: f"<@{user}> added a note",
+            lambda user, _: said.noted(user),
         )
     )

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from services.errors import LeadError
+from services.errors import Code, LeadError
 
 
 def normalize_email(text: str) -> str:
     try:
         return validate_email(text.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise LeadError(f"`{text}` is not a valid email address: {exc}") from None
+        raise LeadError("{text} is not a valid email address: {reason}", text=Code(text), reason=str(exc)) from None
 
 
 def normalize_phone(text: str, default_region: str | None = None) -> str:
@@ -25,10 +25,12 @@ def normalize_phone(text: str, default_region: str | None = None) -> str:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         if region is None and not text.strip().startswith("+"):
-            raise LeadError(f"`{text}` needs a country code, e.g. `+14155550123`") from None
-        raise LeadError(f"`{text}` is not a phone number") from None
+            raise LeadError(
+                "{text} needs a country code, e.g. {example}", text=Code(text), example=Code("+14155550123")
+            ) from None
+        raise LeadError("{text} is not a phone number", text=Code(text)) from None
     if not phonenumbers.is_valid_number(number):
-        raise LeadError(f"`{text}` is not a valid phone number")
+        raise LeadError("{text} is not a valid phone number", text=Code(text))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -51,7 +53,9 @@ LABELLED_NAME_RE = re.compile(
 )
 INTRODUCED_NAME_RE = re.compile(rf"\b(?:[Ff]rom|[Nn]amed|[Cc]alled|[Ii]s|[Ww]ith|[Cc]ontact|[Mm]eet)[ \t]+({NAME})")
 NAME_BEFORE_CONTACT_RE = re.compile(rf"({NAME})[ \t]*[,(<\-–—:]?[ \t]*$")
-NOT_NAMES = {"Hi", "Hello", "Hey", "Thanks", "Please", "New", "Lead", "The", "Call", "Email", "Phone", "Mobile"}
+NOT_NAMES = frozenset(
+    {"Hi", "Hello", "Hey", "Thanks", "Please", "New", "Lead", "The", "Call", "Email", "Phone", "Mobile"}
+)
 
 
 @dataclass(frozen=True)

@@ -1,139 +1,95 @@
-"""LeadService: the one entry point handlers call.
+"""LeadService: reading and writing leads on whichever backend a reference names.
 
-It routes each call to the backend a lead reference names, maps Slack users
-to the staff IDs that backend knows, enforces who may do what, and writes the
-audit trail. It knows nothing about Slack beyond user IDs being strings.
+Every write checks who may make it (``People``), goes to the backend once,
+and either lands (an event is published) or, when the backend cannot take it
+now, is queued in the outbox and the caller is told so (``Queued``). Each
+call is audited.
 """
 
 from __future__ import annotations
 
-import re
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from datetime import datetime
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
-from bot.store import Store, to_db_time, utcnow
+from services import rerun
+from services.audit import Actor, Audit
 from services.backends.base import Backend
-from services.errors import BackendGone, LeadError, NoChange, NotAllowed, NotFound, Queued, Unreachable, Unsupported
+from services.backends.common import new_receipt
+from services.clock import Clock, utcnow
+from services.errors import Code, Invalid, LeadError, MayHaveLanded, NoChange, Person, Queued, Unreachable, Unsupported
+from services.events import (
+    ORIGIN,
+    DealAdded,
+    DepartmentSet,
+    Events,
+    FollowUpLogged,
+    FollowUpMoved,
+    LeadAssigned,
+    LeadCreated,
+    LeadEvent,
+    NoteAdded,
+    StatusChanged,
+    WriteSettled,
+)
 from services.models import (
     Activity,
+    Deal,
     FollowUp,
     Lead,
     LeadPage,
     LeadQuery,
-    Model,
     NewLead,
     Note,
-    StaffLink,
+    OpportunityPage,
     StatusChange,
     StatusModel,
+    StatusOption,
+    validated,
 )
-from services.outbox import WHAT, Outbox, QueuedWrite
+from services.outbox import Outbox, what
+from services.people import People
+from services.ports import QueuedWrite, RequestWrite, RequestWrites
+from services.routing import Backends
 
-KNOWN_BACKENDS = ("local", "capillary", "leadsapi", "leadsquared", "getlead")
-REF_RE = re.compile(r"^(?:(?P<backend>[A-Za-z]+):)?(?P<id>[A-Za-z0-9+_.\-]{1,64})$")
-# In running text a reference must name its backend, and a trailing full stop is punctuation.
-REF_IN_TEXT_RE = re.compile(
-    rf"(?<![\w/:.@-])(?P<backend>{'|'.join(KNOWN_BACKENDS)}):(?P<id>[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*)(?![\w@])",
-    re.I,
-)
-REF_USAGE = "a lead reference is `BACKEND:ID` (e.g. `local:7`) or a bare `ID`"
+__all__ = ["Actor", "LeadService"]
 
-
-# The keys claimed by the request being worked on (None outside one).
-_CLAIMS: ContextVar[list[str] | None] = ContextVar("leadbot_claims", default=None)
-
-
-class Actor(Model):
-    slack_user: str
-    is_admin: bool = False
+MAX_PAGE_SIZE = 100  # opportunities per page at most
 
 
 class LeadService:
     def __init__(
         self,
-        store: Store,
-        backends: dict[str, Backend],
+        backends: Backends,
+        people: People,
+        outbox: Outbox,
+        audit: Audit,
+        events: Events | None = None,
         *,
-        default_backend: str = "local",
-        channel_backends: dict[str, str] | None = None,
-        self_link: bool = False,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
+        writes: RequestWrites | None = None,
+        atomic: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
-        if default_backend not in backends:
-            raise ValueError(f"default backend {default_backend!r} is not configured")
-        self.store = store
         self.backends = backends
-        self.default_backend = default_backend
-        self.channel_backends = channel_backends or {}
-        self.self_link = self_link
+        self.people = people
+        self.outbox = outbox
+        self.audit = audit
+        self.events = events or Events()
         self.clock = clock
-        self.outbox = Outbox(store)
+        self.writes = writes  # how each write of a journalled request ended (services/rerun.py)
+        self.atomic = atomic  # one store transaction: a local write and its record commit together
 
-    # -- routing ------------------------------------------------------------
-
-    def backend(self, name: str) -> Backend:
-        key = name.strip().lower()
-        if key in self.backends:
-            return self.backends[key]
-        configured = ", ".join(self.backends)
-        if key in KNOWN_BACKENDS:
-            raise BackendGone(f"the `{key}` backend is not configured here (configured: {configured})")
-        raise NotFound(f"there is no backend called `{name}` (configured: {configured})")
-
-    def backend_for_channel(self, channel: str | None) -> Backend:
-        return self.backend(self.channel_backends.get(channel or "", self.default_backend))
-
-    def resolve(self, ref: str, channel: str | None = None) -> tuple[Backend, str]:
-        match = REF_RE.match(ref.strip())
-        if not match:
-            raise NotFound(f"`{ref}` is not a lead reference: {REF_USAGE}")
-        name = match["backend"]
-        backend = self.backend(name) if name else self.backend_for_channel(channel)
-        return backend, match["id"]
-
-    def claim(self, key: str) -> bool:
-        """Handle ``key`` once. Inside ``claims_until_done()``, the claim is released only when the work ends."""
-        pending = _CLAIMS.get()
-        if not self.store.claim_request(key, until_done=pending is not None):
-            return False
-        if pending is not None:
-            pending.append(key)
-        return True
-
-    @contextmanager
-    def claims_until_done(self) -> Iterator[None]:
-        """Run a request's work: its claims count as finished only once the work is over (or failed)."""
-        token = _CLAIMS.set([])
-        try:
-            yield
-        finally:
-            keys = _CLAIMS.get()
-            _CLAIMS.reset(token)
-            if keys:
-                self.store.finish_requests(keys)
-
-    def references_in(self, text: str, limit: int = 3) -> list[str]:
-        """Full lead references (``capillary:19``) to configured backends in free text, first ``limit``, once each."""
-        found: list[str] = []
-        for match in REF_IN_TEXT_RE.finditer(text):
-            ref = f"{match['backend'].lower()}:{match['id']}"
-            if match["backend"].lower() in self.backends and ref not in found:
-                found.append(ref)
-                if len(found) == limit:
-                    break
-        return found
-
-    # -- reading ------------------------------------------------------------
+    # -- reading ------------------------------------------------------------------------------
 
     def get(self, ref: str, channel: str | None = None) -> Lead:
-        backend, lead_id = self.resolve(ref, channel)
+        backend, lead_id = self.backends.resolve(ref, channel)
         return backend.get(lead_id)
 
     def activity(self, lead: Lead, limit: int = 3) -> list[Activity]:
-        return self.backend(lead.backend).activity(lead.id, limit)
+        return self.backends.get(lead.backend).activity(lead.id, limit)
 
     def search(
         self,
@@ -148,16 +104,15 @@ class LeadService:
         offset: int = 0,
         limit: int = 10,
     ) -> LeadPage:
-        target = self.backend(backend) if backend else self.backend_for_channel(channel)
+        target = self.backends.get(backend) if backend else self.backends.for_channel(channel)
         owner = None
         if owner_user:
-            owner = self.staff_id(owner_user, target.name)
+            owner = self.people.staff_id(owner_user, target.name)
             if owner is None:
                 return LeadPage(leads=[], total=0, offset=offset)
         if status:
             target.status_option(status)
-        if sub_status and target.capabilities.status_model != StatusModel.WITH_REASONS:
-            raise Unsupported(f"{target.title} has no sub-statuses: leave out `sub=`")
+        self._check_sub_status(target, sub_status)
         query = LeadQuery(
             owner=owner,
             status=status,
@@ -168,7 +123,25 @@ class LeadService:
         )
         return target.search(query)
 
-    # -- writing ------------------------------------------------------------
+    def opportunities(self, ref: str, *, page: int = 1, size: int = 5, channel: str | None = None) -> OpportunityPage:
+        """One page of the lead's opportunities, newest first (``page`` from 1, ``size`` per page).
+
+        For a card section with a More button: ``OpportunityPage.more`` says whether
+        page ``page + 1`` has any, ``total`` counts them all. Each page is one call to
+        the backend. ``Unsupported`` where the backend has none
+        (``capabilities.opportunities``); ``Invalid`` for a page below 1 or a size
+        outside 1 to 100.
+        """
+        backend, lead_id = self.backends.resolve(ref, channel)
+        if not backend.capabilities.opportunities:
+            raise Unsupported("{backend} has no opportunities", backend=backend.title)
+        if page < 1:
+            raise Invalid("pages are counted from 1", field="page")
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise Invalid("a page holds 1 to {most} opportunities", field="size", most=MAX_PAGE_SIZE)
+        return backend.opportunities(lead_id, page, size)
+
+    # -- writing ------------------------------------------------------------------------------
 
     def create(
         self,
@@ -179,33 +152,47 @@ class LeadService:
         backend: str | None = None,
         channel: str | None = None,
     ) -> Lead:
-        target = self.backend(backend) if backend else self.backend_for_channel(channel)
-        with self._audited(actor, "create", None) as audit:
-            by = self._require_link(actor, target)
-            owner = self._staff_for_assignee(owner_user, target) if owner_user else by
+        target = self.backends.get(backend) if backend else self.backends.for_channel(channel)
+        with self.audit.action(actor, "create", None) as audit:
+            by = self.people.require_link(actor, target)
+            owner = self.people.staff_for(owner_user, target) if owner_user else by
             if lead.status:
                 target.status_option(lead.status)
-            if lead.sub_status and target.capabilities.status_model != StatusModel.WITH_REASONS:
-                raise Unsupported(f"{target.title} has no sub-statuses: leave out `sub=`")
+            self._check_sub_status(target, lead.sub_status)
             if lead.customer and not target.capabilities.customer_ids:
-                raise Unsupported(f"{target.title} does not take a customer id: give an email or phone instead")
+                raise Unsupported(
+                    "{backend} does not take a customer id: give an email or phone instead",
+                    field="customer",
+                    backend=target.title,
+                )
             if not (lead.email or lead.phone or lead.customer):
-                raise LeadError("give the lead's email or phone")
-            wanted = lead.model_copy(update={"owner": owner})
+                raise Invalid("give the lead's email or phone", field="email")
+            wanted = lead.model_copy(update={"owner": owner, "receipt": new_receipt()})
             args = {"lead": wanted.model_dump(mode="json"), "by": by}
             created = self._send(actor, target, "create", args, None, lambda: target.create(wanted, by=by))
             audit["ref"] = created.ref
-            return created
+        self._publish(LeadCreated(lead=created, by_user=actor.slack_user, origin=_origin()))
+        return created
 
     def assign(self, actor: Actor, ref: str, assignee: str, channel: str | None = None) -> Lead:
-        backend, lead_id = self.resolve(ref, channel)
-        with self._audited(actor, "assign", f"{backend.name}:{lead_id}", f"to {assignee}"):
-            by = self._require_link(actor, backend)
-            owner = self._staff_for_assignee(assignee, backend)
-            if self._current(backend, lead_id, "owner") == owner:
-                raise NoChange(f"nothing changed: `{backend.name}:{lead_id}` is already assigned to <@{assignee}>")
-            args = {"lead_id": lead_id, "owner": owner, "by": by}
-            return self._send(actor, backend, "assign", args, lead_id, lambda: backend.assign(lead_id, owner, by=by))
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "assign", f"{backend.name}:{lead_id}", f"to {assignee}"):
+            by = self.people.require_link(actor, backend)
+            owner = self.people.staff_for(assignee, backend)
+            previous = self._current(backend, lead_id, "owner")
+            if previous == owner:
+                raise NoChange(
+                    "nothing changed: {ref} is already assigned to {who}",
+                    ref=Code(f"{backend.name}:{lead_id}"),
+                    who=Person(assignee),
+                )
+            receipt = new_receipt()
+            args = {"lead_id": lead_id, "owner": owner, "by": by, "previous_owner": previous, "receipt": receipt}
+            lead = self._send(
+                actor, backend, "assign", args, lead_id, lambda: backend.assign(lead_id, owner, by=by, receipt=receipt)
+            )
+        self._publish(LeadAssigned(lead=lead, by_user=actor.slack_user, origin=_origin(), previous_owner=previous))
+        return lead
 
     def log_follow_up(
         self,
@@ -217,27 +204,35 @@ class LeadService:
         done_at: datetime | None = None,
         channel: str | None = None,
     ) -> Lead:
-        backend, lead_id = self.resolve(ref, channel)
-        with self._audited(actor, "follow_up", f"{backend.name}:{lead_id}"):
-            by = self._require_link(actor, backend)
-            follow_up = FollowUp(
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "follow_up", f"{backend.name}:{lead_id}"):
+            by = self.people.require_link(actor, backend)
+            follow_up = validated(
+                FollowUp,
                 done_at=done_at or self.clock(),
                 notes=notes or None,
                 next_follow_up=next_follow_up,
                 by=by,
+                receipt=new_receipt(),
             )
             args = {"lead_id": lead_id, "follow_up": follow_up.model_dump(mode="json")}
-            return self._send(
+            lead = self._send(
                 actor, backend, "log_follow_up", args, lead_id, lambda: backend.log_follow_up(lead_id, follow_up)
             )
+        self._publish(
+            FollowUpLogged(lead=lead, by_user=actor.slack_user, origin=_origin(), next_follow_up=next_follow_up)
+        )
+        return lead
 
     def add_note(self, actor: Actor, ref: str, text: str, channel: str | None = None) -> Lead:
-        backend, lead_id = self.resolve(ref, channel)
-        with self._audited(actor, "note", f"{backend.name}:{lead_id}"):
-            by = self._require_link(actor, backend)
-            note = Note(text=text, by=by, at=self.clock())
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "note", f"{backend.name}:{lead_id}"):
+            by = self.people.require_link(actor, backend)
+            note = validated(Note, text=text, by=by, at=self.clock(), receipt=new_receipt())
             args = {"lead_id": lead_id, "note": note.model_dump(mode="json")}
-            return self._send(actor, backend, "add_note", args, lead_id, lambda: backend.add_note(lead_id, note))
+            lead = self._send(actor, backend, "add_note", args, lead_id, lambda: backend.add_note(lead_id, note))
+        self._publish(NoteAdded(lead=lead, by_user=actor.slack_user, origin=_origin()))
+        return lead
 
     def change_status(
         self,
@@ -249,29 +244,134 @@ class LeadService:
         sub_status: str | None = None,
         channel: str | None = None,
     ) -> Lead:
-        backend, lead_id = self.resolve(ref, channel)
-        with self._audited(actor, "status", f"{backend.name}:{lead_id}", status):
-            by = self._require_link(actor, backend)
-            wanted = backend.status_option(status)
-            if reason is None and sub_status is None and self._current(backend, lead_id, "status") == wanted.value:
-                raise NoChange(f"nothing changed: `{backend.name}:{lead_id}` is already {wanted.label}")
-            change = StatusChange(status=status, reason=reason, sub_status=sub_status, by=by, at=self.clock())
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "status", f"{backend.name}:{lead_id}", status):
+            by = self.people.require_link(actor, backend)
+            wanted = self._status(backend, status)
+            current = self._current(backend, lead_id, "status") if wanted is not None else None
+            if reason is None and sub_status is None and wanted is not None and current == wanted.value:
+                raise NoChange(
+                    "nothing changed: {ref} is already {status}",
+                    ref=Code(f"{backend.name}:{lead_id}"),
+                    status=wanted.label,
+                )
+            change = validated(
+                StatusChange,
+                status=status,
+                reason=reason,
+                sub_status=sub_status,
+                by=by,
+                at=self.clock(),
+                receipt=new_receipt(),
+            )
             args = {"lead_id": lead_id, "change": change.model_dump(mode="json")}
-            return self._send(
+            lead = self._send(
                 actor, backend, "change_status", args, lead_id, lambda: backend.change_status(lead_id, change)
             )
+        label = wanted.label if wanted is not None else status
+        self._publish(
+            StatusChanged(
+                lead=lead, by_user=actor.slack_user, origin=_origin(), status_label=label, sub_status=sub_status
+            )
+        )
+        return lead
 
     def reschedule(self, actor: Actor, ref: str, when: datetime, channel: str | None = None) -> Lead:
         """Move the next follow-up (Snooze) without logging one."""
-        backend, lead_id = self.resolve(ref, channel)
-        with self._audited(actor, "snooze", f"{backend.name}:{lead_id}", when.isoformat()):
-            by = self._require_link(actor, backend)
-            args = {"lead_id": lead_id, "when": when.isoformat(), "by": by}
-            return self._send(
-                actor, backend, "reschedule", args, lead_id, lambda: backend.reschedule(lead_id, when, by=by)
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "snooze", f"{backend.name}:{lead_id}", when.isoformat()):
+            by = self.people.require_link(actor, backend)
+            receipt = new_receipt()
+            args = {"lead_id": lead_id, "when": when.isoformat(), "by": by, "receipt": receipt}
+            lead = self._send(
+                actor,
+                backend,
+                "reschedule",
+                args,
+                lead_id,
+                lambda: backend.reschedule(lead_id, when, by=by, receipt=receipt),
             )
+        self._publish(FollowUpMoved(lead=lead, by_user=actor.slack_user, origin=_origin(), to=when))
+        return lead
 
-    # -- writes a backend could not take at once --------------------------------
+    def add_deal(
+        self,
+        actor: Actor,
+        ref: str,
+        amount: Decimal | int | str,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        note: str | None = None,
+        channel: str | None = None,
+    ) -> Lead:
+        """Record a deal on the lead (``capabilities.deals``): its amount, and optionally a name, a deal
+        status (else the backend's default), its start and expected close, and a note. Publishes ``DealAdded``."""
+        backend, lead_id = self.backends.resolve(ref, channel)
+        with self.audit.action(actor, "deal", f"{backend.name}:{lead_id}", str(amount)):
+            if not backend.capabilities.deals:
+                raise Unsupported("{backend} has no deals", backend=backend.title)
+            by = self.people.require_link(actor, backend)
+            deal = validated(
+                Deal,
+                amount=amount,
+                name=name or None,
+                status=status or None,
+                start=start,
+                end=end,
+                note=note or None,
+                by=by,
+                at=self.clock(),
+                receipt=new_receipt(),
+            )
+            if deal.start and deal.end and deal.end < deal.start:
+                raise Invalid("a deal cannot close before it starts", field="end")
+            args = {"lead_id": lead_id, "deal": deal.model_dump(mode="json")}
+            lead = self._send(actor, backend, "add_deal", args, lead_id, lambda: backend.add_deal(lead_id, deal))
+        self._publish(DealAdded(lead=lead, by_user=actor.slack_user, origin=_origin(), deal=deal))
+        return lead
+
+    def set_department(self, actor: Actor, ref: str, department: str, channel: str | None = None) -> Lead:
+        """Hand the lead to a department (``capabilities.departments``). Publishes ``DepartmentSet``."""
+        backend, lead_id = self.backends.resolve(ref, channel)
+        name = department.strip()
+        with self.audit.action(actor, "department", f"{backend.name}:{lead_id}", name):
+            if not backend.capabilities.departments:
+                raise Unsupported("{backend} has no departments", backend=backend.title)
+            by = self.people.require_link(actor, backend)
+            if not name or len(name) > 100:
+                raise Invalid("give the department's name (up to 100 characters)", field="department")
+            current = str(self._current(backend, lead_id, "department") or "")
+            if current.casefold() == name.casefold():
+                raise NoChange(
+                    "nothing changed: {ref} is already with {department}",
+                    ref=Code(f"{backend.name}:{lead_id}"),
+                    department=Code(current),
+                )
+            receipt = new_receipt()
+            args = {"lead_id": lead_id, "department": name, "by": by, "receipt": receipt}
+            lead = self._send(
+                actor,
+                backend,
+                "set_department",
+                args,
+                lead_id,
+                lambda: backend.set_department(lead_id, name, by=by, receipt=receipt),
+            )
+        self._publish(DepartmentSet(lead=lead, by_user=actor.slack_user, origin=_origin(), department=name))
+        return lead
+
+    # -- writes a backend could not take at once ----------------------------------------------
+
+    @staticmethod
+    def _status(backend: Backend, status: str) -> StatusOption | None:
+        """The status asked for; None when the backend cannot list its statuses now (the write checks it later)."""
+        try:
+            return backend.status_option(status)
+        except Unreachable:
+            return None
 
     @staticmethod
     def _current(backend: Backend, lead_id: str, field: str) -> object:
@@ -288,6 +388,68 @@ class LeadService:
     def _send(
         self, actor: Actor, backend: Backend, op: str, args: dict, lead_id: str | None, call: Callable[[], Lead]
     ) -> Lead:
+        """Make the write once, even when this request's work runs again after a crash (services/rerun.py)."""
+        scope = rerun.CURRENT.get()
+        if scope is None or self.writes is None:
+            return self._send_now(actor, backend, op, args, lead_id, call)
+        key = scope.next_key()
+        earlier = self.writes.get(key)
+        if earlier is not None:
+            return self._as_before(actor, backend, earlier, lead_id)
+        record = RequestWrite(key=key, backend=backend.name, op=op, args=args, state="sent", at=self.clock())
+        if not backend.capabilities.queues_writes:
+            with self.atomic():  # the local store: the write and its record, or neither
+                lead = call()
+                self.writes.record(replace(record, state="landed", ref=lead.ref))
+            return lead
+        self.writes.record(record)
+        try:
+            lead = self._send_now(actor, backend, op, args, lead_id, call)
+        except Queued as exc:
+            self.writes.record(replace(record, state="queued", queued_key=exc.write_key))
+            raise
+        except LeadError:
+            self.writes.forget(key)  # refused, or never left: a re-run makes it again and is told the same
+            raise
+        self.writes.record(replace(record, state="landed", ref=lead.ref))
+        return lead
+
+    def _as_before(self, actor: Actor, backend: Backend, earlier: RequestWrite, lead_id: str | None) -> Lead:
+        """A write an earlier run of this request made: its lead, its queued state, or the outbox's to find."""
+        if earlier.state == "landed" and earlier.ref:
+            return backend.get(earlier.ref.split(":", 1)[1])
+        ref = f"{backend.name}:{lead_id}" if lead_id else None
+        if earlier.state == "queued":
+            raise self._queued(earlier.queued_key or "", "it could not be saved at once", earlier.op, ref)
+        # Sent by a run that died before it heard back: the outbox looks for it (same receipt) before resending.
+        queued = self.outbox.add(
+            backend=backend.name,
+            op=earlier.op,
+            args=earlier.args,
+            ref=ref,
+            slack_user=actor.slack_user,
+            origin=_origin(),
+            now=self.clock(),
+            maybe_applied=True,
+        )
+        self.writes.record(replace(earlier, state="queued", queued_key=queued.key))
+        raise self._queued(queued.key, "Leadbot restarted while saving it", earlier.op, ref)
+
+    @staticmethod
+    def _queued(write_key: str, why: str, op: str, ref: str | None) -> Queued:
+        on = " on {ref}" if ref else ""
+        return Queued(
+            "{why}, so your {what}" + on + " is queued: Leadbot will keep trying"
+            " and tell you when it lands (or if it cannot)",
+            write_key=write_key,
+            why=why,
+            what=what(op),
+            ref=Code(ref or ""),
+        )
+
+    def _send_now(
+        self, actor: Actor, backend: Backend, op: str, args: dict, lead_id: str | None, call: Callable[[], Lead]
+    ) -> Lead:
         """Make the write; if the backend is unreachable and can queue, queue it and say so."""
         try:
             return call()
@@ -295,41 +457,66 @@ class LeadService:
             if not backend.capabilities.queues_writes:
                 raise
             ref = f"{backend.name}:{lead_id}" if lead_id else None
-            self.outbox.add(
+            queued = self.outbox.add(
                 backend=backend.name,
                 op=op,
                 args=args,
                 ref=ref,
                 slack_user=actor.slack_user,
+                origin=_origin(),
                 now=self.clock(),
                 retry_after=exc.retry_after,
+                maybe_applied=exc.maybe_applied,
             )
-            on = f" on `{ref}`" if ref else ""
-            raise Queued(
-                f"{exc.message}, so your {WHAT[op]}{on} is queued: Leadbot will keep trying"
-                " and tell you when it lands (or if it cannot)"
-            ) from None
+            raise self._queued(queued.key, exc.message, op, ref) from None
 
-    def replay(self, item: QueuedWrite) -> Lead:
+    def replay(self, item: QueuedWrite) -> Lead | None:
         """Try a queued write again: unless the backend shows it landed already, send it once more.
 
-        Raises ``Unreachable`` (try later) or another ``LeadError`` (give up, and say why).
+        Returns the lead once the write is there; None when it is not seen yet and its
+        last try may still land (``Outbox.may_resend``), so it is not sent again yet.
+        Raises ``Unreachable`` (try later; ``checking`` when the look itself failed) or
+        another ``LeadError`` (give up, and say why).
         """
-        backend = self.backend(item.backend)
+        backend = self.backends.get(item.backend)
         actor = Actor(slack_user=item.slack_user)
-        with self._audited(actor, f"retry {item.op}", item.ref, f"try {item.attempts + 1}") as audit:
+        try:
             landed = backend.applied(item.op, item.args)
+        except Unreachable as exc:
+            exc.checking = True
+            raise
+        if landed is None and item.unknown_since is not None and not backend.capabilities.verifiable:
+            raise MayHaveLanded(
+                "{backend} cannot be asked whether it got the write, and its last try may have reached it;"
+                " check there before writing it again",
+                backend=backend.title,
+            )
+        if landed is None and not self.outbox.may_resend(item, self.clock()):
+            return None
+        with self.audit.action(actor, f"retry {item.op}", item.ref, f"try {item.attempts + 1}") as audit:
             if landed is None:
                 landed = self._call(backend, item.op, item.args)
             audit["ref"] = landed.ref
-            return landed
+        return landed
+
+    def settled(self, item: QueuedWrite, lead: Lead | None, why: str | None, *, uncertain: bool = False) -> None:
+        """Tell the listeners how a queued write ended (it landed as ``lead``, or ``why`` it never will).
+
+        ``uncertain``: Leadbot gave up, but the write may have landed; nobody can tell which.
+        """
+        if lead is not None:
+            event = _landed_event(item, lead, self.backends.get(item.backend))
+            if event is not None:
+                self._publish(event)
+        title = self.backends.get(item.backend).title if item.backend in self.backends else item.backend
+        self._publish(WriteSettled(write=item, lead=lead, why=why, backend_title=title, uncertain=uncertain))
 
     @staticmethod
     def _call(backend: Backend, op: str, args: dict) -> Lead:
         if op == "create":
             return backend.create(NewLead.model_validate(args["lead"]), by=args["by"])
         if op == "assign":
-            return backend.assign(args["lead_id"], args["owner"], by=args["by"])
+            return backend.assign(args["lead_id"], args["owner"], by=args["by"], receipt=args.get("receipt"))
         if op == "log_follow_up":
             return backend.log_follow_up(args["lead_id"], FollowUp.model_validate(args["follow_up"]))
         if op == "add_note":
@@ -337,146 +524,54 @@ class LeadService:
         if op == "change_status":
             return backend.change_status(args["lead_id"], StatusChange.model_validate(args["change"]))
         if op == "reschedule":
-            return backend.reschedule(args["lead_id"], datetime.fromisoformat(args["when"]), by=args["by"])
+            when = datetime.fromisoformat(args["when"])
+            return backend.reschedule(args["lead_id"], when, by=args["by"], receipt=args.get("receipt"))
+        if op == "add_deal":
+            return backend.add_deal(args["lead_id"], Deal.model_validate(args["deal"]))
+        if op == "set_department":
+            return backend.set_department(
+                args["lead_id"], args["department"], by=args["by"], receipt=args.get("receipt")
+            )
         raise ValueError(f"unknown queued operation {op!r}")
 
-    # -- people's settings ----------------------------------------------------
+    # -- helpers ------------------------------------------------------------------------------
 
-    def assignment_dms(self, slack_user: str) -> bool:
-        """Whether ``slack_user`` is told when someone else assigns them a lead (on unless turned off)."""
-        return bool(self.store.user_setting(slack_user, "assignment_dms", 1))
+    def _check_sub_status(self, backend: Backend, sub_status: str | None) -> None:
+        if sub_status and backend.capabilities.status_model != StatusModel.WITH_REASONS:
+            raise Unsupported("{backend} has no sub-statuses", field="sub_status", backend=backend.title)
 
-    def has_home(self, slack_user: str) -> bool:
-        """Whether ``slack_user`` has opened Leadbot's App Home (only then is it redrawn after changes)."""
-        return bool(self.store.user_setting(slack_user, "home_opened", 0))
+    def _publish(self, event: object) -> None:
+        self.events.publish(event)
 
-    def mark_home_opened(self, slack_user: str) -> None:
-        if not self.has_home(slack_user):
-            self.store.set_user_setting(slack_user, "home_opened", 1)
 
-    def set_assignment_dms(self, actor: Actor, on: bool) -> None:
-        with self._audited(actor, "notify", None, "on" if on else "off"):
-            self.store.set_user_setting(actor.slack_user, "assignment_dms", int(on))
+def _origin() -> dict[str, Any]:
+    return dict(ORIGIN.get() or {})
 
-    def previews_on(self, channel: str) -> bool:
-        """Whether messages naming a lead in ``channel`` get a preview (off unless an admin turned it on)."""
-        return bool(self.store.channel_setting(channel, "previews", 0))
 
-    def set_previews(self, actor: Actor, channel: str, on: bool) -> None:
-        with self._audited(actor, "previews", None, f"{'on' if on else 'off'} in {channel}"):
-            if not actor.is_admin:
-                raise NotAllowed("only Leadbot admins can turn lead previews on or off")
-            self.store.set_channel_setting(channel, "previews", int(on))
-
-    # -- staff links --------------------------------------------------------
-
-    def staff_id(self, slack_user: str, backend: str) -> str | None:
-        rows = self.store.db["staff_links"].rows_where("slack_user = ? and backend = ?", [slack_user, backend])
-        return next((r["staff_id"] for r in rows), None)
-
-    def slack_user_for(self, backend: str, staff_id: str) -> str | None:
-        rows = self.store.db["staff_links"].rows_where("backend = ? and staff_id = ?", [backend, staff_id])
-        return next((r["slack_user"] for r in rows), None)
-
-    def links(self, slack_user: str) -> list[StaffLink]:
-        rows = self.store.db["staff_links"].rows_where("slack_user = ?", [slack_user], order_by="backend")
-        return [StaffLink(slack_user=r["slack_user"], backend=r["backend"], staff_id=r["staff_id"]) for r in rows]
-
-    def link(self, actor: Actor, slack_user: str, staff_id: str, backend: str | None = None) -> StaffLink:
-        target = self.backend(backend) if backend else self.backend(self.default_backend)
-        with self._audited(actor, "link", None, f"{slack_user} → {target.name}:{staff_id}"):
-            self._require_may_link(actor, slack_user)
-            holder = self.slack_user_for(target.name, staff_id)
-            if holder and holder != slack_user:
-                raise LeadError(
-                    f"staff ID `{staff_id}` in {target.name} is already linked to <@{holder}>; unlink them first"
-                )
-            try:
-                with self.store.transaction() as db:
-                    db["staff_links"].upsert(
-                        {
-                            "slack_user": slack_user,
-                            "backend": target.name,
-                            "staff_id": staff_id,
-                            "linked_by": actor.slack_user,
-                            "linked_at": to_db_time(self.clock()),
-                        },
-                        pk=("slack_user", "backend"),
-                    )
-            except sqlite3.IntegrityError:
-                raise LeadError(f"staff ID `{staff_id}` in {target.name} was just linked to someone else") from None
-            return StaffLink(slack_user=slack_user, backend=target.name, staff_id=staff_id)
-
-    def unlink(self, actor: Actor, slack_user: str, backend: str | None = None) -> StaffLink:
-        target = self.backend(backend) if backend else self.backend(self.default_backend)
-        with self._audited(actor, "unlink", None, f"{slack_user} from {target.name}"):
-            self._require_may_link(actor, slack_user, unlinking=True)
-            staff_id = self.staff_id(slack_user, target.name)
-            if staff_id is None:
-                raise NotFound(f"<@{slack_user}> is not linked in {target.name}")
-            with self.store.transaction() as db:
-                db["staff_links"].delete((slack_user, target.name))
-            return StaffLink(slack_user=slack_user, backend=target.name, staff_id=staff_id)
-
-    # -- rules --------------------------------------------------------------
-
-    def _require_link(self, actor: Actor, backend: Backend) -> str:
-        staff_id = self.staff_id(actor.slack_user, backend.name)
-        if staff_id is None:
-            raise NotAllowed(
-                f"you are not linked to a staff ID in {backend.name}, so you can't change its leads."
-                f" Ask an admin to run `/lead link @you STAFF_ID backend={backend.name}`"
-            )
-        return staff_id
-
-    def _staff_for_assignee(self, slack_user: str, backend: Backend) -> str:
-        staff_id = self.staff_id(slack_user, backend.name)
-        if staff_id is None:
-            raise NotAllowed(
-                f"<@{slack_user}> is not linked to a staff ID in {backend.name}."
-                f" An admin can link them: `/lead link @them STAFF_ID backend={backend.name}`"
-            )
-        return staff_id
-
-    def _require_may_link(self, actor: Actor, slack_user: str, *, unlinking: bool = False) -> None:
-        if actor.is_admin:
-            return
-        if slack_user == actor.slack_user and (self.self_link or unlinking):
-            return
-        if slack_user == actor.slack_user:
-            raise NotAllowed("only Leadbot admins can link staff IDs here; ask one to link you")
-        raise NotAllowed("only Leadbot admins can link or unlink other people")
-
-    @contextmanager
-    def _audited(self, actor: Actor, action: str, ref: str | None, detail: str = "") -> Iterator[dict]:
-        record: dict = {"ref": ref}
+def _landed_event(item: QueuedWrite, lead: Lead, backend: Backend) -> LeadEvent | None:
+    """The event a queued write would have published had it landed at once."""
+    common: dict[str, Any] = {"lead": lead, "by_user": item.slack_user, "origin": item.origin, "settled": item}
+    args = item.args
+    if item.op == "create":
+        return LeadCreated(**common)
+    if item.op == "assign":
+        return LeadAssigned(**common, previous_owner=args.get("previous_owner"))
+    if item.op == "log_follow_up":
+        next_at = (args.get("follow_up") or {}).get("next_follow_up")
+        return FollowUpLogged(**common, next_follow_up=datetime.fromisoformat(next_at) if next_at else None)
+    if item.op == "add_note":
+        return NoteAdded(**common)
+    if item.op == "change_status":
+        change = args.get("change") or {}
         try:
-            yield record
-        except Queued as exc:
-            self.store.audit(
-                slack_user=actor.slack_user,
-                action=action,
-                lead_ref=record["ref"],
-                result="queued",
-                detail=exc.message,
-            )
-            raise
-        except LeadError as exc:
-            self.store.audit(
-                slack_user=actor.slack_user,
-                action=action,
-                lead_ref=record["ref"],
-                result="refused",
-                detail=exc.message,
-            )
-            raise
-        except Exception as exc:
-            self.store.audit(
-                slack_user=actor.slack_user,
-                action=action,
-                lead_ref=record["ref"],
-                result="error",
-                detail=type(exc).__name__,
-            )
-            raise
-        self.store.audit(slack_user=actor.slack_user, action=action, lead_ref=record["ref"], result="ok", detail=detail)
+            label = backend.status_option(change.get("status", "")).label
+        except LeadError:  # a backend that cannot list its statuses now: its value will do
+            label = str(change.get("status"))
+        return StatusChanged(**common, status_label=label, sub_status=change.get("sub_status"))
+    if item.op == "reschedule":
+        return FollowUpMoved(**common, to=datetime.fromisoformat(args["when"]))
+    if item.op == "add_deal":
+        return DealAdded(**common, deal=Deal.model_validate(args["deal"]))
+    if item.op == "set_department":
+        return DepartmentSet(**common, department=args["department"])
+    return None

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from services.errors import Invalid
 
 
 class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Activity(Model):
+    """One line of a lead's history, newest first on cards."""
+
+    kind: str  # "follow_up" | "note" | "status"
+    at: AwareDatetime
+    by: str | None
+    text: str
 
 
 class Lead(Model):
@@ -27,12 +40,19 @@ class Lead(Model):
     next_follow_up: AwareDatetime | None = None
     last_activity: AwareDatetime | None = None
     created_at: AwareDatetime | None = None
+    department: str | None = None  # where the backend hands leads to departments (Getlead)
+    created_by: str | None = None  # the staff ID that created it, where the backend keeps it (local)
 
     @property
     def ref(self) -> str:
         return f"{self.backend}:{self.id}"
 
     notices: list[str] = Field(default_factory=list)  # the backend's warnings about this lead, to show
+    # The lead's history when the backend's reply carried it (newest first); None: not read with the lead.
+    history: tuple[Activity, ...] | None = None
+    # A backend that cannot be read (Getlead): every field is what Leadbot sent, as Leadbot recorded it,
+    # so a card says "as recorded by Leadbot". False: the backend itself answered.
+    as_recorded: bool = False
 
 
 class NewLead(Model):
@@ -48,6 +68,7 @@ class NewLead(Model):
     note: str | None = None
     sub_status: str | None = None  # backends with reasons and sub-statuses (Capillary)
     customer: str | None = None  # the backend's own customer id (Capillary userId), instead of email/phone
+    receipt: str | None = None  # Leadbot's mark on this write, so a retry can tell whether it landed
 
 
 class FollowUp(Model):
@@ -55,12 +76,28 @@ class FollowUp(Model):
     notes: str | None = None
     next_follow_up: AwareDatetime | None = None
     by: str
+    receipt: str | None = None
 
 
 class Note(Model):
     text: str = Field(min_length=1, max_length=3000)
     by: str
     at: AwareDatetime
+    receipt: str | None = None
+
+
+class Deal(Model):
+    """A deal on a lead (Getlead): what it is worth and is called, how it stands, when it starts and should close."""
+
+    amount: Decimal = Field(ge=0, max_digits=15)
+    name: str | None = Field(None, max_length=150)
+    status: str | None = Field(None, max_length=60)  # None: the backend's default deal status
+    start: date | None = None
+    end: date | None = None  # the expected close
+    note: str | None = Field(None, max_length=3000)
+    by: str
+    at: AwareDatetime
+    receipt: str | None = None
 
 
 class StatusChange(Model):
@@ -69,15 +106,7 @@ class StatusChange(Model):
     sub_status: str | None = None
     by: str
     at: AwareDatetime
-
-
-class Activity(Model):
-    """One line of a lead's history, newest first on cards."""
-
-    kind: str  # "follow_up" | "note" | "status"
-    at: AwareDatetime
-    by: str | None
-    text: str
+    receipt: str | None = None
 
 
 class StaffLink(Model):
@@ -92,10 +121,25 @@ class StatusModel(StrEnum):
     WITH_REASONS = "with_reasons"  # a status change needs a reason id / sub-status
 
 
+class Colour(StrEnum):
+    """A status's colour: each surface draws it its own way (an emoji in Slack, a colour in a terminal)."""
+
+    BLUE = "blue"
+    GREEN = "green"
+    RED = "red"
+    YELLOW = "yellow"
+    ORANGE = "orange"
+    PURPLE = "purple"
+    BROWN = "brown"
+    BLACK = "black"
+    WHITE = "white"
+    GREY = "grey"
+
+
 class StatusOption(Model):
     value: str
     label: str
-    emoji: str = ""
+    colour: Colour | None = None
     open: bool = True  # open leads are listed and reminded; closed ones are done
 
 
@@ -110,12 +154,18 @@ class Capabilities(Model):
     note: bool = True
     status: bool = True
     status_model: StatusModel = StatusModel.FIXED
-    deals: bool = False
-    departments: bool = False
+    deals: bool = False  # Backend.add_deal
+    departments: bool = False  # Backend.set_department
+    opportunities: bool = False  # Backend.opportunities: a lead's opportunities, paged (LeadSquared)
     notes_how: str = ""  # how notes are stored where the API has no note endpoint
+    snooze_how: str = ""  # how a snooze (moving the next follow-up) is stored, where it is not plain
     staff_ids: str = ""  # what a staff ID looks like in this backend, for /lead link
     queues_writes: bool = False  # a write it cannot take now goes to the outbox (remote backends)
+    # Whether ``applied()`` can see a write: a write-only API cannot, so a write whose try may have
+    # landed is never sent again blindly (it could double); the person is told it may have landed.
+    verifiable: bool = True
     customer_ids: bool = False  # a new lead can name an existing customer by the backend's id
+    limits: str = ""  # what the backend cannot do, in a sentence, for /lead backends (a write-only API)
 
 
 class Choice(Model):
@@ -139,3 +189,48 @@ class LeadPage(Model):
     total: int  # at least this many; exact unless ``more`` says the backend could not count
     offset: int
     more: bool | None = None  # None: total is exact
+
+
+class Opportunity(Model):
+    """One opportunity of a lead, with the fields a card shows (each account names its own columns for them)."""
+
+    id: str
+    name: str
+    stage: str | None = None  # the account's own stage column (LeadSquared: mx_Custom_2 by default)
+    status: str | None = None  # Open, Won, Lost …
+    owner: str | None = None  # the staff ID Leadbot links its owner by, when known, else the backend's
+    owner_name: str | None = None  # the owner's name as the backend shows it (they may not be linked)
+    value: str | None = None  # as the account shows it ("2500000", "200,000"): formats differ by account
+    created_at: AwareDatetime | None = None
+
+
+class OpportunityPage(Model):
+    """One page of a lead's opportunities, newest first; ``page`` counts from 1."""
+
+    opportunities: list[Opportunity]
+    total: int  # every opportunity of the lead, on all pages
+    page: int
+    size: int
+
+    @property
+    def more(self) -> bool:
+        """Whether a later page has more (a More button)."""
+        return self.page * self.size < self.total
+
+
+M = TypeVar("M", bound=BaseModel)
+FIELD_WORDS = {"text": "the note", "notes": "the notes", "name": "the name", "note": "the note"}
+
+
+def validated(model: type[M], /, **values: Any) -> M:
+    """``model(**values)``, where what fails validation is the user's to fix: ``Invalid``, naming the field."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        error = exc.errors(include_input=False)[0]
+        field = str(error["loc"][0]) if error["loc"] else None
+        said = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+        for noun in ("String ", "Input ", "Value "):
+            said = said.removeprefix(noun)
+        what = FIELD_WORDS.get(field or "", field or "a value")
+        raise Invalid("{what} {said}", field=field, what=what, said=said[:1].lower() + said[1:]) from None

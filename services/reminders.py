@@ -9,23 +9,25 @@ same local day only.
 
 from __future__ import annotations
 
+import logging
 import re
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.store import Store, from_db_time, to_db_time
-from services.errors import LeadError
-from services.leads import Actor, LeadService
+from services.audit import Actor
+from services.errors import Code, Invalid, LeadError
+from services.leads import LeadService
 from services.models import Lead
+from services.ports import DigestLedger, DigestRecord, Preferences
+
+log = logging.getLogger("leadbot.digests")
 
 DEFAULT_AT = time(9, 0)
 SHOWN = 10  # leads per digest; the rest are counted and pointed to
 READ_AT_MOST = 100  # per backend and digest
 CLAIM_LEASE = timedelta(minutes=5)  # a claim not sent by then was cut off (a crash): its outcome is unknown
-TZ_FRESH = timedelta(days=1)
 HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -78,71 +80,54 @@ def local_day(now: datetime, tz: str | None) -> date:
 
 
 class Reminders:
-    def __init__(self, service: LeadService) -> None:
+    def __init__(self, service: LeadService, prefs: Preferences, digests: DigestLedger) -> None:
         self.service = service
-        self.store: Store = service.store
+        self.prefs = prefs
+        self.ledger = digests
 
     # -- settings ---------------------------------------------------------------------------
 
     def settings(self, slack_user: str) -> ReminderSettings:
-        row = self.store.db.execute(
-            "select reminders, remind_at, tz from user_settings where slack_user = ?", [slack_user]
-        ).fetchone()
-        on, at, tz = row if row else (None, None, None)
-        return ReminderSettings(on=on is None or bool(on), at=_parse_at(at) or DEFAULT_AT, tz=tz)
+        prefs = self.prefs.user(slack_user)
+        return ReminderSettings(on=prefs.reminders, at=_parse_at(prefs.remind_at) or DEFAULT_AT, tz=prefs.tz)
 
     def set_on(self, actor: Actor, on: bool) -> None:
-        with self.service._audited(actor, "remind", None, "on" if on else "off"):
-            self.store.set_user_setting(actor.slack_user, "reminders", int(on))
+        with self.service.audit.action(actor, "remind", None, "on" if on else "off"):
+            self.prefs.set_user(actor.slack_user, reminders=on)
 
     def set_at(self, actor: Actor, text: str) -> time:
-        with self.service._audited(actor, "remind", None, f"at {text}"):
+        with self.service.audit.action(actor, "remind", None, f"at {text}"):
             at = _parse_at(text)
             if at is None:
-                raise LeadError(f"`{text}` is not a time of day: use 24-hour HH:MM, e.g. `08:30`")
-            self.store.set_user_setting(actor.slack_user, "remind_at", f"{at:%H:%M}")
-            self.store.set_user_setting(actor.slack_user, "reminders", 1)
+                raise Invalid(
+                    "{value} is not a time of day: use 24-hour HH:MM, e.g. {example}",
+                    field="remind_at",
+                    value=Code(text),
+                    example=Code("08:30"),
+                )
+            self.prefs.set_user(actor.slack_user, remind_at=f"{at:%H:%M}", reminders=True)
             return at
-
-    def needs_tz(self, slack_user: str, now: datetime) -> bool:
-        checked = self.store.user_setting(slack_user, "tz_checked_at", None)
-        return checked is None or now - from_db_time(checked) >= TZ_FRESH
-
-    def set_tz(self, slack_user: str, tz: str, now: datetime) -> None:
-        self.store.set_user_setting(slack_user, "tz", tz)
-        self.store.set_user_setting(slack_user, "tz_checked_at", to_db_time(now))
 
     # -- who is due -------------------------------------------------------------------------
 
     def owners(self) -> list[str]:
         """Everyone linked on at least one backend (only they can own leads)."""
-        rows = self.store.db.execute("select distinct slack_user from staff_links order by slack_user").fetchall()
-        return [r[0] for r in rows]
+        return self.service.people.linked_users()
 
     def due(self, now: datetime) -> list[tuple[str, date]]:
         """(owner, local day) pairs whose digest time has passed today with no digest claimed yet."""
-        rows = self.store.db.execute(
-            """
-            select l.slack_user, s.reminders, s.remind_at, s.tz
-              from (select distinct slack_user from staff_links) l
-              left join user_settings s on s.slack_user = l.slack_user
-             order by l.slack_user
-            """
-        ).fetchall()
-        done = {
-            (u, d)
-            for u, d in self.store.db.execute(
-                "select slack_user, day from digests where day >= ?", [(now.date() - timedelta(days=2)).isoformat()]
-            ).fetchall()
-        }
+        owners = self.owners()
+        prefs = self.prefs.users(owners)
+        taken = self.ledger.taken_since(now.date() - timedelta(days=2))
         found = []
-        for user, on, at, tz in rows:
-            if on is not None and not on:
+        for user in owners:
+            setting = prefs[user]
+            if not setting.reminders:
                 continue
-            day = local_day(now, tz)
-            if (user, day.isoformat()) in done:
+            day = local_day(now, setting.tz)
+            if (user, day) in taken:
                 continue
-            if now >= remind_instant(day, _parse_at(at) or DEFAULT_AT, tz):
+            if now >= remind_instant(day, _parse_at(setting.remind_at) or DEFAULT_AT, setting.tz):
                 found.append((user, day))
         return found
 
@@ -150,36 +135,17 @@ class Reminders:
 
     def claim(self, slack_user: str, day: date, now: datetime) -> bool:
         """Take (owner, day) for sending; False if it is taken (sent, being sent, or sent by another process)."""
-        try:
-            with self.store.transaction() as db:
-                db["digests"].insert(
-                    {
-                        "slack_user": slack_user,
-                        "day": day.isoformat(),
-                        "state": "claimed",
-                        "claimed_at": to_db_time(now),
-                    }
-                )
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        return self.ledger.claim(slack_user, day, now)
 
     def record(self, slack_user: str, day: date, state: str, **values: object) -> None:
-        with self.store.transaction() as db:
-            db["digests"].update((slack_user, day.isoformat()), {"state": state, **values})
+        self.ledger.record(slack_user, day, state, **values)
 
-    def row(self, slack_user: str, day: date) -> dict | None:
-        rows = list(self.store.db["digests"].rows_where("slack_user = ? and day = ?", [slack_user, day.isoformat()]))
-        return rows[0] if rows else None
+    def row(self, slack_user: str, day: date) -> DigestRecord | None:
+        return self.ledger.get(slack_user, day)
 
-    def unsettled(self, now: datetime) -> list[dict]:
+    def unsettled(self, now: datetime) -> list[DigestRecord]:
         """Digests whose send may or may not have reached Slack: a timeout, or a claim cut off by a crash."""
-        stale = to_db_time(now - CLAIM_LEASE)
-        return list(
-            self.store.db["digests"].rows_where(
-                "state = 'unknown' or (state = 'claimed' and claimed_at <= ?)", [stale], order_by="claimed_at"
-            )
-        )
+        return self.ledger.unsettled(now - CLAIM_LEASE)
 
     # -- what a digest holds ----------------------------------------------------------------
 
@@ -190,7 +156,7 @@ class Reminders:
         total = 0
         per_backend: Counter[str] = Counter()
         unreadable = []
-        for link in self.service.links(slack_user):
+        for link in self.service.people.links(slack_user):
             try:
                 page = self.service.search(
                     backend=link.backend, owner_user=slack_user, due_before=end_of_day, limit=READ_AT_MOST
@@ -198,8 +164,9 @@ class Reminders:
             except LeadError as exc:
                 unreadable.append(f"{link.backend}: {exc.message}")
                 continue
-            except Exception as exc:  # one backend down must not cost the owner the others' digest
-                unreadable.append(f"{link.backend}: {type(exc).__name__}")
+            except Exception:  # one backend's bug must not cost the owner the others' digest
+                log.exception("digest for %s: reading %s failed", slack_user, link.backend)
+                unreadable.append(f"{link.backend}: Leadbot could not read it (see the log)")
                 continue
             leads += page.leads
             total += page.total

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.errors import LeadError
+from services.errors import Code, LeadError
 
 WHEN_HELP = "e.g. `tomorrow 10am`, `2026-12-01 15:00`, `in 3 days`, `fri`"
 
@@ -23,8 +23,8 @@ def parse_when(text: str, tz_name: str | None, now: datetime | None = None) -> d
     A bare day (``fri``, ``tomorrow``) means 09:00 that day, the usual start of
     a working day, rather than dateparser's "now's clock time on that day".
     """
-    # Imported here: the serving process only acks and never reads a date, and dateparser costs
-    # ~11 MB there (bench/ack.py counts both processes' memory).
+    # Imported here: the serving process only acks and never reads a date, and dateparser's
+    # memory would be spent there for nothing (bench/README.md).
     import dateparser
 
     tz = zone(tz_name)
@@ -40,7 +40,7 @@ def parse_when(text: str, tz_name: str | None, now: datetime | None = None) -> d
     cleaned = text.strip()
     parsed = dateparser.parse(cleaned, languages=["en"], settings=settings) if cleaned else None
     if parsed is None:
-        raise LeadError(f"I can't read `{text}` as a date or time ({WHEN_HELP})")
+        raise LeadError("I can't read {text} as a date or time ({help})", text=Code(text), help=WHEN_HELP)
     if not _mentions_time(cleaned):
         local = parsed.astimezone(tz).replace(hour=9, minute=0, second=0, microsecond=0)
         parsed = local

@@ -2,26 +2,38 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import uvicorn
 
-from bot.app import build_app, build_service
+from bot.app import Runtime, build_app, build_runtime
 from bot.config import load_settings
-from bot.executor import TrackedExecutor
+from bot.executor import InlineExecutor, TrackedExecutor
 from bot.fakeslack import FakeSlack
+from bot.journal import Journal
 from bot.server import asgi_app
 from bot.workproc import WorkProcess
+from services.audit import Actor
 from services.leads import LeadService
-from tests.slack import SIGNING_SECRET, SlackDriver
+from services.models import Lead, NewLead
+from tests.slack import SIGNING_SECRET, DispatchTransport, HttpTransport, SlackDriver
 
 ADMIN = "UADMIN"
 REP = "UREP1"
 OTHER = "UREP2"
 STRANGER = "USTRANGER"
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer runs
+    return gone.pid
 
 
 @pytest.fixture
@@ -60,80 +72,196 @@ def settings(tmp_path: Path, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPa
     return bot_settings(tmp_path, fake_slack, monkeypatch)
 
 
+# The REST leads API's Required strings Leadbot cannot get from what was typed, and a short timeout.
+LEADSAPI_CONFIG = (
+    "[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n"
+    'defaults = { photo = "p.png", location = "-", position = "-", description = "-", company = "-" }\n'
+)
+
+
 @pytest.fixture
-def service(settings) -> LeadService:
-    return build_service(settings)
+def api_fake():
+    """The REST leads API's fake (tests/fakes/leadsapi.py)."""
+    from tests.fakes.leadsapi import FakeLeadsApi
+
+    fake = FakeLeadsApi().start()
+    yield fake
+    fake.stop()
+
+
+def leadsapi_settings(tmp_path: Path, fake_slack: FakeSlack, api_fake, monkeypatch: pytest.MonkeyPatch, config=None):
+    """Settings with the REST leads API configured on ``api_fake`` (``config``: LEADSAPI_CONFIG by default)."""
+    from tests.fakes.leadsapi import TOKEN
+
+    return bot_settings(
+        tmp_path,
+        fake_slack,
+        monkeypatch,
+        config=config or LEADSAPI_CONFIG,
+        leadbot_leadsapi_url=api_fake.url,
+        leadbot_leadsapi_token=TOKEN,
+    )
+
+
+class Clock:
+    """The time every part of the bot reads: real unless a test sets ``at`` (then it stands still)."""
+
+    def __init__(self, at: datetime | None = None) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at or datetime.now(UTC)
+
+    def advance(self, **delta: float) -> None:
+        self.at = self() + timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def runtime(request, settings, clock) -> Iterator[Runtime]:
+    """The process's dependencies. Work after the ack runs inline, unless the test serves over HTTP (``bot``)."""
+    marker = request.node.get_closest_marker("work_process")
+    if marker is not None:
+        background = WorkProcess(settings, **marker.kwargs)
+        background.start()
+    elif "bot" in request.fixturenames:
+        background = TrackedExecutor(journal=request.getfixturevalue("journal"))
+    else:
+        background = InlineExecutor()
+    # Backends back off between retried reads without waiting: the tests' time is the Clock's.
+    built = build_runtime(settings, background=background, clock=clock, sleep=lambda seconds: None)
+    built.deps.poster.sleep = lambda seconds: None  # nor do posts wait for their pace (tests of pacing set it)
+    yield built
+    if hasattr(background, "shutdown"):
+        background.shutdown()
+    built.close()
+
+
+@pytest.fixture
+def service(runtime: Runtime) -> LeadService:
+    return runtime.service
+
+
+@pytest.fixture
+def app(runtime: Runtime):
+    return build_app(runtime)
+
+
+@pytest.fixture
+def slack(request, app, runtime: Runtime, fake_slack) -> SlackDriver:
+    """Slack's requests into ``app.dispatch``; with the ``bot`` fixture (or a work process), over HTTP."""
+    if "bot" in request.fixturenames or request.node.get_closest_marker("work_process"):
+        return request.getfixturevalue("bot").slack
+    return SlackDriver(DispatchTransport(app), fake_slack, lambda timeout=10: True)
+
+
+@pytest.fixture
+def journal(settings) -> Iterator[Journal]:
+    """The journal of acked requests in the test's database, as ``leadbot run`` keeps it."""
+    kept = Journal(str(settings.leadbot_db))
+    yield kept
+    kept.close()
 
 
 class RunningBot:
-    """The ASGI app under uvicorn on a loopback socket, as ``leadbot run`` serves it.
+    """The ASGI app under uvicorn on a loopback socket, as ``leadbot run`` serves it (with its journal)."""
 
-    ``work_process`` (``WorkProcess`` options; a test asks with
-    ``@pytest.mark.work_process(...)``) runs the work after the ack in a separate
-    process, as production does; the default keeps it on threads in this process
-    so tests can reach into the service.
-    """
-
-    def __init__(self, settings, service: LeadService, fake: FakeSlack, *, work_process: dict | None = None) -> None:
-        if work_process is not None:
-            self.executor: TrackedExecutor | WorkProcess = WorkProcess(settings, **work_process)
-            self.executor.start()
-        else:
-            self.executor = TrackedExecutor()
-        self.app = build_app(settings, service, executor=self.executor)
-        self.service = service
+    def __init__(self, runtime: Runtime, app, fake: FakeSlack, journal: Journal) -> None:
+        self.runtime = runtime
+        self.executor = runtime.deps.background
+        self.service = runtime.service
+        self.journal = journal
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)  # accepted connections queue here until uvicorn's loop runs
-        config = uvicorn.Config(asgi_app(self.app, service.store, self.executor), log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            asgi_app(app, runtime.store, self.executor, journal), log_level="warning", lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
         host, port = self.sock.getsockname()
         self.url = f"http://{host}:{port}"
-        self.slack = SlackDriver(self.url, fake, self.executor)
+        self.slack = SlackDriver(HttpTransport(self.url), fake, self.executor.wait_idle)
 
     def stop(self) -> None:
+        """Stop taking requests, then let the work already acked finish."""
         self.server.should_exit = True
         self.thread.join(10)
         self.executor.shutdown()
 
 
 @pytest.fixture
-def bot(request, settings, service, fake_slack) -> Iterator[RunningBot]:
-    marker = request.node.get_closest_marker("work_process")
-    running = RunningBot(settings, service, fake_slack, work_process=marker and marker.kwargs)
+def bot(runtime, app, fake_slack, journal) -> Iterator[RunningBot]:
+    """The real server in front of the app; ``@pytest.mark.work_process(...)`` puts the work in another process."""
+    running = RunningBot(runtime, app, fake_slack, journal)
     yield running
     running.stop()
 
 
 @pytest.fixture
-def slack(bot: RunningBot) -> SlackDriver:
-    return bot.slack
-
-
-@pytest.fixture
 def linked(service: LeadService) -> LeadService:
     """The admin and one rep linked on the local backend."""
-    from services.leads import Actor
-
     admin = Actor(slack_user=ADMIN, is_admin=True)
-    service.link(admin, ADMIN, "ada")
-    service.link(admin, REP, "ana")
+    service.people.link(admin, ADMIN, "ada")
+    service.people.link(admin, REP, "ana")
     return service
 
 
 def new_lead(service: LeadService, name: str = "Ada Lovelace", *, by: str = ADMIN, **fields) -> str:
     """Create a lead directly through the service (setup, not the thing under test); return its ref."""
-    from services.leads import Actor
-    from services.models import NewLead
-
     fields.setdefault("email", "ada@example.com")
     lead = service.create(Actor(slack_user=by, is_admin=by == ADMIN), NewLead(name=name, **fields))
     return lead.ref
+
+
+def lead(service: LeadService, ref: str) -> Lead:
+    """The lead as its backend has it now."""
+    return service.get(ref)
+
+
+def activity(service: LeadService, ref: str, limit: int = 20) -> list[tuple[str, str]]:
+    """The lead's history as (kind, text), newest first, as its backend has it."""
+    return [(a.kind, a.text) for a in service.activity(service.get(ref), limit)]
+
+
+def leads(service: LeadService, **query) -> list[Lead]:
+    """The local backend's leads matching ``query`` (open ones by default), as ``/lead list`` would find them."""
+    return service.search(backend="local", limit=1000, **query).leads
+
+
+def audited(service: LeadService, **where) -> list[tuple[str, str]]:
+    """What the audit trail says happened: (result, detail) per entry."""
+    return [(e.result, e.detail) for e in service.audit.log.entries(**where)]
+
+
+def unreadable_backend(service: LeadService, slack_user: str, error: Exception) -> None:
+    """Configure a second backend (``leadsapi``) whose every search raises ``error``, and link ``slack_user`` on it."""
+    from services.backends.local import LocalBackend
+
+    class Unreadable(LocalBackend):
+        name = "leadsapi"
+        title = "REST leads API"
+
+        def search(self, query):
+            raise error
+
+    local = service.backends.get("local")
+    service.backends.configured["leadsapi"] = Unreadable(local.leads, local.clock)
+    service.people.link(Actor(slack_user=ADMIN, is_admin=True), slack_user, "77", backend="leadsapi")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """An empty run is a broken run (a bad path or import), never a green one."""
     if not session.items and not session.config.option.keyword:
         raise pytest.UsageError("no tests were collected: check testpaths and imports")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Under xdist the workers collect; the controller says it here, and the exit status stays 5.
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.config.get_terminal_writer().line("no tests were collected: check testpaths and imports", red=True)

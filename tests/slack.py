@@ -1,54 +1,97 @@
-"""Sending requests to Leadbot the way Slack does: signed, form-encoded, over HTTP.
+"""Playing Slack in tests: signed requests into the app, and what the fake Slack received.
 
-Payload shapes follow Slack's documented slash command, block_actions and
-view_submission payloads.
+Requests are built by ``bot.slackrequests`` (the console uses the same
+builder) and signed with the test signing secret. ``SlackDriver`` sends them
+either through Bolt's ``app.dispatch`` in this process (fast; the work after
+the ack runs inline, before the reply comes back) or over HTTP to the real
+server (``HttpTransport``), for the server, signing and the work process.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
+import hashlib
+import hmac
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
-from slack_sdk.signature import SignatureVerifier
+from slack_bolt import App, BoltRequest
 
-from bot.executor import HeldWork
-from bot.fakeslack import TEAM, FakeSlack
+from bot import slackrequests as sr
+from bot.fakeslack import FakeSlack
 
 SIGNING_SECRET = "test-signing-secret"
-_ids = itertools.count(1)
-
-
 CARD_TS = "1700000000.000100"  # the ts of the message every clicked card is in
 
 
 def signed_headers(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    return sr.SlackRequest(body, "application/x-www-form-urlencoded").headers(secret, timestamp=timestamp)
+
+
+def signed_bytes(
+    body: bytes, content_type: str = "application/x-www-form-urlencoded", *, timestamp: int | None = None
+) -> dict[str, str]:
+    """Headers signing ``body`` byte for byte, as Slack signs (any bytes, UTF-8 or not)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
-    return {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": signature,
-    }
+    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+@dataclass
+class Answer:
+    """The ack as Slack would receive it."""
+
+    status_code: int
+    text: str
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.text)
+
+
+class DispatchTransport:
+    """Into ``app.dispatch``, as bolt-python's own scenario tests do."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def send(self, body: str, headers: dict[str, str]) -> Answer:
+        response = self.app.dispatch(BoltRequest(body=body, headers={k: [v] for k, v in headers.items()}))
+        return Answer(response.status, response.body, {k: v[0] for k, v in response.headers.items()})
+
+
+class HttpTransport:
+    """Over loopback HTTP to the real server."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=10)
+
+    def send(self, body: str, headers: dict[str, str]) -> Answer:
+        response = self.http.post("/slack/events", content=body, headers=headers)
+        return Answer(response.status_code, response.text, dict(response.headers))
 
 
 class SlackDriver:
-    """Plays Slack: posts signed requests to ``/slack/events`` and waits for the work after the ack."""
+    """Plays Slack: sends signed requests and waits for the work after the ack."""
 
-    def __init__(self, base_url: str, fake: FakeSlack, executor: HeldWork) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=10)
+    def __init__(self, transport: DispatchTransport | HttpTransport, fake: FakeSlack, wait_idle: Callable[..., bool]):
+        self.transport = transport
         self.fake = fake
-        self.executor = executor
+        self.wait_idle = wait_idle
 
-    def post(self, body: str, headers: dict[str, str] | None = None, *, wait: bool = True) -> httpx.Response:
-        """``wait=False`` returns with the ack, before the work behind it is done."""
-        response = self.http.post("/slack/events", content=body, headers=headers or signed_headers(body))
+    def post(self, body: str, headers: dict[str, str] | None = None, *, wait: bool = True) -> Answer:
+        """``wait=False`` returns with the ack, before the work behind it is done (over HTTP)."""
+        answer = self.transport.send(body, headers or signed_headers(body))
         if wait:
-            assert self.executor.wait_idle(10), "the work after the ack did not finish"
-        return response
+            assert self.wait_idle(10), "the work after the ack did not finish"
+        return answer
+
+    def send(self, request: sr.SlackRequest, headers: dict[str, str] | None = None, *, wait: bool = True) -> Answer:
+        return self.post(request.body, {**request.headers(SIGNING_SECRET), **(headers or {})}, wait=wait)
 
     def command(
         self,
@@ -59,29 +102,45 @@ class SlackDriver:
         trigger_id: str | None = None,
         headers: dict[str, str] | None = None,
         wait: bool = True,
-    ) -> httpx.Response:
-        n = next(_ids)
-        form = {
-            "token": "deprecated-verification-token",
-            "team_id": TEAM,
-            "team_domain": "leadbot-test",
-            "channel_id": channel,
-            "channel_name": "sales",
-            "user_id": user,
-            "user_name": user.lower(),
-            "command": "/lead",
-            "text": text,
-            "api_app_id": "A0LEADBOT",
-            "is_enterprise_install": "false",
-            "response_url": self.fake.response_url(f"cmd{n}"),
-            "trigger_id": trigger_id or f"{n}.1234.trigger",
-        }
-        body = urlencode(form)
-        return self.post(body, {**signed_headers(body), **(headers or {})}, wait=wait)
+    ) -> Answer:
+        n = sr.next_id()
+        request = sr.slash_command(
+            text,
+            user=user,
+            channel=channel,
+            response_url=self.fake.response_url(f"cmd{n}"),
+            trigger_id=trigger_id or f"{n}.1234.trigger",
+        )
+        return self.send(request, headers, wait=wait)
 
-    def interact(self, payload: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
-        body = urlencode({"payload": json.dumps(payload)})
-        return self.post(body, {**signed_headers(body), **(headers or {})})
+    def interact(self, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Answer:
+        return self.send(sr.interaction(payload), headers)
+
+    def _press(
+        self,
+        action: dict[str, Any],
+        message_blocks: list[dict[str, Any]],
+        *,
+        user: str,
+        channel: str,
+        trigger_id: str | None,
+        ephemeral: bool = False,
+        home: dict[str, Any] | None = None,
+        key: str = "act",
+    ) -> Answer:
+        n = sr.next_id()
+        request = sr.block_actions(
+            action,
+            user=user,
+            trigger_id=trigger_id or f"{n}.5678.trigger",
+            response_url=self.fake.response_url(f"{key}{n}"),
+            channel=channel,
+            message_ts=CARD_TS,
+            message_blocks=message_blocks,
+            ephemeral=ephemeral,
+            home_view=home,
+        )
+        return self.send(request)
 
     def click(
         self,
@@ -94,42 +153,16 @@ class SlackDriver:
         trigger_id: str | None = None,
         ephemeral: bool = False,
         home: dict[str, Any] | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """Press a button on a message; ``ephemeral`` cards come back without their blocks, as in Slack.
 
         With ``home`` (a published App Home view) the button is pressed there instead.
         """
-        button, block = _find_button(message_blocks, action_id, value)
-        n = next(_ids)
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
-            "api_app_id": "A0LEADBOT",
-            "token": "deprecated-verification-token",
-            "container": {
-                "type": "message",
-                "message_ts": CARD_TS,
-                "channel_id": channel,
-                "is_ephemeral": ephemeral,
-            },
-            "trigger_id": trigger_id or f"{n}.5678.trigger",
-            "team": {"id": TEAM, "domain": "leadbot-test"},
-            "channel": {"id": channel, "name": "sales"},
-            "response_url": self.fake.response_url(f"act{n}"),
-            "actions": [
-                {
-                    "action_id": button["action_id"],
-                    "block_id": block.get("block_id", "b"),
-                    "text": button["text"],
-                    "value": button.get("value"),
-                    "type": "button",
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        if not ephemeral:
-            payload["message"] = {"type": "message", "ts": CARD_TS, "text": "card", "blocks": message_blocks}
-        return self.interact(_on_home(payload, home))
+        element, block = sr.find_element(message_blocks, action_id, value)
+        action = sr.button_action(element, block)
+        return self._press(
+            action, message_blocks, user=user, channel=channel, trigger_id=trigger_id, ephemeral=ephemeral, home=home
+        )
 
     def pick_user(
         self,
@@ -140,41 +173,13 @@ class SlackDriver:
         user: str = "UADMIN",
         trigger_id: str | None = None,
         home: dict[str, Any] | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """Pick ``picked`` in a users_select on the message (or on the App Home ``home``)."""
-        block = next(
-            b
-            for b in message_blocks
-            if b["type"] == "actions"
-            and any(e.get("action_id") == action_id and e["type"] == "users_select" for e in b["elements"])
+        element, block = sr.find_element(message_blocks, action_id)
+        action = sr.user_select_action(element, block, picked)
+        return self._press(
+            action, message_blocks, user=user, channel="C0SALES", trigger_id=trigger_id, home=home, key="pick"
         )
-        n = next(_ids)
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
-            "api_app_id": "A0LEADBOT",
-            "container": {
-                "type": "message",
-                "message_ts": CARD_TS,
-                "channel_id": "C0SALES",
-                "is_ephemeral": False,
-            },
-            "trigger_id": trigger_id or f"{n}.2468.trigger",
-            "team": {"id": TEAM, "domain": "leadbot-test"},
-            "channel": {"id": "C0SALES", "name": "sales"},
-            "message": {"type": "message", "ts": CARD_TS, "blocks": message_blocks},
-            "response_url": self.fake.response_url(f"pick{n}"),
-            "actions": [
-                {
-                    "type": "users_select",
-                    "action_id": action_id,
-                    "block_id": block["block_id"],
-                    "selected_user": picked,
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        return self.interact(_on_home(payload, home))
 
     def choose(
         self,
@@ -185,40 +190,14 @@ class SlackDriver:
         user: str = "UADMIN",
         trigger_id: str | None = None,
         home: dict[str, Any] | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         """Pick the option labelled ``label`` in a static_select on the message (or on the App Home ``home``)."""
-        for block in message_blocks:
-            for element in block.get("elements", []) if block["type"] == "actions" else []:
-                if element.get("action_id") == action_id and element["type"] == "static_select":
-                    option = next(o for o in element["options"] if o["text"]["text"] == label)
-                    break
-            else:
-                continue
-            break
-        else:
-            raise AssertionError(f"no select {action_id} on the message")
-        n = next(_ids)
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
-            "api_app_id": "A0LEADBOT",
-            "container": {"type": "message", "message_ts": CARD_TS, "channel_id": "C0SALES"},
-            "trigger_id": trigger_id or f"{n}.4321.trigger",
-            "team": {"id": TEAM, "domain": "leadbot-test"},
-            "channel": {"id": "C0SALES", "name": "sales"},
-            "message": {"type": "message", "ts": CARD_TS, "blocks": message_blocks},
-            "response_url": self.fake.response_url(f"sel{n}"),
-            "actions": [
-                {
-                    "type": "static_select",
-                    "action_id": action_id,
-                    "block_id": block.get("block_id", "b"),
-                    "selected_option": option,
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-        return self.interact(_on_home(payload, home))
+        element, block = sr.find_element(message_blocks, action_id)
+        option = next(o for o in element["options"] if o["text"]["text"] == label)
+        action = sr.select_action(element, block, option)
+        return self._press(
+            action, message_blocks, user=user, channel="C0SALES", trigger_id=trigger_id, home=home, key="sel"
+        )
 
     def message_shortcut(
         self,
@@ -229,44 +208,24 @@ class SlackDriver:
         channel: str = "C0SALES",
         message_ts: str = "1700000500.000200",
         author: str = "UCUSTOMERDESK",
-    ) -> httpx.Response:
-        """Use a message shortcut (the "⋯ More actions" menu) on a message saying ``text``."""
-        n = next(_ids)
-        payload = {
-            "type": "message_action",
-            "callback_id": callback_id,
-            "trigger_id": f"{n}.1357.trigger",
-            "action_ts": f"{time.time():.6f}",
-            "message_ts": message_ts,
-            "team": {"id": TEAM, "domain": "leadbot-test"},
-            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
-            "channel": {"id": channel, "name": "sales"},
-            "is_enterprise_install": False,
-            "token": "deprecated-verification-token",
-            "response_url": self.fake.response_url(f"short{n}"),
-            "message": {"type": "message", "user": author, "ts": message_ts, "text": text},
-        }
-        return self.interact(payload)
-
-    def event(self, event: dict[str, Any], *, retry: int | None = None) -> httpx.Response:
-        """Deliver an Events API ``event_callback`` (``retry``: as Slack's Nth redelivery)."""
-        n = next(_ids)
-        body = json.dumps(
-            {
-                "token": "deprecated-verification-token",
-                "team_id": TEAM,
-                "api_app_id": "A0LEADBOT",
-                "event": {"event_ts": f"{time.time():.6f}", **event},
-                "type": "event_callback",
-                "event_id": f"Ev{n:08d}",
-                "event_time": int(time.time()),
-                "authorizations": [{"team_id": TEAM, "user_id": "U0LEADBOT", "is_bot": True}],
-            }
+    ) -> Answer:
+        n = sr.next_id()
+        request = sr.message_action(
+            callback_id,
+            text,
+            user=user,
+            trigger_id=f"{n}.1357.trigger",
+            response_url=self.fake.response_url(f"short{n}"),
+            channel=channel,
+            message_ts=message_ts,
+            author=author,
         )
-        headers = {**signed_headers(body), "Content-Type": "application/json"}
-        if retry is not None:
-            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-        return self.post(body, headers)
+        return self.send(request)
+
+    def event(self, event: dict[str, Any], *, retry: int | None = None) -> Answer:
+        """Deliver an Events API ``event_callback`` (``retry``: as Slack's Nth redelivery)."""
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry is not None else {}
+        return self.send(sr.event_callback(event), headers)
 
     def open_home(self, user: str = "UADMIN") -> dict[str, Any]:
         """Open the App Home tab as ``user``; returns the view Leadbot published."""
@@ -283,41 +242,9 @@ class SlackDriver:
     def published_homes(self, user: str = "UADMIN") -> list[dict[str, Any]]:
         return [c.answer["view"] for c in self.fake.received("api", "views.publish") if c.body.get("user_id") == user]
 
-    def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str = "UADMIN") -> httpx.Response:
+    def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str = "UADMIN") -> Answer:
         """Submit an opened modal; ``values`` maps block_id to the element's state value."""
-        state = {}
-        for block in view["blocks"]:
-            if block["type"] != "input":
-                continue
-            element = block["element"]
-            bid, aid = block["block_id"], element["action_id"]
-            entry: dict[str, Any] = {"type": element["type"]}
-            value = values.get(bid)
-            if element["type"] == "users_select":
-                entry["selected_user"] = value
-            elif element["type"] == "datetimepicker":
-                entry["selected_date_time"] = value
-            elif element["type"] == "static_select":
-                entry["selected_option"] = (
-                    {"value": value, "text": {"type": "plain_text", "text": str(value)}}
-                    if value
-                    else (element.get("initial_option"))
-                )
-            else:
-                entry["value"] = value
-            state[bid] = {aid: entry}
-        payload = {
-            "type": "view_submission",
-            "team": {"id": TEAM, "domain": "leadbot-test"},
-            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
-            "api_app_id": "A0LEADBOT",
-            "token": "deprecated-verification-token",
-            "trigger_id": f"{next(_ids)}.9999.trigger",
-            "view": {**view, "state": {"values": state}, "team_id": TEAM, "app_id": "A0LEADBOT", "bot_id": "B0LEADBOT"},
-            "response_urls": [],
-            "is_enterprise_install": False,
-        }
-        return self.interact(payload)
+        return self.send(sr.view_submission(view, values, user=user, trigger_id=f"{sr.next_id()}.9999.trigger"))
 
     # -- what the user saw ------------------------------------------------------------------
 
@@ -361,32 +288,12 @@ DESIGN_SUBCOMMANDS = (
 )
 
 
-def _on_home(payload: dict[str, Any], home: dict[str, Any] | None) -> dict[str, Any]:
-    """The same action as Slack sends it from an App Home: no channel, message or response_url."""
-    if home is None:
-        return payload
-    for key in ("channel", "message", "response_url"):
-        payload.pop(key, None)
-    payload["container"] = {"type": "view", "view_id": home["id"]}
-    payload["view"] = {**home, "type": "home", "team_id": TEAM, "app_id": "A0LEADBOT", "bot_id": "B0LEADBOT"}
-    return payload
-
-
 def button_message(action_id: str, value: str | None = None, block_id: str = "b") -> list[dict[str, Any]]:
     """A message with one button, as Slack echoes it back in block_actions."""
     button = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": action_id}}
     if value is not None:
         button["value"] = value
     return [{"type": "actions", "block_id": block_id, "elements": [button]}]
-
-
-def _find_button(blocks: list[dict[str, Any]], action_id: str, value: str | None):
-    for block in blocks:
-        elements = block.get("elements", []) if block["type"] == "actions" else [block.get("accessory") or {}]
-        for element in elements:
-            if element.get("action_id") == action_id and (value is None or element.get("value") == value):
-                return element, block
-    raise AssertionError(f"no button {action_id} on the message")
 
 
 def text_of(blocks: list[dict[str, Any]]) -> str:
@@ -405,3 +312,7 @@ def text_of(blocks: list[dict[str, Any]]) -> str:
 
     walk(blocks)
     return "\n".join(out)
+
+
+def now_ts() -> int:
+    return int(time.time())

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from services.backends.local import LocalBackend
 from services.errors import BackendGone
-from tests.conftest import ADMIN, OTHER, REP, new_lead
+from tests.conftest import ADMIN, OTHER, REP, activity, new_lead, unreadable_backend
 from tests.slack import text_of
 
 NOW = datetime.now(UTC)
@@ -80,8 +79,7 @@ def test_log_follow_up_from_the_tab_writes_it_and_redraws_the_tab(slack, linked)
     nxt = int((NOW + timedelta(days=2)).timestamp())
     assert slack.submit(view, {"notes": "called back", "next": nxt}, user=REP).text == ""
 
-    (row,) = linked.store.db["local_follow_ups"].rows
-    assert (row["notes"], row["by"]) == ("called back", "ana")
+    assert activity(linked, ref) == [("follow_up", "follow-up: called back")]
     redrawn = slack.home(REP)
     assert f"<@{REP}> logged a follow-up" in notice(redrawn)
     assert "*0* due or overdue" not in text_of(redrawn["blocks"])
@@ -95,7 +93,7 @@ def test_add_note_from_the_tab(slack, linked):
     slack.click(home["blocks"], "lead_add_note", user=REP, value=ref, home=home)
     (view,) = slack.opened_views()
     slack.submit(view, {"text": "prefers email"}, user=REP)
-    assert [r["text"] for r in linked.store.db["local_notes"].rows] == ["prefers email"]
+    assert activity(linked, ref) == [("note", "prefers email")]
     assert f"<@{REP}> added a note" in notice(slack.home(REP))
 
 
@@ -137,11 +135,12 @@ def test_a_refusal_on_the_tab_is_shown_on_the_tab_and_changes_nothing(slack, lin
 def test_a_lead_deleted_since_the_tab_was_drawn(slack, linked):
     ref = new_lead(linked, by=REP)
     home = slack.open_home(REP)
-    linked.store.db["local_leads"].delete(int(ref.split(":")[1]))
-    slack.click(home["blocks"], "lead_log_follow_up", user=REP, value=ref, home=home)
+    gone = "local:999"  # the tab's buttons, as if their lead had been deleted since
+    home = json.loads(json.dumps(home).replace(f'"{ref}"', f'"{gone}"').replace(f'card:{ref}"', f'card:{gone}"'))
+    slack.click(home["blocks"], "lead_log_follow_up", user=REP, value=gone, home=home)
     redrawn = slack.home(REP)
-    assert f"There is no lead `{ref}`" in notice(redrawn)
-    assert lead_rows(redrawn) == []
+    assert f"There is no lead `{gone}`" in notice(redrawn)
+    assert lead_rows(redrawn) == [ref]
     assert slack.opened_views() == []
 
 
@@ -175,19 +174,21 @@ def test_assigning_to_someone_redraws_their_open_tab(slack, linked):
 
 
 def test_a_backend_that_cannot_be_read_is_named_and_the_rest_still_shown(slack, linked):
-    class Down(LocalBackend):
-        name = "leadsapi"
-        title = "REST leads API"
-
-        def search(self, query):
-            raise BackendGone("the REST leads API did not answer (timed out)")
-
-    linked.backends["leadsapi"] = Down(linked.store)
-    linked.link(linked_admin(), REP, "77", backend="leadsapi")
+    unreadable_backend(linked, REP, BackendGone("the REST leads API did not answer (timed out)"))
     ref = new_lead(linked, by=REP)
     home = slack.open_home(REP)
     assert lead_rows(home) == [ref]
     assert "Could not read leadsapi: the REST leads API did not answer" in text_of(home["blocks"])
+
+
+def test_a_backend_failing_with_a_bug_is_logged_and_the_rest_still_shown(slack, linked, caplog):
+    unreadable_backend(linked, REP, KeyError("statuses"))  # not a LeadError: a bug, or a reply nobody expected
+    ref = new_lead(linked, by=REP)
+    with caplog.at_level("ERROR", logger="leadbot"):
+        home = slack.open_home(REP)
+    assert lead_rows(home) == [ref]
+    assert "Could not read leadsapi: Leadbot could not read it (see the log)" in text_of(home["blocks"])
+    assert any(r.exc_info and isinstance(r.exc_info[1], KeyError) for r in caplog.records)
 
 
 def linked_admin():

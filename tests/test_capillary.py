@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from bot.store import Store
-from services.backends.capillary import CapillaryBackend, basic_auth
-from services.backends.http import HttpSettings, Rejected, Unreachable
-from services.errors import LeadGone, Unsupported
+from bot.loopback import Failure, ManualClock
+from bot.stores.memory import MemoryStore
+from services.backends.base import BackendContext
+from services.backends.capillary import CapillaryBackend, CapillaryOptions, basic_auth
+from services.errors import Invalid, LeadGone, Rejected, Unreachable
 from services.models import FollowUp, LeadQuery, NewLead, Note, StatusChange
-from tests.fakes.capillary import PASSWORD, TOKEN, USERNAME, FakeCapillary
-from tests.fakes.server import Failure
+from tests.fakes.capillary import CLIENT_KEY, CLIENT_SECRET, PASSWORD, TOKEN, TOKEN_PATH, USERNAME, FakeCapillary
 
 ANA = "ana.s/28812689"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -22,25 +22,23 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture
 def fake():
-    server = FakeCapillary().start()
+    server = FakeCapillary(clock=ManualClock()).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "cap.db")
+def store():
+    return MemoryStore()
 
 
 def make(fake, store, *, token=False, read_timeout=0.5, **options) -> CapillaryBackend:
+    options.setdefault("till_id", 4242)
     credentials = {"token": SecretStr(TOKEN)} if token else {"username": USERNAME, "password": SecretStr(PASSWORD)}
-    return CapillaryBackend(
-        store,
-        HttpSettings(fake.url, connect_timeout=1, read_timeout=read_timeout),
-        **credentials,
-        sleep=lambda seconds: None,  # retries back off without waiting in tests
-        **options,
-    )
+    settings = CapillaryOptions(url=fake.url, connect_timeout=1, timeout=read_timeout, **credentials, **options)
+    # Retries back off without waiting; leads are made an hour before the writes the tests make at NOW.
+    context = BackendContext(store=store, sleep=lambda seconds: None, clock=lambda: NOW - timedelta(hours=1))
+    return CapillaryBackend(settings, context)
 
 
 @pytest.fixture
@@ -60,8 +58,10 @@ def test_basic_auth_is_the_documented_worked_example():
 
 def test_create_sends_the_documented_body_and_remembers_the_name(capillary, fake):
     nxt = NOW + timedelta(days=1)
-    lead = capillary.create(new(next_follow_up=nxt, owner=ANA), by=ANA)
+    lead = capillary.create(new(next_follow_up=nxt, owner=ANA, receipt="1a2b3c4d"), by=ANA)
     (sent,) = fake.requests("POST", "/v2/leads")
+    (first,) = sent.body.pop("followUpDetails")  # the receipt, so a lost reply is found and not made twice
+    assert (first["notes"], first["followedUpBy"]) == ("Created through Leadbot (lb:1a2b3c4d)", 28812689)
     assert sent.body == {
         "type": "SKU",
         "leadFor": "item001",
@@ -99,8 +99,9 @@ def test_a_phone_only_lead_is_created_by_mobile(capillary, fake):
 
 
 def test_create_needs_what_the_lead_is_for(capillary, fake):
-    with pytest.raises(Unsupported, match="for=PRODUCT"):
+    with pytest.raises(Invalid, match="needs to know what the lead is for") as caught:
         capillary.create(new(lead_for=None), by=ANA)
+    assert caught.value.field == "lead_for"
     assert fake.requests("POST") == []
 
 
@@ -166,6 +167,8 @@ def test_search_by_owner_and_status_asks_capillary(capillary, fake):
 
 def test_open_and_due_leads_are_filtered_across_pages(capillary, fake):
     for n in range(130):
+        if n % 90 == 0:
+            fake.clock.advance(61)  # Capillary takes 100 calls a minute: seeding takes two
         due = NOW - timedelta(hours=n) if n % 2 else NOW + timedelta(days=2)
         capillary.create(new(email=f"c{n}@example.com", next_follow_up=due), by=ANA)
     fake.leads[1]["status"] = "WON"
@@ -190,16 +193,18 @@ def test_follow_up_carries_the_till_and_who_followed_up(capillary, fake):
         "nextFollowUp": nxt.isoformat(timespec="seconds"),
     }
     assert lead.next_follow_up == nxt
-    (done,) = capillary.activity("1")
+    done, _created = capillary.activity("1")
     assert (done.kind, done.text, done.by) == ("follow_up", "follow-up: called", "28812689")
 
 
-def test_without_a_till_or_entity_id_a_follow_up_is_refused_before_sending(fake, store):
-    backend = make(fake, store)
-    backend.create(new(), by="ana.s")
-    with pytest.raises(Unsupported, match="till_id"):
-        backend.log_follow_up("1", FollowUp(done_at=NOW, by="ana.s"))
-    assert fake.requests("POST", "/v2/leads/1/followup") == []
+def test_a_till_id_is_required_and_every_follow_up_is_made_by_it(fake, store):
+    with pytest.raises(ValueError, match="till_id is not set: Capillary records every follow-up as made by a till"):
+        CapillaryOptions(url=fake.url, token=SecretStr(TOKEN))
+    backend = make(fake, store, till_id=77)
+    backend.create(new(), by="ana.s")  # a bare username: no entity to say who followed up
+    backend.log_follow_up("1", FollowUp(done_at=NOW, by="ana.s"))
+    (sent,) = fake.requests("POST", "/v2/leads/1/followup")
+    assert sent.body["createdBy"] == 77 and "followedUpBy" not in sent.body
 
 
 def test_a_note_is_a_follow_up_marked_note_that_keeps_the_schedule(capillary, fake):
@@ -209,8 +214,9 @@ def test_a_note_is_a_follow_up_marked_note_that_keeps_the_schedule(capillary, fa
     sent = fake.requests("POST", "/v2/leads/1/followup")[0].body
     assert sent["notes"] == "Note: prefers email" and datetime.fromisoformat(sent["nextFollowUp"]) == nxt
     assert lead.next_follow_up == nxt
-    (note,) = capillary.activity("1")
+    note, created = capillary.activity("1")
     assert (note.kind, note.text) == ("note", "prefers email")
+    assert (created.kind, created.text) == ("log", "created through Leadbot")
 
 
 def test_assign_puts_the_owner_username(capillary, fake):
@@ -222,9 +228,9 @@ def test_assign_puts_the_owner_username(capillary, fake):
 
 def test_status_change_needs_a_known_reason_and_sends_it(capillary, fake):
     capillary.create(new(), by=ANA)
-    with pytest.raises(Unsupported, match="needs a reason.*1 Item not available in store"):
+    with pytest.raises(Invalid, match="needs a reason.*1 Item not available in store"):
         capillary.change_status("1", StatusChange(status="WON", by=ANA, at=NOW))
-    with pytest.raises(Unsupported, match="`9` is not a Capillary reason"):
+    with pytest.raises(Invalid, match="`9` is not a Capillary reason"):
         capillary.change_status("1", StatusChange(status="WON", reason="9", by=ANA, at=NOW))
     lead = capillary.change_status(
         "1", StatusChange(status="on_hold", reason="2", sub_status="YetToDecide", by=ANA, at=NOW)
@@ -301,21 +307,100 @@ def test_a_garbled_reply_is_unreachable(capillary, fake):
 
 
 def test_wrong_credentials_are_named_without_the_secret(fake, store):
-    backend = CapillaryBackend(store, HttpSettings(fake.url), username=USERNAME, password=SecretStr("wrong-secret"))
+    options = CapillaryOptions(url=fake.url, username=USERNAME, password=SecretStr("wrong-secret"), till_id=1)
+    backend = CapillaryBackend(options, BackendContext(store=store))
     with pytest.raises(Rejected) as caught:
         backend.create(new(), by=ANA)
-    assert "credentials were refused" in caught.value.message and "wrong-secret" not in caught.value.message
+    said = caught.value.message
+    assert said == (
+        "Leadbot's till credentials for Capillary were refused (HTTP 401); an admin must check"
+        " LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD"
+    )
+
+
+# -- OAuth: a client key and secret, tokens on the fake's clock ------------------------------
+
+
+def oauth(fake, store, secret: str = CLIENT_SECRET) -> CapillaryBackend:
+    options = CapillaryOptions(
+        url=fake.url, client_key=CLIENT_KEY, client_secret=SecretStr(secret), till_id=4242, timeout=0.5
+    )
+    return CapillaryBackend(options, BackendContext(store=store, sleep=lambda seconds: None, clock=fake.now))
+
+
+def tokens_sent(fake) -> list[str]:
+    return [r.headers.get("X-CAP-API-OAUTH-TOKEN") for r in fake.received if r.path != TOKEN_PATH]
+
+
+def test_an_oauth_client_gets_a_token_and_uses_it_until_it_is_nearly_spent(fake, store):
+    backend = oauth(fake, store)
+    backend.create(new(), by=ANA)
+    backend.get("1")
+    (asked,) = fake.requests("POST", TOKEN_PATH)
+    assert asked.body == {"key": CLIENT_KEY, "secret": CLIENT_SECRET}
+    first = tokens_sent(fake)
+    assert len(set(first)) == 1 and first[0] in fake.tokens
+    fake.clock.advance(fake.token_ttl * 0.7)
+    backend.get("1")
+    assert len(fake.requests("POST", TOKEN_PATH)) == 1  # still young: the same token
+    fake.clock.advance(fake.token_ttl * 0.15)  # past four fifths of its life, before it ends
+    before = len(tokens_sent(fake))
+    backend.get("1")
+    assert len(fake.requests("POST", TOKEN_PATH)) == 2
+    assert len(tokens_sent(fake)) == before + 1  # renewed first: the old token was never refused
+    assert tokens_sent(fake)[-1] != first[0]
+
+
+def test_a_refused_oauth_token_is_renewed_once_and_the_call_made_again(fake, store):
+    backend = oauth(fake, store)
+    backend.create(new(), by=ANA)
+    fake.tokens.clear()  # Capillary forgot it (revoked, or the org's TTL is shorter than it said)
+    backend.log_follow_up("1", FollowUp(done_at=NOW, notes="called", by=ANA, receipt="00000002"))
+    assert len(fake.requests("POST", TOKEN_PATH)) == 2
+    assert len(fake.requests("POST", "/v2/leads/1/followup")) == 2  # refused once, then made with the new token
+    assert [d["notes"] for d in fake.leads[1]["followUpDetails"]][-1] == "called (lb:00000002)"
+
+
+def test_an_oauth_token_refused_twice_is_the_admins_to_fix(fake, store):
+    backend = oauth(fake, store)
+    fake.fail("GET", "/v2/leads", Failure("status", status=401, body={"errors": [{"code": 401}]}, times=2))
+    with pytest.raises(Rejected) as caught:
+        backend.get("1")
+    assert caught.value.message == (
+        "Leadbot's OAuth client for Capillary was refused (HTTP 401); an admin must check"
+        " LEADBOT_CAPILLARY_CLIENT_KEY and LEADBOT_CAPILLARY_CLIENT_SECRET"
+    )
+    assert len(fake.requests("GET", "/v2/leads")) == 2  # once more with a new token, not forever
+
+
+def test_a_wrong_client_secret_is_named_without_the_secret(fake, store):
+    with pytest.raises(Rejected) as caught:
+        oauth(fake, store, secret="not-the-secret").get("1")
+    assert "Leadbot's OAuth client for Capillary was refused (HTTP 401)" in caught.value.message
+    assert "not-the-secret" not in caught.value.message and fake.requests("GET") == []
+
+
+def test_a_static_token_is_sent_as_it_is_and_its_refusal_names_its_setting(fake, store):
+    backend = make(fake, store, token=True)
+    fake.fail("GET", "/v2/leads", Failure("status", status=401, body={"errors": [{"code": 401}]}))
+    with pytest.raises(Rejected) as caught:
+        backend.get("1")
+    assert caught.value.message == (
+        "Leadbot's token for Capillary was refused (HTTP 401); an admin must check LEADBOT_CAPILLARY_TOKEN"
+    )
+    assert len(fake.requests("GET", "/v2/leads")) == 1 and fake.requests("POST", TOKEN_PATH) == []
 
 
 def test_applied_sees_a_follow_up_that_landed_while_the_reply_was_lost(capillary, fake):
     capillary.create(new(), by=ANA)
     fake.fail("POST", "/v2/leads/{id}/followup", Failure("hang", apply=True))
-    follow_up = FollowUp(done_at=NOW, notes="called", by=ANA)
+    follow_up = FollowUp(done_at=NOW, notes="called", by=ANA, receipt="00000001")
     with pytest.raises(Unreachable):
         capillary.log_follow_up("1", follow_up)
     args = {"lead_id": "1", "follow_up": follow_up.model_dump(mode="json")}
     assert capillary.applied("log_follow_up", args) is not None
-    other = FollowUp(done_at=NOW - timedelta(hours=1), by=ANA).model_dump(mode="json")
+    # The same follow-up again (same person, same time, same notes) is not the one that landed.
+    other = follow_up.model_copy(update={"receipt": "00000002"}).model_dump(mode="json")
     assert capillary.applied("log_follow_up", {"lead_id": "1", "follow_up": other}) is None
 
 
@@ -330,6 +415,6 @@ def test_create_for_a_known_customer_with_a_sub_status_and_the_orgs_extended_fie
 
 
 def test_a_sub_status_capillary_does_not_have_is_refused_before_sending(capillary, fake):
-    with pytest.raises(Unsupported, match="`Maybe` is not a sub-status of OPEN in Capillary"):
+    with pytest.raises(Invalid, match="`Maybe` is not a sub-status of OPEN in Capillary"):
         capillary.create(new(sub_status="Maybe"), by=ANA)
     assert fake.requests("POST", "/v2/leads") == []

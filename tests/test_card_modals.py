@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import ADMIN, REP, new_lead
+from tests.conftest import ADMIN, REP, activity, audited, new_lead
 from tests.slack import text_of
 
 
@@ -35,9 +35,9 @@ def test_log_follow_up_records_it_and_updates_the_card_in_place(slack, linked):
     nxt = int((datetime.now(UTC) + timedelta(days=1)).timestamp())
     response = slack.submit(view, {"notes": "demo booked", "done_at": done, "next": nxt}, user=REP)
     assert response.status_code == 200 and response.text == ""
-    (row,) = linked.store.db["local_follow_ups"].rows
-    assert (row["notes"], row["by"]) == ("demo booked", "ana")
-    assert int(datetime.fromisoformat(row["done_at"]).timestamp()) == done
+    (logged,) = linked.activity(linked.get(ref), 10)
+    assert (logged.kind, logged.text, logged.by) == ("follow_up", "follow-up: demo booked", "ana")
+    assert int(logged.at.timestamp()) == done
     assert int(linked.get(ref).next_follow_up.timestamp()) == nxt
     reply = slack.last_reply()
     metadata = json.loads(view["private_metadata"])
@@ -61,7 +61,7 @@ def test_follow_up_field_errors(slack, linked):
             "next": "The next follow-up must be in the future.",
         },
     }
-    assert linked.store.db["local_follow_ups"].count == 0
+    assert activity(linked, "local:1") == []
 
 
 def test_follow_up_needs_a_link(slack, linked):
@@ -71,7 +71,7 @@ def test_follow_up_needs_a_link(slack, linked):
     slack.submit(view, {"notes": "x"}, user="USTRANGER")
     reply = slack.last_reply()
     assert "You are not linked to a staff ID in local" in reply["text"] and reply["replace_original"] is False
-    assert linked.store.db["local_follow_ups"].count == 0
+    assert activity(linked, "local:1") == []
 
 
 def test_add_note_from_the_card(slack, linked):
@@ -80,13 +80,12 @@ def test_add_note_from_the_card(slack, linked):
     (view,) = slack.opened_views()
     assert view["callback_id"] == "lead_note"
     slack.submit(view, {"text": "  Ada's team wants a demo  "})
-    notes = [r["text"] for r in linked.store.db["local_notes"].rows]
-    assert notes == ["Ada's team wants a demo"]
+    assert activity(linked, ref) == [("note", "Ada's team wants a demo")]
     reply = slack.last_reply()
     assert reply["replace_original"] is True
     assert f"<@{ADMIN}> added a note" in text_of(reply["blocks"])
     slack.submit(view, {"text": "Ada's team wants a demo"})  # the same view again: Slack retry
-    assert linked.store.db["local_notes"].count == 1
+    assert activity(linked, ref) == [("note", "Ada's team wants a demo")]
 
 
 def test_empty_or_long_notes_are_refused_on_the_field(slack, linked):
@@ -96,7 +95,7 @@ def test_empty_or_long_notes_are_refused_on_the_field(slack, linked):
     assert slack.submit(view, {"text": "   "}).json()["errors"] == {"text": "Write the note first."}
     long = slack.submit(view, {"text": "x" * 3001}).json()
     assert long["errors"] == {"text": "Keep the note under 3000 characters (it has 3001)."}
-    assert linked.store.db["local_notes"].count == 0
+    assert activity(linked, "local:1") == []
 
 
 def test_status_select_changes_the_status_and_updates_the_card(slack, linked):
@@ -109,9 +108,10 @@ def test_status_select_changes_the_status_and_updates_the_card(slack, linked):
     reply = slack.last_reply()
     assert reply["replace_original"] is True
     shown = text_of(reply["blocks"])
-    assert ":star: Qualified" in shown and f"<@{REP}> set the status to Qualified" in shown
+    assert ":large_purple_circle: Qualified" in shown and f"<@{REP}> set the status to Qualified" in shown
     slack.choose(card, "lead_set_status", "Qualified", user=REP, trigger_id="s.1")  # replayed payload
-    assert len(linked.store.audit_rows(action="status")) == 1
+    assert activity(linked, ref) == [("status", "status → qualified")]
+    assert len(audited(linked, action="status")) == 1
 
 
 def test_status_select_needs_a_link(slack, linked):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import ADMIN, OTHER, REP, STRANGER, new_lead
+from tests.conftest import ADMIN, OTHER, REP, STRANGER, activity, audited, leads, new_lead
 from tests.slack import DESIGN_SUBCOMMANDS, text_of
 
 
@@ -64,8 +64,8 @@ def test_quick_create_posts_a_card_in_channel_and_audits(slack, linked):
     lead = linked.get("local:1")
     assert lead.next_follow_up.astimezone(UTC).hour == 10  # London is UTC in November
     assert lead.next_follow_up.date() > datetime.now(UTC).date()
-    (row,) = linked.store.audit_rows(action="create")
-    assert (row["slack_user"], row["lead_ref"], row["result"]) == (ADMIN, "local:1", "ok")
+    (entry,) = linked.audit.log.entries(action="create")
+    assert (entry.slack_user, entry.lead_ref, entry.result) == (ADMIN, "local:1", "ok")
 
 
 def test_quick_create_with_owner_and_status(slack, linked):
@@ -99,7 +99,7 @@ def test_quick_create_mistakes_say_what_was_wrong(slack, linked, text, expected)
     shown = reply_text(slack) if not response.text else response.text + text_of(response.json().get("blocks", []))
     assert ":warning:" in shown
     assert expected.lower() in shown.lower()
-    assert linked.store.db["local_leads"].count == 0
+    assert leads(linked) == []
 
 
 def test_usage_is_shown_with_mistakes(slack, linked):
@@ -113,10 +113,13 @@ def test_unknown_subcommand_is_answered_in_the_ack(slack):
     assert response.json()["response_type"] == "ephemeral"
 
 
-@pytest.mark.parametrize("sub", ["deal local:1 100", "department 1 x"])
-def test_later_subcommands_say_not_available_yet(slack, sub):
-    body = slack.command(sub).json()
-    assert "is not available yet" in body["text"]
+@pytest.mark.parametrize(
+    ("sub", "said"), [("deal local:1 100", "has no deals"), ("department local:1 x", "has no departments")]
+)
+def test_deals_and_departments_are_refused_where_the_backend_has_none(slack, linked, sub, said):
+    new_lead(linked)
+    slack.command(sub)
+    assert f"Local store {said}" in reply_text(slack)
 
 
 def test_unlinked_user_cannot_create(slack, linked):
@@ -124,9 +127,8 @@ def test_unlinked_user_cannot_create(slack, linked):
     shown = reply_text(slack)
     assert says(shown, "you are not linked to a staff ID in local")
     assert "/lead link @you STAFF_ID backend=local" in shown
-    assert linked.store.db["local_leads"].count == 0
-    (row,) = linked.store.audit_rows(action="create")
-    assert row["result"] == "refused"
+    assert leads(linked) == []
+    assert [result for result, _ in audited(linked, action="create")] == ["refused"]
 
 
 def test_show_posts_the_card(slack, linked):
@@ -148,7 +150,7 @@ def test_show_posts_the_card(slack, linked):
         ("show local:abc", "local leads are numbered"),
         ("show what?!", "is not a lead reference"),
         ("show crm:7", "there is no backend called `crm`"),
-        ("show getlead:+919895012345", "the `getlead` backend is not configured"),
+        ("show salesforce:7", "there is no backend called `salesforce`"),
     ],
 )
 def test_show_mistakes(slack, linked, text, expected):
@@ -198,12 +200,12 @@ def test_assign(slack, linked):
     slack.command(f"assign {ref} <@{REP}|ana>", user=ADMIN)
     assert linked.get(ref).owner == "ana"
     shown = reply_text(slack)
-    assert f"Assigned to <@{REP}> by <@{ADMIN}>" in shown
+    assert f"<@{ADMIN}> assigned this lead to <@{REP}>" in shown
     slack.command(f"assign {ref} me", user=ADMIN)
-    assert f"Assigned to <@{ADMIN}> by <@{ADMIN}>" in reply_text(slack)
+    assert f"<@{ADMIN}> took this lead" in reply_text(slack)
     slack.command(f"assign {ref} me", user=ADMIN)  # again: nothing to do, and it says so
     assert f"Nothing changed: `{ref}` is already assigned to <@{ADMIN}>" in reply_text(slack)
-    assert [r["result"] for r in linked.store.audit_rows(action="assign")] == ["ok", "ok", "refused"]
+    assert [result for result, _ in audited(linked, action="assign")] == ["ok", "ok", "refused"]
 
 
 @pytest.mark.parametrize(
@@ -228,8 +230,8 @@ def test_followup_with_next_and_notes(slack, linked):
     lead = linked.get(ref)
     # REP is in Asia/Kolkata: 15:00 IST is 09:30 UTC
     assert (lead.next_follow_up.hour, lead.next_follow_up.minute) == (9, 30)
-    (row,) = linked.store.db["local_follow_ups"].rows
-    assert row["notes"] == "called, left a voicemail" and row["by"] == "ana"
+    (done,) = linked.activity(lead, 10)
+    assert (done.kind, done.text, done.by) == ("follow_up", "follow-up: called, left a voicemail", "ana")
     shown = reply_text(slack)
     assert f"<@{REP}> logged a follow-up · next:" in shown
     assert "follow-up: called, left a voicemail" in shown
@@ -238,10 +240,10 @@ def test_followup_with_next_and_notes(slack, linked):
 def test_followup_quoted_next_and_plain(slack, linked):
     ref = new_lead(linked)
     slack.command(f'followup {ref} next="in 3 days" sent the deck', user=ADMIN)
-    (row,) = linked.store.db["local_follow_ups"].rows
-    assert row["notes"] == "sent the deck"
+    assert activity(linked, ref) == [("follow_up", "follow-up: sent the deck")]
+    assert linked.get(ref).next_follow_up is not None
     slack.command(f"followup {ref}", user=ADMIN)
-    assert linked.store.db["local_follow_ups"].count == 2
+    assert [kind for kind, _ in activity(linked, ref)] == ["follow_up", "follow_up"]
     assert linked.get(ref).next_follow_up is None  # nothing scheduled after the plain follow-up
 
 
@@ -258,14 +260,13 @@ def test_followup_mistakes(slack, linked, text, expected):
     slack.command(text)
     shown = reply_text(slack)
     assert says(shown, expected) and "Usage: `/lead followup REF" in shown
-    assert linked.store.db["local_follow_ups"].count == 0
+    assert activity(linked, "local:1") == []
 
 
 def test_note_keeps_apostrophes_and_spacing(slack, linked):
     ref = new_lead(linked)
     slack.command(f'note {ref} Ada\'s team wants a demo — "soon"', user=REP)
-    (row,) = linked.store.db["local_notes"].rows_where("text like 'Ada%'")
-    assert row["text"] == 'Ada\'s team wants a demo — "soon"'
+    assert activity(linked, ref) == [("note", 'Ada\'s team wants a demo — "soon"')]
     assert f"<@{REP}> added a note" in reply_text(slack)
 
 
@@ -282,10 +283,9 @@ def test_status(slack, linked):
     slack.command(f"status {ref} Lost reason=budget", user=ADMIN)
     lead = linked.get(ref)
     assert lead.status == "lost"
-    (row,) = linked.store.db["local_status_log"].rows
-    assert row["reason"] == "budget"
+    assert activity(linked, ref) == [("status", "status → lost (budget)")]
     shown = reply_text(slack)
-    assert ":x: Lost" in shown and "status → lost (budget)" in shown
+    assert ":red_circle: Lost" in shown and "status → lost (budget)" in shown
 
 
 @pytest.mark.parametrize(
@@ -308,12 +308,12 @@ def test_status_mistakes(slack, linked, text, expected):
 def test_link_unlink_whoami(slack, linked):
     slack.command(f"link <@{OTHER}|bob> bob@example.com", user=ADMIN)
     assert f"Linked <@{OTHER}> to `bob@example.com` in local." in reply_text(slack)
-    assert linked.staff_id(OTHER, "local") == "bob@example.com"
+    assert linked.people.staff_id(OTHER, "local") == "bob@example.com"
     slack.command("whoami", user=OTHER)
     shown = reply_text(slack)
     assert "Linked as: `bob@example.com` in local" in shown and "America/New_York" in shown
     slack.command(f"unlink <@{OTHER}|bob>", user=ADMIN)
-    assert linked.staff_id(OTHER, "local") is None
+    assert linked.people.staff_id(OTHER, "local") is None
     slack.command("whoami", user=OTHER)
     assert "not linked to any backend yet" in reply_text(slack)
     slack.command("whoami", user=ADMIN)
@@ -327,7 +327,7 @@ def test_link_unlink_whoami(slack, linked):
         ("link bob", OTHER, "only Leadbot admins can link staff IDs here"),
         (f"link <@{OTHER}|bob> ana", ADMIN, "staff ID `ana` in local is already linked to <@UREP1>"),
         ("link", ADMIN, "give a person and their staff ID"),
-        (f"link <@{OTHER}|bob> bob backend=leadsquared", ADMIN, "the `leadsquared` backend is not configured"),
+        (f"link <@{OTHER}|bob> bob backend=capillary", ADMIN, "the `capillary` backend is not configured"),
         (f"unlink <@{OTHER}|bob>", ADMIN, "<@UREP2> is not linked in local"),
         (f"unlink <@{REP}|ana>", OTHER, "only Leadbot admins can link or unlink other people"),
         ("whoami please", ADMIN, "I don't know what to do with `please`"),
@@ -335,23 +335,22 @@ def test_link_unlink_whoami(slack, linked):
 )
 def test_link_mistakes(slack, linked, text, user, expected):
     slack.command(text, user=user)
-    assert says(reply_text(slack), expected)
-    assert linked.staff_id(OTHER, "local") is None
+    assert says(reply_text(slack), expected) and slack.last_reply()["response_type"] == "ephemeral"
+    assert linked.people.staff_id(OTHER, "local") is None
+    assert linked.people.staff_id(REP, "local") == "ana"  # a refused unlink of someone else left them linked
 
 
-def test_self_link_where_allowed(settings, fake_slack, tmp_path):
-    from bot.app import build_service
-    from tests.conftest import RunningBot
+def test_self_link_where_allowed(settings, fake_slack):
+    from bot.app import build_app, build_runtime
+    from bot.executor import InlineExecutor
+    from tests.slack import DispatchTransport, SlackDriver
 
-    settings = settings.model_copy(update={"leadbot_self_link": True})
-    bot = RunningBot(settings, build_service(settings), fake_slack)
-    try:
-        bot.slack.command("link bob", user=OTHER)
-        assert bot.service.staff_id(OTHER, "local") == "bob"
-        bot.slack.command("unlink me", user=OTHER)
-        assert bot.service.staff_id(OTHER, "local") is None
-    finally:
-        bot.stop()
+    runtime = build_runtime(settings.model_copy(update={"leadbot_self_link": True}), background=InlineExecutor())
+    slack = SlackDriver(DispatchTransport(build_app(runtime)), fake_slack, lambda timeout=10: True)
+    slack.command("link bob", user=OTHER)
+    assert runtime.service.people.staff_id(OTHER, "local") == "bob"
+    slack.command("unlink me", user=OTHER)
+    assert runtime.service.people.staff_id(OTHER, "local") is None
 
 
 def test_backends_lists_capabilities(slack):

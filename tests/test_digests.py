@@ -10,12 +10,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from bot.app import build_digest_scheduler, build_service
-from services.backends.local import LocalBackend
+from bot.app import build_digest_scheduler, build_runtime
 from services.errors import BackendGone
 from services.leads import Actor
 from services.reminders import remind_instant
-from tests.conftest import ADMIN, OTHER, REP, bot_settings, new_lead
+from tests.conftest import ADMIN, OTHER, REP, Clock, activity, bot_settings, new_lead, unreadable_backend
 from tests.slack import text_of
 
 ADMIN_ACTOR = Actor(slack_user=ADMIN, is_admin=True)
@@ -26,26 +25,20 @@ def settings(tmp_path, fake_slack, monkeypatch):
     return bot_settings(tmp_path, fake_slack, monkeypatch, leadbot_digest_rate=1000)
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
 @pytest.fixture
-def clock(service) -> Clock:
-    fixed = Clock(datetime(2026, 3, 8, 0, 0, tzinfo=UTC))  # a Sunday: US clocks go forward at 2am
-    service.clock = fixed
-    return fixed
+def clock() -> Clock:
+    return Clock(datetime(2026, 3, 8, 0, 0, tzinfo=UTC))  # a Sunday: US clocks go forward at 2am
 
 
-@pytest.fixture
-def scheduler(settings, service, clock):
-    built = build_digest_scheduler(settings, service)
-    built.sender.poster.sleep = lambda seconds: None
+def scheduler_of(runtime):
+    built = build_digest_scheduler(runtime)
+    built.sender.deps.poster.sleep = lambda seconds: None
     return built
+
+
+@pytest.fixture
+def scheduler(runtime):
+    return scheduler_of(runtime)
 
 
 @pytest.fixture
@@ -53,7 +46,7 @@ def reps(service, fake_slack):
     """ana (Asia/Kolkata), bob (America/New_York), each with one lead overdue by a day; ada has none due."""
     fake_slack.add_user("UCHATHAM", "cat", "Pacific/Chatham")
     for user, staff in ((ADMIN, "ada"), (REP, "ana"), (OTHER, "bob"), ("UCHATHAM", "cat")):
-        service.link(ADMIN_ACTOR, user, staff)
+        service.people.link(ADMIN_ACTOR, user, staff)
     return service
 
 
@@ -162,9 +155,7 @@ def test_a_restart_after_sending_sends_nothing_again(settings, scheduler, reps, 
     due_lead(reps, REP, "Lead", clock.at - timedelta(days=1))
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
     scheduler.run_due()
-    restarted_service = build_service(settings)
-    restarted_service.clock = clock
-    restarted = build_digest_scheduler(settings, restarted_service)
+    restarted = scheduler_of(build_runtime(settings, clock=clock))
     restarted.run_due()
     clock.at += timedelta(hours=10)
     restarted.run_due()
@@ -192,9 +183,7 @@ def test_two_schedulers_on_one_database_send_one_digest(settings, reps, clock, f
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
     schedulers = []
     for _ in range(2):
-        service = build_service(settings)
-        service.clock = clock
-        schedulers.append(build_digest_scheduler(settings, service))
+        schedulers.append(scheduler_of(build_runtime(settings, clock=clock)))
     start = threading.Barrier(2)
 
     def run(s):
@@ -210,38 +199,46 @@ def test_two_schedulers_on_one_database_send_one_digest(settings, reps, clock, f
     assert len(posts(fake_slack, REP)) == 1
 
 
-def test_a_post_that_reached_slack_but_failed_is_not_sent_twice(scheduler, reps, clock, fake_slack):
+def test_a_post_that_reached_slack_but_failed_is_not_sent_twice(scheduler, reps, clock, fake_slack, slack):
     due_lead(reps, REP, "Lead", clock.at - timedelta(days=1))
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
     fake_slack.fail("chat.postMessage", status=500, error="internal_error", deliver=True)
-    assert scheduler.run_due()["unknown"] == 1
-    assert len(digests(fake_slack, REP)) == 1  # Slack has it, though Leadbot was not told
-    assert scheduler.run_due() == {"found": 1}  # found in the DM by its metadata
+    assert scheduler.run_due()["sent"] == 1  # looked for by its metadata before a second try: found
+    assert fake_slack.received("api", "conversations.history")
     scheduler.run_due()
     assert len(digests(fake_slack, REP)) == 1
     assert len(posts(fake_slack, REP)) == 1
-    row = reps.store.db["digests"].get((REP, "2026-03-08"))
-    assert row["state"] == "sent" and row["ts"] == digests(fake_slack, REP)[0]["ts"]
+    (message,) = posts(fake_slack, REP)
+    slack.click(message["blocks"], "lead_digest_snooze", value="local:1", user=REP, channel="DREP1")
+    assert "Nothing left for today" in text_of(slack.last_reply()["blocks"])  # the digest Slack has, redrawn
 
 
 def test_a_post_that_timed_out_after_delivery_is_not_sent_twice(scheduler, reps, clock, fake_slack):
     due_lead(reps, REP, "Lead", clock.at - timedelta(days=1))
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
-    scheduler.sender.poster.client.timeout = 0.2
+    scheduler.sender.deps.poster.client.timeout = 0.2
     fake_slack.fail("chat.postMessage", status=200, error="ok", deliver=True, delay=1.0)
-    assert scheduler.run_due()["unknown"] == 1  # the client gave up waiting; Slack had it
-    assert scheduler.run_due() == {"found": 1}
+    assert scheduler.run_due()["sent"] == 1  # the client gave up waiting; Slack had it
     scheduler.run_due()
-    assert len(digests(fake_slack, REP)) == 1
+    assert len(digests(fake_slack, REP)) == 1 and len(fake_slack.received("api", "chat.postMessage")) == 1
 
 
-def test_a_post_that_failed_before_reaching_slack_is_sent_on_the_next_run(scheduler, reps, clock, fake_slack):
+def test_a_post_that_failed_before_reaching_slack_is_sent_again(scheduler, reps, clock, fake_slack):
     due_lead(reps, REP, "Lead", clock.at - timedelta(days=1))
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
     fake_slack.fail("chat.postMessage", status=500, error="internal_error")
-    assert scheduler.run_due()["unknown"] == 1
-    assert digests(fake_slack, REP) == []
-    assert scheduler.run_due() == {"sent": 1}
+    assert scheduler.run_due()["sent"] == 1  # not found in the DM: sent again at once
+    assert len(digests(fake_slack, REP)) == 1 and len(fake_slack.received("api", "chat.postMessage")) == 2
+
+
+def test_a_post_whose_fate_cannot_be_looked_up_is_settled_on_the_next_run(scheduler, reps, clock, fake_slack):
+    due_lead(reps, REP, "Lead", clock.at - timedelta(days=1))
+    clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
+    fake_slack.fail("chat.postMessage", status=500, error="internal_error", deliver=True)
+    fake_slack.fail("conversations.history", status=500, error="internal_error")
+    assert scheduler.run_due()["unknown"] == 1  # delivered, but Leadbot could not tell: not sent again
+    assert len(digests(fake_slack, REP)) == 1
+    assert scheduler.run_due() == {"found": 1}
     assert len(digests(fake_slack, REP)) == 1
 
 
@@ -251,29 +248,34 @@ def test_a_429_is_waited_out_and_nothing_is_lost(scheduler, reps, clock, fake_sl
     clock.at = datetime(2026, 3, 9, 3, 45, tzinfo=UTC)  # past 09:00 for all three (23:45 on the 8th in New York)
     fake_slack.fail("chat.postMessage", status=429, error="ratelimited", retry_after=3, times=2)
     waited = []
-    scheduler.sender.poster.sleep = waited.append
+    poster = scheduler.sender.deps.poster
+    poster.sleep = waited.append
     outcome = scheduler.run_due()
     assert outcome["sent"] == 3
     assert len(digests(fake_slack)) == 3
-    assert scheduler.sender.poster.rate_limited == 2 and 3.0 in [round(w) for w in waited]
+    assert poster.rate_limited == 2 and 3.0 in [round(w) for w in waited]
 
 
 def test_an_unreachable_backend_is_named_and_the_rest_still_sent(scheduler, reps, clock, fake_slack):
-    class Down(LocalBackend):
-        name = "leadsapi"
-        title = "REST leads API"
-
-        def search(self, query):
-            raise BackendGone("the REST leads API did not answer")
-
-    reps.backends["leadsapi"] = Down(reps.store)
-    reps.link(ADMIN_ACTOR, REP, "77", backend="leadsapi")
+    unreadable_backend(reps, REP, BackendGone("the REST leads API did not answer"))
     due_lead(reps, REP, "Local Lead", clock.at - timedelta(days=1))
     clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
     scheduler.run_due()
     (message,) = posts(fake_slack, REP)
     shown = text_of(message["blocks"])
     assert "Local Lead" in shown and "Could not read leadsapi: the REST leads API did not answer" in shown
+
+
+def test_a_backend_failing_with_a_bug_is_logged_and_the_rest_still_sent(scheduler, reps, clock, fake_slack, caplog):
+    unreadable_backend(reps, REP, KeyError("statuses"))  # not a LeadError: a bug, or a reply nobody expected
+    due_lead(reps, REP, "Local Lead", clock.at - timedelta(days=1))
+    clock.at = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)
+    with caplog.at_level("ERROR", logger="leadbot"):
+        scheduler.run_due()
+    (message,) = posts(fake_slack, REP)
+    shown = text_of(message["blocks"])
+    assert "Local Lead" in shown and "Could not read leadsapi: Leadbot could not read it (see the log)" in shown
+    assert any(r.exc_info and isinstance(r.exc_info[1], KeyError) for r in caplog.records)
 
 
 def test_unlinked_and_switched_off_owners_get_nothing(scheduler, reps, clock, fake_slack, slack):
@@ -363,8 +365,7 @@ def test_done_logs_a_follow_up_asks_for_the_next_date_and_redraws(slack, reps, d
     )
     nxt = int((clock.at + timedelta(days=3)).timestamp())
     slack.submit(view, {"notes": "spoke to her", "next": nxt}, user=REP)
-    (row,) = reps.store.db["local_follow_ups"].rows
-    assert row["notes"] == "spoke to her"
+    assert activity(reps, "local:2") == [("follow_up", "follow-up: spoke to her")]
     redrawn = slack.last_reply()
     assert redrawn["replace_original"] is True
     shown = text_of(redrawn["blocks"])
@@ -375,7 +376,7 @@ def test_add_note_from_the_digest_keeps_the_lead_and_redraws(slack, reps, digest
     slack.click(digest, "lead_add_note", value="local:1", user=REP, channel="DREP1")
     (view,) = slack.opened_views()
     slack.submit(view, {"text": "voicemail full"}, user=REP)
-    assert [r["text"] for r in reps.store.db["local_notes"].rows] == ["voicemail full"]
+    assert activity(reps, "local:1") == [("note", "voicemail full")]
     shown = text_of(slack.last_reply()["blocks"])
     assert "First Lead" in shown and "added a note" in shown and "Follow-ups for" in shown
 
@@ -386,19 +387,15 @@ def test_the_last_lead_done_says_so(slack, reps, digest):
     assert "Nothing left for today" in text_of(slack.last_reply()["blocks"])
 
 
-def test_old_request_keys_are_pruned_by_the_daily_run(scheduler, reps, clock):
-    from bot.store import to_db_time
-
-    store = reps.store
-    with store.transaction() as db:
-        db["processed_requests"].insert_all(
-            [
-                {"key": "old", "at": to_db_time(clock.at - timedelta(days=3))},
-                {"key": "recent", "at": to_db_time(clock.at - timedelta(hours=1))},
-            ]
-        )
+def test_old_request_keys_are_pruned_by_the_daily_run(scheduler, reps, clock, runtime):
+    claims = runtime.deps.claims
+    claims.claim("a request")
+    clock.at = datetime.now(UTC) + timedelta(hours=1)
     scheduler.run_due()
-    assert [r["key"] for r in store.db["processed_requests"].rows] == ["recent"]
+    assert claims.claim("a request") is False  # an hour on: a Slack retry would still be refused
+    clock.at += timedelta(days=2)
+    scheduler.run_due()
+    assert claims.claim("a request") is True  # forgotten: no retry or double click comes this late
 
 
 def test_a_failed_users_info_keeps_the_known_time_zone_and_asks_again(scheduler, reps, clock, fake_slack):
@@ -408,4 +405,4 @@ def test_a_failed_users_info_keeps_the_known_time_zone_and_asks_again(scheduler,
     fake_slack.fail("users.info", error="internal_error", times=10)
     scheduler.run_due()
     assert scheduler.reminders.settings(REP).tz == "Asia/Kolkata"  # not replaced by a guess
-    assert scheduler.reminders.needs_tz(REP, clock.at)  # and asked for again next time
+    assert scheduler.sender.deps.timezones.needs_check(REP)  # and asked for again next time

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import ADMIN, REP, STRANGER, new_lead
+from tests.conftest import ADMIN, REP, STRANGER, audited, leads, new_lead
 from tests.slack import button_message, text_of
 
 
@@ -19,7 +19,7 @@ def test_assign_to_me_updates_the_card_in_place(slack, linked):
     assert f"*Owner*\n<@{REP}>" in shown
     assert f"<@{REP}> took this lead" in shown
     assert linked.get("local:1").owner == "ana"
-    assert [r["result"] for r in linked.store.audit_rows(action="assign")] == ["ok"]
+    assert [result for result, _ in audited(linked, action="assign")] == ["ok"]
 
 
 def test_assign_to_me_needs_a_link(slack, linked):
@@ -145,8 +145,8 @@ def test_modal_field_errors_come_back_on_the_fields(slack, linked):
     assert "needs a country code" in errors["phone"]
     assert errors["next"] == "The next follow-up must be in the future."
     assert errors["owner"] == "They are not linked in local yet; an admin can run /lead link."
-    assert linked.store.db["local_leads"].count == 0
-    assert slack.replies() == []  # the lazy listener did nothing either
+    assert leads(linked) == []
+    assert slack.replies() == []  # the work after the ack did nothing either
 
 
 def test_modal_needs_email_or_phone(slack, linked):
@@ -160,5 +160,5 @@ def test_resubmitted_view_creates_one_lead(slack, linked):
     values = {"name": "Grace Hopper", "email": "grace@navy.mil"}
     slack.submit(view, values)
     slack.submit(view, values)  # Slack retry of the same view
-    assert linked.store.db["local_leads"].count == 1
+    assert [lead.name for lead in leads(linked)] == ["Grace Hopper"]
     assert len(slack.replies()) == 1

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from bot.store import Store
-from services.backends.http import HttpSettings, Rejected, Unreachable
-from services.backends.leadsapi import LeadsApiBackend
-from services.errors import Duplicate, LeadGone, Unsupported
+from bot.loopback import Failure
+from bot.stores.memory import MemoryStore
+from services.backends.base import BackendContext
+from services.backends.leadsapi import LeadsApiBackend, LeadsApiOptions
+from services.errors import Duplicate, Invalid, LeadGone, Rejected, Unreachable
 from services.models import FollowUp, LeadQuery, NewLead, Note, StatusChange
 from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
-from tests.fakes.server import Failure
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -26,15 +26,25 @@ def fake():
 
 
 @pytest.fixture
-def store(tmp_path):
-    return Store(tmp_path / "api.db")
+def store():
+    return MemoryStore()
+
+
+DEFAULTS = {
+    "photo": "https://example.com/nobody.png",
+    "location": "Unknown",
+    "position": "Unknown",
+    "description": "From Slack",
+    "company": "Unknown",
+}
 
 
 def make(fake, store, **options) -> LeadsApiBackend:
     options.setdefault("token", SecretStr(TOKEN))
-    return LeadsApiBackend(
-        store, HttpSettings(fake.url, connect_timeout=1, read_timeout=0.5), sleep=lambda s: None, **options
-    )
+    options.setdefault("business", [1])
+    options.setdefault("defaults", DEFAULTS)
+    settings = LeadsApiOptions(url=fake.url, connect_timeout=1, timeout=0.5, **options)
+    return LeadsApiBackend(settings, BackendContext(store=store, sleep=lambda s: None))
 
 
 @pytest.fixture
@@ -53,15 +63,15 @@ def test_create_sends_every_documented_field(api, fake):
         "firstName": "John",
         "lastName": "Doe",
         "business": [1],
-        "photo": "",
+        "photo": "https://example.com/nobody.png",
         "state": "Active",
         "statusId": 1,
         "source": "Referral",
         "phoneNumber": ["+14155550123"],
         "email": "john.doe@example.com",
         "description": "met at the expo",
-        "location": "",
-        "position": "",
+        "location": "Unknown",
+        "position": "Unknown",
         "company": "Company Name",
     }
     assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
@@ -74,9 +84,31 @@ def test_create_sends_every_documented_field(api, fake):
     )
 
 
+def test_a_required_field_nobody_gave_is_refused_by_name_before_sending(fake, store):
+    api = make(fake, store, defaults={k: v for k, v in DEFAULTS.items() if k != "company"})
+    with pytest.raises(Invalid, match=r"needs a company for every lead \(give for=COMPANY") as caught:
+        api.create(new(), by="ana")
+    assert caught.value.field == "lead_for" and fake.requests("POST", "/leads") == []
+    lead = api.create(new(lead_for="Acme"), by="ana")
+    assert fake.requests("POST", "/leads")[0].body["company"] == "Acme" and lead.lead_for == "Acme"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"business": []}, "business"),
+        ({"defaults": {"photo": "x.png"}}, "requires location, position on every new lead"),
+        ({"defaults": {**DEFAULTS, "colour": "blue"}}, "not fields of a new lead: colour"),
+    ],
+)
+def test_settings_the_api_needs_are_checked_at_start_up(fake, options, expected):
+    with pytest.raises(ValueError, match=expected):
+        LeadsApiOptions(url=fake.url, token=SecretStr(TOKEN), **{"business": [1], "defaults": DEFAULTS, **options})
+
+
 def test_the_auth_header_and_scheme_are_configurable(fake, store):
     backend = make(fake, store, auth_header="X-Api-Key", auth_scheme="")
-    with pytest.raises(Rejected, match="your account may not do this in the REST leads API"):
+    with pytest.raises(Rejected, match="Leadbot.s token for the REST leads API was refused"):
         backend.statuses()
     assert fake.requests("GET", "/leads/statuses")[0].headers["X-Api-Key"] == TOKEN
 
@@ -90,19 +122,19 @@ def test_a_duplicate_email_names_the_existing_lead(api):
 
 
 def test_every_lead_needs_an_email(api, fake):
-    with pytest.raises(Unsupported, match="needs an email"):
+    with pytest.raises(Invalid, match="needs an email"):
         api.create(new(email=None), by="ana")
     assert fake.requests("POST") == []
 
 
 def test_statuses_come_with_colours_and_archived(api, fake):
     options = api.statuses()
-    assert [(o.value, o.emoji, o.open) for o in options] == [
-        ("New", ":large_blue_circle:", True),
-        ("Contacted", ":large_yellow_circle:", True),
-        ("Won", ":large_green_circle:", False),
-        ("Lost", ":red_circle:", False),
-        ("archived", ":file_cabinet:", False),
+    assert [(o.value, o.colour, o.open) for o in options] == [
+        ("New", "blue", True),
+        ("Contacted", "yellow", True),
+        ("Won", "green", False),
+        ("Lost", "red", False),
+        ("archived", "brown", False),
     ]
     api.statuses()
     assert len(fake.requests("GET", "/leads/statuses")) == 1  # cached
@@ -187,12 +219,13 @@ def test_applied_finds_a_comment_or_a_lead_that_landed(api, fake):
         api.create(new(), by="ana")
     assert api.applied("create", {"lead": new().model_dump(mode="json"), "by": "ana"}).ref == "leadsapi:1"
     fake.fail("POST", "/leads/comments/{id}", Failure("hang", apply=True))
-    note = Note(text="landed late", by="ana", at=NOW)
+    note = Note(text="landed late", by="ana", at=NOW, receipt="0000000a")
     with pytest.raises(Unreachable):
         api.add_note("1", note)
     assert api.applied("add_note", {"lead_id": "1", "note": note.model_dump(mode="json")}) is not None
-    other = Note(text="never sent", by="ana", at=NOW).model_dump(mode="json")
-    assert api.applied("add_note", {"lead_id": "1", "note": other}) is None
+    # The same text again is a second note, not the first one landing: only its receipt would prove it.
+    again = note.model_copy(update={"receipt": "0000000b"}).model_dump(mode="json")
+    assert api.applied("add_note", {"lead_id": "1", "note": again}) is None
 
 
 def test_malformed_replies_are_unreachable(api, fake):

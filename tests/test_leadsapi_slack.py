@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import copy
 
 import pytest
 
 from bot.app import build_outbox_runner
+from bot.loopback import Failure
+from services.backends.common import receipt_of, unmarked
 from services.leads import Actor
-from tests.conftest import ADMIN, REP, bot_settings
+from tests.conftest import ADMIN, OTHER, REP, bot_settings
 from tests.fakes.leadsapi import TOKEN, FakeLeadsApi
-from tests.fakes.server import Failure
 from tests.slack import text_of
 
 
@@ -23,7 +24,11 @@ def api_fake():
 
 @pytest.fixture
 def settings(tmp_path, fake_slack, api_fake, monkeypatch):
-    config = '[channels]\nC0SALES = "leadsapi"\n\n[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n'
+    config = (
+        '[channels]\nC0SALES = "leadsapi"\n\n[backends.leadsapi]\nbusiness = [1]\ntimeout = 0.3\n'
+        'defaults = { photo = "https://example.com/nobody.png", location = "Unknown", position = "Unknown",'
+        ' description = "-", company = "-" }\n'
+    )
     return bot_settings(
         tmp_path,
         fake_slack,
@@ -37,8 +42,8 @@ def settings(tmp_path, fake_slack, api_fake, monkeypatch):
 @pytest.fixture
 def linked(service):
     admin = Actor(slack_user=ADMIN, is_admin=True)
-    service.link(admin, ADMIN, "ada", backend="leadsapi")
-    service.link(admin, REP, "ana", backend="leadsapi")
+    service.people.link(admin, ADMIN, "ada", backend="leadsapi")
+    service.people.link(admin, REP, "ana", backend="leadsapi")
     return service
 
 
@@ -54,7 +59,8 @@ def test_every_operation_from_the_card_and_commands(slack, linked, api_fake):
 
     slack.click(card, "lead_add_note", user=REP)
     slack.submit(slack.opened_views()[-1], {"text": "prefers email"}, user=REP)
-    assert api_fake.requests("POST", "/leads/comments/1")[-1].body == {"content": "prefers email"}
+    sent = api_fake.requests("POST", "/leads/comments/1")[-1].body["content"]
+    assert unmarked(sent) == "prefers email" and receipt_of(sent)
     assert "prefers email" in text_of(slack.last_reply()["blocks"])  # read back from logs-and-comments
 
     slack.command('followup 1 next="tomorrow 10am" called', user=REP)  # a bare id: the channel's backend
@@ -67,12 +73,29 @@ def test_every_operation_from_the_card_and_commands(slack, linked, api_fake):
 
     slack.pick_user(card, "lead_assign_to", ADMIN, user=REP)
     assert linked.get("leadsapi:1").owner == "ada"
-    assert api_fake.history[1][-1]["content"] == "Assigned to ada by ana (via Leadbot)"
+    assert unmarked(api_fake.history[1][-1]["content"]) == "Assigned to ada by ana (via Leadbot)"
 
     slack.command("status 1 archived", user=REP)
     assert 1 in api_fake.archived
     slack.command("list archived", user=REP)
     assert "John Doe" in text_of(slack.last_reply()["blocks"])
+
+
+def test_someone_linked_elsewhere_changes_nothing_in_the_rest_api(slack, linked, api_fake):
+    card = create(slack)  # leadsapi:1, REP's
+    linked.people.link(Actor(slack_user=ADMIN, is_admin=True), OTHER, "bob")  # on local, not on leadsapi
+    before = (linked.get("leadsapi:1"), copy.deepcopy(api_fake.history), len(api_fake.received))
+    refused = (
+        ":warning: You are not linked to a staff ID in leadsapi, so you can't change its leads."
+        " Ask an admin to run `/lead link @you STAFF_ID backend=leadsapi`"
+    )
+    for command in ("note 1 hello", "followup leadsapi:1 called", "status leadsapi:1 contacted", "assign 1 me"):
+        slack.command(command, user=OTHER)
+        assert slack.last_reply()["text"] == refused, command
+    slack.click(card, "lead_assign_me", user=OTHER)
+    assert slack.last_reply()["text"] == refused
+    assert (linked.get("leadsapi:1"), api_fake.history) == before[:2]
+    assert [r for r in api_fake.received[before[2] :] if r.method != "GET"] == []  # nothing was sent to the API
 
 
 def test_a_duplicate_email_says_which_lead_and_offers_to_show_it(slack, linked, api_fake):
@@ -93,18 +116,19 @@ def test_access_denied_is_said_plainly(slack, linked, api_fake):
     create(slack)
     api_fake.fail("POST", "/leads/comments/{id}", Failure("status", status=403, body={"message": "Access denied"}))
     slack.command("note 1 hello", user=REP)
-    assert "Your account may not do this in the REST leads API (Access denied)" in slack.last_reply()["text"]
+    said = slack.last_reply()["text"]
+    assert "Leadbot's token for the REST leads API was refused (403 Access denied)" in said
+    assert "an admin must check LEADBOT_LEADSAPI_TOKEN" in said and "leadsapi-token" not in said
     assert linked.outbox.pending() == []
 
 
-def test_backend_down_then_back_creates_the_lead_exactly_once(slack, linked, api_fake, settings, fake_slack):
+def test_backend_down_then_back_creates_the_lead_exactly_once(slack, linked, api_fake, runtime, clock, fake_slack):
     api_fake.fail("POST", "/leads", Failure("status", status=503))
     create(slack)
     assert "so your new lead is queued" in slack.last_reply()["text"]
     assert api_fake.leads == {}
-    start = linked.clock()
-    linked.clock = lambda: start + timedelta(minutes=1)
-    runner = build_outbox_runner(settings, linked)
+    clock.advance(minutes=1)
+    runner = build_outbox_runner(runtime)
     runner.run_due()
     runner.run_due()
     assert list(api_fake.leads) == [1] and len(api_fake.requests("POST", "/leads")) == 2
@@ -115,12 +139,33 @@ def test_backend_down_then_back_creates_the_lead_exactly_once(slack, linked, api
     )
 
 
-def test_a_create_that_timed_out_after_landing_is_not_made_twice(slack, linked, api_fake, settings):
+def test_a_create_that_timed_out_after_landing_is_not_made_twice(slack, linked, api_fake, runtime, clock):
     api_fake.fail("POST", "/leads", Failure("hang", apply=True))
     create(slack)
     assert "did not answer in time, so your new lead is queued" in slack.last_reply()["text"]
-    start = linked.clock()
-    linked.clock = lambda: start + timedelta(minutes=1)
-    build_outbox_runner(settings, linked).run_due()
+    clock.advance(minutes=1)
+    build_outbox_runner(runtime).run_due()
     assert len(api_fake.leads) == 1 and len(api_fake.requests("POST", "/leads")) == 1
+    assert linked.outbox.pending() == []
+
+
+def test_a_status_change_while_the_api_is_down_is_queued_and_said_the_same_from_button_and_command(
+    slack, linked, api_fake, runtime, clock
+):
+    card = create(slack)
+    api_fake.stop_listening()
+    slack.choose(card, "lead_set_status", "Contacted", user=REP)
+    by_button = slack.last_reply()["text"]
+    slack.command("status 1 won", user=REP)
+    by_command = slack.last_reply()["text"]
+    assert (
+        by_button.startswith(":hourglass_flowing_sand: ")
+        and "so your status change on `leadsapi:1` is queued" in by_button
+    )
+    assert by_command == by_button and "Usage" not in by_command
+    assert [row.op for row in linked.outbox.pending()] == ["change_status", "change_status"]
+    api_fake.start_listening()
+    clock.advance(minutes=1)
+    build_outbox_runner(runtime).run_due()
+    assert [r.body["statusId"] for r in api_fake.requests("PUT", "/leads/change-status")] == [2, 3]
     assert linked.outbox.pending() == []

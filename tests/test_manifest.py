@@ -8,9 +8,11 @@ from pathlib import Path
 
 import yaml
 
+from bot import slackrequests as sr
 from handlers import EVENT_SCOPES, EVENT_TYPES
-from handlers.blocks import ACTION_IDS, CALLBACK_IDS, SHORTCUT_IDS
-from handlers.commands import SUBCOMMANDS
+from handlers.blocks import ACTION_IDS, CALLBACK_IDS, SHORTCUT_IDS, CardData, lead_card
+from handlers.command import SUBCOMMANDS
+from services.models import Opportunity, OpportunityPage
 from tests.conftest import new_lead
 from tests.slack import DESIGN_SUBCOMMANDS, button_message
 
@@ -30,7 +32,9 @@ SCOPE_OF = {
     "chat_postEphemeral": "chat:write",
     "chat_getPermalink": None,
     "conversations_open": "im:write",
-    "conversations_history": "im:history",  # only ever on the bot's own DMs (digest delivery checks)
+    # Looking for a post whose answer was lost (bot/pacing.py): in a DM, a channel or a thread.
+    "conversations_history": ("im:history", "channels:history", "groups:history"),
+    "conversations_replies": ("im:history", "channels:history", "groups:history"),
 }
 
 
@@ -49,7 +53,9 @@ def test_scopes_are_exactly_the_ones_used():
     assert used, "the scan found no Web API calls at all"
     unknown = used - SCOPE_OF.keys()
     assert not unknown, f"add these methods and their scopes to SCOPE_OF: {unknown}"
-    needed = {SCOPE_OF[m] for m in used} - {None} | {"commands"} | set(SCOPES_BEYOND_METHODS) | set(EVENT_SCOPES)
+    scopes = [SCOPE_OF[m] for m in used]
+    needed = {scope for s in scopes for scope in (s if isinstance(s, tuple) else (s,)) if scope is not None}
+    needed |= {"commands"} | set(SCOPES_BEYOND_METHODS) | set(EVENT_SCOPES)
     assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == needed
 
 
@@ -84,7 +90,15 @@ def test_help_covers_every_subcommand_in_the_design():
 
 def test_every_declared_command_and_handled_id_is_reachable(slack, linked):
     for command in MANIFEST["features"]["slash_commands"]:
-        assert slack.command("help").status_code == 200, command
+        request = sr.slash_command(
+            "help", user="UADMIN", response_url="http://127.0.0.1:9/r", trigger_id="1.1", command=command["command"]
+        )
+        answer = slack.send(request)
+        assert answer.status_code == 200 and "/lead new" in answer.text, command
+    not_ours = sr.slash_command(
+        "help", user="UADMIN", response_url="http://127.0.0.1:9/r", trigger_id="1.2", command="/leads"
+    )
+    assert slack.send(not_ours).status_code == 404  # the loop above would notice a command nobody handles
     for action_id in ACTION_IDS:
         value = "{}" if action_id == "lead_list_page" else "local:1"
         assert slack.click(button_message(action_id, value), action_id).status_code == 200, action_id
@@ -107,15 +121,38 @@ def test_every_button_the_app_renders_is_handled_and_every_handler_is_rendered(s
     rendered: set[str] = set()
     rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(slack.open_home()["blocks"])))
     slack.command("remind now")  # the digest DM
-    (digest,) = [c.body for c in slack.fake.received("api", "chat.postMessage") if c.body.get("metadata")]
+    (digest,) = [
+        c.body
+        for c in slack.fake.received("api", "chat.postMessage")
+        if (c.body.get("metadata") or {}).get("event_type") == "leadbot_digest"
+    ]
     rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(digest["blocks"])))
     for text in ("list", "show local:1"):
         slack.command(text)
         rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(slack.last_reply()["blocks"])))
+    # What only other backends' cards show: deals and departments (Getlead), opportunities (LeadSquared).
+    other = lead_card(
+        CardData(
+            lead=linked.get("local:1"),
+            backend_title="Getlead",
+            status=None,
+            statuses=[],
+            owner_user=None,
+            now=datetime.now(UTC),
+            deals=True,
+            departments=True,
+            opportunities=OpportunityPage(
+                opportunities=[Opportunity(id=str(n), name=f"Deal {n}") for n in range(5)], total=12, page=2, size=5
+            ),
+        )
+    )
+    rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(other)))
     assert rendered == set(ACTION_IDS)
     card = slack.last_reply()["blocks"]
     slack.click(card, "lead_log_follow_up")
     slack.click(card, "lead_add_note")
     slack.command("new")
-    # The status modal opens only for backends that need a reason (tests/test_capillary_slack.py opens it).
-    assert {v["callback_id"] for v in slack.opened_views()} == set(CALLBACK_IDS) - {"lead_status"}
+    # The status modal opens only for backends that need a reason (tests/test_capillary_slack.py opens it),
+    # the deal and department forms only for Getlead's leads (tests/test_getlead_slack.py opens them).
+    others = {"lead_status", "lead_deal", "lead_department"}
+    assert {v["callback_id"] for v in slack.opened_views()} == set(CALLBACK_IDS) - others

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from handlers.parsing import plain_text
+from handlers.parsing import plain
 from services.contact import FoundContact, find_contact
-from tests.conftest import REP
+from tests.conftest import REP, activity
 from tests.slack import text_of
 
 MESSAGE = (
@@ -52,8 +52,7 @@ def test_submitting_makes_the_lead_with_the_link_as_first_note_and_says_so_in_th
         "+14155550132",
         "ana",
     )
-    (note,) = linked.store.db["local_notes"].rows
-    assert note["text"] == f"From Slack: {PERMALINK}\n\n40 seats"
+    assert activity(linked, "local:1") == [("note", f"From Slack: {PERMALINK}\n\n40 seats")]
     card = slack.last_reply()
     assert card["response_type"] == "in_channel" and "Jane Doe" in text_of(card["blocks"])
     (thread,) = slack.thread_replies()
@@ -76,13 +75,13 @@ def test_without_a_permalink_the_lead_is_still_made(slack, linked, fake_slack):
     assert "from_message" not in [b.get("block_id") for b in view["blocks"]]
     slack.submit(view, {"name": "Jane Doe", "email": "jane.doe@acme.example"}, user=REP)
     assert linked.get("local:1").name == "Jane Doe"
-    assert list(linked.store.db["local_notes"].rows) == []
+    assert activity(linked, "local:1") == []
 
 
 @pytest.mark.parametrize(
     ("text", "region", "found"),
     [
-        (plain_text(MESSAGE), None, FoundContact("Jane Doe", "jane.doe@acme.example", "+14155550132")),
+        (plain(MESSAGE), None, FoundContact("Jane Doe", "jane.doe@acme.example", "+14155550132")),
         (
             "Name: Ravi Kumar\nEmail: ravi@example.in\nPhone: 098950 12345",
             "IN",
@@ -107,6 +106,17 @@ def test_finding_contact_details_in_text(text, region, found):
     assert find_contact(text, region) == found
 
 
-def test_slack_markup_is_read_as_people_see_it():
-    text = "<@U123> meet <https://acme.example|Acme> &amp; <mailto:a@b.example|a@b.example> in <#C1|sales> <!here>"
-    assert plain_text(text) == " meet Acme & a@b.example in  "
+@pytest.mark.parametrize(
+    ("slack", "typed"),
+    [
+        ("<@U123|ana> meet <https://acme.example|Acme> &amp; co", "@ana meet Acme (https://acme.example) & co"),
+        ("<@U123> said &lt;3", "@Ana Maria said <3"),  # no name in the mention: asked for
+        ("<mailto:a@b.example|a@b.example> or <tel:+14155550132|+1 415 555 0132>", "a@b.example or +1 415 555 0132"),
+        ("in <#C1|sales> <!here> <!channel> <!everyone>", "in #sales @here @channel @everyone"),
+        ("<https://acme.example>", "https://acme.example"),
+        ("<!subteam^S1|@sales-team> by <!date^1700000000^{date}|Nov 14>", "@sales-team by Nov 14"),
+        ("AT&amp;T &lt;b&gt;bold&lt;/b&gt;", "AT&T <b>bold</b>"),
+    ],
+)
+def test_slack_markup_is_read_as_people_typed_it(slack, typed):
+    assert plain(slack, {"U123": "Ana Maria"}.get) == typed

@@ -41,7 +41,8 @@ def test_previews_are_off_until_an_admin_turns_them_on(slack, linked):
     assert slack.thread_replies() == []
     slack.command("previews on", user=REP)
     assert "Only Leadbot admins can turn lead previews on or off" in slack.last_reply()["text"]
-    assert linked.previews_on("C0SALES") is False
+    slack.command("previews")
+    assert "Lead previews are off in this channel" in slack.last_reply()["text"]
     slack.command("previews on", user=ADMIN)
     said = slack.last_reply()
     assert said["response_type"] == "in_channel" and "turned lead previews on" in said["text"]
@@ -92,10 +93,24 @@ def test_bots_edits_and_plain_chatter_are_ignored(slack, linked):
     assert slack.thread_replies() == []
 
 
+def test_posts_of_bots_leadbot_included_are_never_previewed(slack, linked):
+    ref = new_lead(linked)
+    previews_on(slack)
+    # Leadbot's own messages (a card, a thread reply) come back as message events with its bot_id
+    # (Bolt drops those itself); another integration's posts carry their own bot_id.
+    own = message(f"New lead Ada ({ref})", user="U0LEADBOT", bot_id="B0LEADBOT", ts="1700000901.000400")
+    other = message(f"Zap: lead {ref} updated", user="U0ZAPIER", bot_id="B0ZAPIER", ts="1700000901.000450")
+    for event in (own, other):
+        assert slack.event(event).status_code == 200
+    assert slack.thread_replies() == []
+    slack.event(message(f"about {ref}", ts="1700000902.000500"))  # a person's message still is
+    assert len(slack.thread_replies()) == 1
+
+
 def test_no_preview_where_leadbot_is_not_a_member(slack, linked, fake_slack, caplog):
     ref = new_lead(linked)
     previews_on(slack)
     fake_slack.fail("chat.postMessage", error="not_in_channel")
     caplog.set_level("INFO", logger="leadbot")
     assert slack.event(message(f"about {ref}")).status_code == 200
-    assert "no thread reply in C0SALES: not_in_channel" in caplog.text
+    assert "preview to C0SALES not sent (not_in_channel)" in caplog.text

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -45,6 +46,7 @@ def test_http_mode_serves_slack_and_healthz(tmp_path, fake_slack):
             pytest.fail(f"leadbot run exited with {process.wait()}")
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"ok": True}
         body = "command=%2Flead&text=help&user_id=U1&team_id=T0LEADBOT&trigger_id=1.2.3&channel_id=C1"
+        body += "&response_url=" + quote(fake_slack.response_url("run"), safe="")
         response = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body, headers=signed_headers(body))
         assert response.status_code == 200 and "/lead new" in response.text
         bad = httpx.post(

@@ -12,29 +12,22 @@ import threading
 
 import pytest
 
-from tests.conftest import ADMIN
-from tests.test_app_home import (  # noqa: F401 - collected again here
-    test_log_follow_up_from_the_tab_writes_it_and_redraws_the_tab,
-    test_opening_the_tab_shows_my_open_leads_due_first,
-)
-from tests.test_card_modals import (  # noqa: F401 - collected again here
-    test_follow_up_field_errors,
-    test_log_follow_up_records_it_and_updates_the_card_in_place,
-    test_status_select_changes_the_status_and_updates_the_card,
-)
-from tests.test_commands import (  # noqa: F401
-    test_quick_create_posts_a_card_in_channel_and_audits,
-    test_show_posts_the_card,
-    test_unlinked_user_cannot_create,
+from tests.conftest import ADMIN, REP, leads
+
+# One scenario per kind of request (command, button, form, event), plus retries and saturation, and
+# generated form submissions (what the worker logs is not seen here: only what it sent to Slack).
+from tests.test_app_home import test_opening_the_tab_shows_my_open_leads_due_first  # noqa: F401 - collected again
+from tests.test_commands import test_quick_create_posts_a_card_in_channel_and_audits  # noqa: F401
+from tests.test_hostile import (
+    hostile,  # noqa: F401 - its fixture
+    test_view_submissions_with_any_state_and_private_metadata,  # noqa: F401
 )
 from tests.test_interactions import (  # noqa: F401
     test_assign_to_me_updates_the_card_in_place,
-    test_modal_field_errors_come_back_on_the_fields,
     test_modal_submission_creates_the_lead_and_posts_the_card,
 )
 from tests.test_requests import (  # noqa: F401
     test_a_saturated_bot_says_busy_in_the_ack_and_takes_nothing_in,
-    test_repeated_action_payload_is_applied_once,
     test_slack_retry_creates_nothing_twice,
 )
 
@@ -54,7 +47,7 @@ def test_a_dead_work_process_is_replaced_and_the_next_request_served(bot, linked
     dead.join()
     bot.slack.command("new Ada ada@example.com", user=ADMIN)
     assert bot.executor.process.pid != dead.pid
-    assert linked.store.db["local_leads"].count == 1
+    assert len(leads(linked)) == 1
     assert fake_slack.received("response")[-1].body["response_type"] == "in_channel"
 
 
@@ -79,7 +72,7 @@ def test_work_cut_off_or_queued_in_a_dead_work_process_is_done_by_the_next(bot, 
     gate.set()
     assert bot.executor.wait_idle(10)
     assert bot.executor.process.pid != dead.pid
-    assert linked.store.db["local_leads"].count == 1
+    assert len(leads(linked)) == 1
     # Both replies arrive once: the queued `new`, and the `whoami` the dead process had claimed
     # and started (its claim is taken over, not taken as "already handled").
     replies = sorted((r.body["response_type"], r.body["text"][:20]) for r in fake_slack.received("response"))
@@ -91,5 +84,31 @@ def test_shutdown_finishes_the_work_already_acked(bot, linked, fake_slack):
     for n in range(20):
         assert bot.slack.command(f"new Lead{n} l{n}@example.com", user=ADMIN, wait=False).status_code == 200
     bot.stop()
-    assert linked.store.db["local_leads"].count == 20
+    assert len(leads(linked)) == 20
     assert len(fake_slack.received("response")) == 20
+
+
+@pytest.mark.parametrize("cut_off_at", ["the assignment DM", "the reply"])
+def test_a_worker_killed_after_its_write_does_not_make_it_twice(bot, linked, fake_slack, cut_off_at):
+    gate, entered = threading.Event(), threading.Event()
+    reply = fake_slack._reply
+    where = ("api", "chat.postMessage") if cut_off_at == "the assignment DM" else ("response", None)
+
+    def stuck(kind, name, body):
+        if (kind, name if where[1] else None) == where and not gate.is_set():
+            entered.set()
+            gate.wait(10)  # the lead is in the store; the worker is telling people
+        return reply(kind, name, body)
+
+    fake_slack._reply = stuck
+    bot.slack.command(f"new Ada ada@example.com owner=<@{REP}>", user=ADMIN, wait=False)
+    assert entered.wait(10)
+    dead = bot.executor.process
+    dead.kill()
+    dead.join()
+    gate.set()
+    assert bot.executor.wait_idle(10)
+    assert [lead.name for lead in leads(linked)] == ["Ada"]  # run again, found made: not made twice
+    cards = [c.body for c in fake_slack.received("response")]
+    assert cards[-1]["response_type"] == "in_channel" and "Ada" in cards[-1]["text"]
+    assert bot.journal.depth() == 0

@@ -1,24 +1,34 @@
-"""The small interface every backend implements."""
+"""The interface every backend implements, and how a backend declares itself to the registry."""
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from services.errors import Unsupported
+from pydantic import BaseModel
+
+from services.clock import Clock, utcnow
+from services.errors import Code, Invalid, Unsupported
 from services.models import (
     Activity,
     Capabilities,
     Choice,
+    Deal,
     FollowUp,
     Lead,
     LeadPage,
     LeadQuery,
     NewLead,
     Note,
+    OpportunityPage,
     StatusChange,
     StatusOption,
 )
+from services.ports import Store
 
 
 class Backend(ABC):
@@ -46,7 +56,7 @@ class Backend(ABC):
     def search(self, query: LeadQuery) -> LeadPage: ...
 
     @abstractmethod
-    def assign(self, lead_id: str, owner: str, *, by: str) -> Lead: ...
+    def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead: ...
 
     @abstractmethod
     def log_follow_up(self, lead_id: str, follow_up: FollowUp) -> Lead: ...
@@ -60,9 +70,25 @@ class Backend(ABC):
     def activity(self, lead_id: str, limit: int = 3) -> list[Activity]:
         return []
 
-    def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
+    def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
         """Move the next follow-up without logging one (Snooze)."""
-        raise Unsupported(f"{self.title} cannot move a follow-up")
+        raise Unsupported("{backend} cannot move a follow-up", backend=self.title)
+
+    def add_deal(self, lead_id: str, deal: Deal) -> Lead:
+        """Record a deal on the lead (``capabilities.deals``)."""
+        raise Unsupported("{backend} has no deals", backend=self.title)
+
+    def set_department(self, lead_id: str, department: str, *, by: str, receipt: str | None = None) -> Lead:
+        """Hand the lead to a department (``capabilities.departments``)."""
+        raise Unsupported("{backend} has no departments", backend=self.title)
+
+    def departments(self) -> list[Choice]:
+        """The departments a lead can be handed to, where the backend knows them (else any name is sent)."""
+        return []
+
+    def opportunities(self, lead_id: str, page: int = 1, size: int = 5) -> OpportunityPage:
+        """The lead's opportunities, newest first: page ``page`` (from 1) of ``size`` (capabilities.opportunities)."""
+        raise Unsupported("{backend} has no opportunities", backend=self.title)
 
     def reasons(self) -> list[Choice]:
         """Reasons a status change may (``WITH_REASONS``: must) carry."""
@@ -76,11 +102,19 @@ class Backend(ABC):
         return None
 
     def applied(self, op: str, args: dict) -> Lead | None:
-        """Whether a write whose outcome was unknown (a timeout) reached the backend after all.
+        """Whether a queued write reached the backend after all (a timeout can hide a success).
 
-        The outbox asks before sending such a write again; None means "not as
-        far as can be seen", and the write is sent.
+        The outbox asks before sending a write again. The answer must be exact: the
+        write's own receipt (``args`` carry it) found in the backend, or every field
+        the write sets as it set them, never a lookalike (an older comment, the same
+        status set earlier). When the write is found, whatever Leadbot keeps of it
+        (an owner, a next follow-up) is recorded as if the reply had come. None
+        means "not there as far as can be seen", and the write is sent again.
         """
+        return None
+
+    def close(self) -> None:
+        """Let go of connections (the process is stopping)."""
         return None
 
     def status_option(self, value: str) -> StatusOption:
@@ -89,4 +123,52 @@ class Backend(ABC):
             if wanted in (option.value.casefold(), option.label.casefold()):
                 return option
         known = ", ".join(o.value for o in self.statuses())
-        raise Unsupported(f"`{value}` is not a status in {self.name}; use one of: {known}")
+        raise Invalid(
+            "{value} is not a status in {backend}; use one of: {known}",
+            field="status",
+            value=Code(value),
+            backend=self.name,
+            known=known,
+        )
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable a backend reads into its options (secrets come only from here)."""
+
+    name: str  # LEADBOT_CAPILLARY_URL
+    option: str  # the field of the backend's options model it fills
+    expects: str  # what a good value looks like, for the one-line start-up error
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What a backend may use from the process that builds it."""
+
+    store: Store
+    clock: Clock = utcnow
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One backend, declared in its own module and listed once in ``services.backends.REGISTRY``.
+
+    ``options`` validates everything the backend is configured with: the
+    environment variables in ``env`` (by their ``option`` names) together with
+    its ``[backends.NAME]`` table in ``LEADBOT_CONFIG``. A backend is configured
+    when any of its variables is set, or always (``local``).
+    """
+
+    name: str
+    title: str
+    options: type[BaseModel]
+    build: Callable[[Any, BackendContext], Backend]
+    env: tuple[EnvVar, ...] = ()
+    always: bool = False
+    summary: str = ""  # one line for the README and /lead backends
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def env_var(self, option: str) -> EnvVar | None:
+        return next((v for v in self.env if v.option == option), None)

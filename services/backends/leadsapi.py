@@ -1,4 +1,5 @@
-"""The REST leads API (``/leads``), built against seed 002.
+"""The REST leads API (``/leads``), built against its published API reference (the endpoints,
+fields and samples of its "Leads" pages).
 
 How its model maps onto Leadbot's:
 
@@ -12,7 +13,7 @@ How its model maps onto Leadbot's:
   choosing another status on an archived lead restores it first.
 - **Notes** are comments (``POST /leads/comments/{id}``), read back with the
   activity log (``GET /leads/logs-and-comments/{id}``), which the card shows.
-- **Owner and follow-ups**: the seed documents neither an owner field nor a
+- **Owner and follow-ups**: the API documents neither an owner field nor a
   follow-up endpoint. Leadbot keeps the owner and the next follow-up itself
   (``remote_leads``) and records each assignment and follow-up as a comment,
   so the CRM's own log shows them.
@@ -22,26 +23,27 @@ How its model maps onto Leadbot's:
 - **Search**: ``GET /leads`` documents no query parameters, so Leadbot reads
   the list and filters it (owner, status, due) itself. ``/leads/search``
   documents none either and is not used.
-- ``403 Access denied`` becomes "your account may not do this".
+- ``403 Access denied`` means Leadbot's one shared token was refused: the
+  message says so and names ``LEADBOT_LEADSAPI_TOKEN``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from bot.store import Store, from_db_time, to_db_time
-from services.backends.base import Backend
-from services.backends.http import ApiClient, HttpSettings, Rejected, TtlCache, json_body
-from services.backends.memory import LeadMemory
-from services.errors import Duplicate, LeadError, LeadGone, NotFound, Unsupported
+from services.backends.base import Backend, BackendContext, BackendSpec, EnvVar
+from services.backends.common import marked, match_query, numeric_id, parse_api_time, receipt_of, unmarked
+from services.backends.http import ApiClient, HttpSettings, TtlCache, json_body
+from services.errors import Code, Duplicate, Invalid, LeadError, LeadGone, Rejected
 from services.models import (
     Activity,
     Capabilities,
+    Colour,
     FollowUp,
     Lead,
     LeadPage,
@@ -52,24 +54,24 @@ from services.models import (
     StatusModel,
     StatusOption,
 )
+from services.ports import RemoteLead, RemoteLeads
 
 log = logging.getLogger("leadbot.backends")
 
-ARCHIVED = StatusOption(value="archived", label="Archived", emoji=":file_cabinet:", open=False)
-COLOURS = {
-    "blue": ":large_blue_circle:",
-    "green": ":large_green_circle:",
-    "red": ":red_circle:",
-    "yellow": ":large_yellow_circle:",
-    "orange": ":large_orange_circle:",
-    "purple": ":large_purple_circle:",
-    "brown": ":large_brown_circle:",
-    "black": ":black_circle:",
-    "white": ":white_circle:",
-    "gray": ":white_circle:",
-    "grey": ":white_circle:",
-}
+ARCHIVED = StatusOption(value="archived", label="Archived", colour=Colour.BROWN, open=False)
 CACHE_SECONDS = 300
+# Strings the API reference marks Required on a new lead (refused empty), in the order it lists them.
+REQUIRED_TEXT = ("firstName", "lastName", "photo", "source", "description", "location", "position", "company")
+NEVER_GIVEN = ("photo", "location", "position")  # nothing a person types fills these: defaults are needed
+# Where Leadbot reads a Required field from what the person gave, and how they give it.
+GIVEN_AS = MappingProxyType(
+    {
+        "firstName": ("name", "give the lead's name"),
+        "lastName": ("name", "give the lead's full name, or an admin can set a default lastName"),
+        "description": ("note", "give note=…, or an admin can set a default description"),
+        "company": ("lead_for", "give for=COMPANY, or an admin can set a default company"),
+    }
+)
 
 
 class LeadsApiBackend(Backend):
@@ -82,39 +84,38 @@ class LeadsApiBackend(Backend):
         queues_writes=True,
     )
 
-    def __init__(
-        self,
-        store: Store,
-        http: HttpSettings,
-        *,
-        token: SecretStr,
-        auth_header: str = "Authorization",
-        auth_scheme: str = "Bearer",
-        business: list[int] | None = None,
-        state: str = "Active",
-        closed_statuses: tuple[str, ...] = ("won", "lost", "closed"),
-        transport: Any = None,
-        sleep: Any = time.sleep,
-    ) -> None:
-        value = f"{auth_scheme} {token.get_secret_value()}".strip()
-        headers = {"Accept": "application/json", "Content-Type": "application/json", auth_header: value}
-        self.api = ApiClient(self.title, http, headers=headers, transport=transport, sleep=sleep)
-        self.memory = LeadMemory(store, self.name)
-        self.business = business or []
-        self.state = state
-        self.closed = {c.casefold() for c in closed_statuses}
+    def __init__(self, options: LeadsApiOptions, context: BackendContext) -> None:
+        value = f"{options.auth_scheme} {options.token.get_secret_value()}".strip()
+        headers = {"Accept": "application/json", "Content-Type": "application/json", options.auth_header: value}
+        http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
+        self.api = ApiClient(self.title, http, headers=headers, sleep=context.sleep)
+        self.remote: RemoteLeads = context.store.remote
+        self.business = list(options.business)
+        self.defaults = dict(options.defaults)
+        self.state = options.state
+        self.closed = {c.casefold() for c in options.closed_statuses}
         self._cache = TtlCache(CACHE_SECONDS)
+
+    def close(self) -> None:
+        self.api.close()
 
     # -- replies ------------------------------------------------------------------------------
 
     def _body(self, response: Any, *, lead_id: str | None = None) -> Any:
-        if response.status_code == 403:
-            raise Rejected(f"your account may not do this in the {self.title} (Access denied)")
+        if response.status_code in (401, 403):
+            # Leadbot calls with one shared token: a refusal is about that token, not the person asking.
+            raise Rejected(
+                "Leadbot's token for the {backend} was refused ({status} Access denied); an admin must check"
+                " LEADBOT_LEADSAPI_TOKEN",
+                backend=self.title,
+                status=response.status_code,
+            )
         if response.status_code == 404 and lead_id is not None:
-            raise LeadGone(f"there is no lead `leadsapi:{lead_id}`")
+            raise LeadGone("there is no lead {ref}", ref=Code(f"leadsapi:{lead_id}"))
         body = json_body(response, self.title) if response.content else {}
         if response.status_code >= 400:
-            raise Rejected(f"the {self.title} refused this: {_message(body) or f'HTTP {response.status_code}'}")
+            said = _message(body) or f"HTTP {response.status_code}"
+            raise Rejected("the {backend} refused this: {said}", backend=self.title, said=said)
         return body
 
     # -- statuses -----------------------------------------------------------------------------
@@ -131,7 +132,7 @@ class LeadsApiBackend(Backend):
             StatusOption(
                 value=str(s.get("name")),
                 label=str(s.get("name")),
-                emoji=COLOURS.get(str(s.get("primaryColor", "")).lower(), ""),
+                colour=_colour(s.get("primaryColor")),
                 open=str(s.get("name")).casefold() not in self.closed,
             )
             for s in self._statuses()
@@ -143,51 +144,38 @@ class LeadsApiBackend(Backend):
         for status in self._statuses():
             if str(status.get("name")).casefold() == wanted:
                 return int(status["id"])
-        raise Unsupported(f"`{name}` is not a status in the {self.title}")
+        raise Invalid("{value} is not a status in the {backend}", field="status", value=Code(name), backend=self.title)
 
     # -- reading ------------------------------------------------------------------------------
 
     def get(self, lead_id: str) -> Lead:
-        _check_id(lead_id)
+        self._id(lead_id)
         return self._lead(self._body(self.api.read("GET", f"/leads/{lead_id}"), lead_id=lead_id))
 
     def search(self, query: LeadQuery) -> LeadPage:
         if query.status and self.status_option(query.status) == ARCHIVED:
             # The list leaves archived leads out: read the ones Leadbot archived, one by one.
-            archived = [i for i, known in self.memory.recall_all().items() if known.get("archived")]
+            archived = [i for i, known in self.remote.recall_all(self.name).items() if known.archived]
             leads = [self.get(i) for i in sorted(archived, key=int)]
         else:
             body = self._body(self.api.read("GET", "/leads"))
             raw = body.get("leads") if isinstance(body, dict) else body
             leads = [self._lead(r) for r in raw or [] if isinstance(r, dict)]
-        open_values = {s.value for s in self.statuses() if s.open}
-        kept = []
-        for lead in leads:
-            if query.owner and lead.owner != query.owner:
-                continue
-            if query.status and lead.status.casefold() != self.status_option(query.status).value.casefold():
-                continue
-            if not query.status and lead.status not in open_values:
-                continue
-            if query.due_before and (not lead.next_follow_up or lead.next_follow_up > query.due_before):
-                continue
-            kept.append(lead)
-        far = datetime.max.replace(tzinfo=UTC)
-        kept.sort(key=lambda lead: (lead.next_follow_up or far, -int(lead.id) if lead.id.isdigit() else 0))
-        return LeadPage(leads=kept[query.offset : query.offset + query.limit], total=len(kept), offset=query.offset)
+        return match_query(leads, query, self.statuses())
 
     def activity(self, lead_id: str, limit: int = 3) -> list[Activity]:
-        _check_id(lead_id)
+        self._id(lead_id)
         body = self._body(self.api.read("GET", f"/leads/logs-and-comments/{lead_id}"), lead_id=lead_id)
         found: list[tuple[int, Activity]] = []
         for position, item in enumerate(body.get("logsAndComments") or []):
-            at = _time(item.get("createdAt"))
+            at = parse_api_time(item.get("createdAt"))
             if at is None:
                 continue
             user = item.get("user") or {}
             by = user.get("email") or (str(user["id"]) if user.get("id") is not None else None)
             if item.get("content"):
-                found.append((position, Activity(kind="note", at=at, by=by, text=str(item["content"]))))
+                text = unmarked(str(item["content"]))
+                found.append((position, Activity(kind="note", at=at, by=by, text=text)))
             else:
                 text = _spaced(str(item.get("action") or "change"))
                 found.append((position, Activity(kind="log", at=at, by=by, text=text)))
@@ -205,40 +193,65 @@ class LeadsApiBackend(Backend):
 
     def create(self, lead: NewLead, *, by: str) -> Lead:
         if not lead.email:
-            raise Unsupported(f"the {self.title} needs an email for every lead")
+            raise Invalid("the {backend} needs an email for every lead", field="email", backend=self.title)
         first, _, last = lead.name.partition(" ")
         status = self.status_option(lead.status).value if lead.status else self._statuses()[0]["name"]
-        body = {
+        given = {
             "firstName": first,
-            "lastName": last,
+            "lastName": last.strip(),
+            "source": lead.source or "Slack",  # where the lead came from, when the person did not say
+            "description": lead.note,
+            "company": lead.lead_for,
+        }
+        body: dict[str, Any] = {
             "business": self.business,
-            "photo": "",
             "state": self.state,
             "statusId": self._status_id(status),
-            "source": lead.source or "Slack",
             "phoneNumber": [lead.phone] if lead.phone else [],
             "email": lead.email,
-            "description": lead.note or "",
-            "location": "",
-            "position": "",
-            "company": lead.lead_for or "",
         }
+        for field in REQUIRED_TEXT:
+            value = given.get(field) or self.defaults.get(field)
+            if not value:
+                named, how = GIVEN_AS.get(
+                    field, (field, f"an admin can set a default {field} under [backends.leadsapi]")
+                )
+                raise Invalid(
+                    "the {backend} needs a {name} for every lead ({how})",
+                    field=named,
+                    backend=self.title,
+                    name=field,
+                    how=how,
+                )
+            body[field] = value
         response = self.api.write("POST", "/leads", json=body)
         if response.status_code == 400 and "already exists" in (_message(_maybe_json(response)) or "").lower():
             existing = self._find_by_email(lead.email)
-            where = f": `{existing}`" if existing else ""
-            raise Duplicate(f"a lead with this email exists already in the {self.title}{where}", existing_ref=existing)
+            if existing:
+                raise Duplicate(
+                    "a lead with this email exists already in the {backend}: {ref}",
+                    existing_ref=existing,
+                    backend=self.title,
+                    ref=Code(existing),
+                )
+            raise Duplicate("a lead with this email exists already in the {backend}", backend=self.title)
         created = self._body(response)
         lead_id = str(created["id"])
-        self.memory.remember(
-            lead_id, owner=lead.owner or by, next_follow_up=to_db_time(lead.next_follow_up), archived=0
+        self.remote.remember(
+            self.name,
+            lead_id,
+            owner=lead.owner or by,
+            next_follow_up=lead.next_follow_up,
+            archived=False,
+            # What the person gave (not the defaults filling the API's Required fields), for the card.
+            extra={k: v for k, v in (("source", lead.source), ("company", lead.lead_for)) if v},
         )
         return self._lead(created)
 
-    def assign(self, lead_id: str, owner: str, *, by: str) -> Lead:
+    def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead:
         lead = self.get(lead_id)
-        self._comment(lead_id, f"Assigned to {owner} by {by} (via Leadbot)")
-        self.memory.remember(lead_id, owner=owner)
+        self._comment(lead_id, marked(f"Assigned to {owner} by {by} (via Leadbot)", receipt))
+        self.remote.remember(self.name, lead_id, owner=owner)
         return lead.model_copy(update={"owner": owner})
 
     def log_follow_up(self, lead_id: str, follow_up: FollowUp) -> Lead:
@@ -248,54 +261,96 @@ class LeadsApiBackend(Backend):
             parts.append(follow_up.notes)
         if follow_up.next_follow_up:
             parts.append(f"next: {follow_up.next_follow_up.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
-        self._comment(lead_id, " · ".join(parts))
-        self.memory.remember(lead_id, next_follow_up=to_db_time(follow_up.next_follow_up))
+        self._comment(lead_id, marked(" · ".join(parts), follow_up.receipt))
+        self.remote.remember(self.name, lead_id, next_follow_up=follow_up.next_follow_up)
         return lead.model_copy(update={"next_follow_up": follow_up.next_follow_up, "last_activity": follow_up.done_at})
 
-    def reschedule(self, lead_id: str, when: datetime, *, by: str) -> Lead:
+    def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
         lead = self.get(lead_id)
-        self._comment(lead_id, f"Follow-up moved to {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC by {by}")
-        self.memory.remember(lead_id, next_follow_up=to_db_time(when))
+        self._comment(lead_id, marked(f"Follow-up moved to {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC by {by}", receipt))
+        self.remote.remember(self.name, lead_id, next_follow_up=when)
         return lead.model_copy(update={"next_follow_up": when})
 
     def add_note(self, lead_id: str, note: Note) -> Lead:
         lead = self.get(lead_id)
-        self._comment(lead_id, note.text)
+        self._comment(lead_id, marked(note.text, note.receipt))
         return lead.model_copy(update={"last_activity": note.at})
 
     def change_status(self, lead_id: str, change: StatusChange) -> Lead:
-        _check_id(lead_id)
+        number = self._id(lead_id)
         target = self.status_option(change.status)
         if target == ARCHIVED:
-            self._body(self.api.write("PATCH", "/leads/archive", json={"ids": [int(lead_id)]}), lead_id=lead_id)
-            self.memory.remember(lead_id, archived=1)
+            self._body(self.api.write("PATCH", "/leads/archive", json={"ids": [number]}), lead_id=lead_id)
+            self.remote.remember(self.name, lead_id, archived=True)
             return self.get(lead_id)
-        if self.memory.recall(lead_id).get("archived"):
-            self._body(self.api.write("PATCH", "/leads/restore", json={"ids": [int(lead_id)]}), lead_id=lead_id)
-            self.memory.remember(lead_id, archived=0)
-        body = {"ids": [int(lead_id)], "statusId": self._status_id(target.value)}
+        known = self.remote.recall(self.name, lead_id)
+        if known and known.archived:
+            self._body(self.api.write("PATCH", "/leads/restore", json={"ids": [number]}), lead_id=lead_id)
+            self.remote.remember(self.name, lead_id, archived=False)
+        body = {"ids": [number], "statusId": self._status_id(target.value)}
         self._body(self.api.write("PUT", "/leads/change-status", json=body), lead_id=lead_id)
         return self.get(lead_id)
 
     def applied(self, op: str, args: dict[str, Any]) -> Lead | None:
         if op == "create":
-            existing = self._find_by_email(args["lead"]["email"])
-            return self.get(existing.split(":", 1)[1]) if existing else None
+            return self._created(NewLead.model_validate(args["lead"]), args["by"])
+        lead_id = args["lead_id"]
         if op == "change_status":
-            lead = self.get(args["lead_id"])
-            return lead if lead.status.casefold() == args["change"]["status"].casefold() else None
-        if op in ("add_note", "log_follow_up", "assign"):
-            wanted = {
-                "add_note": (args.get("note") or {}).get("text"),
-                "log_follow_up": f"Follow-up by {(args.get('follow_up') or {}).get('by')}",
-                "assign": f"Assigned to {args.get('owner')} by",
-            }[op]
-            body = self._body(self.api.read("GET", f"/leads/logs-and-comments/{args['lead_id']}"))
-            if any(str(i.get("content") or "").startswith(wanted or "\0") for i in body.get("logsAndComments") or []):
-                return self.get(args["lead_id"])
-        return None
+            return self._status_shown(lead_id, self.status_option(args["change"]["status"]))
+        item = args.get("follow_up") or args.get("note") or {}
+        receipt = item.get("receipt") or args.get("receipt")
+        if not receipt:
+            return None
+        body = self._body(self.api.read("GET", f"/leads/logs-and-comments/{lead_id}"), lead_id=lead_id)
+        if not any(receipt_of(str(i.get("content") or "")) == receipt for i in body.get("logsAndComments") or []):
+            return None
+        # The comment landed: what Leadbot keeps of the write is recorded now, as the lost reply would have.
+        if op == "assign":
+            self.remote.remember(self.name, lead_id, owner=args["owner"])
+        elif op == "log_follow_up":
+            self.remote.remember(self.name, lead_id, next_follow_up=parse_api_time(item.get("next_follow_up")))
+        elif op == "reschedule":
+            self.remote.remember(self.name, lead_id, next_follow_up=datetime.fromisoformat(args["when"]))
+        return self.get(lead_id)
+
+    def _created(self, lead: NewLead, by: str) -> Lead | None:
+        """A new lead whose reply was lost: emails are unique in this API, so the email names it."""
+        existing = self._find_by_email(lead.email or "")
+        if existing is None:
+            return None
+        lead_id = existing.split(":", 1)[1]
+        known = self.remote.recall(self.name, lead_id)
+        if known is None or known.owner is None:
+            self.remote.remember(
+                self.name,
+                lead_id,
+                owner=lead.owner or by,
+                next_follow_up=lead.next_follow_up,
+                archived=False,
+                extra={k: v for k, v in (("source", lead.source), ("company", lead.lead_for)) if v},
+            )
+        return self.get(lead_id)
+
+    def _status_shown(self, lead_id: str, target: StatusOption) -> Lead | None:
+        """Whether the lead is in ``target`` now; archived means: gone from the list, still there by id."""
+        listed = self._body(self.api.read("GET", "/leads"))
+        rows = (listed.get("leads") if isinstance(listed, dict) else listed) or []
+        row = next((r for r in rows if isinstance(r, dict) and str(r.get("id")) == lead_id), None)
+        if target == ARCHIVED:
+            if row is not None:
+                return None
+            self.get(lead_id)  # there by id (else LeadGone): archived
+            self.remote.remember(self.name, lead_id, archived=True)
+            return self.get(lead_id)
+        if row is None or str(row.get("status") or "").casefold() != target.value.casefold():
+            return None
+        self.remote.remember(self.name, lead_id, archived=False)
+        return self._lead(row)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _id(self, lead_id: str) -> int:
+        return numeric_id(self.name, lead_id)
 
     def _comment(self, lead_id: str, text: str) -> None:
         self._body(self.api.write("POST", f"/leads/comments/{lead_id}", json={"content": text}), lead_id=lead_id)
@@ -312,7 +367,7 @@ class LeadsApiBackend(Backend):
 
     def _lead(self, raw: dict[str, Any]) -> Lead:
         lead_id = str(raw.get("id"))
-        known = self.memory.recall(lead_id)
+        known = self.remote.recall(self.name, lead_id) or RemoteLead()
         phones = raw.get("phoneNumber") or []
         name = " ".join(p for p in (raw.get("firstName"), raw.get("lastName")) if p) or f"lead {lead_id}"
         return Lead(
@@ -321,17 +376,18 @@ class LeadsApiBackend(Backend):
             name=name,
             email=raw.get("email") or None,
             phone=phones[0] if phones else None,
-            lead_for=raw.get("company") or None,
-            source=raw.get("source") or None,
-            status=ARCHIVED.value if known.get("archived") else str(raw.get("status") or "unknown"),
-            owner=known.get("owner"),
-            next_follow_up=from_db_time(known["next_follow_up"]) if known.get("next_follow_up") else None,
+            lead_for=raw.get("company") or known.extra.get("company") or None,
+            source=raw.get("source") or known.extra.get("source") or None,
+            status=ARCHIVED.value if known.archived else str(raw.get("status") or "unknown"),
+            owner=known.owner,
+            next_follow_up=known.next_follow_up,
         )
 
 
-def _check_id(lead_id: str) -> None:
-    if not lead_id.isdigit():
-        raise NotFound(f"`leadsapi:{lead_id}` is not a lead reference: its leads are numbered, e.g. `leadsapi:7`")
+def _colour(name: Any) -> Colour | None:
+    text = str(name or "").lower()
+    text = "grey" if text == "gray" else text
+    return Colour(text) if text in Colour.__members__.values() else None
 
 
 def _maybe_json(response: Any) -> Any:
@@ -351,17 +407,72 @@ def _message(body: Any) -> str | None:
     return None
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _spaced(action: str) -> str:
     """``CreateLead`` → ``create lead``."""
     out = "".join(f" {c.lower()}" if c.isupper() else c for c in action).strip()
     return out or action
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+class LeadsApiOptions(BaseModel):
+    """``LEADBOT_LEADSAPI_*`` and ``[backends.leadsapi]`` in LEADBOT_CONFIG."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    token: SecretStr | None = None
+    timeout: float = Field(15.0, gt=0, le=120)
+    connect_timeout: float = Field(5.0, gt=0, le=60)
+    auth_header: str = "Authorization"  # the API documents no scheme, only "403 Access denied"
+    auth_scheme: str = "Bearer"  # "" sends the token alone
+    business: list[int] = Field(min_length=1)  # business ids every new lead is filed under (the API needs one)
+    state: str = "Active"
+    # Values for the Required fields of a new lead when the person gave none: photo, location and
+    # position always (nothing typed fills them); lastName, source, description, company as fallbacks.
+    defaults: dict[str, str] = Field(default_factory=dict)
+    closed_statuses: list[str] = Field(default_factory=lambda: ["won", "lost", "closed"])
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_given(cls, data: Any) -> Any:
+        # Checked before the file's options: a missing credential is the first thing to say.
+        if isinstance(data, dict) and not data.get("token"):
+            raise ValueError("LEADBOT_LEADSAPI_URL is set without LEADBOT_LEADSAPI_TOKEN: expected the API token")
+        return data
+
+    @field_validator("defaults")
+    @classmethod
+    def _defaults_cover_what_nobody_types(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(REQUIRED_TEXT))
+        if unknown:
+            raise ValueError(f"not fields of a new lead: {', '.join(unknown)} (known: {', '.join(REQUIRED_TEXT)})")
+        missing = [f for f in NEVER_GIVEN if not str(value.get(f) or "").strip()]
+        if missing:
+            example = ", ".join(f'{m} = "…"' for m in missing)
+            raise ValueError(
+                f"the REST leads API requires {', '.join(missing)} on every new lead and nothing a person types"
+                f" fills them: set defaults = {{ {example} }}"
+            )
+        return value
+
+
+SPEC = BackendSpec(
+    name="leadsapi",
+    title=LeadsApiBackend.title,
+    options=LeadsApiOptions,
+    build=LeadsApiBackend,
+    env=(
+        EnvVar("LEADBOT_LEADSAPI_URL", "url", "the REST leads API's base URL, e.g. https://crm.example.com/api"),
+        EnvVar("LEADBOT_LEADSAPI_TOKEN", "token", "the API token", secret=True),
+    ),
+    summary="a REST leads API (/leads): configurable statuses, comments, logs, archive",
+)

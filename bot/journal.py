@@ -1,0 +1,243 @@
+"""The journal: every request Leadbot acks with work behind it is on disk before the ack leaves.
+
+Slack never sends an acked request again, so work that lived only in memory (the queue
+to the work process, a thread pool) was lost with the process. Now the server writes
+the request (its body, less Slack's verification token, and the headers the work needs)
+to the ``journal`` table and only then answers; the work is taken from there, and its
+entry is marked done when the work ends. At start-up, and when a work process dies,
+whatever is not done is run again — once, by one process — and ``services/rerun.py``
+makes sure its writes are not made twice.
+
+fsync policy: accepting commits with ``PRAGMA synchronous = FULL`` on a connection of
+its own (the WAL fsync'd at every commit), so an acked request survives power loss,
+not just a killed process; marking an entry started or done does not wait for the
+disk (lost, it only runs the request again). Requests that arrive while a commit is
+in flight are committed together by one writer thread (group commit): one fsync for
+all of them, and the event loop never waits on the disk. The rest of the store keeps
+``NORMAL``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode
+
+from bot.stores.common import alive, process_token
+from bot.stores.sqlite import from_db_time, to_db_time
+from services.ports import StoreUnavailable
+
+log = logging.getLogger("leadbot")
+
+# What the work needs of the headers; the signature is not among them (the work does not re-check it).
+KEPT_HEADERS = ("content-type", "x-slack-request-timestamp", "x-slack-retry-num", "x-slack-retry-reason")
+MAX_TRIES = 3  # a request that takes down this many processes is not tried again
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    id: int
+    body: str
+    headers: dict[str, str]
+    accepted_at: datetime
+    tries: int
+
+
+def without_token(body: bytes, content_type: str) -> str:
+    """The body with Slack's legacy verification token taken out: a secret that must not be stored."""
+    text = body.decode("utf-8")
+    if "json" in content_type:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(data, dict):
+            data.pop("token", None)
+            return json.dumps(data)
+        return text
+    pairs = parse_qsl(text, keep_blank_values=True)
+    payload = [(k, v) for k, v in pairs if k == "payload"]
+    if payload:
+        try:
+            data = json.loads(payload[0][1])
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            data.pop("token", None)
+            pairs = [(k, json.dumps(data) if k == "payload" else v) for k, v in pairs]
+    return urlencode([(k, v) for k, v in pairs if k != "token"])
+
+
+class Journal:
+    """The ``journal`` table of the SQLite file (created by the store's migrations)."""
+
+    def __init__(self, path: str, *, fsync: bool = True) -> None:
+        self.path = path
+        self.synchronous = "FULL" if fsync else "NORMAL"
+        self.me = process_token()
+        self._local = threading.local()
+        self._pending: list[tuple[str, str, asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self._wake = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._closing = False
+
+    def _conn(self, *, durable: bool = False) -> sqlite3.Connection:
+        """This thread's connection. Only accepting must reach the disk before the ack (``durable``):
+        a lost start or finish just runs the request again, and its writes are not made twice."""
+        name = "durable" if durable else "conn"
+        conn = getattr(self._local, name, None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous if durable else 'NORMAL'}")
+            setattr(self._local, name, conn)
+        return conn
+
+    # -- before the ack -----------------------------------------------------------------------
+
+    async def accept(self, body: bytes, headers: Mapping[str, str]) -> int:
+        """Write the request durably; its entry id once the commit is on disk."""
+        kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in KEPT_HEADERS}
+        row = (without_token(body, kept.get("content-type", "")), json.dumps(kept))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        with self._wake:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_batches, name="leadbot-journal", daemon=True)
+                self._writer.start()
+            self._pending.append((*row, loop, future))
+            self._wake.notify()
+        return await future
+
+    def accept_now(self, body: bytes, headers: Mapping[str, str]) -> int:
+        """The same, from a thread without an event loop (one commit of its own)."""
+        kept = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in KEPT_HEADERS}
+        return self._insert([(without_token(body, kept.get("content-type", "")), json.dumps(kept))])[0]
+
+    def _write_batches(self) -> None:
+        while True:
+            with self._wake:
+                self._wake.wait_for(lambda: self._pending or self._closing)
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending, []
+            try:
+                ids = self._insert([(body, headers) for body, headers, _, _ in batch])
+            except Exception as exc:
+                log.exception("the journal could not be written")
+                failure = StoreUnavailable(f"the journal could not be written: {exc}")
+                for _, _, loop, future in batch:
+                    loop.call_soon_threadsafe(_settle, future, None, failure)
+                continue
+            for (_, _, loop, future), entry_id in zip(batch, ids, strict=True):
+                loop.call_soon_threadsafe(_settle, future, entry_id, None)
+
+    def _insert(self, rows: list[tuple[str, str]]) -> list[int]:
+        conn = self._conn(durable=True)
+        now = to_db_time(datetime.now(UTC))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [
+                conn.execute(
+                    "insert into journal (body, headers, accepted_at, accepted_by, state, tries)"
+                    " values (?, ?, ?, ?, 'accepted', 0)",
+                    [body, headers, now, self.me],
+                ).lastrowid
+                for body, headers in rows
+            ]
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return [int(i) for i in ids if i is not None]
+
+    # -- the work -----------------------------------------------------------------------------
+
+    def start(self, entry_id: int, worker: str | None = None) -> bool:
+        """Take the entry for ``worker`` (this process): False when it is done, or another live one has it."""
+        worker = worker or self.me
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("select state, started_by, tries from journal where id = ?", [entry_id]).fetchone()
+            if row is None or row[0] in ("done", "failed"):
+                conn.execute("COMMIT")
+                return False
+            state, started_by, tries = row
+            if state == "started" and started_by != worker and alive(started_by):
+                conn.execute("COMMIT")
+                return False
+            if tries >= MAX_TRIES:
+                conn.execute("update journal set state = 'failed' where id = ?", [entry_id])
+                conn.execute("COMMIT")
+                log.error("journal entry %s took down %s processes; it is not run again", entry_id, tries)
+                return False
+            conn.execute(
+                "update journal set state = 'started', started_by = ?, tries = tries + 1 where id = ?",
+                [worker, entry_id],
+            )
+            conn.execute("COMMIT")
+            return True
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def finish(self, entry_id: int) -> None:
+        self._conn().execute(
+            "update journal set state = 'done', finished_at = ? where id = ?",
+            [to_db_time(datetime.now(UTC)), entry_id],
+        )
+
+    def unfinished(self) -> list[JournalEntry]:
+        """Entries whose work is not done and no live process has: what a restart must run."""
+        rows = self._conn().execute(
+            "select id, body, headers, accepted_at, accepted_by, state, started_by, tries from journal"
+            " where state in ('accepted', 'started') order by id"
+        )
+        found = []
+        for entry_id, body, headers, accepted_at, accepted_by, state, started_by, tries in rows.fetchall():
+            holder = started_by if state == "started" else accepted_by
+            if holder != self.me and alive(holder):
+                continue  # another running Leadbot on this file has it
+            found.append(JournalEntry(entry_id, body, json.loads(headers), from_db_time(accepted_at), tries))
+        return found
+
+    def depth(self) -> int:
+        """Entries not done yet (for /metrics and the doctor)."""
+        row = self._conn().execute("select count(*) from journal where state in ('accepted', 'started')").fetchone()
+        return int(row[0])
+
+    def prune(self, older_than: datetime) -> int:
+        cursor = self._conn().execute(
+            "delete from journal where state in ('done', 'failed') and accepted_at < ?", [to_db_time(older_than)]
+        )
+        return cursor.rowcount
+
+    def close(self) -> None:
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        if self._writer is not None:
+            self._writer.join(10)
+        for name in ("conn", "durable"):
+            conn = getattr(self._local, name, None)
+            if conn is not None:
+                conn.close()
+                setattr(self._local, name, None)
+
+
+def _settle(future: asyncio.Future, result: int | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

@@ -1,0 +1,109 @@
+"""Posting messages: every one goes through the process's one poster (paced, waiting out 429s).
+
+A post that fails is logged with what was lost; it never turns an action
+that succeeded into an error for the person who acted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.errors import SlackApiError
+
+if TYPE_CHECKING:
+    from handlers.context import Deps, MessageAt
+
+log = logging.getLogger("leadbot")
+
+# Where the bot may not post a thread reply (a private channel it is not in, a DM between two
+# people): the card itself still shows the last action, so the reply is only skipped.
+CANNOT_POST_HERE = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "restricted_action",
+        "cannot_reply_to_message",
+    }
+)
+
+
+def post_message(
+    deps: Deps, where: str | MessageAt, text: str, blocks: list[dict[str, Any]] | None = None, *, what: str
+) -> bool:
+    """Post ``text`` (and ``blocks``) to a channel or DM (a user ID), or in a message's thread."""
+    message: dict[str, Any] = {"text": text, "unfurl_links": False}
+    if isinstance(where, str):
+        message["channel"] = where
+    else:
+        message |= {"channel": where.channel, "thread_ts": where.ts}
+    if blocks is not None:
+        message["blocks"] = blocks
+    try:
+        deps.poster.post(**message)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        # In a thread of a channel the bot is not in, not posting is expected; a DM or a feed that fails is not.
+        expected = error in CANNOT_POST_HERE and "thread_ts" in message
+        level = logging.INFO if expected else logging.WARNING
+        log.log(level, "%s to %s not sent (%s): %.200s", what, message["channel"], error, text)
+        return False
+    except Exception:
+        log.exception("%s to %s not sent: %.200s", what, message["channel"], text)
+        return False
+    return True
+
+
+class RetriedRespond:
+    """A reply through a response URL, tried again where that cannot show it twice.
+
+    A 429 or a refused connection means Slack did not take it: sent again. A 5xx
+    or a timeout may hide a reply Slack showed, so only a reply that replaces the
+    card it came from (``replace_original``) is sent again then; a new ephemeral
+    reply is logged as lost instead of risking two.
+    """
+
+    def __init__(self, respond: Callable[..., Any], pause: Callable[[float], None], tries: int = 3) -> None:
+        self.respond = respond
+        self.pause = pause
+        self.tries = tries
+        self.response_url = getattr(respond, "response_url", None)
+
+    def __call__(self, **reply: Any) -> Any:
+        replaces = bool(reply.get("replace_original") or reply.get("delete_original"))
+        for attempt in range(1, self.tries + 1):
+            last = attempt == self.tries
+            try:
+                answer = self.respond(**reply)
+            except Exception as exc:
+                refused = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)
+                if last or not (refused or replaces):
+                    log.warning("reply not sent (%s): %.200s", type(exc).__name__, reply.get("text"))
+                    return None
+                self.pause(0.5 * 2 ** (attempt - 1))
+                continue
+            status = getattr(answer, "status_code", 200)
+            if status < 400:
+                return answer
+            if status == 429 and not last:
+                self.pause(_retry_after(answer))
+                continue
+            if status >= 500 and replaces and not last:
+                self.pause(0.5 * 2 ** (attempt - 1))
+                continue
+            log.warning("reply not sent (HTTP %s): %.200s", status, reply.get("text"))
+            return answer
+        return None
+
+
+def _retry_after(answer: Any) -> float:
+    """Slack's ``Retry-After`` (whole seconds), at most 30; 1 s when it is missing or odd."""
+    headers = {str(k).lower(): v for k, v in (getattr(answer, "headers", None) or {}).items()}
+    value = headers.get("retry-after")
+    value = value[0] if isinstance(value, list) and value else value
+    try:
+        return min(max(float(value), 0.0), 30.0)
+    except (TypeError, ValueError):
+        return 1.0

@@ -1,0 +1,114 @@
+"""People: which staff ID each Slack user is on each backend, who may link whom, and their own settings."""
+
+from __future__ import annotations
+
+from services.audit import Actor, Audit
+from services.backends.base import Backend
+from services.clock import Clock, utcnow
+from services.errors import Code, LeadError, NotAllowed, NotFound, NotLinked, Person
+from services.models import StaffLink
+from services.ports import Conflict, Preferences, StaffLinks
+from services.routing import Backends
+
+
+class People:
+    def __init__(
+        self,
+        links: StaffLinks,
+        prefs: Preferences,
+        backends: Backends,
+        audit: Audit,
+        *,
+        self_link: bool = False,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store_links = links
+        self.prefs = prefs
+        self.backends = backends
+        self.audit = audit
+        self.self_link = self_link
+        self.clock = clock
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def staff_id(self, slack_user: str, backend: str) -> str | None:
+        return self.store_links.staff_id(slack_user, backend)
+
+    def slack_user_for(self, backend: str, staff_id: str) -> str | None:
+        return self.store_links.holder(backend, staff_id)
+
+    def links(self, slack_user: str) -> list[StaffLink]:
+        return self.store_links.of_user(slack_user)
+
+    def linked_users(self) -> list[str]:
+        return self.store_links.users()
+
+    # -- linking ------------------------------------------------------------------------------
+
+    def link(self, actor: Actor, slack_user: str, staff_id: str, backend: str | None = None) -> StaffLink:
+        target = self.backends.get(backend) if backend else self.backends.get(self.backends.default)
+        with self.audit.action(actor, "link", None, f"{slack_user} → {target.name}:{staff_id}"):
+            self._require_may_link(actor, slack_user)
+            holder = self.slack_user_for(target.name, staff_id)
+            if holder and holder != slack_user:
+                raise LeadError(
+                    "staff ID {staff} in {backend} is already linked to {holder}; unlink them first",
+                    staff=Code(staff_id),
+                    backend=target.name,
+                    holder=Person(holder),
+                )
+            link = StaffLink(slack_user=slack_user, backend=target.name, staff_id=staff_id)
+            try:
+                self.store_links.put(link, by=actor.slack_user, at=self.clock())
+            except Conflict:
+                raise LeadError(
+                    "staff ID {staff} in {backend} was just linked to someone else",
+                    staff=Code(staff_id),
+                    backend=target.name,
+                ) from None
+            return link
+
+    def unlink(self, actor: Actor, slack_user: str, backend: str | None = None) -> StaffLink:
+        target = self.backends.get(backend) if backend else self.backends.get(self.backends.default)
+        with self.audit.action(actor, "unlink", None, f"{slack_user} from {target.name}"):
+            self._require_may_link(actor, slack_user, unlinking=True)
+            staff_id = self.staff_id(slack_user, target.name)
+            if staff_id is None:
+                raise NotFound("{who} is not linked in {backend}", who=Person(slack_user), backend=target.name)
+            self.store_links.delete(slack_user, target.name)
+            return StaffLink(slack_user=slack_user, backend=target.name, staff_id=staff_id)
+
+    # -- rules --------------------------------------------------------------------------------
+
+    def require_link(self, actor: Actor, backend: Backend) -> str:
+        """The acting user's staff ID on ``backend``; only linked people change its leads."""
+        staff_id = self.staff_id(actor.slack_user, backend.name)
+        if staff_id is None:
+            raise NotLinked(actor.slack_user, backend.name, acting=True)
+        return staff_id
+
+    def staff_for(self, slack_user: str, backend: Backend) -> str:
+        """The staff ID of someone a lead is being given to."""
+        staff_id = self.staff_id(slack_user, backend.name)
+        if staff_id is None:
+            raise NotLinked(slack_user, backend.name, acting=False)
+        return staff_id
+
+    def _require_may_link(self, actor: Actor, slack_user: str, *, unlinking: bool = False) -> None:
+        if actor.is_admin:
+            return
+        if slack_user == actor.slack_user and (self.self_link or unlinking):
+            return
+        if slack_user == actor.slack_user:
+            raise NotAllowed("only Leadbot admins can link staff IDs here; ask one to link you")
+        raise NotAllowed("only Leadbot admins can link or unlink other people")
+
+    # -- their own settings -------------------------------------------------------------------
+
+    def assignment_dms(self, slack_user: str) -> bool:
+        """Whether ``slack_user`` is told when someone else assigns them a lead (on unless turned off)."""
+        return self.prefs.user(slack_user).assignment_dms
+
+    def set_assignment_dms(self, actor: Actor, on: bool) -> None:
+        with self.audit.action(actor, "notify", None, "on" if on else "off"):
+            self.prefs.set_user(actor.slack_user, assignment_dms=on)

@@ -1,0 +1,92 @@
+"""LeadSquared through Slack: a card lists the lead's opportunities, a page at a time, and survives their failing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.loopback import Failure
+from services.audit import Actor
+from tests.conftest import ADMIN, REP, bot_settings
+from tests.fakes.leadsquared import ACCESS_KEY, RAJESH_ID, SAMPLE_LEAD, SECRET_KEY, FakeLeadSquared
+from tests.slack import text_of
+
+REF = f"leadsquared:{SAMPLE_LEAD}"
+PATH = "/v2/OpportunityManagement.svc/GetOpportunitiesOfLead"
+
+
+@pytest.fixture
+def lsq_fake():
+    fake = FakeLeadSquared().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def settings(tmp_path, fake_slack, lsq_fake, monkeypatch):
+    return bot_settings(
+        tmp_path,
+        fake_slack,
+        monkeypatch,
+        config="[backends.leadsquared]\nrate_limit = 1000\ntimeout = 0.5\n",
+        leadbot_leadsquared_url=lsq_fake.url,
+        leadbot_leadsquared_access_key=ACCESS_KEY,
+        leadbot_leadsquared_secret_key=SECRET_KEY,
+    )
+
+
+@pytest.fixture
+def linked(service):
+    admin = Actor(slack_user=ADMIN, is_admin=True)
+    service.people.link(admin, REP, "ana.silva@example.com", backend="leadsquared")
+    service.people.link(admin, ADMIN, RAJESH_ID, backend="leadsquared")  # the seed's opportunity owner
+    return service
+
+
+def opportunities(card: list[dict]) -> str:
+    return next(b["text"]["text"] for b in card if b.get("text", {}).get("text", "").startswith("*Opportunities*"))
+
+
+def page_value(page: int) -> str:
+    return json.dumps({"ref": REF, "page": page}, separators=(",", ":"))
+
+
+def page_buttons(card: list[dict]) -> dict[str, int]:
+    found = [b for b in card if str(b.get("block_id", "")).startswith("opportunities:")]
+    return {e["text"]["text"]: json.loads(e["value"])["page"] for b in found for e in b["elements"]}
+
+
+def test_a_card_lists_the_leads_opportunities_and_pages_through_them(slack, linked, lsq_fake):
+    slack.command(f"show {REF}", user=REP)
+    card = slack.last_reply()["blocks"]
+    shown = opportunities(card)
+    assert shown.startswith("*Opportunities* · 1–5 of 12")
+    assert shown.count("\n• ") == 5 and f"<@{ADMIN}>" in shown  # the owner, linked: a mention
+    assert page_buttons(card) == {"More (7)": 2}
+    slack.click(card, "lead_opportunities_page", value=page_value(2))
+    second = slack.last_reply()
+    assert second["replace_original"] is True
+    assert opportunities(second["blocks"]).startswith("*Opportunities* · 6–10 of 12")
+    assert page_buttons(second["blocks"]) == {"Previous": 1, "More (2)": 3}
+    sent = lsq_fake.requests("POST", PATH)[-1]
+    assert sent.body["Paging"] == {"PageIndex": 2, "PageSize": 5} and sent.query["leadId"] == SAMPLE_LEAD
+    slack.click(second["blocks"], "lead_opportunities_page", value=page_value(3))
+    last = slack.last_reply()["blocks"]
+    assert opportunities(last).startswith("*Opportunities* · 11–12 of 12") and page_buttons(last) == {"Previous": 2}
+    assert "200,000" in opportunities(last)  # the value, as the account shows it
+
+
+def test_a_card_whose_opportunities_cannot_be_read_still_shows(slack, linked, lsq_fake):
+    lsq_fake.fail("POST", PATH, Failure("status", status=503, times=5))
+    slack.command(f"show {REF}", user=REP)
+    card = slack.last_reply()["blocks"]
+    assert "*Opportunities*\n_could not be read just now: LeadSquared" in text_of(card)
+    assert any(b["type"] == "actions" and b["block_id"] == f"card:{REF}" for b in card)  # its buttons still work
+
+
+def test_a_stale_page_button_says_so(slack, linked, lsq_fake):
+    slack.command(f"show {REF}", user=REP)
+    card = json.loads(json.dumps(slack.last_reply()["blocks"]).replace(page_value(2).replace('"', '\\"'), "not json"))
+    slack.click(card, "lead_opportunities_page", value="not json")
+    assert "This card is out of date; press Refresh" in slack.last_reply()["text"]
