@@ -149,6 +149,8 @@ class SocketSlack:
         server_ping_interval: float | None = None,
         close_timeout: float = 2.0,
         drain_close_after: float | None = None,
+        web_api: str | None = None,
+        forward_delay: float = 0.0,
     ) -> None:
         self.app_token = app_token
         self.app_id = app_id
@@ -159,6 +161,10 @@ class SocketSlack:
         self.server_ping_interval = server_ping_interval
         self.close_timeout = close_timeout  # a link the fake closed is dropped this long after, answered or not
         self.drain_close_after = drain_close_after  # after a disconnect message, send a close frame this much later
+        # Every other HTTP request (Web API calls, response URLs) is passed on to this base URL (bot/fakeslack.py),
+        # so a real bot sees one Slack: SLACK_API_URL serves apps.connections.open and chat.postMessage alike.
+        self.web_api = web_api
+        self.forward_delay = forward_delay  # each passed-on request is answered this much later: a slow Slack
 
         self.open_calls: list[float] = []  # time of each apps.connections.open call (failed ones too)
         self.api_calls: list[tuple[str, float]] = []  # (method, time) of every Web API call
@@ -628,7 +634,10 @@ class SocketSlack:
                     await self._websocket(reader, writer, parts.path, query, headers)
                     return
                 body = await reader.readexactly(int(headers.get("content-length") or 0))
-                status, data, extra = self._http(method, parts.path, headers, body)
+                if self.web_api and parts.path != "/api/apps.connections.open":
+                    status, data, extra = await asyncio.to_thread(self._forward, method, target, headers, body)
+                else:
+                    status, data, extra = self._http(method, parts.path, headers, body)
                 reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests"}.get(status, "Error")
                 out = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(data)}"]
                 out.append(
@@ -644,6 +653,15 @@ class SocketSlack:
         finally:
             if not writer.transport.is_closing():
                 writer.transport.close()
+
+    def _forward(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, dict]:
+        import httpx
+
+        kept = {k: v for k, v in headers.items() if k not in ("host", "content-length", "connection")}
+        if self.forward_delay:
+            time.sleep(self.forward_delay)  # in a thread of its own (asyncio.to_thread): a slow answer, not a wait
+        answer = httpx.request(method, self.web_api.rstrip("/") + target, headers=kept, content=body, timeout=30)
+        return answer.status_code, answer.content, {k: v for k, v in answer.headers.items() if k == "retry-after"}
 
     def _http(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, dict[str, str]]:
         name = path.removeprefix("/api/")
