@@ -377,7 +377,8 @@ def print_report(report: dict, args: argparse.Namespace) -> None:
     for d in report["disruptions"]:
         print(
             f"| {d['case']} | {fmt(d['new_hello_s'], ' s')} | {fmt(d['listening_again_s'], ' s')} "
-            f"| {fmt(d['slowest_ack_s'], ' s')} | {fmt(d['slowest_wire_s'], ' s')} | {d['over_1s']} | {d['unacked']} ({d['unacked_of_before']}) "
+            f"| {fmt(d['slowest_ack_s'], ' s')} | {fmt(d['slowest_wire_s'], ' s')} | {d['over_1s']} "
+            f"| {d['unacked']} ({d['unacked_of_before']}) "
             f"| {d['open_calls']} | {fmt(d['idle_cpu_pct'], ' %', 1)} | {d['exit']} |"
         )
 
