@@ -88,6 +88,11 @@ def run() -> None:
     log = logging.getLogger("leadbot")
     outbox.start()  # picks up writes a previous run left queued
     digests.start()  # sends today's digests that are due and not sent yet, then one each morning
+    # The server's imports before the recovery below puts work on threads (they would compete for the GIL).
+    if socket_mode:
+        import bot.socketmode  # noqa: F401
+    else:
+        import bot.server  # noqa: F401
     mode = "in Socket Mode" if socket_mode else "over HTTP"
     log.info("Leadbot starting %s (backends: %s)", mode, ", ".join(b.name for b in service.backends))
     if isinstance(executor, WorkProcess):

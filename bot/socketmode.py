@@ -51,6 +51,7 @@ log = logging.getLogger("leadbot")
 BOLT_LOG = logging.getLogger("leadbot.bolt")
 
 PING_INTERVAL = 2.0  # a link silent this long is dead; pings go at half this, so a live one never is
+LOOP_LAG = 0.1  # a pinger this late found the loop busy, not the link silent: it looks again
 ACK_WAIT = 1.0  # an ack whose link has gone waits this long for the next link
 HELLO_WAIT = 5.0  # a new link that has not said hello by then is given up (and another opened)
 STOP_WAIT = 5.0  # a stop waits this long for the envelopes already read to be acked
@@ -277,9 +278,13 @@ class SocketModeRunner:
         half = self.ping_interval / 2
         next_ping = loop.time() + half
         while link.usable:
-            silent_until = link.heard_at + self.ping_interval
-            await asyncio.sleep(max(0.0, min(next_ping, silent_until) - loop.time()))
+            wake = max(loop.time(), min(next_ping, link.heard_at + self.ping_interval))
+            await asyncio.sleep(wake - loop.time())
             now = loop.time()
+            if now - wake > LOOP_LAG:
+                # The loop was busy (a big envelope, a slow listener): a pong may be waiting to be read.
+                await asyncio.sleep(LOOP_LAG / 2)
+                continue
             if now >= link.heard_at + self.ping_interval:
                 log.warning("Socket Mode: link %d silent for %.1f s; reconnecting", link.number, now - link.heard_at)
                 await self._drop(link)

@@ -29,7 +29,7 @@ from tests.fakes.socket_slack import APP_TOKEN, BOT_TOKEN, CLOSING, SocketSlack
 
 LEADBOT = shutil.which("leadbot", path=str(Path(sys.executable).parent)) or shutil.which("leadbot")
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADBOT_", "PORT"))}
-PING = 0.5  # the runner's ping interval in these tests: a silent link is found within it
+PING = 1.0  # the runner's ping interval in these tests: a silent link is found within it
 
 
 class SocketBot:
