@@ -40,13 +40,34 @@ sys.path.insert(0, str(ROOT))
 
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
-from bot.fakeslack import FakeSlack  # noqa: E402
 from tests.fakes.socket_slack import APP_TOKEN, BOT_TOKEN, SocketSlack  # noqa: E402
 
 USER = "U0REP1"
 SECRET = "bench-signing-secret"
 LEADBOT = shutil.which("leadbot", path=str(Path(sys.executable).parent)) or "leadbot"
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+class RemoteFake:
+    """bench/fake_web_api.py in a process of its own, so that its threads never take the GIL of the
+    load and of the Socket Mode fake, which time the acks."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "fake_web_api.py"), USER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.url = self.process.stdout.readline().strip()
+        self.api_url = f"{self.url}/api/"
+
+    def response_url(self, key: str) -> str:
+        return f"{self.url}/response/{key}"
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(10)
 
 
 def free_port() -> int:
@@ -85,7 +106,7 @@ def seed(db: Path) -> None:
 class Bot:
     """``leadbot run`` in its own process; Socket Mode when ``slack`` is given, else HTTP on a free port."""
 
-    def __init__(self, db: Path, fake: FakeSlack, slack: SocketSlack | None, log: Path) -> None:
+    def __init__(self, db: Path, fake: RemoteFake, slack: SocketSlack | None, log: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LEADBOT_", "PORT"))}
         env |= {"SLACK_BOT_TOKEN": BOT_TOKEN, "LEADBOT_DB": str(db), "LEADBOT_LOG_LEVEL": "WARNING"}
         self.port = free_port()
@@ -135,7 +156,7 @@ class Latency:
         }
 
 
-def command_form(text: str, n: int, fake: FakeSlack) -> dict[str, str]:
+def command_form(text: str, n: int, fake: RemoteFake) -> dict[str, str]:
     return {
         "team_id": "T0LEADBOT",
         "channel_id": "C0LEADS",
@@ -155,7 +176,7 @@ def texts(kind: str, count: int, tag: str) -> list[str]:
     return [f"new Bench{tag}{n} b{tag}{n}@example.com" for n in range(count)]
 
 
-async def http_load(port: int, fake: FakeSlack, kind: str, rate: float, seconds: float, tag: str) -> Latency:
+async def http_load(port: int, fake: RemoteFake, kind: str, rate: float, seconds: float, tag: str) -> Latency:
     result = Latency("HTTP", kind)
     verifier = SignatureVerifier(SECRET)
     total = int(rate * seconds)
@@ -207,7 +228,7 @@ async def http_load(port: int, fake: FakeSlack, kind: str, rate: float, seconds:
     return result
 
 
-def socket_load(slack: SocketSlack, fake: FakeSlack, kind: str, rate: float, seconds: float, tag: str) -> Latency:
+def socket_load(slack: SocketSlack, fake: RemoteFake, kind: str, rate: float, seconds: float, tag: str) -> Latency:
     result = Latency("Socket Mode", kind)
     envelopes = []
     start = time.monotonic()
@@ -242,7 +263,7 @@ def disrupt(slack: SocketSlack, kind: str) -> None:
         slack.go_silent()
 
 
-def disruption(kind: str, fake: FakeSlack, db: Path, logs: Path) -> dict:
+def disruption(kind: str, fake: RemoteFake, db: Path, logs: Path) -> dict:
     with SocketSlack(web_api=fake.url) as slack:
         bot = Bot(db, fake, slack, logs / f"socket-{kind.replace(' ', '_')}.log")
         try:
@@ -303,8 +324,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="leadbot-socket-bench-"))
-    fake = FakeSlack().start()
-    fake.add_user(USER, "ana")
+    fake = RemoteFake()
     report: dict = {"latency": [], "disruptions": []}
     try:
         for run in range(args.runs):
