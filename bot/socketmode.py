@@ -43,6 +43,7 @@ from urllib.parse import urlencode
 import aiohttp
 from slack_bolt import BoltRequest, BoltResponse
 
+from bot.app import LeadbotApp
 from bot.executor import HeldWork
 from bot.journal import Journal
 from services.ports import StoreUnavailable
@@ -442,7 +443,7 @@ def ack_payload(response: BoltResponse) -> dict[str, Any] | None:
     return {"text": response.body}
 
 
-def envelope_handler(app: Any, executor: HeldWork, journal: Journal | None = None) -> Handler:
+def envelope_handler(app: LeadbotApp, executor: HeldWork, journal: Journal | None = None) -> Handler:
     """The steps of ``POST /slack/events`` (bot/server.py) for an envelope; the signature is Slack's link."""
 
     async def handle(envelope: dict[str, Any]) -> Answer:
@@ -481,7 +482,7 @@ def envelope_handler(app: Any, executor: HeldWork, journal: Journal | None = Non
 
 
 def serve_socket_mode(
-    app: Any, executor: HeldWork, app_token: str, api_url: str, journal: Journal | None = None
+    app: LeadbotApp, executor: HeldWork, app_token: str, api_url: str, journal: Journal | None = None
 ) -> None:
     """Serve until SIGTERM or SIGINT; ``AppTokenRefused`` when Slack refuses the app token.
 

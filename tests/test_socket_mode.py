@@ -202,7 +202,7 @@ def test_an_event_slack_sends_again_is_acked_and_handled_once(socket_bot, socket
     said = {"type": "message", "channel": "C0SALES", "user": "UREP1", "text": f"about {ref}", "ts": "1700000000.000100"}
     first, again = socket_slack.event(said), socket_slack.event(said)  # Slack's retry: a new envelope, the same event
     assert socket_slack.wait_acked([first, again])
-    assert fake_slack.wait_for(lambda calls: any(c.name == "chat.postMessage" for c in calls))
+    assert fake_slack.wait_for(lambda calls: any(c.name == "chat.postMessage" for c in calls), 15)
     socket_bot.executor.wait_idle()
     (preview,) = fake_slack.received("api", "chat.postMessage")
     assert preview.body["thread_ts"] == "1700000000.000100"
