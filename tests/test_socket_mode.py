@@ -332,7 +332,7 @@ def test_leadbot_run_sigkilled_loses_nothing_acked(settings, linked, fake_slack)
                 lambda calls: any("Kept Lead" in str(c.body) for c in calls if c.kind == "response"), 60
             )
             assert slack.wait_link(2, timeout=60)
-            again.send_signal(signal.SIGTERM)
+            again.send_signal(signal.SIGINT)  # Ctrl-C: the same stop as SIGTERM
             assert again.wait(60) == 0
         finally:
             if again.poll() is None:
