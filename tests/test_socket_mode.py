@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import pytest
 from bot.app import build_app, build_runtime
 from bot.executor import TrackedExecutor
 from bot.journal import Journal
-from bot.socketmode import OpenBudget, SocketModeRunner, as_http, envelope_handler
+from bot.socketmode import AppTokenRefused, OpenBudget, SocketModeRunner, as_http, envelope_handler
 from tests.conftest import ADMIN, REP, new_lead
 from tests.fakes.socket_slack import APP_TOKEN, BOT_TOKEN, CLOSING, SocketSlack
 
@@ -208,7 +209,26 @@ def test_an_event_slack_sends_again_is_acked_and_handled_once(socket_bot, socket
     assert preview.body["thread_ts"] == "1700000000.000100"
 
 
+def test_slacks_pings_are_answered_and_acks_are_not_held_by_nagle(socket_bot, socket_slack):
+    socket_slack.server_ping_interval = 0.05  # pings from Slack's side on the next link
+    socket_slack.rst()
+    link = socket_slack.wait_link(2)
+    assert socket_slack.wait_for(lambda s: link.pongs >= 2)
+    sock = socket_bot.runner.current.ws.get_extra_info("socket")
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)  # an ack never waits for the one before's ACK
+    probe(socket_slack)
+
+
 # -- apps.connections.open -------------------------------------------------------------------------
+
+
+def test_an_app_token_revoked_while_running_ends_the_run(socket_bot, socket_slack):
+    socket_slack.fail_open("token_revoked", times=-1)
+    socket_slack.rst()
+    socket_bot.thread.join(10)
+    assert isinstance(socket_bot.error, AppTokenRefused)
+    assert "token_revoked" in str(socket_bot.error)
+    assert len(socket_slack.open_calls) == 2  # once: no retry fixes a revoked token
 
 
 def test_open_failing_during_a_refresh_is_tried_again(socket_bot, socket_slack):
