@@ -351,7 +351,9 @@ class SocketModeRunner:
         frame = {"envelope_id": envelope_id}
         if answer.payload:
             frame["payload"] = answer.payload
-        if await self._send_ack(link, json.dumps(frame)) and answer.then is not None:
+        await self._send_ack(link, json.dumps(frame))
+        if answer.then is not None:
+            # Even if no link took the ack: the work is in the journal, and its reply goes by response_url.
             answer.then()
 
     async def _send_ack(self, link: Link, frame: str) -> bool:
@@ -386,6 +388,8 @@ class SocketModeRunner:
             _, late = await asyncio.wait(set(self.answering), timeout=STOP_WAIT)
             if late:
                 log.warning("Socket Mode: %d envelope(s) not acked within %.0f s of the stop", len(late), STOP_WAIT)
+                for task in late:
+                    task.cancel()  # what was journalled before this runs at the next start
         for link in list(self.links):
             link.closed = True
             with contextlib.suppress(TimeoutError, aiohttp.ClientError, ConnectionError, RuntimeError):
