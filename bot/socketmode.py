@@ -53,7 +53,7 @@ BOLT_LOG = logging.getLogger("leadbot.bolt")
 
 PING_INTERVAL = 2.0  # a link silent this long is dead; pings go at half this, so a live one never is
 LOOP_LAG = 0.1  # a pinger this late found the loop busy, not the link silent: it looks again
-ACK_WAIT = 1.0  # an ack whose link has gone waits this long for the next link
+ACK_WAIT = 2.0  # an ack whose link has gone waits this long for the next (Slack waits 3 s for a command's)
 HELLO_WAIT = 5.0  # a new link that has not said hello by then is given up (and another opened)
 STOP_WAIT = 5.0  # a stop waits this long for the envelopes already read to be acked
 RETIRE_AFTER = 10.0  # after a refresh the old link is kept (still read) this long, unless Slack closes it first
@@ -283,8 +283,10 @@ class SocketModeRunner:
             await asyncio.sleep(wake - loop.time())
             now = loop.time()
             if now - wake > LOOP_LAG:
-                # The loop was busy (a big envelope, a slow listener): a pong may be waiting to be read.
-                await asyncio.sleep(LOOP_LAG / 2)
+                # The loop was busy (a big envelope, a slow listener), and no ping went out meanwhile:
+                # that time is not the link's silence. Ping now, and give the pong half an interval.
+                link.heard_at = max(link.heard_at, now - half)
+                next_ping = now
                 continue
             if now >= link.heard_at + self.ping_interval:
                 log.warning("Socket Mode: link %d silent for %.1f s; reconnecting", link.number, now - link.heard_at)

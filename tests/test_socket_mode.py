@@ -373,16 +373,18 @@ def test_a_refused_app_token_is_one_line_and_exit_2(tmp_path, fake_slack):
 
 def test_acks_under_a_stop_are_sent_before_the_close(socket_bot, socket_slack):
     handle = socket_bot.runner.handle
+    read = threading.Semaphore(0)
 
     async def slow(envelope):  # a journal commit that takes a while: the stop comes before these acks
+        read.release()
         await asyncio.sleep(0.3)
         return await handle(envelope)
 
     socket_bot.runner.handle = slow
     before = commands(socket_slack, 10)
+    assert all(read.acquire(timeout=10) for _ in before)  # the bot has read them all
     socket_bot.stop()
     assert socket_bot.error is None
-    read = [e for e in before if e.deliveries]
-    assert all(e.acks for e in read)  # whatever was read was acked, on the link, before its close frame
-    assert all(e.ack.link_state != CLOSING for e in read)
+    assert all(e.acks for e in before)  # whatever was read was acked, on the link, before its close frame
+    assert all(e.ack.link_state != CLOSING for e in before)
     assert socket_slack.wait_closed(socket_slack.links[0]) and socket_slack.links[0].client_close_code == 1000
