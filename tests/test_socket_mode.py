@@ -200,6 +200,7 @@ def test_an_unused_event_and_an_old_cards_button_are_acked(socket_bot, socket_sl
 def test_an_event_slack_sends_again_is_acked_and_handled_once(socket_bot, socket_slack, fake_slack, linked):
     ref = new_lead(linked)
     assert socket_slack.wait_ack(socket_slack.command("previews on", user=ADMIN, channel="C0SALES")) is not None
+    assert socket_bot.executor.wait_idle()  # previews are on (the work after that ack is done)
     said = {"type": "message", "channel": "C0SALES", "user": "UREP1", "text": f"about {ref}", "ts": "1700000000.000100"}
     first, again = socket_slack.event(said), socket_slack.event(said)  # Slack's retry: a new envelope, the same event
     assert socket_slack.wait_acked([first, again])
@@ -385,6 +386,7 @@ def test_acks_under_a_stop_are_sent_before_the_close(socket_bot, socket_slack):
     assert all(read.acquire(timeout=10) for _ in before)  # the bot has read them all
     socket_bot.stop()
     assert socket_bot.error is None
-    assert all(e.acks for e in before)  # whatever was read was acked, on the link, before its close frame
-    assert all(e.ack.link_state != CLOSING for e in before)
     assert socket_slack.wait_closed(socket_slack.links[0]) and socket_slack.links[0].client_close_code == 1000
+    # The fake reads in order: whatever the bot read was acked on the link, before its close frame.
+    assert all(e.acks for e in before)
+    assert all(e.ack.link_state != CLOSING for e in before)
