@@ -72,10 +72,10 @@ def run() -> None:
 
     socket_mode = settings.slack_app_token is not None
     journal = None
-    if not socket_mode and settings.leadbot_journal != "off":
+    if settings.leadbot_journal != "off":
         journal = Journal(str(settings.leadbot_db), fsync=settings.leadbot_journal == "full")
     try:
-        if settings.leadbot_work_process and not socket_mode:
+        if settings.leadbot_work_process:
             executor: TrackedExecutor | WorkProcess = WorkProcess(settings, threads=settings.leadbot_workers)
         else:
             executor = TrackedExecutor(settings.leadbot_workers, journal=journal)
@@ -92,15 +92,13 @@ def run() -> None:
     log = logging.getLogger("leadbot")
     outbox.start()  # picks up writes a previous run left queued
     digests.start()  # sends today's digests that are due and not sent yet, then one each morning
+    # The server's imports before the recovery below puts work on threads (they would compete for the GIL).
     if socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        log.info("Leadbot starting in Socket Mode (backends: %s)", ", ".join(b.name for b in service.backends))
-        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
-        return
-    from bot.server import serve_http
-
-    log.info("Leadbot starting over HTTP (backends: %s)", ", ".join(b.name for b in service.backends))
+        import bot.socketmode  # noqa: F401
+    else:
+        import bot.server  # noqa: F401
+    mode = "in Socket Mode" if socket_mode else "over HTTP"
+    log.info("Leadbot starting %s (backends: %s)", mode, ", ".join(b.name for b in service.backends))
     if isinstance(executor, WorkProcess):
         executor.start()
     unfinished = journal.unfinished() if journal is not None else []
@@ -111,19 +109,13 @@ def run() -> None:
         else:
             executor.recover(unfinished, build_app(runtime, verify_requests=False))
     try:
-        serve_http(
-            app,
-            runtime.store,
-            executor,
-            settings.port,
-            journal=journal,
-            telemetry=runtime.telemetry,
-            backends=[backend.name for backend in service.backends if backend.name != "local"],  # local has no API
-        )
-    except OSError as exc:
-        _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
+        if socket_mode:
+            _serve_socket_mode(settings, app, executor, journal)
+        else:
+            _serve_http(settings, app, runtime, executor, journal)
     finally:
-        # SIGTERM or Ctrl-C: no new requests (uvicorn has stopped); finish what was acked, for a while.
+        # SIGTERM or Ctrl-C: no new requests (uvicorn has stopped, or every link is closed);
+        # finish what was acked, for a while.
         if not executor.drain(DRAIN_SECONDS):
             log.warning("work still running after %d s; the journal keeps it for the next start", DRAIN_SECONDS)
         outbox.stop()
@@ -132,6 +124,42 @@ def run() -> None:
             journal.close()
         telemetry.end_multiprocess_dir(metrics_dir)
     log.info("Leadbot stopped")
+
+
+def _serve_http(settings: Settings, app: Any, runtime: Any, executor: Any, journal: Any) -> None:
+    from bot.server import serve_http
+
+    try:
+        serve_http(
+            app,
+            runtime.store,
+            executor,
+            settings.port,
+            journal=journal,
+            telemetry=runtime.telemetry,
+            backends=[backend.name for backend in runtime.service.backends if backend.name != "local"],
+        )
+    except OSError as exc:
+        _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
+
+
+def _serve_socket_mode(settings: Settings, app: Any, executor: Any, journal: Any) -> None:
+    """Socket Mode (bot/socketmode.py) until SIGTERM or SIGINT; a refused app token is one line, exit 2."""
+    from slack_sdk import WebClient
+
+    from bot.socketmode import AppTokenRefused, serve_socket_mode
+
+    assert settings.slack_app_token is not None
+    try:
+        serve_socket_mode(
+            app,
+            executor,
+            settings.slack_app_token.get_secret_value(),
+            settings.slack_api_url or WebClient.BASE_URL,
+            journal=journal,
+        )
+    except AppTokenRefused as exc:
+        _fail(str(exc))
 
 
 @cli.command()

@@ -230,9 +230,12 @@ def serve_http(
     config = uvicorn.Config(
         asgi_app(app, store, executor, journal, **options), log_level="warning", access_log=False, lifespan="off"
     )
+    server = uvicorn.Server(config)
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again, which would kill the
     # process before the acked work is finished; these handlers take that second one quietly,
     # so the caller drains and exits 0 (a signal during the drain is ignored too: it is bounded).
+    # They are uvicorn's own: a signal before uvicorn has put its handlers in place stops it as
+    # soon as it has started (a no-op here swallowed that one, and the process served on).
     for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, lambda signum, frame: None)
-    uvicorn.Server(config).run(sockets=[sock])
+        signal.signal(stop, server.handle_exit)
+    server.run(sockets=[sock])

@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 from slack_bolt.error import BoltUnhandledRequestError
 
-from handlers import actions, command, home, previews, shortcuts, views
+from handlers import actions, command, home, previews, shortcuts, unhandled, views
 from handlers.context import Deps
 from handlers.render import error_plain
 
@@ -29,6 +29,7 @@ def register(app: App, deps: Deps) -> None:
     home.register(app, deps)
     shortcuts.register(app, deps)
     previews.register(app, deps)
+    unhandled.register(app, deps)  # last: what no listener above takes is still acked
 
 
 def failed_before_the_ack(error: Exception, body: dict[str, Any]) -> BoltResponse:
@@ -36,12 +37,16 @@ def failed_before_the_ack(error: Exception, body: dict[str, Any]) -> BoltRespons
 
     Slack shows an error for anything but a 2xx, and would retry events; the
     request was signed and well formed (``handlers.payloads``), so the fault is ours.
-    A request no listener takes (an action or event Leadbot does not have) is a 404,
+    A request no listener takes (actions and events have catch-alls in ``handlers.unhandled``;
+    this is a modal, shortcut or command Leadbot does not have) is acked all the same, and
     logged by its kind only: Bolt's own warning quoted the payload.
     """
     if isinstance(error, BoltUnhandledRequestError):
         log.info("no listener for this request (type %s)", _kind(body))
-        return BoltResponse(status=404, body=json.dumps({"error": "unhandled request"}), headers=JSON)
+        if isinstance(body, dict) and body.get("command"):
+            text = error_plain("Leadbot does not have this command; its command is `/lead` (try `/lead help`)")
+            return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": text}), headers=JSON)
+        return BoltResponse(status=200, body="")
     ref = uuid.uuid4().hex[:8]
     log.error("a listener failed before acking (ref %s)", ref, exc_info=error)
     if isinstance(body, dict) and body.get("command"):

@@ -27,8 +27,11 @@ SCOPES = ("channels:history", "groups:history")  # what those two subscriptions 
 SAID = frozenset({None, "thread_broadcast", "file_share"})
 
 
-def post_previews(deps: Deps, channel: str, at: MessageAt, refs: list[str]) -> None:
-    if not deps.prefs.channel(channel).previews or not deps.claims.claim(f"preview:{channel}:{at.ts}"):
+def post_previews(deps: Deps, channel: str, at: MessageAt, refs: list[str], message_ts: str | None = None) -> None:
+    """Previews of ``refs`` in the thread ``at``; claimed per message (``message_ts``, default ``at.ts``),
+    so that each message in a thread gets its own, and a Slack retry of one gets none."""
+    claim = f"preview:{channel}:{message_ts or at.ts}"
+    if not deps.prefs.channel(channel).previews or not deps.claims.claim(claim):
         return  # previews are off here, or this message (a Slack retry) was previewed already
     for ref in refs:
         try:
@@ -50,8 +53,9 @@ def register(app: App, deps: Deps) -> None:
             return
         # Most messages name no lead: find that out here, before any work is queued.
         refs = deps.service.backends.references_in(text)
-        channel, ts = slack_id(event.get("channel")), slack_ts(event.get("thread_ts")) or slack_ts(event.get("ts"))
-        if not refs or not channel or not ts:
+        channel, ts = slack_id(event.get("channel")), slack_ts(event.get("ts"))
+        thread = slack_ts(event.get("thread_ts")) or ts
+        if not refs or not channel or not ts or not thread:
             return
-        at = MessageAt(channel, ts)
-        deps.after_ack(Silent(), lambda: post_previews(deps, channel, at, refs))
+        at = MessageAt(channel, thread)  # in the message's thread, or starting one on it
+        deps.after_ack(Silent(), lambda: post_previews(deps, channel, at, refs, message_ts=ts))

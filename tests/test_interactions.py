@@ -162,3 +162,21 @@ def test_resubmitted_view_creates_one_lead(slack, linked):
     slack.submit(view, values)  # Slack retry of the same view
     assert [lead.name for lead in leads(linked)] == ["Grace Hopper"]
     assert len(slack.replies()) == 1
+
+
+def test_a_button_leadbot_no_longer_has_is_acked_and_says_the_card_is_out_of_date(slack, linked):
+    # An old card after an upgrade: its button's action_id is gone. Slack would show an error for a 404.
+    old_card = [
+        {"type": "actions", "block_id": "card:local:1", "elements": [{"type": "button", "action_id": "lead_gone_away"}]}
+    ]
+    answer = slack.click(old_card, "lead_gone_away")
+    assert answer.status_code == 200
+    reply = slack.last_reply()
+    assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
+    assert "This card is out of date: press Refresh on it" in reply["text"]
+
+
+def test_an_event_leadbot_has_no_listener_for_is_acked_silently(slack):
+    answer = slack.event({"type": "reaction_added", "user": "UREP1", "reaction": "eyes", "item": {"type": "message"}})
+    assert answer.status_code == 200 and answer.text == ""
+    assert slack.fake.received("response") == [] and slack.fake.received("api", "chat.postMessage") == []

@@ -69,6 +69,19 @@ def test_a_reply_in_a_thread_is_previewed_in_that_thread(slack, linked):
     assert preview["thread_ts"] == SAID_AT
 
 
+def test_each_message_in_a_thread_gets_its_own_preview(slack, linked):
+    first, second = new_lead(linked, "Ada Lovelace"), new_lead(linked, "Grace Hopper")
+    previews_on(slack)
+    slack.event(message(f"about {first}"))
+    slack.event(message(f"and {second} too", ts="1700000950.000100", thread_ts=SAID_AT))
+    slack.event(message(f"and {second} too", ts="1700000950.000100", thread_ts=SAID_AT), retry=1)
+    previews = slack.thread_replies()
+    assert [(p["text"], p["thread_ts"]) for p in previews] == [
+        ("Ada Lovelace (local:1)", SAID_AT),
+        ("Grace Hopper (local:2)", SAID_AT),
+    ]
+
+
 def test_several_references_once_each_and_unknown_ones_skipped(slack, linked):
     first, second = new_lead(linked, "Ada Lovelace"), new_lead(linked, "Grace Hopper")
     previews_on(slack)

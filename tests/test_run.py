@@ -12,9 +12,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from bot.cli import cli
 from tests.slack import SIGNING_SECRET, signed_headers
 
 LEADBOT = shutil.which("leadbot", path=str(Path(sys.executable).parent)) or shutil.which("leadbot")
@@ -74,30 +72,3 @@ def test_port_in_use_is_one_line(tmp_path, fake_slack):
         result = subprocess.run([LEADBOT, "run"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "cannot be used" in result.stderr and "Traceback" not in result.stderr
-
-
-def test_app_token_selects_socket_mode(tmp_path, fake_slack, monkeypatch):
-    started = {}
-
-    class FakeSocketModeHandler:
-        def __init__(self, app, app_token):
-            started["app"], started["token"] = app, app_token
-
-        def start(self):
-            started["started"] = True
-
-    import slack_bolt.adapter.socket_mode as socket_mode
-
-    monkeypatch.setattr(socket_mode, "SocketModeHandler", FakeSocketModeHandler)
-    for name in list(os.environ):
-        if name.startswith(("SLACK_", "LEADBOT_")):
-            monkeypatch.delenv(name)
-    env = {
-        "SLACK_BOT_TOKEN": "xoxb-run",
-        "SLACK_APP_TOKEN": "xapp-socket",
-        "SLACK_API_URL": fake_slack.api_url,
-        "LEADBOT_DB": str(tmp_path / "run.db"),
-    }
-    result = CliRunner().invoke(cli, ["run"], env=env)
-    assert result.exit_code == 0, result.output
-    assert started == {"app": started["app"], "token": "xapp-socket", "started": True}
