@@ -125,6 +125,20 @@ def test_a_failing_backend_is_counted_shown_on_healthz_and_its_queued_write_is_m
     assert httpx.get(f"{bot.url}/healthz").json()["backends"]["leadsapi"]["last_call"] == "ok"
 
 
+def test_the_outbox_age_is_how_long_the_oldest_queued_write_has_waited(bot, linked, api_fake, clock):
+    from datetime import UTC, datetime, timedelta
+
+    api_fake.fail("POST", "/leads", Failure("status", status=503, times=100))
+    clock.at = datetime.now(UTC) - timedelta(hours=2)  # the write was queued two hours ago
+    bot.slack.command("new John Doe john@example.com source=Referral")
+    clock.at = datetime.now(UTC) - timedelta(minutes=1)  # and another a minute ago
+    bot.slack.command("new Jane Roe jane@example.com source=Referral")
+    assert "queued" in bot.slack.last_reply()["text"]
+    found = metrics(bot.url)
+    assert value(found, "leadbot_outbox_depth") == 2
+    assert 2 * 3600 <= value(found, "leadbot_outbox_oldest_age_seconds") < 3 * 3600
+
+
 def test_journal_depth_counts_acked_work_not_done(bot, journal):
     journal.accept_now(b"command=%2Flead&text=help", {"content-type": "application/x-www-form-urlencoded"})
     assert value(metrics(bot.url), "leadbot_journal_depth") == 1
