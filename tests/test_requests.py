@@ -359,6 +359,21 @@ def test_slacks_certificate_check_is_answered_signed_or_not(bot, app, linked):
     assert bot.slack.fake.received("response") == [] and leads(linked) == []
 
 
+def test_the_app_skips_the_signature_only_for_a_real_certificate_check(slack, linked):
+    from urllib.parse import urlencode
+
+    unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
+    for text in ("new Ada ada@example.com ssl_check", "new Ada ada@example.com ssl_check=1"):
+        fields = {"command": "/lead", "text": text, "user_id": ADMIN, "trigger_id": "s.1"}
+        body = urlencode({**fields, "response_url": slack.fake.response_url("s")})
+        assert slack.post(body, unsigned).status_code == 401, text
+    # A forged command with the field itself: Bolt answers it as the check, and no listener runs.
+    fields = {"command": "/lead", "text": "new Ada ada@example.com", "user_id": ADMIN, "trigger_id": "s.2"}
+    body = urlencode({**fields, "response_url": slack.fake.response_url("s"), "ssl_check": "1"})
+    assert slack.post(body, unsigned).status_code == 200
+    assert leads(linked) == [] and slack.fake.received("response") == []
+
+
 def test_only_a_small_real_certificate_check_is_answered_unsigned(bot, linked):
     unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
     command = "command=%2Flead&text=new+Ada+ada%40example.com&user_id=UADMIN&trigger_id=1.2.3"
