@@ -170,6 +170,16 @@ def test_json_log_lines_say_who_what_which_lead_and_how_it_ended(bot, linked, lo
     assert (done["outcome"], done["backend"], done["ref"]) == ("ok", "leadsapi", "leadsapi:1")
 
 
+def test_a_log_line_says_only_what_its_own_request_is_about(bot, linked, log_lines):
+    log_lines.use("json")
+    bot.slack.command("new John Doe john@example.com source=Referral")
+    bot.slack.command("whoami", user="UOTHER9")  # no lead, no backend; likely on the same work thread
+    first, second = [r for r in log_lines.records() if r["message"].startswith("work done")]
+    assert (first["user"], first["ref"]) == (ADMIN, "leadsapi:1")
+    assert second["user"] == "UOTHER9" and second["request"] != first["request"]
+    assert "ref" not in second and "backend" not in second  # nothing left over from the lead before
+
+
 def test_a_refused_action_logs_its_outcome_and_no_body(bot, log_lines):
     log_lines.use("text")
     bot.slack.command("new Zebulon Quux zeb@example.com")  # not linked: refused
