@@ -112,6 +112,20 @@ def test_a_replay_of_the_same_signed_bytes_acts_once(bot, linked):
     assert activity(linked, ref) == [("note", "a note")]
 
 
+def test_work_acked_an_hour_ago_is_done_when_a_new_process_runs_it_again(bot, runtime, linked, journal):
+    # The signature was checked when it was acked; the journal keeps no signature, and the timestamp is stale now.
+    from bot.app import build_app
+
+    request = sr.slash_command(
+        "new Eve eve@example.com", user=ADMIN, response_url=bot.slack.fake.response_url("old"), trigger_id="old.1"
+    )
+    journal.accept_now(request.body.encode(), request.headers(SIGNING_SECRET, timestamp=int(time.time()) - 3600))
+    bot.executor.recover(journal.unfinished(), build_app(runtime, verify_requests=False))
+    assert bot.executor.wait_idle(10)
+    assert [lead.name for lead in leads(linked)] == ["Eve"] and journal.depth() == 0
+    assert "New lead Eve" in bot.slack.last_reply()["text"]
+
+
 # -- who may change what ---------------------------------------------------------------------
 
 
