@@ -141,6 +141,8 @@ def test_an_interaction_slack_would_never_send_is_a_400(slack, errors, payload, 
         ({"text": "show local:1", "trigger_id": "1.2"}, "user_id is not"),
         # No trigger_id: every such command shared the claim "command:None"; the second never ran.
         ({"text": "help", "user_id": ADMIN}, "trigger_id is not"),
+        ({"text": "whoami", "user_id": "uadmin", "trigger_id": "1.2"}, "user_id is not a Slack ID"),
+        ({"text": "whoami", "user_id": "U" + "1" * 3000, "trigger_id": "1.2"}, "user_id is not a Slack ID"),
         ({"text": "show local:1", "user_id": ADMIN, "trigger_id": "1.2", "response_url": "not a url"}, "response_url"),
         ({"text": "new", "user_id": ADMIN, "trigger_id": "1.2", "channel_id": "x" * 3000}, "channel_id"),
     ],
