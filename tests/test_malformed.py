@@ -105,6 +105,18 @@ def test_a_submission_with_two_response_urls_is_read(bot, linked, errors):
             "actions[].action_id",
         ),
         ({"type": "block_actions", "user": {"id": ADMIN}, "container": "x", "actions": [{}]}, "container is not"),
+        # Slack sends a trigger_id with every press, and a response_url with every press on a message.
+        ({"type": "block_actions", "user": {"id": ADMIN}, "actions": [{"action_id": "lead_refresh"}]}, "trigger_id"),
+        (
+            {
+                "type": "block_actions",
+                "user": {"id": ADMIN},
+                "trigger_id": "1",
+                "container": {"type": "message", "message_ts": "1700000000.000100"},
+                "actions": [{"action_id": "lead_refresh", "block_id": "card:local:1"}],
+            },
+            "response_url is missing",
+        ),
         # The New lead form read before its ack: view.state.values.get -> AttributeError (logged, acked).
         (
             {
