@@ -126,6 +126,14 @@ def test_a_submission_with_two_response_urls_is_read(bot, linked, errors):
             },
             "view.state.values is not",
         ),
+        (
+            {
+                "type": "view_submission",
+                "user": {"id": ADMIN},
+                "view": {"id": "V1", "type": "modal", "callback_id": "lead_new", "state": {"values": ["garbage"]}},
+            },
+            "view.state.values is not",
+        ),
         # Bolt's is_workflow_step_save: body["view"]["type"] -> KeyError, 500.
         (
             {"type": "view_submission", "user": {"id": ADMIN}, "view": {"id": "V1", "callback_id": "lead_note"}},
