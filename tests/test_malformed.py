@@ -140,6 +140,32 @@ def test_a_submission_with_two_response_urls_is_read(bot, linked, errors):
             {"type": "view_submission", "user": {"id": ADMIN}, "view": {"id": "V1", "callback_id": "lead_note"}},
             "view.id, view.type or view.callback_id",
         ),
+        (
+            {
+                "type": "block_actions",
+                "user": {"id": ADMIN},
+                "trigger_id": "1",
+                "actions": [{"action_id": "lead_assign_me", "block_id": 5}],
+            },
+            "actions[].block_id is not a string",
+        ),
+        (
+            {
+                "type": "view_submission",
+                "user": {"id": ADMIN},
+                "view": {
+                    "id": "V1",
+                    "type": "modal",
+                    "callback_id": "lead_note",
+                    "private_metadata": {"ref": "local:1"},
+                },
+            },
+            "view.private_metadata is not a string",
+        ),
+        (
+            {"type": "message_action", "user": {"id": ADMIN}, "trigger_id": "1", "response_url": "http://127.0.0.1/r"},
+            "callback_id is not a string",
+        ),
         # A user that is a list: People and the store were given a list (sqlite3 ProgrammingError).
         ({"type": "view_closed", "user": {"id": ["U1"]}, "view": {"id": "V1", "type": "modal"}}, "user.id"),
         # A message shortcut on a message that is a string: message.get -> AttributeError, 500.
@@ -187,6 +213,14 @@ def test_an_event_slack_would_never_send_is_a_400(slack, errors, event, problem)
     body = json.dumps({"type": "event_callback", "team_id": sr.TEAM, **event})
     answer = slack.send(sr.SlackRequest(body, "application/json"))
     assert answer.status_code == 400 and problem in answer.json()["error"], answer.text
+    assert errors() == []
+
+
+@pytest.mark.parametrize("challenge", [None, 5, {"x": 1}])
+def test_a_url_verification_without_a_text_challenge_is_a_400(slack, errors, challenge):
+    body = json.dumps({"type": "url_verification", "token": "t", "challenge": challenge})
+    answer = slack.send(sr.SlackRequest(body, "application/json"))
+    assert answer.status_code == 400 and "challenge is not a string" in answer.json()["error"], answer.text
     assert errors() == []
 
 
@@ -302,6 +336,19 @@ def test_a_card_form_whose_metadata_is_unreadable_writes_nothing(slack, linked, 
     assert answer.status_code == 200
     assert activity(linked, ref) == [] and errors() == []
     assert "lead_note submitted without the card it belongs to" in caplog.text
+
+
+def test_a_new_lead_form_whose_message_timestamp_is_not_slacks_makes_the_lead_and_no_thread_reply(
+    slack, linked, errors
+):
+    metadata = {"channel": "C0SALES", "ts": "../not-a-ts", "response_url": slack.fake.response_url("f")}
+    values = {
+        "name": {"type": "plain_text_input", "value": "Jane Doe"},
+        "email": {"type": "plain_text_input", "value": "jane@example.com"},
+    }
+    assert submit(slack, "lead_new", values, metadata, user=REP).status_code == 200
+    assert "Jane Doe" in slack.last_reply()["text"] and lead(linked, "local:1").name == "Jane Doe"
+    assert slack.thread_replies() == [] and errors() == []
 
 
 def test_a_message_shortcut_on_a_message_with_an_odd_timestamp_still_opens_the_form(slack, linked, errors):
