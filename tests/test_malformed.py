@@ -234,6 +234,9 @@ def test_text_that_is_not_unicode_is_a_400(slack, errors):
     )
     answer = slack.post(body)
     assert answer.status_code == 400 and "not valid Unicode" in answer.json()["error"]
+    in_a_key = '{"type": "event_callback", "event": {"type": "app_home_opened", "user": "UADMIN", "\\udc80": 1}}'
+    answer = slack.send(sr.SlackRequest(in_a_key, "application/json"))
+    assert answer.status_code == 400 and "not valid Unicode" in answer.json()["error"]
     assert errors() == []
 
 
