@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot import slackrequests as sr
-from tests.conftest import ADMIN, REP, activity, lead, new_lead
+from tests.conftest import ADMIN, REP, activity, lead, leads, new_lead
 from tests.slack import signed_bytes
 
 HUGE = "local:99999999999999999999"  # past SQLite's 64-bit integers
@@ -332,13 +332,35 @@ def test_a_status_form_that_lost_its_status_says_so(slack, linked, errors):
     assert lead(linked, ref).status == "new" and errors() == []
 
 
-@pytest.mark.parametrize("metadata", ['{"ref": ', '["local:1"]', json.dumps({"ref": 5, "response_url": "x"})])
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        '{"ref": ',
+        '["local:1"]',
+        json.dumps({"ref": 5, "response_url": "x"}),
+        json.dumps({"ref": 1, "response_url": "http://127.0.0.1:9/r"}),  # a number where the card's ref was
+        json.dumps({"ref": "local:1", "response_url": "javascript:alert(1)"}),
+    ],
+)
 def test_a_card_form_whose_metadata_is_unreadable_writes_nothing(slack, linked, errors, caplog, metadata):
     ref = new_lead(linked)
     answer = submit(slack, "lead_note", {"text": {"value": "hello"}}, metadata)
     assert answer.status_code == 200
     assert activity(linked, ref) == [] and errors() == []
     assert "lead_note submitted without the card it belongs to" in caplog.text
+
+
+@pytest.mark.parametrize("response_url", ["ftp://127.0.0.1/x", "javascript:alert(1)", "/relative", 5])
+def test_a_new_lead_form_with_nowhere_to_answer_makes_no_lead_nobody_is_told_of(
+    slack, linked, errors, caplog, response_url
+):
+    values = {
+        "name": {"type": "plain_text_input", "value": "Jane Doe"},
+        "email": {"type": "plain_text_input", "value": "jane@example.com"},
+    }
+    assert submit(slack, "lead_new", values, {"response_url": response_url}).status_code == 200
+    assert leads(linked) == [] and slack.fake.received("response") == [] and errors() == []
+    assert "New lead modal submitted without a response_url" in caplog.text
 
 
 def test_a_new_lead_form_whose_message_timestamp_is_not_slacks_makes_the_lead_and_no_thread_reply(
