@@ -91,6 +91,19 @@ def test_a_request_slack_did_not_sign_just_now_is_a_401_and_changes_nothing(bot,
     assert bot.slack.fake.received() == []  # no reply, no message, no modal: Slack shows its own error
 
 
+def test_a_signature_almost_slacks_is_a_401(bot, linked):
+    ref = new_lead(linked)
+    before = state(linked, ref)
+    request = requests(bot.slack, ref)["command"]
+    headers = request.headers(SIGNING_SECRET)
+    good = headers["X-Slack-Signature"]
+    last = "0" if good[-1] != "0" else "1"
+    for forged in (good[:-1] + last, good + "0", good[:-1], good.upper(), "v1=" + good[3:]):
+        answer = bot.slack.post(request.body, {**headers, "X-Slack-Signature": forged})
+        assert answer.status_code == 401, forged
+    assert state(linked, ref) == before
+
+
 def test_a_request_signed_a_little_while_ago_is_still_taken(bot, linked):
     ref = new_lead(linked)
     request = requests(bot.slack, ref)["button"]
