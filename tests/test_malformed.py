@@ -19,7 +19,8 @@ from tests.conftest import ADMIN, REP, activity, lead, leads, new_lead
 from tests.slack import signed_bytes
 
 HUGE = "local:99999999999999999999"  # past SQLite's 64-bit integers
-LONG_URL = "http://127.0.0.1/" + "x" * 1000  # a response URL is never this long
+# Response URLs Slack never sends: this long, with a space, with a letter that is not ASCII.
+ODD_URLS = ("http://127.0.0.1/" + "x" * 1000, "http://127.0.0.1/a b", "http://127.0.0.1/\u00e9")
 
 
 @pytest.fixture
@@ -191,7 +192,7 @@ def test_an_interaction_slack_would_never_send_is_a_400(slack, errors, payload, 
         ({"text": "whoami", "user_id": "uadmin", "trigger_id": "1.2"}, "user_id is not a Slack ID"),
         ({"text": "whoami", "user_id": "U" + "1" * 3000, "trigger_id": "1.2"}, "user_id is not a Slack ID"),
         ({"text": "show local:1", "user_id": ADMIN, "trigger_id": "1.2", "response_url": "not a url"}, "response_url"),
-        ({"text": "help", "user_id": ADMIN, "trigger_id": "1.2", "response_url": LONG_URL}, "response_url"),
+        *[({"text": "help", "user_id": ADMIN, "trigger_id": "1.2", "response_url": url}, "url") for url in ODD_URLS],
         ({"text": "new", "user_id": ADMIN, "trigger_id": "1.2", "channel_id": "x" * 3000}, "channel_id"),
     ],
 )
