@@ -92,6 +92,7 @@ def test_metrics_count_requests_by_kind_and_outcome_and_every_backend_call(bot, 
     assert value(found, "leadbot_requests_total", kind="unknown", outcome="unsigned") == 1
     assert value(found, "leadbot_ack_seconds_count", kind="/lead") == 2
     assert value(found, "leadbot_ack_seconds_bucket", kind="/lead", le="+Inf") == 2
+    assert value(found, "leadbot_ack_seconds_sum", kind="/lead") > 0  # the time each took, not a count alone
     writes = len([r for r in api_fake.received if r.method != "GET"])
     reads = len([r for r in api_fake.received if r.method == "GET"])
     assert writes and reads
