@@ -181,6 +181,13 @@ def test_a_log_line_says_only_what_its_own_request_is_about(bot, linked, log_lin
     assert "ref" not in second and "backend" not in second  # nothing left over from the lead before
 
 
+def test_an_events_log_line_says_whose_event_it_was(bot, linked, log_lines):
+    log_lines.use("json")
+    assert bot.slack.event({"type": "app_home_opened", "user": ADMIN, "tab": "home"}).status_code == 200
+    ack = next(r for r in log_lines.records() if r.get("status") == 200)
+    assert (ack["kind"], ack["user"]) == ("event:app_home_opened", ADMIN)
+
+
 def test_a_refused_action_logs_its_outcome_and_no_body(bot, log_lines):
     log_lines.use("text")
     bot.slack.command("new Zebulon Quux zeb@example.com")  # not linked: refused
@@ -191,7 +198,9 @@ def test_a_refused_action_logs_its_outcome_and_no_body(bot, log_lines):
 
 @pytest.mark.parametrize("form", ["text", "json"])
 def test_no_secret_reaches_the_log_in_a_message_or_a_traceback(settings, log_lines, form):
-    log_lines.use(form, settings.secrets())
+    # One secret the start of another: the longer is hidden whole, not left with its tail showing.
+    log_lines.use(form, [*settings.secrets(), "s3cr3t-prefix", "s3cr3t-prefix-and-its-tail"])
+    logging.getLogger("leadbot.test").warning("the longer one: s3cr3t-prefix-and-its-tail")
     hide_in_logs("getlead-url-token-123")
     secrets = [
         settings.slack_bot_token.get_secret_value(),
@@ -210,7 +219,7 @@ def test_no_secret_reaches_the_log_in_a_message_or_a_traceback(settings, log_lin
         log.exception("a traceback")
     written = log_lines.text()
     assert "***" in written and "RuntimeError" in written
-    for secret in [*secrets, "abcSECRETdef"]:
+    for secret in [*secrets, "abcSECRETdef", "s3cr3t-prefix", "and-its-tail"]:
         assert secret not in written
 
 
