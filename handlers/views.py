@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from slack_bolt import Ack, App
 from slack_bolt.context.respond import Respond
 
@@ -23,7 +23,7 @@ from handlers.render import escape
 from services.audit import Actor
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
-from services.models import Lead, NewLead
+from services.models import Deal, Lead, NewLead
 
 log = logging.getLogger("leadbot")
 
@@ -261,6 +261,9 @@ def read_status_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any
     return {**form, "sub_status": _text(values, "sub_status") or None}, {}
 
 
+DEAL_AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Annotated[Decimal, Deal.model_fields["amount"]])
+
+
 def read_deal_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, str]]:
     values = _values(view)
     raw = _text(values, "amount")
@@ -270,6 +273,11 @@ def read_deal_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, Any],
             raise InvalidOperation
     except InvalidOperation:
         return {}, {"amount": "Give the deal's amount as a number, e.g. 150000 or 2500.50."}
+    try:
+        DEAL_AMOUNT.validate_python(amount)
+    except ValidationError:
+        # Checked here so it comes back on the field: after the ack it was pydantic's words in a warning.
+        return {}, {"amount": "Keep the amount to 15 digits or fewer, e.g. 150000 or 2500.50."}
     start, end = _day(_value(values, "start")), _day(_value(values, "end"))
     if start and end and end < start:
         return {}, {"end": "A deal cannot close before it starts."}

@@ -79,8 +79,12 @@ def test_a_deal_from_the_card_button_opens_a_form_and_redraws_the_card(slack, li
     slack.click(card, "lead_add_deal", user=REP)
     view = slack.opened_views()[-1]
     assert view["callback_id"] == "lead_deal"
-    answer = slack.submit(view, {"amount": "-3"}, user=REP)
-    assert answer.json()["errors"] == {"amount": "Give the deal's amount as a number, e.g. 150000 or 2500.50."}
+    for amount in ("-3", "Infinity", "NaN"):
+        answer = slack.submit(view, {"amount": amount}, user=REP)
+        assert answer.json()["errors"] == {"amount": "Give the deal's amount as a number, e.g. 150000 or 2500.50."}
+    for amount in ("1234567890123456", "1e30", "0.0000000000000001"):  # the deal takes 15 digits at most
+        answer = slack.submit(view, {"amount": amount}, user=REP)
+        assert answer.json()["errors"] == {"amount": "Keep the amount to 15 digits or fewer, e.g. 150000 or 2500.50."}
     answer = slack.submit(view, {"amount": "2500", "start": "2026-12-10", "end": "2026-12-01"}, user=REP)
     assert answer.json()["errors"] == {"end": "A deal cannot close before it starts."}
     slack.submit(view, {"amount": "2500", "name": "Renewal", "end": "2027-01-15"}, user=REP)

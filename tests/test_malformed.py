@@ -15,10 +15,12 @@ from urllib.parse import urlencode
 import pytest
 
 from bot import slackrequests as sr
-from tests.conftest import ADMIN, REP, activity, lead, new_lead
+from tests.conftest import ADMIN, REP, activity, lead, leads, new_lead
 from tests.slack import signed_bytes
 
 HUGE = "local:99999999999999999999"  # past SQLite's 64-bit integers
+# Response URLs Slack never sends: this long, with a space, with a letter that is not ASCII.
+ODD_URLS = ("http://127.0.0.1/" + "x" * 1000, "http://127.0.0.1/a b", "http://127.0.0.1/\u00e9")
 
 
 @pytest.fixture
@@ -105,6 +107,18 @@ def test_a_submission_with_two_response_urls_is_read(bot, linked, errors):
             "actions[].action_id",
         ),
         ({"type": "block_actions", "user": {"id": ADMIN}, "container": "x", "actions": [{}]}, "container is not"),
+        # Slack sends a trigger_id with every press, and a response_url with every press on a message.
+        ({"type": "block_actions", "user": {"id": ADMIN}, "actions": [{"action_id": "lead_refresh"}]}, "trigger_id"),
+        (
+            {
+                "type": "block_actions",
+                "user": {"id": ADMIN},
+                "trigger_id": "1",
+                "container": {"type": "message", "message_ts": "1700000000.000100"},
+                "actions": [{"action_id": "lead_refresh", "block_id": "card:local:1"}],
+            },
+            "response_url is missing",
+        ),
         # The New lead form read before its ack: view.state.values.get -> AttributeError (logged, acked).
         (
             {
@@ -114,10 +128,44 @@ def test_a_submission_with_two_response_urls_is_read(bot, linked, errors):
             },
             "view.state.values is not",
         ),
+        (
+            {
+                "type": "view_submission",
+                "user": {"id": ADMIN},
+                "view": {"id": "V1", "type": "modal", "callback_id": "lead_new", "state": {"values": ["garbage"]}},
+            },
+            "view.state.values is not",
+        ),
         # Bolt's is_workflow_step_save: body["view"]["type"] -> KeyError, 500.
         (
             {"type": "view_submission", "user": {"id": ADMIN}, "view": {"id": "V1", "callback_id": "lead_note"}},
             "view.id, view.type or view.callback_id",
+        ),
+        (
+            {
+                "type": "block_actions",
+                "user": {"id": ADMIN},
+                "trigger_id": "1",
+                "actions": [{"action_id": "lead_assign_me", "block_id": 5}],
+            },
+            "actions[].block_id is not a string",
+        ),
+        (
+            {
+                "type": "view_submission",
+                "user": {"id": ADMIN},
+                "view": {
+                    "id": "V1",
+                    "type": "modal",
+                    "callback_id": "lead_note",
+                    "private_metadata": {"ref": "local:1"},
+                },
+            },
+            "view.private_metadata is not a string",
+        ),
+        (
+            {"type": "message_action", "user": {"id": ADMIN}, "trigger_id": "1", "response_url": "http://127.0.0.1/r"},
+            "callback_id is not a string",
         ),
         # A user that is a list: People and the store were given a list (sqlite3 ProgrammingError).
         ({"type": "view_closed", "user": {"id": ["U1"]}, "view": {"id": "V1", "type": "modal"}}, "user.id"),
@@ -141,7 +189,10 @@ def test_an_interaction_slack_would_never_send_is_a_400(slack, errors, payload, 
         ({"text": "show local:1", "trigger_id": "1.2"}, "user_id is not"),
         # No trigger_id: every such command shared the claim "command:None"; the second never ran.
         ({"text": "help", "user_id": ADMIN}, "trigger_id is not"),
+        ({"text": "whoami", "user_id": "uadmin", "trigger_id": "1.2"}, "user_id is not a Slack ID"),
+        ({"text": "whoami", "user_id": "U" + "1" * 3000, "trigger_id": "1.2"}, "user_id is not a Slack ID"),
         ({"text": "show local:1", "user_id": ADMIN, "trigger_id": "1.2", "response_url": "not a url"}, "response_url"),
+        *[({"text": "help", "user_id": ADMIN, "trigger_id": "1.2", "response_url": url}, "url") for url in ODD_URLS],
         ({"text": "new", "user_id": ADMIN, "trigger_id": "1.2", "channel_id": "x" * 3000}, "channel_id"),
     ],
 )
@@ -166,6 +217,14 @@ def test_an_event_slack_would_never_send_is_a_400(slack, errors, event, problem)
     assert errors() == []
 
 
+@pytest.mark.parametrize("challenge", [None, 5, {"x": 1}])
+def test_a_url_verification_without_a_text_challenge_is_a_400(slack, errors, challenge):
+    body = json.dumps({"type": "url_verification", "token": "t", "challenge": challenge})
+    answer = slack.send(sr.SlackRequest(body, "application/json"))
+    assert answer.status_code == 400 and "challenge is not a string" in answer.json()["error"], answer.text
+    assert errors() == []
+
+
 def test_text_that_is_not_unicode_is_a_400(slack, errors):
     # A lone surrogate, escaped in JSON: stored or sent on, it raised UnicodeEncodeError in SQLite or httpx.
     body = urlencode(
@@ -175,6 +234,9 @@ def test_text_that_is_not_unicode_is_a_400(slack, errors):
         }
     )
     answer = slack.post(body)
+    assert answer.status_code == 400 and "not valid Unicode" in answer.json()["error"]
+    in_a_key = '{"type": "event_callback", "event": {"type": "app_home_opened", "user": "UADMIN", "\\udc80": 1}}'
+    answer = slack.send(sr.SlackRequest(in_a_key, "application/json"))
     assert answer.status_code == 400 and "not valid Unicode" in answer.json()["error"]
     assert errors() == []
 
@@ -271,13 +333,48 @@ def test_a_status_form_that_lost_its_status_says_so(slack, linked, errors):
     assert lead(linked, ref).status == "new" and errors() == []
 
 
-@pytest.mark.parametrize("metadata", ['{"ref": ', '["local:1"]', json.dumps({"ref": 5, "response_url": "x"})])
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        '{"ref": ',
+        '["local:1"]',
+        json.dumps({"ref": 5, "response_url": "x"}),
+        json.dumps({"ref": 1, "response_url": "http://127.0.0.1:9/r"}),  # a number where the card's ref was
+        json.dumps({"ref": "local:1", "response_url": "javascript:alert(1)"}),
+    ],
+)
 def test_a_card_form_whose_metadata_is_unreadable_writes_nothing(slack, linked, errors, caplog, metadata):
     ref = new_lead(linked)
     answer = submit(slack, "lead_note", {"text": {"value": "hello"}}, metadata)
     assert answer.status_code == 200
     assert activity(linked, ref) == [] and errors() == []
     assert "lead_note submitted without the card it belongs to" in caplog.text
+
+
+@pytest.mark.parametrize("response_url", ["ftp://127.0.0.1/x", "javascript:alert(1)", "/relative", 5])
+def test_a_new_lead_form_with_nowhere_to_answer_makes_no_lead_nobody_is_told_of(
+    slack, linked, errors, caplog, response_url
+):
+    values = {
+        "name": {"type": "plain_text_input", "value": "Jane Doe"},
+        "email": {"type": "plain_text_input", "value": "jane@example.com"},
+    }
+    assert submit(slack, "lead_new", values, {"response_url": response_url}).status_code == 200
+    assert leads(linked) == [] and slack.fake.received("response") == [] and errors() == []
+    assert "New lead modal submitted without a response_url" in caplog.text
+
+
+def test_a_new_lead_form_whose_message_timestamp_is_not_slacks_makes_the_lead_and_no_thread_reply(
+    slack, linked, errors
+):
+    metadata = {"channel": "C0SALES", "ts": "../not-a-ts", "response_url": slack.fake.response_url("f")}
+    values = {
+        "name": {"type": "plain_text_input", "value": "Jane Doe"},
+        "email": {"type": "plain_text_input", "value": "jane@example.com"},
+    }
+    assert submit(slack, "lead_new", values, metadata, user=REP).status_code == 200
+    assert "Jane Doe" in slack.last_reply()["text"] and lead(linked, "local:1").name == "Jane Doe"
+    assert slack.thread_replies() == [] and errors() == []
 
 
 def test_a_message_shortcut_on_a_message_with_an_odd_timestamp_still_opens_the_form(slack, linked, errors):

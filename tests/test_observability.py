@@ -92,6 +92,7 @@ def test_metrics_count_requests_by_kind_and_outcome_and_every_backend_call(bot, 
     assert value(found, "leadbot_requests_total", kind="unknown", outcome="unsigned") == 1
     assert value(found, "leadbot_ack_seconds_count", kind="/lead") == 2
     assert value(found, "leadbot_ack_seconds_bucket", kind="/lead", le="+Inf") == 2
+    assert value(found, "leadbot_ack_seconds_sum", kind="/lead") > 0  # the time each took, not a count alone
     writes = len([r for r in api_fake.received if r.method != "GET"])
     reads = len([r for r in api_fake.received if r.method == "GET"])
     assert writes and reads
@@ -125,6 +126,20 @@ def test_a_failing_backend_is_counted_shown_on_healthz_and_its_queued_write_is_m
     assert httpx.get(f"{bot.url}/healthz").json()["backends"]["leadsapi"]["last_call"] == "ok"
 
 
+def test_the_outbox_age_is_how_long_the_oldest_queued_write_has_waited(bot, linked, api_fake, clock):
+    from datetime import UTC, datetime, timedelta
+
+    api_fake.fail("POST", "/leads", Failure("status", status=503, times=100))
+    clock.at = datetime.now(UTC) - timedelta(hours=2)  # the write was queued two hours ago
+    bot.slack.command("new John Doe john@example.com source=Referral")
+    clock.at = datetime.now(UTC) - timedelta(minutes=1)  # and another a minute ago
+    bot.slack.command("new Jane Roe jane@example.com source=Referral")
+    assert "queued" in bot.slack.last_reply()["text"]
+    found = metrics(bot.url)
+    assert value(found, "leadbot_outbox_depth") == 2
+    assert 2 * 3600 <= value(found, "leadbot_outbox_oldest_age_seconds") < 3 * 3600
+
+
 def test_journal_depth_counts_acked_work_not_done(bot, journal):
     journal.accept_now(b"command=%2Flead&text=help", {"content-type": "application/x-www-form-urlencoded"})
     assert value(metrics(bot.url), "leadbot_journal_depth") == 1
@@ -156,6 +171,23 @@ def test_json_log_lines_say_who_what_which_lead_and_how_it_ended(bot, linked, lo
     assert (done["outcome"], done["backend"], done["ref"]) == ("ok", "leadsapi", "leadsapi:1")
 
 
+def test_a_log_line_says_only_what_its_own_request_is_about(bot, linked, log_lines):
+    log_lines.use("json")
+    bot.slack.command("new John Doe john@example.com source=Referral")
+    bot.slack.command("whoami", user="UOTHER9")  # no lead, no backend; likely on the same work thread
+    first, second = [r for r in log_lines.records() if r["message"].startswith("work done")]
+    assert (first["user"], first["ref"]) == (ADMIN, "leadsapi:1")
+    assert second["user"] == "UOTHER9" and second["request"] != first["request"]
+    assert "ref" not in second and "backend" not in second  # nothing left over from the lead before
+
+
+def test_an_events_log_line_says_whose_event_it_was(bot, linked, log_lines):
+    log_lines.use("json")
+    assert bot.slack.event({"type": "app_home_opened", "user": ADMIN, "tab": "home"}).status_code == 200
+    ack = next(r for r in log_lines.records() if r.get("status") == 200)
+    assert (ack["kind"], ack["user"]) == ("event:app_home_opened", ADMIN)
+
+
 def test_a_refused_action_logs_its_outcome_and_no_body(bot, log_lines):
     log_lines.use("text")
     bot.slack.command("new Zebulon Quux zeb@example.com")  # not linked: refused
@@ -166,7 +198,9 @@ def test_a_refused_action_logs_its_outcome_and_no_body(bot, log_lines):
 
 @pytest.mark.parametrize("form", ["text", "json"])
 def test_no_secret_reaches_the_log_in_a_message_or_a_traceback(settings, log_lines, form):
-    log_lines.use(form, settings.secrets())
+    # One secret the start of another: the longer is hidden whole, not left with its tail showing.
+    log_lines.use(form, [*settings.secrets(), "s3cr3t-prefix", "s3cr3t-prefix-and-its-tail"])
+    logging.getLogger("leadbot.test").warning("the longer one: s3cr3t-prefix-and-its-tail")
     hide_in_logs("getlead-url-token-123")
     secrets = [
         settings.slack_bot_token.get_secret_value(),
@@ -185,7 +219,7 @@ def test_no_secret_reaches_the_log_in_a_message_or_a_traceback(settings, log_lin
         log.exception("a traceback")
     written = log_lines.text()
     assert "***" in written and "RuntimeError" in written
-    for secret in [*secrets, "abcSECRETdef"]:
+    for secret in [*secrets, "abcSECRETdef", "s3cr3t-prefix", "and-its-tail"]:
         assert secret not in written
 
 

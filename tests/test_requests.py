@@ -262,6 +262,24 @@ def test_a_body_declared_over_the_limit_is_a_413_before_any_of_it_is_read(bot, l
     assert leads(linked) == []
 
 
+def test_after_a_413_the_server_closes_the_connection_instead_of_reading_the_rest(bot, linked):
+    import socket
+
+    from bot.server import MAX_BODY
+
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: leadbot\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        + f"Content-Length: {10 * MAX_BODY}\r\n\r\n".encode()
+    )
+    host, port = bot.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head + b"x" * 1000)  # a little of the ten megabytes it announced
+        answer = b""
+        while data := conn.recv(65536):  # until the server closes; a socket timeout if it waits for the rest
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"\r\nconnection: close\r\n" in answer.lower()
+
+
 def test_a_chunked_body_is_counted_while_it_is_read_and_cut_off_at_the_limit(bot, linked):
     from bot.server import MAX_BODY
 
@@ -304,6 +322,32 @@ def test_a_body_at_the_limit_is_read(bot, linked):
     assert len(body.encode()) == MAX_BODY
     assert bot.slack.post(body, signed_headers(body)).status_code == 200
     assert "the limit is 3000" in bot.slack.last_reply()["text"]  # read, parsed and answered
+
+
+def test_a_chunked_body_at_the_limit_is_read_and_one_byte_more_is_a_413(bot, linked):
+    import httpx
+
+    from bot.server import MAX_BODY
+
+    def command(padding: int) -> str:
+        response_url = bot.slack.fake.response_url("lc")
+        return sr.slash_command(
+            "note local:1 " + "x" * padding, user=ADMIN, response_url=response_url, trigger_id="lc.1"
+        ).body
+
+    def chunked(body: bytes):
+        return (body[i : i + 65536] for i in range(0, len(body), 65536))  # a generator: httpx sends it chunked
+
+    at_limit = command(MAX_BODY - len(command(0))).encode()
+    assert len(at_limit) == MAX_BODY
+    url = f"{bot.url}/slack/events"
+    response = httpx.post(url, content=chunked(at_limit), headers=signed_headers(at_limit.decode()))
+    assert response.status_code == 200 and "content-length" not in response.request.headers
+    assert bot.executor.wait_idle(10)
+    assert "the limit is 3000" in bot.slack.last_reply()["text"]  # read, parsed and answered
+    over = at_limit + b"x"
+    response = httpx.post(url, content=chunked(over), headers=signed_headers(over.decode()))
+    assert response.status_code == 413 and "limited to 1048576 bytes" in response.json()["error"]
 
 
 def _refuse_eight_big_bodies(slack, caplog, *, limited: bool) -> None:
@@ -351,3 +395,31 @@ def test_slacks_certificate_check_is_answered_signed_or_not(bot, app, linked):
     for answer in answers:
         assert (answer.status_code, answer.text) == (200, "")
     assert bot.slack.fake.received("response") == [] and leads(linked) == []
+
+
+def test_the_app_skips_the_signature_only_for_a_real_certificate_check(slack, linked):
+    from urllib.parse import urlencode
+
+    unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
+    for text in ("new Ada ada@example.com ssl_check", "new Ada ada@example.com ssl_check=1"):
+        fields = {"command": "/lead", "text": text, "user_id": ADMIN, "trigger_id": "s.1"}
+        body = urlencode({**fields, "response_url": slack.fake.response_url("s")})
+        assert slack.post(body, unsigned).status_code == 401, text
+    # A forged command with the field itself: Bolt answers it as the check, and no listener runs.
+    fields = {"command": "/lead", "text": "new Ada ada@example.com", "user_id": ADMIN, "trigger_id": "s.2"}
+    body = urlencode({**fields, "response_url": slack.fake.response_url("s"), "ssl_check": "1"})
+    assert slack.post(body, unsigned).status_code == 200
+    assert leads(linked) == [] and slack.fake.received("response") == []
+
+
+def test_only_a_small_real_certificate_check_is_answered_unsigned(bot, linked):
+    unsigned = {"Content-Type": "application/x-www-form-urlencoded"}
+    command = "command=%2Flead&text=new+Ada+ada%40example.com&user_id=UADMIN&trigger_id=1.2.3"
+    for body in (
+        "ssl_check=1&token=" + "t" * 600,  # Slack's check is a few bytes: a big body is read as any other
+        "ssl_check=0&token=some-token",
+        "token=ssl_check=1",  # the words, but not the field
+        f"{command}&x=ssl_check=1",
+    ):
+        assert bot.slack.post(body, unsigned).status_code == 401, body[:40]
+    assert leads(linked) == []

@@ -91,6 +91,19 @@ def test_a_request_slack_did_not_sign_just_now_is_a_401_and_changes_nothing(bot,
     assert bot.slack.fake.received() == []  # no reply, no message, no modal: Slack shows its own error
 
 
+def test_a_signature_almost_slacks_is_a_401(bot, linked):
+    ref = new_lead(linked)
+    before = state(linked, ref)
+    request = requests(bot.slack, ref)["command"]
+    headers = request.headers(SIGNING_SECRET)
+    good = headers["X-Slack-Signature"]
+    last = "0" if good[-1] != "0" else "1"
+    for forged in (good[:-1] + last, good + "0", good[:-1], good.upper(), "v1=" + good[3:]):
+        answer = bot.slack.post(request.body, {**headers, "X-Slack-Signature": forged})
+        assert answer.status_code == 401, forged
+    assert state(linked, ref) == before
+
+
 def test_a_request_signed_a_little_while_ago_is_still_taken(bot, linked):
     ref = new_lead(linked)
     request = requests(bot.slack, ref)["button"]
@@ -110,6 +123,20 @@ def test_a_replay_of_the_same_signed_bytes_acts_once(bot, linked):
     assert sorted(lead.name for lead in leads(linked)) == ["Ada Lovelace", "Eve"]
     assert lead(linked, ref).owner == "ana" and len(audited(linked, action="assign")) == 1
     assert activity(linked, ref) == [("note", "a note")]
+
+
+def test_work_acked_an_hour_ago_is_done_when_a_new_process_runs_it_again(bot, runtime, linked, journal):
+    # The signature was checked when it was acked; the journal keeps no signature, and the timestamp is stale now.
+    from bot.app import build_app
+
+    request = sr.slash_command(
+        "new Eve eve@example.com", user=ADMIN, response_url=bot.slack.fake.response_url("old"), trigger_id="old.1"
+    )
+    journal.accept_now(request.body.encode(), request.headers(SIGNING_SECRET, timestamp=int(time.time()) - 3600))
+    bot.executor.recover(journal.unfinished(), build_app(runtime, verify_requests=False))
+    assert bot.executor.wait_idle(10)
+    assert [lead.name for lead in leads(linked)] == ["Eve"] and journal.depth() == 0
+    assert "New lead Eve" in bot.slack.last_reply()["text"]
 
 
 # -- who may change what ---------------------------------------------------------------------
