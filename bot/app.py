@@ -29,6 +29,7 @@ from bot.pacing import PacedPoster
 from bot.retrier import OutboxRunner
 from bot.scheduler import DigestScheduler
 from bot.signing import Signature
+from bot.slots import SlotFreeingClient, waiting
 from bot.stores import open_store
 from handlers import payloads
 from handlers.claims import RequestClaims
@@ -89,10 +90,20 @@ def build_backends(
     )
 
 
+# Slack's Web API answers in well under a second; past 5 s the call is given up (and, for a post, looked
+# for before it is sent again: bot/pacing.py), so one stuck call holds one request, not the process.
+WEB_API_TIMEOUT = 5
+
+
 def build_client(settings: Settings) -> WebClient:
-    """One Web API client per process. No automatic resend on a connection error: a post must never be doubled."""
+    """One Web API client per process. No automatic resend on a connection error: a post must never be doubled.
+
+    While a call waits on Slack, the work slot of the request making it is free (bot/slots.py).
+    """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL, timeout=15, retry_handlers=[])
+    return SlotFreeingClient(
+        token=token, base_url=settings.slack_api_url or WebClient.BASE_URL, timeout=WEB_API_TIMEOUT, retry_handlers=[]
+    )
 
 
 def build_runtime(
@@ -122,6 +133,7 @@ def build_runtime(
         client=client,
         poster=PacedPoster(client, settings.leadbot_digest_rate, pause=sleep),
         pause=sleep,
+        waiting=waiting,
         timezones=TimeZones(client, store.prefs, clock),
         names=Names(client),
         admins=settings.leadbot_admins,

@@ -156,13 +156,19 @@ def serve_http(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    logging.getLogger("leadbot").info("Leadbot listening on %s:%s", host, sock.getsockname()[1])
     config = uvicorn.Config(
         asgi_app(app, store, executor, journal), log_level="warning", access_log=False, lifespan="off"
     )
+    server = uvicorn.Server(config)
+
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again, which would kill the
     # process before the acked work is finished; these handlers take that second one quietly,
     # so the caller drains and exits 0 (a signal during the drain is ignored too: it is bounded).
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, lambda signum, frame: None)
-    uvicorn.Server(config).run(sockets=[sock])
+    # Set before "listening" is said: a stop asked before uvicorn takes the signals over stops it too.
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    logging.getLogger("leadbot").info("Leadbot listening on %s:%s", host, sock.getsockname()[1])
+    server.run(sockets=[sock])

@@ -28,6 +28,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.journal import Journal, JournalEntry
+from bot.slots import THREADS, Slots
 from services.rerun import writes_of
 
 log = logging.getLogger("leadbot")
@@ -174,7 +175,7 @@ class WorkProcess:
                 return
             self._stopping = True
             process = self._process
-            for _ in range(self.threads):
+            for _ in range(THREADS):
                 self._jobs.put(None)
         process.join(timeout)
         if process.is_alive():
@@ -200,6 +201,7 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
 
     from bot.app import build_app, build_runtime
 
+    slots = Slots(threads)
     counting = _CountingInline()
     app = build_app(build_runtime(settings, background=counting), verify_requests=False)
     journal = Journal(str(settings.leadbot_db)) if str(settings.leadbot_db) != ":memory:" else None
@@ -216,7 +218,7 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
         while (job := jobs.get()) is not None:
             job_id, request = job
             try:
-                run(request)
+                slots.run(run, request)
             finally:
                 with reporting:
                     done.send_bytes(job_id.to_bytes(8))
@@ -237,7 +239,8 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
         if entry is not None:
             journal.finish(entry)  # the work ran (what failed in it was told or logged): not again
 
-    workers = [threading.Thread(target=work, name=f"leadbot-work-{n}") for n in range(threads)]
+    # ``threads`` run at once; the others are waiting on Slack (bot/slots.py).
+    workers = [threading.Thread(target=work, name=f"leadbot-work-{n}") for n in range(THREADS)]
     for worker in workers:
         worker.start()
     for worker in workers:

@@ -264,7 +264,7 @@ def stale_card(body: dict[str, Any], why: str) -> list[dict[str, Any]] | None:
 
 
 def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., None]:
-    def card_work(body: dict[str, Any], respond: Respond | HomeResponder) -> Reply | None:
+    def card_work(body: dict[str, Any], respond: Callable[..., Any]) -> Reply | None:
         try:
             return work(deps, body)
         except (LeadGone, BackendGone) as exc:
@@ -276,7 +276,7 @@ def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]],
     def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         home = from_home(body)
-        reply_to: Respond | HomeResponder = HomeResponder(deps, _user(body)) if home else respond
+        reply_to = deps.responder(HomeResponder(deps, _user(body)) if home else respond)
         if action_id in CARD_ACTIONS:
             at = MessageAt.of_action(body)
             deps.after_ack(reply_to, lambda: card_work(body, reply_to), card=True, at=at, home=home)

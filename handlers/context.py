@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -84,12 +85,20 @@ class Deps:
     timezones: TimeZones
     names: Names
     pause: Callable[[float], None] = time.sleep  # before a reply that failed is sent again
+    # Around every wait on Slack: the work slot is free for other requests meanwhile (bot/slots.py).
+    waiting: Callable[[], AbstractContextManager[Any]] = nullcontext
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
 
     def actor(self, user_id: str) -> Actor:
         return Actor(slack_user=user_id, is_admin=user_id in self.admins)
+
+    def responder(self, respond: Respond | Callable[..., Any]) -> RetriedRespond:
+        """``respond`` with a short timeout, sent again only where that cannot show a reply twice."""
+        if isinstance(respond, RetriedRespond):
+            return respond
+        return RetriedRespond(respond, self.pause, waiting=self.waiting)
 
     def card(self, lead: Lead, last_action: str | None = None, *, opportunities_page: int = 1) -> list[dict[str, Any]]:
         return card_blocks(self.service, self.people, lead, last_action, opportunities_page=opportunities_page)
@@ -122,7 +131,7 @@ class Deps:
         if at is not None:
             origin |= {"channel": at.channel, "ts": at.ts}
 
-        retried = RetriedRespond(respond, self.pause)
+        retried = self.responder(respond)
 
         def claimed_until_done() -> None:
             # Until the reply is out: work cut off before it is run again, and answers then.

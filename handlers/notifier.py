@@ -24,7 +24,7 @@ from handlers.blocks import text_blocks
 from handlers.context import Deps, MessageAt
 from handlers.home import publish_home
 from handlers.render import escape
-from handlers.slackio import RetriedRespond, post_message
+from handlers.slackio import post_message
 from services.events import LeadAssigned, LeadCreated, LeadEvent, WriteSettled
 from services.outbox import what
 
@@ -126,9 +126,7 @@ class SlackNotifier:
         response_url = item.origin.get("response_url")
         if item.origin.get("card") and response_url:
             try:  # the card it was asked from; its response URL may have expired (30 minutes)
-                RetriedRespond(Respond(response_url=response_url), self.deps.pause)(
-                    text=text, blocks=card, replace_original=True
-                )
+                self.deps.responder(Respond(response_url=response_url))(text=text, blocks=card, replace_original=True)
             except Exception:
                 log.warning("card for %s not redrawn through its response URL", lead.ref, exc_info=True)
 
