@@ -7,12 +7,14 @@
    sent twice: alone, and right after ``--hung`` commands whose response URL never
    answers (held open until Leadbot gives up). Printed side by side: the other people's
    reply times (command sent → reply at the fake Slack), p50 / p99 / max.
-2. The parse time of the worst inputs for each parser of user text, at Slack's limits.
+2. The parse time of the worst inputs for each parser of user text, at Slack's limits, and
+   "Create lead from message" on a 40,000-character message: request → ``views.open``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -133,12 +135,99 @@ def fairness(others: int, hung: int) -> None:
     print(f"hung replies shown: {len(hung_answered)} of {hung} (their URLs never answered)")
 
 
+N = 40_000  # Slack's longest message
+WORST_MESSAGES = {
+    "one 40,000-letter word, no @": "x" * N,
+    "40,000 letters, then an email": "x" * (N - 40) + " from Jane Doe, jane.doe@example.com",
+    "20,000 @s": "a@" * (N // 2),
+    "40,000 digits": "1" * N,
+    "13,333 '12 '": "12 " * (N // 3),
+    "'name:' then spaces": "name:" + " " * (N - 5),
+    "a capitalised 40,000-letter word and an email": "A" + "a" * (N - 20) + " a@example.com",
+}
+
+
+def worst_parses() -> None:
+    from handlers.parsing import split_options, tokenize
+    from services.contact import find_contact
+    from services.errors import LeadError
+    from services.when import parse_when
+
+    print("\nparse time of the worst inputs, ms (median of 5):")
+    for label, text in WORST_MESSAGES.items():
+        _row(f"find_contact, {label}", _median_ms(lambda t=text: find_contact(t, "IN")))
+    option_text = "note=" + "x " * ((N - 5) // 2)
+
+    def options() -> None:
+        _, tokens = tokenize(option_text)
+        split_options(tokens, ("note",), "usage")
+
+    _row("tokenize + split_options, note= and 20,000 words", _median_ms(options))
+    parse_when("tomorrow", "UTC")  # dateparser's import, once
+
+    def date() -> None:
+        with contextlib.suppress(LeadError):
+            parse_when("1 " * 50, "UTC")
+
+    _row("parse_when, 100 characters (the cap)", _median_ms(date))
+    _row("Create lead from message, 40,000 chars: request → views.open", shortcut_ms())
+
+
+def _row(label: str, ms: float) -> None:
+    print(f"  {label:64}{ms:8.1f}")
+
+
+def _median_ms(fn) -> float:
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)[2]
+
+
+def shortcut_ms() -> float:
+    """The message shortcut on the worst 40,000-character message, dispatched as Slack sends it."""
+    from bot.app import build_app, build_runtime
+    from bot.config import load_settings
+    from bot.executor import InlineExecutor
+    from tests.slack import DispatchTransport, SlackDriver
+
+    fake = FakeSlack().start()
+    tmp = Path(tempfile.mkdtemp(prefix="leadbot-parse-"))
+    for name in [n for n in os.environ if n.startswith(("SLACK_", "LEADBOT_"))]:
+        del os.environ[name]
+    settings = load_settings(
+        slack_bot_token="xoxb-bench",
+        slack_signing_secret="test-signing-secret",
+        slack_api_url=fake.api_url,
+        leadbot_db=tmp / "leadbot.db",
+    )
+    runtime = build_runtime(settings, background=InlineExecutor())
+    driver = SlackDriver(DispatchTransport(build_app(runtime)), fake, lambda timeout=10: True)
+    text = WORST_MESSAGES["a capitalised 40,000-letter word and an email"]
+    driver.message_shortcut("lead_from_message", "warm up a@example.com")
+    times = []
+    for _ in range(5):
+        fake.clear()
+        started = time.monotonic()
+        driver.message_shortcut("lead_from_message", text)
+        (opened,) = fake.received("api", "views.open")
+        times.append((opened.received_at - started) * 1000)
+    runtime.close()
+    fake.stop()
+    return sorted(times)[2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--others", type=int, default=40)
     parser.add_argument("--hung", type=int, default=10)
+    parser.add_argument("--parse-only", action="store_true", help="only the parse times")
     args = parser.parse_args()
-    fairness(args.others, args.hung)
+    if not args.parse_only:
+        fairness(args.others, args.hung)
+    worst_parses()
 
 
 if __name__ == "__main__":
