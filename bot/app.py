@@ -23,6 +23,7 @@ from slack_bolt.request.internals import build_context
 from slack_sdk import WebClient
 
 import handlers
+from bot.busy import BusyNotices
 from bot.config import ConfigError, Settings
 from bot.executor import TrackedExecutor
 from bot.pacing import PacedPoster
@@ -134,6 +135,7 @@ def build_runtime(
         poster=PacedPoster(client, settings.leadbot_digest_rate, pause=sleep),
         pause=sleep,
         waiting=waiting,
+        busy_notice=BusyNotices(),
         timezones=TimeZones(client, store.prefs, clock),
         names=Names(client),
         admins=settings.leadbot_admins,

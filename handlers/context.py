@@ -27,7 +27,7 @@ from services.events import ORIGIN
 from services.leads import LeadService
 from services.models import Lead
 from services.people import People
-from services.ports import Preferences
+from services.ports import Preferences, StoreBusy
 from services.progress import SAY
 from services.reminders import Reminders
 
@@ -53,6 +53,10 @@ class Poster(Protocol):
 
 
 BUSY = "Leadbot is busy right now and did not take this in; please try again in a moment"
+STORE_BUSY = (
+    "Leadbot's database was too busy to finish this, so it may not have been saved:"
+    " look at the lead and try again in a moment"
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ class Deps:
     pause: Callable[[float], None] = time.sleep  # before a reply that failed is sent again
     # Around every wait on Slack: the work slot is free for other requests meanwhile (bot/slots.py).
     waiting: Callable[[], AbstractContextManager[Any]] = nullcontext
+    # Tells whoever pressed a button (by its response URL) that Leadbot is too busy to take it.
+    busy_notice: Callable[[str], None] = lambda response_url: None
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
@@ -207,6 +213,9 @@ def run_safely(respond: Respond | Callable[..., Any], work: Callable[[], Reply |
         reply = queued_reply(exc)
     except LeadError as exc:
         reply = lead_error_reply(exc)
+    except StoreBusy:
+        log.warning("a request was not done: the database stayed locked by another writer")
+        reply = error_reply(STORE_BUSY)
     except Exception:
         ref = uuid.uuid4().hex[:8]
         log.exception("unexpected error (ref %s)", ref)

@@ -15,7 +15,7 @@ from slack_bolt import Ack, App
 from slack_bolt.context.respond import Respond
 
 from handlers import blocks, said
-from handlers.context import BUSY, Deps, MessageAt, Reply
+from handlers.context import Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
 from handlers.home import HomeResponder
 from handlers.payloads import http_url, mapping_of, slack_id, slack_ts, text_of
@@ -193,9 +193,6 @@ def new_lead_submitted(deps: Deps) -> Callable[..., None]:
         form = read_new_lead_form(view, deps, deps.service.clock())
         if form.errors:
             ack(response_action="errors", errors=form.errors)
-            return
-        if deps.background.saturated():
-            ack(response_action="errors", errors={"name": BUSY[:150]})
             return
         ack()
         metadata = _metadata(view)

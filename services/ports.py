@@ -28,6 +28,10 @@ class StoreUnavailable(Exception):
     """The store cannot be opened or used (missing directory, read-only, not a database, locked)."""
 
 
+class StoreBusy(StoreUnavailable):
+    """Another writer held the store past every retry: nothing was written, and it may be tried again."""
+
+
 # -- staff links --------------------------------------------------------------------------------
 
 

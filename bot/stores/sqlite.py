@@ -10,8 +10,10 @@ end, never edit one that has shipped. Hot paths use plain SQL: sqlite-utils'
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -39,16 +41,21 @@ from services.ports import (
     QueuedWrite,
     RemoteLead,
     RequestWrite,
+    StoreBusy,
     StoreUnavailable,
     UserPrefs,
 )
 
+log = logging.getLogger("leadbot.store")
 migrations = Migrations("leadbot")
 
 MAX_ID = 2**63 - 1  # SQLite's integer range: a larger lead number names no lead
 BUSY_TIMEOUT = 10.0  # seconds a statement waits for another connection's write lock
 # At start-up a lock held this long is a stuck process, not a sibling's write (those take milliseconds).
 LOCK_WAIT = 2.0
+# A write that still finds the lock taken after BUSY_TIMEOUT is tried again after these pauses, then
+# refused as StoreBusy ("try again"), never shown as "database is locked" (a bounded 30 s or so).
+LOCKED_PAUSES = (0.2, 1.0)
 
 
 @migrations()
@@ -269,6 +276,10 @@ def from_db_time(value: str | None) -> datetime | None:
     return None if not value else datetime.fromisoformat(value)
 
 
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _id(lead_id: int) -> int | None:
     return lead_id if 0 < lead_id <= MAX_ID else None
 
@@ -290,6 +301,7 @@ class SqliteStore:
         self, path: str | Path, *, create: bool = True, migrate: bool = True, lock_wait: float = BUSY_TIMEOUT
     ) -> None:
         self.path = str(path)
+        self.pause = time.sleep  # between tries at a write lock another writer holds
         self._local = threading.local()
         self._busy_timeout = lock_wait  # while opening: a lock held longer than this is a fault, not a wait
         if self.path != ":memory:":
@@ -353,14 +365,34 @@ class SqliteStore:
                 raise
             conn.execute("RELEASE nested")
             return
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin(conn)
         try:
             yield
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _locked(exc):
+                raise StoreBusy(f"the database stayed locked by another writer: {exc}") from None
+            raise
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, waiting out another writer (``busy_timeout``), then again after each pause."""
+        for pause in (*LOCKED_PAUSES, None):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc):
+                    raise
+                if pause is None:
+                    raise StoreBusy(f"the database stayed locked by another writer: {exc}") from None
+                log.info("the database is locked by another writer; trying again in %.1f s", pause)
+                self.pause(pause)
 
     def write(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         """One statement in a write transaction (joining the caller's, if any)."""
