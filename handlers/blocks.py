@@ -35,7 +35,18 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from handlers.render import ERROR_MARK, escape
-from services.models import Activity, Choice, Colour, Lead, OpportunityPage, StatusOption
+from services.models import (
+    DEPARTMENT_MAX,
+    FIELD_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    Activity,
+    Choice,
+    Colour,
+    Lead,
+    OpportunityPage,
+    StatusOption,
+)
 
 # action_id and callback_id values: the manifest test reads these names.
 ASSIGN_ME = "lead_assign_me"
@@ -75,7 +86,7 @@ ACTION_IDS = (
 CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW, DEAL_VIEW, DEPARTMENT_VIEW)
 LEAD_FROM_MESSAGE = "lead_from_message"
 SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
-NOTE_LIMIT = 3000
+NOTE_LIMIT = NOTE_MAX  # every input is capped at the domain's limit for its field (services/models.py)
 
 COLOUR_EMOJI = MappingProxyType(
     {
@@ -357,7 +368,7 @@ def new_lead_modal(
                 action_id=name,
                 multiline=multiline,
                 initial_value=initial.get(name) or None,
-                max_length=3000 if multiline else 150,
+                max_length=NOTE_MAX if multiline else NAME_MAX if name == "name" else FIELD_MAX,
             ),
         )
 
@@ -529,7 +540,7 @@ def deal_modal(*, lead_name: str, private_metadata: str) -> dict[str, Any]:
                 block_id="name",
                 label="Deal name",
                 optional=True,
-                element=PlainTextInputElement(action_id="name", max_length=150),
+                element=PlainTextInputElement(action_id="name", max_length=NAME_MAX),
             ),
             InputBlock(
                 block_id="status",
@@ -561,7 +572,7 @@ def department_modal(*, lead_name: str, private_metadata: str, departments: list
             options=[Option(value=c.value, label=_clip(c.label, 75)) for c in departments[:100]],
         )
     else:
-        element = PlainTextInputElement(action_id="department", max_length=100)
+        element = PlainTextInputElement(action_id="department", max_length=DEPARTMENT_MAX)
     inputs: list[Block] = [InputBlock(block_id="department", label="Department", element=element)]
     return _lead_modal(DEPARTMENT_VIEW, "Hand to a department", "Hand over", lead_name, private_metadata, inputs)
 

@@ -55,7 +55,7 @@ def cmd_new(inv: Invocation) -> Reply | None:
     owner_user = user_id(opts["owner"], inv.user) if opts.get("owner") else None
     lead = validated(
         NewLead,
-        name=name[:150],
+        name=name,
         email=email,
         phone=phone,
         lead_for=opts.get("for") or None,
@@ -167,19 +167,11 @@ def _greedy_when(inv: Invocation, rest: list[Token]) -> tuple[datetime, int]:
 
 
 NOTE_USAGE = "/lead note REF TEXT"
-NOTE_LIMIT = 3000
 
 
 def cmd_note(inv: Invocation) -> Reply:
     need_args(inv, NOTE_USAGE, 2)
     text = inv.plain(inv.text[inv.tokens[1].start :]).strip()
-    if len(text) > NOTE_LIMIT:
-        raise Invalid(
-            "the note is {length} characters; the limit is {limit}",
-            usage=NOTE_USAGE,
-            length=len(text),
-            limit=NOTE_LIMIT,
-        )
     lead = inv.service.add_note(inv.actor, inv.tokens[0].text, text, inv.channel)
     return Reply(text=f"{lead.ref}: note added", blocks=inv.deps.card(lead, said.noted(inv.user)))
 

@@ -275,7 +275,7 @@ def test_note_mistakes(slack, linked):
     slack.command("note local:1")
     assert "Usage: `/lead note REF TEXT`" in reply_text(slack)
     slack.command("note local:1 " + "x" * 3001)
-    assert "the limit is 3000" in reply_text(slack)
+    assert "The note is 3,001 characters long; the limit is 3,000" in reply_text(slack)
 
 
 def test_status(slack, linked):
