@@ -233,6 +233,22 @@ ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProx
 )
 
 
+# Buttons that only show something (a modal, a redraw): a burst of presses is acted on once
+# (handlers/presses.py), and a modal is opened once per trigger_id.
+SHOWING_ACTIONS = frozenset(
+    {
+        blocks.LOG_FOLLOW_UP,
+        blocks.ADD_NOTE,
+        blocks.REFRESH,
+        blocks.OPEN,
+        blocks.LIST_PAGE,
+        blocks.ADD_DEAL,
+        blocks.SET_DEPARTMENT,
+        blocks.OPPORTUNITIES_PAGE,
+    }
+)
+MODAL_ACTIONS = frozenset({blocks.LOG_FOLLOW_UP, blocks.ADD_NOTE, blocks.ADD_DEAL, blocks.SET_DEPARTMENT})
+
 # Actions on a lead card: if its lead (or backend) is gone, the card says so from then on.
 CARD_ACTIONS = frozenset(
     {
@@ -263,7 +279,21 @@ def stale_card(body: dict[str, Any], why: str) -> list[dict[str, Any]] | None:
     return [*kept, blocks.stale_notice(why)]
 
 
+def _once_per_trigger(opens: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., Reply | None]:
+    """A modal is opened once per ``trigger_id``: Slack refuses the trigger's second use as an error."""
+
+    def once(deps: Deps, body: dict[str, Any]) -> Reply | None:
+        if not deps.claims.claim(f"open:{body.get('trigger_id')}"):
+            return None
+        return opens(deps, body)
+
+    return once
+
+
 def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., None]:
+    if action_id in MODAL_ACTIONS:
+        work = _once_per_trigger(work)
+
     def card_work(body: dict[str, Any], respond: Callable[..., Any]) -> Reply | None:
         try:
             return work(deps, body)
@@ -275,6 +305,8 @@ def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]],
 
     def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
+        if action_id in SHOWING_ACTIONS and not deps.presses.first_of_burst(body):
+            return  # the same press again while the first is being shown
         home = from_home(body)
         reply_to = deps.responder(HomeResponder(deps, _user(body)) if home else respond)
         if action_id in CARD_ACTIONS:

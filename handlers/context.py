@@ -18,6 +18,7 @@ from handlers.blocks import show_button, text_blocks
 from handlers.cards import card_blocks
 from handlers.claims import RequestClaims
 from handlers.payloads import mapping_of, slack_id, slack_ts
+from handlers.presses import RecentPresses
 from handlers.render import error_mrkdwn, error_plain, queued_mrkdwn
 from handlers.slackio import RetriedRespond
 from handlers.timezones import Names, TimeZones
@@ -93,6 +94,7 @@ class Deps:
     waiting: Callable[[], AbstractContextManager[Any]] = nullcontext
     # Tells whoever pressed a button (by its response URL) that Leadbot is too busy to take it.
     busy_notice: Callable[[str], None] = lambda response_url: None
+    presses: RecentPresses = field(default_factory=RecentPresses)
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
