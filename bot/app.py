@@ -141,6 +141,7 @@ def build_runtime(
         admins=settings.leadbot_admins,
         phone_region=settings.leadbot_phone_region,
         feeds=settings.file.feeds,
+        contact_channels=frozenset(settings.file.contact_channels),
     )
     service.events.subscribe(SlackNotifier(deps))
     return Runtime(settings=settings, store=store, service=service, deps=deps)

@@ -53,6 +53,9 @@ class FileConfig(BaseModel):
 
     channels: dict[str, str] = Field(default_factory=dict)
     feeds: dict[str, str] = Field(default_factory=dict)  # backend -> channel that gets every new lead's card
+    # Channels whose cards show customers' email and phone to everyone in them; elsewhere a card in a
+    # channel shows them only to linked staff who press Contact details.
+    contact_channels: list[str] = Field(default_factory=list)
     backends: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("channels")

@@ -52,6 +52,7 @@ from services.models import (
 ASSIGN_ME = "lead_assign_me"
 ASSIGN_TO = "lead_assign_to"
 REFRESH = "lead_refresh"
+CONTACT = "lead_contact"
 OPEN = "lead_open"
 LIST_PAGE = "lead_list_page"
 NEW_LEAD_VIEW = "lead_new"
@@ -69,6 +70,7 @@ OPPORTUNITIES_PAGE = "lead_opportunities_page"
 DEAL_VIEW = "lead_deal"
 DEPARTMENT_VIEW = "lead_department"
 ACTION_IDS = (
+    CONTACT,
     ASSIGN_ME,
     ASSIGN_TO,
     LOG_FOLLOW_UP,
@@ -150,6 +152,8 @@ class CardData:
     opportunities: OpportunityPage | None = None  # the page of the lead's opportunities shown (LeadSquared)
     opportunities_unread: str | None = None  # why they could not be read, when they could not
     opportunity_users: dict[str, str] = field(default_factory=dict)  # owner staff ID -> Slack user
+    # The email and phone, or a Contact details button that shows them to linked staff only.
+    contacts: bool = True
 
 
 def lead_card(card: CardData) -> list[dict[str, Any]]:
@@ -168,6 +172,8 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="*Recent*\n" + "\n".join(lines))))
     blocks.extend(_opportunities(card))
     extra = []
+    if not card.contacts and (lead.email or lead.phone):
+        extra.append(ButtonElement(text="Contact details", action_id=CONTACT, value=lead.ref))
     if card.deals:
         extra.append(ButtonElement(text="Deal…", action_id=ADD_DEAL, value=lead.ref))
     if card.departments:
@@ -274,8 +280,10 @@ def _card_fields(card: CardData) -> list[MarkdownTextObject]:
         f"*Owner*\n{mention(card.owner_user, lead.owner) if lead.owner else '_unassigned_'}",
     ]
     contact = " · ".join(c for c in (lead.email, lead.phone) if c)
-    if contact:
+    if contact and card.contacts:
         fields.append(f"*Contact*\n{_text(contact, 300)}")
+    elif contact:
+        fields.append("*Contact*\n_for linked staff: Contact details_")
     if lead.next_follow_up:
         overdue = " :alarm_clock: *overdue*" if lead.next_follow_up <= card.now else ""
         fields.append(f"*Next follow-up*\n{slack_time(lead.next_follow_up)}{overdue}")

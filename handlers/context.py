@@ -98,6 +98,8 @@ class Deps:
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
+    # Channels whose cards show the customer's email and phone to everyone (LEADBOT_CONFIG contact_channels).
+    contact_channels: frozenset[str] = frozenset()
 
     def actor(self, user_id: str) -> Actor:
         return Actor(slack_user=user_id, is_admin=user_id in self.admins)
@@ -108,8 +110,24 @@ class Deps:
             return respond
         return RetriedRespond(respond, self.pause, waiting=self.waiting)
 
-    def card(self, lead: Lead, last_action: str | None = None, *, opportunities_page: int = 1) -> list[dict[str, Any]]:
-        return card_blocks(self.service, self.people, lead, last_action, opportunities_page=opportunities_page)
+    def card(
+        self, lead: Lead, last_action: str | None = None, *, contacts: bool = False, opportunities_page: int = 1
+    ) -> list[dict[str, Any]]:
+        """The lead's card; ``contacts``: with its email and phone (else a button that shows them to linked staff)."""
+        return card_blocks(
+            self.service, self.people, lead, last_action, opportunities_page=opportunities_page, contacts=contacts
+        )
+
+    def linked(self, slack_user: str | None, backend: str) -> bool:
+        return slack_user is not None and self.people.staff_id(slack_user, backend) is not None
+
+    def private_card(self, lead: Lead, last_action: str | None = None, *, user: str | None, **options: Any):
+        """A card only ``user`` sees (ephemeral, their DM): contact details if they are linked on its backend."""
+        return self.card(lead, last_action, contacts=self.linked(user, lead.backend), **options)
+
+    def channel_card(self, lead: Lead, last_action: str | None = None, *, channel: str | None, **options: Any):
+        """A card everyone in ``channel`` sees: contact details only where ``contact_channels`` says so."""
+        return self.card(lead, last_action, contacts=channel in self.contact_channels, **options)
 
     def after_ack(
         self,

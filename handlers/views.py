@@ -178,7 +178,7 @@ def create_lead(deps: Deps, view: dict[str, Any], user: str, channel: str | None
     )
     return Reply(
         text=f"New lead {escape(created.name)} ({created.ref})",
-        blocks=deps.card(created, said.created(user)),
+        blocks=deps.channel_card(created, said.created(user), channel=channel),
         in_channel=True,
     )
 
@@ -324,7 +324,8 @@ def card_modal_submitted(
             if metadata.get("digest"):
                 digest = redraw_digest(deps, user, f"{lead.ref}: {action}")
                 return Reply(text=f"{lead.ref}: {action}", blocks=digest, replace_original=True)
-            return Reply(text=f"{lead.ref}: {action}", blocks=deps.card(lead, action), replace_original=True)
+            card = deps.channel_card(lead, action, channel=slack_id(metadata.get("channel")))
+            return Reply(text=f"{lead.ref}: {action}", blocks=card, replace_original=True)
 
         respond = HomeResponder(deps, user) if on_home else Respond(response_url=response_url)
         channel, ts = slack_id(metadata.get("channel")), slack_ts(metadata.get("ts"))

@@ -58,6 +58,10 @@ class StaffLinks(Protocol):
 
     def delete(self, slack_user: str, backend: str) -> bool: ...
 
+    def held_by(self, backend: str, staff_id: str) -> list[str]:
+        """Everyone ever linked to ``staff_id`` on ``backend`` (unlinked or not), sorted."""
+        ...
+
 
 # -- requests handled once ----------------------------------------------------------------------
 

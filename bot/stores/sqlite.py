@@ -268,6 +268,20 @@ def m011_journal_and_request_writes(db: Database) -> None:
     db["request_writes"].create_index(["at"])
 
 
+@migrations()
+def m013_staff_link_history(db: Database) -> None:
+    # Everyone who ever held each staff ID: one that was someone else's is re-linked by an admin only
+    # (a self-link must not inherit a leaver's leads). Today's links are the history so far.
+    db["staff_link_history"].create(
+        {"backend": str, "staff_id": str, "slack_user": str, "first_linked_at": str},
+        pk=("backend", "staff_id", "slack_user"),
+    )
+    db.execute(
+        "insert into staff_link_history (backend, staff_id, slack_user, first_linked_at)"
+        " select backend, staff_id, slack_user, linked_at from staff_links"
+    )
+
+
 def to_db_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -473,6 +487,18 @@ class _Links(_Part):
             " linked_by = excluded.linked_by, linked_at = excluded.linked_at",
             [link.slack_user, link.backend, link.staff_id, by, to_db_time(at)],
         )
+        self.store.write(
+            "insert into staff_link_history (backend, staff_id, slack_user, first_linked_at) values (?, ?, ?, ?)"
+            " on conflict do nothing",
+            [link.backend, link.staff_id, link.slack_user, to_db_time(at)],
+        )
+
+    def held_by(self, backend: str, staff_id: str) -> list[str]:
+        rows = self.store.read(
+            "select slack_user from staff_link_history where backend = ? and staff_id = ? order by slack_user",
+            [backend, staff_id],
+        )
+        return [r[0] for r in rows]
 
     def delete(self, slack_user: str, backend: str) -> bool:
         cursor = self.store.write("delete from staff_links where slack_user = ? and backend = ?", [slack_user, backend])
