@@ -107,9 +107,9 @@ def run() -> None:
         else:
             executor.recover(unfinished, build_app(runtime, verify_requests=False))
     try:
-        serve_http(app, runtime.store, executor, settings.port, journal=journal)
+        serve_http(app, runtime.store, executor, settings.port, host=settings.leadbot_host, journal=journal)
     except OSError as exc:
-        _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
+        _fail(f"{settings.leadbot_host}:{settings.port} (LEADBOT_HOST, PORT) cannot be used ({exc.strerror})")
     finally:
         # SIGTERM or Ctrl-C: no new requests (uvicorn has stopped); finish what was acked, for a while.
         if not executor.drain(DRAIN_SECONDS):

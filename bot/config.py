@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str | None = None
     port: int = Field(3000, ge=1, le=65535)
+    # The address `leadbot run` listens on: this machine only, unless told (a container, behind a proxy).
+    leadbot_host: str = "127.0.0.1"
     leadbot_db: Path = Path("leadbot.db")
     leadbot_default_backend: str = "local"
     leadbot_admins: Annotated[frozenset[str], NoDecode] = frozenset()

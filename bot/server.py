@@ -143,7 +143,12 @@ def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork, journal: Journal
 
 
 def serve_http(
-    app: LeadbotApp, store: Store, executor: HeldWork, port: int, host: str = "0.0.0.0", journal: Journal | None = None
+    app: LeadbotApp,
+    store: Store,
+    executor: HeldWork,
+    port: int,
+    host: str = "127.0.0.1",
+    journal: Journal | None = None,
 ) -> None:
     """Serve with uvicorn on a socket bound before we say we are listening.
 
@@ -170,5 +175,5 @@ def serve_http(
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
-    logging.getLogger("leadbot").info("Leadbot listening on %s:%s", host, sock.getsockname()[1])
+    logging.getLogger("leadbot").info("Leadbot listening on %s:%s", *sock.getsockname()[:2])
     server.run(sockets=[sock])
