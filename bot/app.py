@@ -23,6 +23,7 @@ from slack_bolt.request.internals import build_context
 from slack_sdk import WebClient
 
 import handlers
+from bot import redact
 from bot.busy import BusyNotices
 from bot.config import ConfigError, Settings
 from bot.executor import TrackedExecutor
@@ -116,6 +117,7 @@ def build_runtime(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Runtime:
     """Everything the process needs; ``sleep`` is how backends wait between retried reads."""
+    redact.install()  # from here on, no log record of this process carries a response URL or an email
     store = store or open_store(settings.leadbot_db)
     backends = build_backends(settings, store, clock, sleep)
     audit = Audit(store.audit, clock)

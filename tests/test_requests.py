@@ -314,3 +314,34 @@ def test_slacks_certificate_check_is_answered_signed_or_not(bot, app, linked):
     for answer in answers:
         assert (answer.status_code, answer.text) == (200, "")
     assert bot.slack.fake.received("response") == [] and leads(linked) == []
+
+
+def test_no_response_url_or_customer_email_is_logged_even_at_debug(slack, linked, fake_slack, caplog):
+    import logging
+
+    from tests.conftest import new_lead
+
+    ref = new_lead(linked, email="grace.hopper@navy.example")
+    with caplog.at_level(logging.DEBUG):
+        slack.command("new Ada Lovelace ada.lovelace@example.com note=mail ada.lovelace@example.com", user=ADMIN)
+        slack.command(f"show {ref}", user=ADMIN)
+        slack.command("new Ada x@", user=ADMIN)  # an error that quotes what was typed
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "Sending a request" in logged  # slack_sdk did log its posts to the response URLs, at DEBUG
+    assert fake_slack.url not in logged and "/response/" not in logged
+    assert "ada.lovelace@example.com" not in logged and "ada.lovelace%40example.com" not in logged
+    assert "grace.hopper@navy.example" not in logged and "[email]" in logged
+
+
+def test_redact_scrubs_slacks_bearer_urls_and_emails():
+    from bot.redact import redact
+
+    line = (
+        'payload {"response_url": "https://hooks.slack.com/commands/T1/2/abc", "text": "ada@example.com"}'
+        " form response_url=https%3A%2F%2Fhooks.slack.com%2Factions%2FT1%2F9%2Fx&user=U1 mail bob%40example.org"
+        " <@U123> ok@localhost"
+    )
+    clean = redact(line)
+    assert "hooks.slack.com/commands" not in clean and "abc" not in clean and "%2Factions" not in clean
+    assert "ada@example.com" not in clean and "bob%40example.org" not in clean
+    assert "<@U123>" in clean and "ok@localhost" in clean  # mentions stay; no domain, no email
