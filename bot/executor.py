@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.slots import THREADS, Slots
 from services.rerun import writes_of
+from services.trace import tracing
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -112,7 +113,7 @@ class TrackedExecutor(ThreadPoolExecutor):
         if not journal.start(entry):
             return  # done already, or another live process has it
         try:
-            with writes_of(f"j{entry}"):
+            with writes_of(f"j{entry}"), tracing(entry=entry):
                 for fn, args, kwargs in held:
                     fn(*args, **kwargs)
         finally:

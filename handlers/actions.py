@@ -142,12 +142,16 @@ def _modal_metadata(body: dict[str, Any], ref: str | None = None, **extra: Any) 
 
 
 def open_follow_up(deps: Deps, body: dict[str, Any]) -> None:
+    if not _first_time(deps, body):
+        return  # Slack's retry of this press: its trigger_id opened the modal already (and opens no second)
     lead = deps.service.get(_card_ref(body))
     view = blocks.follow_up_modal(lead_name=lead.name, private_metadata=_modal_metadata(body), now=deps.service.clock())
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 def open_note(deps: Deps, body: dict[str, Any]) -> None:
+    if not _first_time(deps, body):
+        return  # Slack's retry of this press: its trigger_id opened the modal already (and opens no second)
     lead = deps.service.get(_card_ref(body))
     deps.client.views_open(
         trigger_id=body["trigger_id"],
@@ -195,6 +199,8 @@ def open_status_modal(deps: Deps, body: dict[str, Any], ref: str, status: str) -
 
 
 def open_deal(deps: Deps, body: dict[str, Any]) -> None:
+    if not _first_time(deps, body):
+        return  # Slack's retry of this press: its trigger_id opened the modal already (and opens no second)
     lead = deps.service.get(_card_ref(body))
     if not deps.service.backends.get(lead.backend).capabilities.deals:
         raise Invalid("{backend} has no deals", backend=deps.service.backends.get(lead.backend).title)
@@ -203,6 +209,8 @@ def open_deal(deps: Deps, body: dict[str, Any]) -> None:
 
 
 def open_department(deps: Deps, body: dict[str, Any]) -> None:
+    if not _first_time(deps, body):
+        return  # Slack's retry of this press: its trigger_id opened the modal already (and opens no second)
     lead = deps.service.get(_card_ref(body))
     backend = deps.service.backends.get(lead.backend)
     if not backend.capabilities.departments:
@@ -266,7 +274,7 @@ ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProx
 
 
 # Buttons that only show something (a modal, a redraw): a burst of presses is acted on once
-# (handlers/presses.py), and a modal is opened once per trigger_id.
+# (handlers/presses.py); a modal is opened once per trigger_id besides (``_first_time``).
 SHOWING_ACTIONS = frozenset(
     {
         blocks.CONTACT,
@@ -280,7 +288,6 @@ SHOWING_ACTIONS = frozenset(
         blocks.OPPORTUNITIES_PAGE,
     }
 )
-MODAL_ACTIONS = frozenset({blocks.LOG_FOLLOW_UP, blocks.ADD_NOTE, blocks.ADD_DEAL, blocks.SET_DEPARTMENT})
 
 # Actions on a lead card: if its lead (or backend) is gone, the card says so from then on.
 CARD_ACTIONS = frozenset(
@@ -312,21 +319,7 @@ def stale_card(body: dict[str, Any], why: str) -> list[dict[str, Any]] | None:
     return [*kept, blocks.stale_notice(why)]
 
 
-def _once_per_trigger(opens: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., Reply | None]:
-    """A modal is opened once per ``trigger_id``: Slack refuses the trigger's second use as an error."""
-
-    def once(deps: Deps, body: dict[str, Any]) -> Reply | None:
-        if not deps.claims.claim(f"open:{body.get('trigger_id')}"):
-            return None
-        return opens(deps, body)
-
-    return once
-
-
 def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., None]:
-    if action_id in MODAL_ACTIONS:
-        work = _once_per_trigger(work)
-
     def card_work(body: dict[str, Any], respond: Callable[..., Any]) -> Reply | None:
         try:
             return work(deps, body)

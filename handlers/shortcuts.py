@@ -30,6 +30,8 @@ def permalink(deps: Deps, channel: str, ts: str) -> str | None:
 
 
 def lead_from_message(deps: Deps, body: dict[str, Any]) -> None:
+    if not deps.claims.claim(f"shortcut:{body.get('trigger_id')}"):
+        return  # Slack's retry of this shortcut: its trigger_id opened the modal already (and opens no second)
     message = mapping_of(body.get("message"))
     channel = slack_id(mapping_of(body.get("channel")).get("id"))
     ts = slack_ts(message.get("ts")) or slack_ts(body.get("message_ts"))

@@ -199,3 +199,14 @@ def test_a_default_backend_that_is_not_configured(doctor, database):
     code, out, _ = doctor({"LEADBOT_DEFAULT_BACKEND": "capillary"})
     assert code == 1
     assert "LEADBOT_DEFAULT_BACKEND is 'capillary', which is not configured" in row(out, "backends")
+
+
+def test_acked_requests_not_finished_are_counted(doctor, database):
+    from bot.journal import Journal
+
+    SqliteStore(database).close()
+    journal = Journal(str(database))
+    journal.accept_now(b"command=%2Flead&text=help", {"content-type": "application/x-www-form-urlencoded"})
+    journal.close()
+    code, out, _ = doctor()
+    assert code == 0 and "1 acked request(s) not finished (the next leadbot run finishes them)" in out

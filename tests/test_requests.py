@@ -77,20 +77,58 @@ def test_repeated_action_payload_is_applied_once(slack, linked):
     assert len(slack.replies()) == 2  # the card from show, and one update
 
 
+def test_a_retried_press_that_opens_a_form_opens_it_once_and_says_nothing(slack, linked):
+    """Slack's retry carries the same trigger_id, which opens one modal at most (Slack refuses it again)."""
+    from tests.conftest import REP, new_lead
+
+    ref = new_lead(linked)
+    slack.command(f"show {ref}")
+    card = slack.last_reply()["blocks"]
+    for action_id in ("lead_add_note", "lead_log_follow_up"):
+        slack.fake.clear()
+        retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+        element, block = sr.find_element(card, action_id)
+        press = sr.block_actions(
+            sr.button_action(element, block),
+            user=REP,
+            trigger_id=f"41.{action_id}",
+            response_url=slack.fake.response_url(action_id),
+            message_ts="1700000000.000100",
+            message_blocks=card,
+        )
+        assert slack.send(press).status_code == slack.send(press, retry).status_code == 200
+        assert len(slack.opened_views()) == 1, action_id
+        assert slack.replies() == []  # no "something went wrong" from a second views.open
+
+
+def test_a_retried_message_shortcut_opens_its_form_once(slack, linked):
+    request = sr.message_action(
+        "lead_from_message",
+        "Jane Doe jane@acme.example wants a demo",
+        user=ADMIN,
+        trigger_id="42.shortcut",
+        response_url=slack.fake.response_url("short"),
+    )
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert slack.send(request).status_code == slack.send(request, retry).status_code == 200
+    assert len(slack.opened_views()) == 1
+    assert slack.replies() == []
+
+
 def test_healthz(bot, monkeypatch):
     import httpx
 
     from services.ports import StoreUnavailable
 
     response = httpx.get(f"{bot.url}/healthz")
-    assert response.status_code == 200 and response.json() == {"ok": True}
+    assert response.status_code == 200 and response.json() == {"ok": True, "store": "ok", "backends": {}}
 
     def down() -> None:
         raise StoreUnavailable("disk I/O error")
 
     monkeypatch.setattr(bot.runtime.store, "ping", down)
     response = httpx.get(f"{bot.url}/healthz")
-    assert response.status_code == 503 and response.json() == {"ok": False, "store": "unavailable"}
+    assert response.status_code == 503 and response.json() == {"ok": False, "store": "unavailable", "backends": {}}
 
 
 def test_ack_never_waits_for_the_work(bot, fake_slack, linked):
