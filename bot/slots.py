@@ -13,6 +13,7 @@ bounds how many can wait at once.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,21 +32,85 @@ class Slots:
         self.count = count
         self._free = threading.Semaphore(count)
 
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        """Run the body in a slot (waiting for one); ``waiting`` inside it gives the slot up for a while."""
+    def acquire(self) -> None:
+        """Take a slot (waiting for one), for ``held(acquired=True)`` in another thread."""
         self._free.acquire()
+
+    def release(self) -> None:
+        self._free.release()
+
+    @contextmanager
+    def held(self, *, acquired: bool = False, keep: bool = False) -> Iterator[None]:
+        """Run the body in a slot (waiting for one, unless ``acquired``); ``waiting`` inside gives it up a while.
+
+        ``keep``: the slot is still taken after the body, for the caller to ``release``.
+        """
+        if not acquired:
+            self._free.acquire()
         outer = getattr(_local, "slots", None)
         _local.slots = self
         try:
             yield
         finally:
             _local.slots = outer
-            self._free.release()
+            if not keep:
+                self._free.release()
 
     def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         with self.held():
             return fn(*args, **kwargs)
+
+    def run_acquired(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """``run``, in a slot taken with ``acquire`` and still taken after it (``release`` it)."""
+        with self.held(acquired=True, keep=True):
+            return fn(*args, **kwargs)
+
+
+class Hands:
+    """Threads for work handed over in a slot taken for it: one more only when none is idle.
+
+    A thread says it is idle before it gives its slot back, so the work handed over next,
+    in that slot, finds it; with a thread pool's own accounting the next work came first,
+    and a flood grew the threads (each with its SQLite connections) to the most allowed.
+    """
+
+    def __init__(self, slots: Slots, most: int = THREADS, name: str = "leadbot-work") -> None:
+        self.slots = slots
+        self.most = most
+        self.name = name
+        self._work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._threads: list[threading.Thread] = []
+
+    def hand(self, work: Callable[[], None]) -> None:
+        """Run ``work`` in a slot the caller took (``Slots.acquire``); it is given back when ``work`` ends."""
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+            elif len(self._threads) < self.most:
+                thread = threading.Thread(target=self._serve, name=f"{self.name}-{len(self._threads)}")
+                self._threads.append(thread)
+                thread.start()
+        self._work.put(work)
+
+    def _serve(self) -> None:
+        while (work := self._work.get()) is not None:
+            try:
+                self.slots.run_acquired(work)
+            finally:
+                with self._lock:
+                    self._idle += 1
+                self.slots.release()
+
+    def join(self) -> None:
+        """Let every thread finish what it was handed, then end."""
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:
+            self._work.put(None)
+        for thread in threads:
+            thread.join()
 
 
 @contextmanager
