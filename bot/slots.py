@@ -6,15 +6,18 @@ The work after the ack runs on threads, few of them running Python at a time
 when it also held one of those few threads, six hung replies made eight other
 people wait up to 30 s. So the threads are many and the *slots* are few: a
 thread takes a slot to run a request's work and gives it up for as long as it
-waits on the network (``waiting``), taking one again to go on. A hung call then
-delays only the request it belongs to; the threads' own cap (``io_threads``)
-bounds how many can wait at once.
+waits on the network (``waiting``) for longer than ``GRACE``, taking one again
+to go on. A hung call then delays only the request it belongs to (by ``GRACE``
+at most); ``THREADS`` bounds how many can wait at once. Slack's usual answer,
+in a few milliseconds, keeps the slot: giving it up for each one made a flood of
+work grow the threads, each with its SQLite connections, to ``THREADS``.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,14 +26,58 @@ from slack_sdk import WebClient
 
 # Threads per process for the work after the ack: as many requests can wait on Slack at once.
 THREADS = 64
+GRACE = 0.1  # seconds a wait on Slack keeps its slot before the slot is given to other work
 
 _local = threading.local()  # the slots the current thread holds one of, if any
 
 
+class _Wait:
+    __slots__ = ("started", "freed")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.freed = False
+
+
 class Slots:
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, grace: float = GRACE) -> None:
         self.count = count
+        self.grace = grace
         self._free = threading.Semaphore(count)
+        self._waits: dict[int, _Wait] = {}
+        self._changed = threading.Condition()
+        self._watcher: threading.Thread | None = None
+
+    def _begin_wait(self) -> int:
+        with self._changed:
+            key = threading.get_ident()
+            self._waits[key] = _Wait(time.monotonic())
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch, name="leadbot-slots", daemon=True)
+                self._watcher.start()
+            self._changed.notify()
+            return key
+
+    def _end_wait(self, key: int) -> bool:
+        """Whether the wait's slot was given away (and must be taken again)."""
+        with self._changed:
+            return self._waits.pop(key).freed
+
+    def _watch(self) -> None:
+        """Gives the slot of each wait that passes ``grace`` to other work."""
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                due: list[float] = []
+                for wait in self._waits.values():
+                    if wait.freed:
+                        continue
+                    if now - wait.started >= self.grace:
+                        wait.freed = True
+                        self._free.release()
+                    else:
+                        due.append(wait.started + self.grace - now)
+                self._changed.wait(min(due) if due else None)
 
     def acquire(self) -> None:
         """Take a slot (waiting for one), for ``held(acquired=True)`` in another thread."""
@@ -115,17 +162,18 @@ class Hands:
 
 @contextmanager
 def waiting() -> Iterator[None]:
-    """Around a network wait: the current thread's slot is free for others until the wait ends."""
+    """Around a network wait: past ``GRACE``, the current thread's slot is free for others until it ends."""
     slots: Slots | None = getattr(_local, "slots", None)
     if slots is None:
         yield
         return
     _local.slots = None  # a nested wait inside this one has nothing to give up
-    slots._free.release()
+    key = slots._begin_wait()
     try:
         yield
     finally:
-        slots._free.acquire()
+        if slots._end_wait(key):
+            slots._free.acquire()
         _local.slots = slots
 
 

@@ -35,3 +35,18 @@ def test_work_waiting_on_slack_lets_other_work_run_in_its_slot():
     hands.hand(others_done.set)
     hands.join()
     assert waited == [True]  # the other work ran while the first was still waiting
+
+
+def test_slacks_usual_quick_answers_keep_their_slot_and_the_threads_few():
+    slots = Slots(2, grace=5.0)
+    hands = Hands(slots, most=64)
+
+    def posts_a_reply() -> None:
+        with waiting():  # answered at once, as Slack usually does
+            pass
+
+    for _ in range(200):
+        slots.acquire()
+        hands.hand(posts_a_reply)
+    hands.join()
+    assert len(hands._threads) == 2
