@@ -20,7 +20,9 @@ RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home 
 USER leadbot
 WORKDIR /data
 
+# Leadbot listens on 127.0.0.1 unless told: in a container, every interface, for the published port.
 ENV LEADBOT_DB=/data/leadbot.db \
+    LEADBOT_HOST=0.0.0.0 \
     PORT=3000
 VOLUME ["/data"]
 EXPOSE 3000

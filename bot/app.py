@@ -24,12 +24,15 @@ from slack_bolt.request.internals import build_context
 from slack_sdk import WebClient
 
 import handlers
+from bot import redact
+from bot.busy import BusyNotices
 from bot.config import ConfigError, Settings
 from bot.executor import TrackedExecutor
 from bot.pacing import PacedPoster
 from bot.retrier import OutboxRunner
 from bot.scheduler import DigestScheduler
 from bot.signing import Signature
+from bot.slots import SlotFreeingClient, waiting
 from bot.stores import open_store
 from bot.telemetry import Telemetry
 from handlers import payloads
@@ -97,10 +100,20 @@ def build_backends(
     )
 
 
+# Slack's Web API answers in well under a second; past 5 s the call is given up (and, for a post, looked
+# for before it is sent again: bot/pacing.py), so one stuck call holds one request, not the process.
+WEB_API_TIMEOUT = 5
+
+
 def build_client(settings: Settings) -> WebClient:
-    """One Web API client per process. No automatic resend on a connection error: a post must never be doubled."""
+    """One Web API client per process. No automatic resend on a connection error: a post must never be doubled.
+
+    While a call waits on Slack, the work slot of the request making it is free (bot/slots.py).
+    """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return WebClient(token=token, base_url=settings.slack_api_url or WebClient.BASE_URL, timeout=15, retry_handlers=[])
+    return SlotFreeingClient(
+        token=token, base_url=settings.slack_api_url or WebClient.BASE_URL, timeout=WEB_API_TIMEOUT, retry_handlers=[]
+    )
 
 
 def build_runtime(
@@ -112,6 +125,7 @@ def build_runtime(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Runtime:
     """Everything the process needs; ``sleep`` is how backends wait between retried reads."""
+    redact.install()  # from here on, no log record of this process carries a response URL or an email
     store = store or open_store(settings.leadbot_db)
     telemetry = Telemetry()
     backends = build_backends(settings, store, clock, sleep, observe=telemetry.backend_call)
@@ -131,11 +145,14 @@ def build_runtime(
         client=client,
         poster=PacedPoster(client, settings.leadbot_digest_rate, pause=sleep),
         pause=sleep,
+        waiting=waiting,
+        busy_notice=BusyNotices(),
         timezones=TimeZones(client, store.prefs, clock),
         names=Names(client),
         admins=settings.leadbot_admins,
         phone_region=settings.leadbot_phone_region,
         feeds=settings.file.feeds,
+        contact_channels=frozenset(settings.file.contact_channels),
     )
     service.events.subscribe(SlackNotifier(deps))
     return Runtime(settings=settings, store=store, service=service, deps=deps, telemetry=telemetry)

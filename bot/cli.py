@@ -135,12 +135,13 @@ def _serve_http(settings: Settings, app: Any, runtime: Any, executor: Any, journ
             runtime.store,
             executor,
             settings.port,
+            host=settings.leadbot_host,
             journal=journal,
             telemetry=runtime.telemetry,
             backends=[backend.name for backend in runtime.service.backends if backend.name != "local"],
         )
     except OSError as exc:
-        _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
+        _fail(f"{settings.leadbot_host}:{settings.port} (LEADBOT_HOST, PORT) cannot be used ({exc.strerror})")
 
 
 def _serve_socket_mode(settings: Settings, app: Any, executor: Any, journal: Any) -> None:

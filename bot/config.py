@@ -54,6 +54,9 @@ class FileConfig(BaseModel):
 
     channels: dict[str, str] = Field(default_factory=dict)
     feeds: dict[str, str] = Field(default_factory=dict)  # backend -> channel that gets every new lead's card
+    # Channels whose cards show customers' email and phone to everyone in them; elsewhere a card in a
+    # channel shows them only to linked staff who press Contact details.
+    contact_channels: list[str] = Field(default_factory=list)
     backends: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("channels")
@@ -89,6 +92,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str | None = None
     port: int = Field(3000, ge=1, le=65535)
+    # The address `leadbot run` listens on: this machine only, unless told (a container, behind a proxy).
+    leadbot_host: str = "127.0.0.1"
     leadbot_db: Path = Path("leadbot.db")
     leadbot_default_backend: str = "local"
     leadbot_admins: Annotated[frozenset[str], NoDecode] = frozenset()

@@ -78,6 +78,8 @@ class Console:
         except BaseException:
             self.fake.stop()  # a database that cannot be opened must not leave the fake Slack serving
             raise
+        # The terminal is its operator's alone: its channel shows contact details, as a configured one does.
+        self.runtime.deps.contact_channels = self.runtime.deps.contact_channels | {CHANNEL}
         self.service = self.runtime.service
         self.app = build_app(self.runtime)
         self.outbox = build_outbox_runner(self.runtime)

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.slots import THREADS, Slots
 from services.rerun import writes_of
 from services.trace import tracing
 
@@ -46,12 +47,14 @@ class TrackedExecutor(ThreadPoolExecutor):
     ``saturated`` lets listeners refuse new work in the ack ("busy, try again")
     instead of queueing it without bound, which under sustained overload grows
     memory without limit. Tests and benchmarks wait on ``wait_idle`` instead of
-    sleeping. Few workers: every one that is busy on the CPU competes with the
-    acks for the GIL (bench/README.md has the figures).
+    sleeping. Few run at once (``max_workers`` slots): every one that is busy on
+    the CPU competes with the acks for the GIL (bench/README.md has the figures);
+    one waiting on Slack gives its slot up (bot/slots.py), so the threads are more.
     """
 
     def __init__(self, max_workers: int = 4, max_pending: int = 1000, journal: Journal | None = None) -> None:
-        super().__init__(max_workers=max_workers, thread_name_prefix="leadbot-work")
+        super().__init__(max_workers=max(THREADS, max_workers), thread_name_prefix="leadbot-work")
+        self.slots = Slots(max_workers)
         self.journal = journal
         self.max_pending = max_pending
         self._pending = 0
@@ -70,7 +73,7 @@ class TrackedExecutor(ThreadPoolExecutor):
         return self._start(fn, args, kwargs)
 
     def _start(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Future:
-        future = super().submit(fn, *args, **kwargs)
+        future = super().submit(self.slots.run, fn, *args, **kwargs)
         future.add_done_callback(self._done)
         return future
 

@@ -40,6 +40,8 @@ class Failure:
     times: int = 1
     deliver: bool = False  # carry the call out, then fail anyway (Slack got it; the answer was lost)
     delay: float = 0.0  # seconds before answering (longer than the client's timeout: a lost answer)
+    # (also ends when the client gives up or ``release`` is set)
+    drop: bool = False  # close the connection without an answer (with ``deliver``: a reset after Slack took it)
 
 
 class FakeSlack(FakeServer):
@@ -65,12 +67,14 @@ class FakeSlack(FakeServer):
         with self._changed:
             failure = self._failure(kind, name)
             delay = failure.delay if failure and failure.times > 0 else 0.0
+            drop = bool(failure and failure.times > 0 and failure.drop)
             status, call.answer, extra = self._reply(kind, name, body)
             self.calls.append(call)
             self._changed.notify_all()
-        if delay:
-            time.sleep(delay)  # a slow answer, after the work was done; other requests are answered meanwhile
-        return Outcome(Answer(status, call.answer, extra))
+        if drop:
+            return Outcome(None, drop=True)
+        # A slow answer, after the work was done, withheld until the client gives up, ``release`` or ``delay`` s.
+        return Outcome(Answer(status, call.answer, extra), hold=delay or None)
 
     @staticmethod
     def _body(request: Received) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
+from bot.slots import waiting
 from services.backends.common import retry_after_seconds
 
 log = logging.getLogger("leadbot.pacing")
@@ -65,7 +66,8 @@ class PacedPoster:
             start = max(now, self.next_at)
             self.next_at = start + self.interval
         if start > now:
-            self.sleep(start - now)
+            with waiting():
+                self.sleep(start - now)
 
     def post(self, **message: Any) -> Mapping[str, Any]:
         """``chat.postMessage``, delivered once; its answer (``channel``, ``ts``)."""
@@ -98,7 +100,8 @@ class PacedPoster:
             if found is not None:
                 return found
             log.info("chat.postMessage failed (%s); trying again", _why(error))
-            self.pause(self.backoff * 2 ** (tries - 1))
+            with waiting():
+                self.pause(self.backoff * 2 ** (tries - 1))
 
     def call(self, method: str, **arguments: Any) -> SlackResponse:
         """A Web API call that replaces what is there (``views.publish``, ``chat.update``): sent until it lands."""
@@ -120,7 +123,8 @@ class PacedPoster:
                     raise
                 error = exc
             log.info("%s failed (%s); trying again", method, _why(error))
-            self.pause(self.backoff * 2 ** (tries - 1))
+            with waiting():
+                self.pause(self.backoff * 2 ** (tries - 1))
 
     def _paused(self, exc: SlackApiError) -> None:
         headers = {k.lower(): v for k, v in (exc.response.headers or {}).items()}

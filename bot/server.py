@@ -211,7 +211,7 @@ def serve_http(
     store: Store,
     executor: HeldWork,
     port: int,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     journal: Journal | None = None,
     **options: Any,
 ) -> None:
@@ -226,16 +226,19 @@ def serve_http(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(2048)
-    logging.getLogger("leadbot").info("Leadbot listening on %s:%s", host, sock.getsockname()[1])
     config = uvicorn.Config(
         asgi_app(app, store, executor, journal, **options), log_level="warning", access_log=False, lifespan="off"
     )
     server = uvicorn.Server(config)
+
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again, which would kill the
     # process before the acked work is finished; these handlers take that second one quietly,
     # so the caller drains and exits 0 (a signal during the drain is ignored too: it is bounded).
-    # They are uvicorn's own: a signal before uvicorn has put its handlers in place stops it as
-    # soon as it has started (a no-op here swallowed that one, and the process served on).
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, server.handle_exit)
+    # Set before "listening" is said: a stop asked before uvicorn takes the signals over stops it too.
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    logging.getLogger("leadbot").info("Leadbot listening on %s:%s", *sock.getsockname()[:2])
     server.run(sockets=[sock])

@@ -28,6 +28,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.journal import Journal, JournalEntry
+from bot.slots import THREADS, Hands, Slots
 from services.rerun import writes_of
 from services.trace import tracing
 
@@ -175,8 +176,7 @@ class WorkProcess:
                 return
             self._stopping = True
             process = self._process
-            for _ in range(self.threads):
-                self._jobs.put(None)
+            self._jobs.put(None)
         process.join(timeout)
         if process.is_alive():
             log.warning("the work process did not finish within %.0f s; stopping it", timeout)
@@ -203,6 +203,7 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
 
     from bot.app import build_app, build_runtime
 
+    slots = Slots(threads)
     counting = _CountingInline()
     app = build_app(build_runtime(settings, background=counting), verify_requests=False)
     journal = Journal(str(settings.leadbot_db)) if str(settings.leadbot_db) != ":memory:" else None
@@ -215,14 +216,13 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
 
     threading.Thread(target=watch_lifeline, name="leadbot-lifeline", daemon=True).start()
 
-    def work() -> None:
-        while (job := jobs.get()) is not None:
-            job_id, request = job
-            try:
-                run(request)
-            finally:
-                with reporting:
-                    done.send_bytes(job_id.to_bytes(8))
+    def work(job: tuple[int, ForwardedRequest]) -> None:
+        job_id, request = job
+        try:
+            run(request)
+        finally:
+            with reporting:
+                done.send_bytes(job_id.to_bytes(8))
 
     def run(request: ForwardedRequest) -> None:
         entry = request.entry if journal is not None else None
@@ -240,11 +240,14 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
         if entry is not None:
             journal.finish(entry)  # the work ran (what failed in it was told or logged): not again
 
-    workers = [threading.Thread(target=work, name=f"leadbot-work-{n}") for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    # ``threads`` run at once (bot/slots.py). A job is taken only once a slot is free, so a thread is
+    # made only when every one is busy and some wait on Slack: a flood of work keeps ``threads`` threads
+    # (and their SQLite connections, each with its page cache), not THREADS.
+    hands = Hands(slots, THREADS)
+    while (job := jobs.get()) is not None:
+        slots.acquire()
+        hands.hand(lambda job=job: work(job))
+    hands.join()
 
 
 class _CountingInline:

@@ -16,7 +16,7 @@ from handlers.home import HomeResponder, from_home
 from handlers.list_commands import list_page
 from handlers.payloads import mapping_of, slack_id, text_of
 from handlers.render import escape, fact
-from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange
+from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange, NotAllowed
 from services.models import Lead, StatusModel
 
 
@@ -54,7 +54,29 @@ def _card_update(deps: Deps, body: dict[str, Any], lead: Lead, action: str) -> R
         return Reply(
             text=f"{lead.ref}: {action}", blocks=redraw_digest(deps, _user(body), action), replace_original=True
         )
-    return Reply(text=f"{lead.ref}: {action}", blocks=deps.card(lead, action), replace_original=True)
+    card = card_where_pressed(deps, body, lead, action)
+    return Reply(text=f"{lead.ref}: {action}", blocks=card, replace_original=True)
+
+
+def card_where_pressed(deps: Deps, body: dict[str, Any], lead: Lead, action: str | None = None, **options: Any):
+    """The card redrawn where it was pressed: an ephemeral one or a DM is the presser's, else the channel's."""
+    container = mapping_of(body.get("container"))
+    channel = _channel(body)
+    if container.get("is_ephemeral") or (channel or "").startswith("D"):
+        return deps.private_card(lead, action, user=_user(body), **options)
+    return deps.channel_card(lead, action, channel=channel, **options)
+
+
+def show_contact(deps: Deps, body: dict[str, Any]) -> Reply:
+    """The email and phone of a card's lead, to the presser alone, if they are linked on its backend."""
+    lead = deps.service.get(text_of(_action(body).get("value")) or "")
+    if not deps.linked(_user(body), lead.backend):
+        raise NotAllowed(
+            "contact details are shown to staff linked in {backend}; ask a Leadbot admin to link you",
+            backend=lead.backend,
+        )
+    shown = " · ".join(escape(c) for c in (lead.email, lead.phone) if c) or "_none recorded_"
+    return Reply(text=f"{escape(lead.name)} ({lead.ref}): {shown}")
 
 
 def _first_time(deps: Deps, body: dict[str, Any]) -> bool:
@@ -82,12 +104,13 @@ def assign_to(deps: Deps, body: dict[str, Any]) -> Reply | None:
 
 def refresh(deps: Deps, body: dict[str, Any]) -> Reply:
     lead = deps.service.get(_card_ref(body))
-    return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.card(lead), replace_original=True)
+    card = card_where_pressed(deps, body, lead)
+    return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=card, replace_original=True)
 
 
 def open_card(deps: Deps, body: dict[str, Any]) -> Reply:
     lead = deps.service.get(text_of(_action(body).get("value")) or "")
-    return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.card(lead))
+    return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.private_card(lead, user=_user(body)))
 
 
 def turn_page(deps: Deps, body: dict[str, Any]) -> Reply:
@@ -209,7 +232,9 @@ def opportunities_page(deps: Deps, body: dict[str, Any]) -> Reply:
         raise Invalid("this card is out of date; press Refresh") from None
     lead = deps.service.get(ref)
     return Reply(
-        text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.card(lead, opportunities_page=page), replace_original=True
+        text=f"{escape(lead.name)} ({lead.ref})",
+        blocks=card_where_pressed(deps, body, lead, opportunities_page=page),
+        replace_original=True,
     )
 
 
@@ -218,13 +243,20 @@ def snooze(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if not _first_time(deps, body):
         return None
     user = _user(body)
-    when = deps.reminders.tomorrow_at(user, deps.service.clock())
-    lead = deps.service.reschedule(deps.actor(user), _card_ref(body), when)
+    ref = _card_ref(body)
+    # The owner's tomorrow, at their reminder time: a teammate snoozing it from another zone moves
+    # it to when the owner starts the day, not to when the teammate does.
+    current = deps.service.get(ref)
+    owner = (deps.people.slack_user_for(current.backend, current.owner) if current.owner else None) or user
+    deps.timezones.of(owner)  # their zone as Slack has it now (kept a day)
+    when = deps.reminders.tomorrow_at(owner, deps.service.clock())
+    lead = deps.service.reschedule(deps.actor(user), ref, when)
     return _card_update(deps, body, lead, said.snoozed(user, lead.ref, when))
 
 
 ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProxyType(
     {
+        blocks.CONTACT: show_contact,
         blocks.ASSIGN_ME: assign_me,
         blocks.ASSIGN_TO: assign_to,
         blocks.LOG_FOLLOW_UP: open_follow_up,
@@ -240,6 +272,22 @@ ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProx
     }
 )
 
+
+# Buttons that only show something (a modal, a redraw): a burst of presses is acted on once
+# (handlers/presses.py); a modal is opened once per trigger_id besides (``_first_time``).
+SHOWING_ACTIONS = frozenset(
+    {
+        blocks.CONTACT,
+        blocks.LOG_FOLLOW_UP,
+        blocks.ADD_NOTE,
+        blocks.REFRESH,
+        blocks.OPEN,
+        blocks.LIST_PAGE,
+        blocks.ADD_DEAL,
+        blocks.SET_DEPARTMENT,
+        blocks.OPPORTUNITIES_PAGE,
+    }
+)
 
 # Actions on a lead card: if its lead (or backend) is gone, the card says so from then on.
 CARD_ACTIONS = frozenset(
@@ -272,7 +320,7 @@ def stale_card(body: dict[str, Any], why: str) -> list[dict[str, Any]] | None:
 
 
 def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]], Reply | None]) -> Callable[..., None]:
-    def card_work(body: dict[str, Any], respond: Respond | HomeResponder) -> Reply | None:
+    def card_work(body: dict[str, Any], respond: Callable[..., Any]) -> Reply | None:
         try:
             return work(deps, body)
         except (LeadGone, BackendGone) as exc:
@@ -283,8 +331,10 @@ def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]],
 
     def listener(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
+        if action_id in SHOWING_ACTIONS and not deps.presses.first_of_burst(body):
+            return  # the same press again while the first is being shown
         home = from_home(body)
-        reply_to: Respond | HomeResponder = HomeResponder(deps, _user(body)) if home else respond
+        reply_to = deps.responder(HomeResponder(deps, _user(body)) if home else respond)
         if action_id in CARD_ACTIONS:
             at = MessageAt.of_action(body)
             deps.after_ack(reply_to, lambda: card_work(body, reply_to), card=True, at=at, home=home)

@@ -35,12 +35,24 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from handlers.render import ERROR_MARK, escape
-from services.models import Activity, Choice, Colour, Lead, OpportunityPage, StatusOption
+from services.models import (
+    DEPARTMENT_MAX,
+    FIELD_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    Activity,
+    Choice,
+    Colour,
+    Lead,
+    OpportunityPage,
+    StatusOption,
+)
 
 # action_id and callback_id values: the manifest test reads these names.
 ASSIGN_ME = "lead_assign_me"
 ASSIGN_TO = "lead_assign_to"
 REFRESH = "lead_refresh"
+CONTACT = "lead_contact"
 OPEN = "lead_open"
 LIST_PAGE = "lead_list_page"
 NEW_LEAD_VIEW = "lead_new"
@@ -58,6 +70,7 @@ OPPORTUNITIES_PAGE = "lead_opportunities_page"
 DEAL_VIEW = "lead_deal"
 DEPARTMENT_VIEW = "lead_department"
 ACTION_IDS = (
+    CONTACT,
     ASSIGN_ME,
     ASSIGN_TO,
     LOG_FOLLOW_UP,
@@ -75,7 +88,7 @@ ACTION_IDS = (
 CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW, DEAL_VIEW, DEPARTMENT_VIEW)
 LEAD_FROM_MESSAGE = "lead_from_message"
 SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
-NOTE_LIMIT = 3000
+NOTE_LIMIT = NOTE_MAX  # every input is capped at the domain's limit for its field (services/models.py)
 
 COLOUR_EMOJI = MappingProxyType(
     {
@@ -139,6 +152,8 @@ class CardData:
     opportunities: OpportunityPage | None = None  # the page of the lead's opportunities shown (LeadSquared)
     opportunities_unread: str | None = None  # why they could not be read, when they could not
     opportunity_users: dict[str, str] = field(default_factory=dict)  # owner staff ID -> Slack user
+    # The email and phone, or a Contact details button that shows them to linked staff only.
+    contacts: bool = True
 
 
 def lead_card(card: CardData) -> list[dict[str, Any]]:
@@ -157,6 +172,8 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="*Recent*\n" + "\n".join(lines))))
     blocks.extend(_opportunities(card))
     extra = []
+    if not card.contacts and (lead.email or lead.phone):
+        extra.append(ButtonElement(text="Contact details", action_id=CONTACT, value=lead.ref))
     if card.deals:
         extra.append(ButtonElement(text="Deal…", action_id=ADD_DEAL, value=lead.ref))
     if card.departments:
@@ -263,8 +280,10 @@ def _card_fields(card: CardData) -> list[MarkdownTextObject]:
         f"*Owner*\n{mention(card.owner_user, lead.owner) if lead.owner else '_unassigned_'}",
     ]
     contact = " · ".join(c for c in (lead.email, lead.phone) if c)
-    if contact:
+    if contact and card.contacts:
         fields.append(f"*Contact*\n{_text(contact, 300)}")
+    elif contact:
+        fields.append("*Contact*\n_for linked staff: Contact details_")
     if lead.next_follow_up:
         overdue = " :alarm_clock: *overdue*" if lead.next_follow_up <= card.now else ""
         fields.append(f"*Next follow-up*\n{slack_time(lead.next_follow_up)}{overdue}")
@@ -357,7 +376,7 @@ def new_lead_modal(
                 action_id=name,
                 multiline=multiline,
                 initial_value=initial.get(name) or None,
-                max_length=3000 if multiline else 150,
+                max_length=NOTE_MAX if multiline else NAME_MAX if name == "name" else FIELD_MAX,
             ),
         )
 
@@ -529,7 +548,7 @@ def deal_modal(*, lead_name: str, private_metadata: str) -> dict[str, Any]:
                 block_id="name",
                 label="Deal name",
                 optional=True,
-                element=PlainTextInputElement(action_id="name", max_length=150),
+                element=PlainTextInputElement(action_id="name", max_length=NAME_MAX),
             ),
             InputBlock(
                 block_id="status",
@@ -561,7 +580,7 @@ def department_modal(*, lead_name: str, private_metadata: str, departments: list
             options=[Option(value=c.value, label=_clip(c.label, 75)) for c in departments[:100]],
         )
     else:
-        element = PlainTextInputElement(action_id="department", max_length=100)
+        element = PlainTextInputElement(action_id="department", max_length=DEPARTMENT_MAX)
     inputs: list[Block] = [InputBlock(block_id="department", label="Department", element=element)]
     return _lead_modal(DEPARTMENT_VIEW, "Hand to a department", "Hand over", lead_name, private_metadata, inputs)
 

@@ -19,7 +19,13 @@ def status_option(service: LeadService, lead: Lead) -> StatusOption | None:
 
 
 def card_blocks(
-    service: LeadService, people: People, lead: Lead, last_action: str | None = None, *, opportunities_page: int = 1
+    service: LeadService,
+    people: People,
+    lead: Lead,
+    last_action: str | None = None,
+    *,
+    opportunities_page: int = 1,
+    contacts: bool = True,
 ) -> list[dict[str, Any]]:
     backend = service.backends.get(lead.backend)
     page, unread = None, None
@@ -52,6 +58,7 @@ def card_blocks(
         opportunities=page,
         opportunities_unread=unread,
         opportunity_users=opportunity_users,
+        contacts=contacts,
     )
     return lead_card(card)
 

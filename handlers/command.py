@@ -40,7 +40,7 @@ from handlers.lead_commands import (
     cmd_status,
 )
 from handlers.list_commands import LIST_USAGE, cmd_list
-from handlers.parsing import tokenize
+from handlers.parsing import MAX_COMMAND_TEXT, tokenize, too_long
 from handlers.people_commands import (
     LINK_USAGE,
     NOTIFY_USAGE,
@@ -101,7 +101,11 @@ def split_subcommand(text: str) -> tuple[str, str]:
 def lead_command(deps: Deps) -> Callable[..., None]:
     def lead(ack: Ack, body: dict[str, Any]) -> None:
         """Answer what needs no I/O in the ack itself; the rest replies after the ack."""
-        name, rest = split_subcommand(str(body.get("text") or ""))
+        text = str(body.get("text") or "")
+        if len(text) > MAX_COMMAND_TEXT:  # refused before anything reads it
+            error_reply(too_long(len(text)), "/lead help").ack(ack)
+            return
+        name, rest = split_subcommand(text)
         sub = SUBCOMMANDS.get(name)
         if name == "help":
             ack(help_text())

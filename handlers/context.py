@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from handlers.blocks import show_button, text_blocks
 from handlers.cards import card_blocks
 from handlers.claims import RequestClaims
 from handlers.payloads import mapping_of, slack_id, slack_ts
+from handlers.presses import RecentPresses
 from handlers.render import error_mrkdwn, error_plain, queued_mrkdwn
 from handlers.slackio import RetriedRespond
 from handlers.timezones import Names, TimeZones
@@ -27,7 +29,7 @@ from services.events import ORIGIN
 from services.leads import LeadService
 from services.models import Lead
 from services.people import People
-from services.ports import Preferences
+from services.ports import Preferences, StoreBusy
 from services.progress import SAY
 from services.reminders import Reminders
 
@@ -53,6 +55,10 @@ class Poster(Protocol):
 
 
 BUSY = "Leadbot is busy right now and did not take this in; please try again in a moment"
+STORE_BUSY = (
+    "Leadbot's database was too busy to finish this, so it may not have been saved:"
+    " look at the lead and try again in a moment"
+)
 
 
 @dataclass(frozen=True)
@@ -85,15 +91,44 @@ class Deps:
     timezones: TimeZones
     names: Names
     pause: Callable[[float], None] = time.sleep  # before a reply that failed is sent again
+    # Around every wait on Slack: the work slot is free for other requests meanwhile (bot/slots.py).
+    waiting: Callable[[], AbstractContextManager[Any]] = nullcontext
+    # Tells whoever pressed a button (by its response URL) that Leadbot is too busy to take it.
+    busy_notice: Callable[[str], None] = lambda response_url: None
+    presses: RecentPresses = field(default_factory=RecentPresses)
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
+    # Channels whose cards show the customer's email and phone to everyone (LEADBOT_CONFIG contact_channels).
+    contact_channels: frozenset[str] = frozenset()
 
     def actor(self, user_id: str) -> Actor:
         return Actor(slack_user=user_id, is_admin=user_id in self.admins)
 
-    def card(self, lead: Lead, last_action: str | None = None, *, opportunities_page: int = 1) -> list[dict[str, Any]]:
-        return card_blocks(self.service, self.people, lead, last_action, opportunities_page=opportunities_page)
+    def responder(self, respond: Respond | Callable[..., Any]) -> RetriedRespond:
+        """``respond`` with a short timeout, sent again only where that cannot show a reply twice."""
+        if isinstance(respond, RetriedRespond):
+            return respond
+        return RetriedRespond(respond, self.pause, waiting=self.waiting)
+
+    def card(
+        self, lead: Lead, last_action: str | None = None, *, contacts: bool = False, opportunities_page: int = 1
+    ) -> list[dict[str, Any]]:
+        """The lead's card; ``contacts``: with its email and phone (else a button that shows them to linked staff)."""
+        return card_blocks(
+            self.service, self.people, lead, last_action, opportunities_page=opportunities_page, contacts=contacts
+        )
+
+    def linked(self, slack_user: str | None, backend: str) -> bool:
+        return slack_user is not None and self.people.staff_id(slack_user, backend) is not None
+
+    def private_card(self, lead: Lead, last_action: str | None = None, *, user: str | None, **options: Any):
+        """A card only ``user`` sees (ephemeral, their DM): contact details if they are linked on its backend."""
+        return self.card(lead, last_action, contacts=self.linked(user, lead.backend), **options)
+
+    def channel_card(self, lead: Lead, last_action: str | None = None, *, channel: str | None, **options: Any):
+        """A card everyone in ``channel`` sees: contact details only where ``contact_channels`` says so."""
+        return self.card(lead, last_action, contacts=channel in self.contact_channels, **options)
 
     def after_ack(
         self,
@@ -123,7 +158,7 @@ class Deps:
         if at is not None:
             origin |= {"channel": at.channel, "ts": at.ts}
 
-        retried = RetriedRespond(respond, self.pause)
+        retried = self.responder(respond)
         request = trace.current()  # the listener's thread's; the work runs in another
 
         def claimed_until_done() -> None:
@@ -202,6 +237,9 @@ def run_safely(respond: Respond | Callable[..., Any], work: Callable[[], Reply |
         reply, outcome = queued_reply(exc), "queued"
     except LeadError as exc:
         reply, outcome = lead_error_reply(exc), f"refused: {type(exc).__name__}"
+    except StoreBusy:
+        log.warning("a request was not done: the database stayed locked by another writer")
+        reply, outcome = error_reply(STORE_BUSY), "refused: StoreBusy"
     except Exception:
         ref = uuid.uuid4().hex[:8]
         log.exception("unexpected error (ref %s)", ref)

@@ -126,5 +126,7 @@ def register(app: App, deps: Deps) -> None:
     @app.action(HOME_REFRESH)
     def refresh(ack: Ack, body: dict[str, Any]) -> None:
         ack()
+        if not deps.presses.first_of_burst(body):
+            return  # pressed again while the first redraw is on its way
         user = body["user"]["id"]
         deps.after_ack(HomeResponder(deps, user), lambda: publish_home(deps, user))

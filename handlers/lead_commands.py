@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from handlers import said
+from handlers.cards import row_blocks
 from handlers.context import Reply
 from handlers.invocation import Invocation, need_args
 from handlers.parsing import Token, split_options, user_id
@@ -55,7 +56,7 @@ def cmd_new(inv: Invocation) -> Reply | None:
     owner_user = user_id(opts["owner"], inv.user) if opts.get("owner") else None
     lead = validated(
         NewLead,
-        name=name[:150],
+        name=name,
         email=email,
         phone=phone,
         lead_for=opts.get("for") or None,
@@ -72,7 +73,7 @@ def cmd_new(inv: Invocation) -> Reply | None:
     )
     return Reply(
         text=f"New lead {escape(created.name)} ({created.ref})",
-        blocks=inv.deps.card(created, said.created(inv.user)),
+        blocks=inv.deps.private_card(created, said.created(inv.user), user=inv.user),
         in_channel=True,
     )
 
@@ -115,7 +116,14 @@ SHOW_USAGE = "/lead show REF"
 def cmd_show(inv: Invocation) -> Reply:
     need_args(inv, SHOW_USAGE, 1, 1)
     lead = inv.service.get(inv.tokens[0].text, inv.channel)
-    return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=inv.deps.card(lead), in_channel=True)
+    if not inv.deps.linked(inv.user, lead.backend):
+        # Not staff on its backend: what a preview shows, to them alone (never the customer's details).
+        note = f"You are not linked in {escape(lead.backend)}, so this is what a preview shows"
+        head = {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}
+        row = row_blocks(inv.service, inv.deps.people, lead)
+        return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=[row, head])
+    card = inv.deps.channel_card(lead, channel=inv.channel)
+    return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=card, in_channel=True)
 
 
 ASSIGN_USAGE = "/lead assign REF @user|me"
@@ -126,7 +134,7 @@ def cmd_assign(inv: Invocation) -> Reply:
     assignee = user_id(inv.tokens[1].text, inv.user)
     lead = inv.service.assign(inv.actor, inv.tokens[0].text, assignee, inv.channel)
     action = said.assigned(inv.user, assignee)
-    return Reply(text=f"{lead.ref}: {action}", blocks=inv.deps.card(lead, action))
+    return Reply(text=f"{lead.ref}: {action}", blocks=inv.deps.private_card(lead, action, user=inv.user))
 
 
 FOLLOWUP_USAGE = '/lead followup REF [next=WHEN] [notes…]  (e.g. next="tomorrow 10am" called, left a voicemail)'
@@ -143,7 +151,10 @@ def cmd_followup(inv: Invocation) -> Reply:
         raise Invalid("put {option} right after the reference", usage=FOLLOWUP_USAGE, option=Code("next=WHEN"))
     notes = inv.plain(inv.text[rest[notes_from].start :]).strip() if notes_from < len(rest) else None
     lead = inv.service.log_follow_up(inv.actor, ref, notes=notes, next_follow_up=next_at, channel=inv.channel)
-    return Reply(text=f"{lead.ref}: follow-up logged", blocks=inv.deps.card(lead, said.followed_up(inv.user, next_at)))
+    return Reply(
+        text=f"{lead.ref}: follow-up logged",
+        blocks=inv.deps.private_card(lead, said.followed_up(inv.user, next_at), user=inv.user),
+    )
 
 
 def _greedy_when(inv: Invocation, rest: list[Token]) -> tuple[datetime, int]:
@@ -167,21 +178,14 @@ def _greedy_when(inv: Invocation, rest: list[Token]) -> tuple[datetime, int]:
 
 
 NOTE_USAGE = "/lead note REF TEXT"
-NOTE_LIMIT = 3000
 
 
 def cmd_note(inv: Invocation) -> Reply:
     need_args(inv, NOTE_USAGE, 2)
     text = inv.plain(inv.text[inv.tokens[1].start :]).strip()
-    if len(text) > NOTE_LIMIT:
-        raise Invalid(
-            "the note is {length} characters; the limit is {limit}",
-            usage=NOTE_USAGE,
-            length=len(text),
-            limit=NOTE_LIMIT,
-        )
     lead = inv.service.add_note(inv.actor, inv.tokens[0].text, text, inv.channel)
-    return Reply(text=f"{lead.ref}: note added", blocks=inv.deps.card(lead, said.noted(inv.user)))
+    card = inv.deps.private_card(lead, said.noted(inv.user), user=inv.user)
+    return Reply(text=f"{lead.ref}: note added", blocks=card)
 
 
 STATUS_USAGE = "/lead status REF STATUS [reason=…] [sub=…]"
@@ -204,7 +208,7 @@ def cmd_status(inv: Invocation) -> Reply:
     )
     label = _label(inv, lead.backend, status)
     action = said.status_set(inv.user, label, inv.plain(sub) if sub else None)
-    return Reply(text=f"{lead.ref}: status {escape(label)}", blocks=inv.deps.card(lead, action))
+    return Reply(text=f"{lead.ref}: status {escape(label)}", blocks=inv.deps.private_card(lead, action, user=inv.user))
 
 
 def _label(inv: Invocation, backend: str, status: str) -> str:
@@ -242,7 +246,7 @@ def cmd_deal(inv: Invocation) -> Reply:
         channel=inv.channel,
     )
     words = said.deal_added(inv.user, amount, inv.plain(opts["name"]) if opts.get("name") else None, close)
-    return Reply(text=f"{lead.ref}: deal recorded", blocks=inv.deps.card(lead, words))
+    return Reply(text=f"{lead.ref}: deal recorded", blocks=inv.deps.private_card(lead, words, user=inv.user))
 
 
 def _amount(text: str) -> Decimal:
@@ -261,5 +265,6 @@ def cmd_department(inv: Invocation) -> Reply:
     lead = inv.service.set_department(inv.actor, inv.tokens[0].text, name, inv.channel)
     shown = lead.department or name  # as the backend names it ("sales" typed, "Sales" kept)
     return Reply(
-        text=f"{lead.ref}: handed to {escape(shown)}", blocks=inv.deps.card(lead, said.department_set(inv.user, shown))
+        text=f"{lead.ref}: handed to {escape(shown)}",
+        blocks=inv.deps.private_card(lead, said.department_set(inv.user, shown), user=inv.user),
     )

@@ -24,7 +24,7 @@ from handlers.blocks import text_blocks
 from handlers.context import Deps, MessageAt
 from handlers.home import publish_home
 from handlers.render import escape
-from handlers.slackio import RetriedRespond, post_message
+from handlers.slackio import post_message
 from services.events import LeadAssigned, LeadCreated, LeadEvent, WriteSettled
 from services.outbox import what
 
@@ -78,7 +78,7 @@ class SlackNotifier:
             "type": "context",
             "elements": [{"type": "mrkdwn", "text": f":inbox_tray: {text} · `/lead notify off` stops these messages"}],
         }
-        post_message(self.deps, owner, text, [head, *self.deps.card(lead)], what="assignment DM")
+        post_message(self.deps, owner, text, [head, *self.deps.private_card(lead, user=owner)], what="assignment DM")
 
     def _feed(self, event: LeadCreated) -> None:
         lead = event.lead
@@ -86,7 +86,8 @@ class SlackNotifier:
         if channel is None or not self.deps.claims.claim(f"feed:{lead.ref}"):
             return
         text = f"New lead {escape(lead.name)} ({escape(lead.ref)})"
-        post_message(self.deps, channel, text, self.deps.card(lead, said.created(event.by_user)), what="lead feed")
+        card = self.deps.channel_card(lead, said.created(event.by_user), channel=channel)
+        post_message(self.deps, channel, text, card, what="lead feed")
 
     def _homes(self, event: LeadEvent) -> None:
         people = self.deps.people
@@ -121,14 +122,13 @@ class SlackNotifier:
         text = f":white_check_mark: Your queued {what(item.op)} on `{escape(lead.ref)}` reached"
         text += f" {escape(event.backend_title)}{tries}."
         line = f"<@{item.slack_user}>'s {what(item.op)} reached {escape(event.backend_title)}{tries}"
-        card = self.deps.card(lead, line)
-        post_message(self.deps, item.slack_user, text, [*text_blocks(text), *card], what="queued-write report")
+        dm = self.deps.private_card(lead, line, user=item.slack_user)
+        post_message(self.deps, item.slack_user, text, [*text_blocks(text), *dm], what="queued-write report")
+        card = self.deps.channel_card(lead, line, channel=item.origin.get("channel"))  # wherever it was, masked
         response_url = item.origin.get("response_url")
         if item.origin.get("card") and response_url:
             try:  # the card it was asked from; its response URL may have expired (30 minutes)
-                RetriedRespond(Respond(response_url=response_url), self.deps.pause)(
-                    text=text, blocks=card, replace_original=True
-                )
+                self.deps.responder(Respond(response_url=response_url))(text=text, blocks=card, replace_original=True)
             except Exception:
                 log.warning("card for %s not redrawn through its response URL", lead.ref, exc_info=True)
 

@@ -15,7 +15,7 @@ from slack_bolt import Ack, App
 from slack_bolt.context.respond import Respond
 
 from handlers import blocks, said
-from handlers.context import BUSY, Deps, MessageAt, Reply
+from handlers.context import Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
 from handlers.home import HomeResponder
 from handlers.payloads import http_url, mapping_of, slack_id, slack_ts, text_of
@@ -23,7 +23,7 @@ from handlers.render import escape
 from services.audit import Actor
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
-from services.models import Deal, Lead, NewLead
+from services.models import NOTE_MAX, Deal, Lead, NewLead, too_long, validated
 
 log = logging.getLogger("leadbot")
 
@@ -91,6 +91,10 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
             errors["phone"] = _field_error(exc)
     if not text["email"] and not text["phone"]:
         errors["email"] = "Give an email or a phone number."
+    permalink = text_of(_metadata(view).get("permalink"))
+    room = NOTE_MAX - (len(f"From Slack: {permalink}\n\n") if permalink else 0)  # the link is the note's start
+    if len(text["note"]) > room:
+        errors["note"] = _field_error(too_long("note", text["note"], room))
     next_at, readable = _moment(values, "next")
     if not readable:
         errors["next"] = UNREADABLE
@@ -111,7 +115,8 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
     if errors:
         return NewLeadForm(None, None, backend, errors)
     try:
-        lead = NewLead(
+        lead = validated(
+            NewLead,
             name=text["name"],
             email=email,
             phone=phone,
@@ -122,8 +127,8 @@ def read_new_lead_form(view: dict[str, Any], deps: Deps, now: datetime) -> NewLe
             next_follow_up=next_at,
             note=text["note"] or None,
         )
-    except ValidationError:
-        return NewLeadForm(None, None, backend, {"name": "Keep the name under 150 characters."})
+    except LeadError as exc:
+        return NewLeadForm(None, None, backend, {exc.field if exc.field in text else "name": _field_error(exc)})
     return NewLeadForm(lead, owner, backend, {})
 
 
@@ -168,13 +173,13 @@ def create_lead(deps: Deps, view: dict[str, Any], user: str, channel: str | None
     lead = form.lead
     if text_of(metadata.get("permalink")):
         first = f"From Slack: {metadata['permalink']}"
-        lead = lead.model_copy(update={"note": f"{first}\n\n{lead.note}"[: blocks.NOTE_LIMIT] if lead.note else first})
+        lead = lead.model_copy(update={"note": f"{first}\n\n{lead.note}" if lead.note else first})
     created = deps.service.create(
         deps.actor(user), lead, owner_user=form.owner_user, backend=form.backend, channel=channel
     )
     return Reply(
         text=f"New lead {escape(created.name)} ({created.ref})",
-        blocks=deps.card(created, said.created(user)),
+        blocks=deps.channel_card(created, said.created(user), channel=channel),
         in_channel=True,
     )
 
@@ -193,9 +198,6 @@ def new_lead_submitted(deps: Deps) -> Callable[..., None]:
         form = read_new_lead_form(view, deps, deps.service.clock())
         if form.errors:
             ack(response_action="errors", errors=form.errors)
-            return
-        if deps.background.saturated():
-            ack(response_action="errors", errors={"name": BUSY[:150]})
             return
         ack()
         metadata = _metadata(view)
@@ -228,6 +230,8 @@ def read_follow_up_form(view: dict[str, Any], now: datetime) -> tuple[dict[str, 
     done_at = done_at or now
     next_at, next_readable = _moment(values, "next")
     errors = {}
+    if notes and len(notes) > NOTE_MAX:
+        errors["notes"] = _field_error(too_long("notes", notes, NOTE_MAX))
     if not done_readable:
         errors["done_at"] = UNREADABLE
     elif done_at > now + SKEW:
@@ -243,8 +247,8 @@ def read_note_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, 
     text = _text(_values(view), "text")
     if not text:
         return text, {"text": "Write the note first."}
-    if len(text) > blocks.NOTE_LIMIT:
-        return text, {"text": f"Keep the note under {blocks.NOTE_LIMIT} characters (it has {len(text)})."}
+    if len(text) > NOTE_MAX:
+        return text, {"text": _field_error(too_long("text", text, NOTE_MAX))}
     return text, {}
 
 
@@ -329,7 +333,8 @@ def card_modal_submitted(
             if metadata.get("digest"):
                 digest = redraw_digest(deps, user, f"{lead.ref}: {action}")
                 return Reply(text=f"{lead.ref}: {action}", blocks=digest, replace_original=True)
-            return Reply(text=f"{lead.ref}: {action}", blocks=deps.card(lead, action), replace_original=True)
+            card = deps.channel_card(lead, action, channel=slack_id(metadata.get("channel")))
+            return Reply(text=f"{lead.ref}: {action}", blocks=card, replace_original=True)
 
         respond = HomeResponder(deps, user) if on_home else Respond(response_url=response_url)
         channel, ts = slack_id(metadata.get("channel")), slack_ts(metadata.get("ts"))

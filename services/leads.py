@@ -36,6 +36,7 @@ from services.events import (
     WriteSettled,
 )
 from services.models import (
+    DEPARTMENT_MAX,
     Activity,
     Deal,
     FollowUp,
@@ -342,8 +343,10 @@ class LeadService:
             if not backend.capabilities.departments:
                 raise Unsupported("{backend} has no departments", backend=backend.title)
             by = self.people.require_link(actor, backend)
-            if not name or len(name) > 100:
-                raise Invalid("give the department's name (up to 100 characters)", field="department")
+            if not name or len(name) > DEPARTMENT_MAX:
+                raise Invalid(
+                    "give the department's name (up to {limit} characters)", field="department", limit=DEPARTMENT_MAX
+                )
             current = str(self._current(backend, lead_id, "department") or "")
             if current.casefold() == name.casefold():
                 raise NoChange(

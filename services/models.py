@@ -55,32 +55,41 @@ class Lead(Model):
     as_recorded: bool = False
 
 
+# The one set of limits on what people type, whichever way they type it (a command, a modal, the
+# console): the modals' inputs are capped at the same lengths (handlers/blocks.py), and Slack's own
+# input holds at most 3,000 characters.
+NAME_MAX = 150
+NOTE_MAX = 3000
+FIELD_MAX = 150  # for, type, source, status, sub-status, customer id
+DEPARTMENT_MAX = 100
+
+
 class NewLead(Model):
-    name: str = Field(min_length=1, max_length=150)
+    name: str = Field(min_length=1, max_length=NAME_MAX)
     email: str | None = None
     phone: str | None = None
-    lead_for: str | None = None
-    type: str | None = None
-    source: str | None = None
-    status: str | None = None
+    lead_for: str | None = Field(None, max_length=FIELD_MAX)
+    type: str | None = Field(None, max_length=FIELD_MAX)
+    source: str | None = Field(None, max_length=FIELD_MAX)
+    status: str | None = Field(None, max_length=FIELD_MAX)
     owner: str | None = None
     next_follow_up: AwareDatetime | None = None
-    note: str | None = None
-    sub_status: str | None = None  # backends with reasons and sub-statuses (Capillary)
-    customer: str | None = None  # the backend's own customer id (Capillary userId), instead of email/phone
+    note: str | None = Field(None, max_length=NOTE_MAX)
+    sub_status: str | None = Field(None, max_length=FIELD_MAX)  # backends with reasons and sub-statuses (Capillary)
+    customer: str | None = Field(None, max_length=FIELD_MAX)  # the backend's own customer id, instead of email/phone
     receipt: str | None = None  # Leadbot's mark on this write, so a retry can tell whether it landed
 
 
 class FollowUp(Model):
     done_at: AwareDatetime
-    notes: str | None = None
+    notes: str | None = Field(None, max_length=NOTE_MAX)
     next_follow_up: AwareDatetime | None = None
     by: str
     receipt: str | None = None
 
 
 class Note(Model):
-    text: str = Field(min_length=1, max_length=3000)
+    text: str = Field(min_length=1, max_length=NOTE_MAX)
     by: str
     at: AwareDatetime
     receipt: str | None = None
@@ -90,11 +99,11 @@ class Deal(Model):
     """A deal on a lead (Getlead): what it is worth and is called, how it stands, when it starts and should close."""
 
     amount: Decimal = Field(ge=0, max_digits=15)
-    name: str | None = Field(None, max_length=150)
+    name: str | None = Field(None, max_length=NAME_MAX)
     status: str | None = Field(None, max_length=60)  # None: the backend's default deal status
     start: date | None = None
     end: date | None = None  # the expected close
-    note: str | None = Field(None, max_length=3000)
+    note: str | None = Field(None, max_length=NOTE_MAX)
     by: str
     at: AwareDatetime
     receipt: str | None = None
@@ -219,7 +228,29 @@ class OpportunityPage(Model):
 
 
 M = TypeVar("M", bound=BaseModel)
-FIELD_WORDS = {"text": "the note", "notes": "the notes", "name": "the name", "note": "the note"}
+FIELD_WORDS = {
+    "text": "the note",
+    "notes": "the notes",
+    "name": "the name",
+    "note": "the note",
+    "lead_for": "for=",
+    "type": "type=",
+    "source": "source=",
+    "status": "the status",
+    "sub_status": "sub=",
+    "customer": "customer=",
+}
+
+
+def too_long(field: str, text: str, limit: int) -> Invalid:
+    """The one way a field that is too long is said, wherever it was typed."""
+    return Invalid(
+        "{what} is {length} characters long; the limit is {limit}",
+        field=field,
+        what=FIELD_WORDS.get(field, field),
+        length=f"{len(text):,}",
+        limit=f"{limit:,}",
+    )
 
 
 def validated(model: type[M], /, **values: Any) -> M:
@@ -229,6 +260,9 @@ def validated(model: type[M], /, **values: Any) -> M:
     except ValidationError as exc:
         error = exc.errors(include_input=False)[0]
         field = str(error["loc"][0]) if error["loc"] else None
+        limit = (error.get("ctx") or {}).get("max_length")
+        if error.get("type") == "string_too_long" and field and isinstance(values.get(field), str) and limit:
+            raise too_long(field, values[field], limit) from None
         said = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
         for noun in ("String ", "Input ", "Value "):
             said = said.removeprefix(noun)

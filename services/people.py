@@ -50,6 +50,15 @@ class People:
         with self.audit.action(actor, "link", None, f"{slack_user} → {target.name}:{staff_id}"):
             self._require_may_link(actor, slack_user)
             holder = self.slack_user_for(target.name, staff_id)
+            earlier = [u for u in self.store_links.held_by(target.name, staff_id) if u != slack_user]
+            if not actor.is_admin and not holder and earlier:
+                # Whoever held it may have left and had their link taken away: their leads are not
+                # for anyone who links themselves to it.
+                raise NotAllowed(
+                    "staff ID {staff} in {backend} was linked to someone else before; ask a Leadbot admin to link you",
+                    staff=Code(staff_id),
+                    backend=target.name,
+                )
             if holder and holder != slack_user:
                 raise LeadError(
                     "staff ID {staff} in {backend} is already linked to {holder}; unlink them first",

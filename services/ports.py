@@ -28,6 +28,10 @@ class StoreUnavailable(Exception):
     """The store cannot be opened or used (missing directory, read-only, not a database, locked)."""
 
 
+class StoreBusy(StoreUnavailable):
+    """Another writer held the store past every retry: nothing was written, and it may be tried again."""
+
+
 # -- staff links --------------------------------------------------------------------------------
 
 
@@ -53,6 +57,10 @@ class StaffLinks(Protocol):
         ...
 
     def delete(self, slack_user: str, backend: str) -> bool: ...
+
+    def held_by(self, backend: str, staff_id: str) -> list[str]:
+        """Everyone ever linked to ``staff_id`` on ``backend`` (unlinked or not), sorted."""
+        ...
 
 
 # -- requests handled once ----------------------------------------------------------------------

@@ -7,6 +7,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.errors import Code, LeadError
 
+# The longest date or time anyone types ("next tuesday at 3:30pm" is 22); dateparser's work grows
+# with the text, so longer is refused before it is read.
+MAX_WHEN = 100
 WHEN_HELP = "e.g. `tomorrow 10am`, `2026-12-01 15:00`, `in 3 days`, `fri`"
 
 
@@ -23,6 +26,8 @@ def parse_when(text: str, tz_name: str | None, now: datetime | None = None) -> d
     A bare day (``fri``, ``tomorrow``) means 09:00 that day, the usual start of
     a working day, rather than dateparser's "now's clock time on that day".
     """
+    if len(text) > MAX_WHEN:
+        raise LeadError("{text} is too long to be a date or time ({help})", text=Code(text[:40] + "…"), help=WHEN_HELP)
     # Imported here: the serving process only acks and never reads a date, and dateparser's
     # memory would be spent there for nothing (bench/README.md).
     import dateparser

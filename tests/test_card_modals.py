@@ -94,7 +94,7 @@ def test_empty_or_long_notes_are_refused_on_the_field(slack, linked):
     (view,) = slack.opened_views()
     assert slack.submit(view, {"text": "   "}).json()["errors"] == {"text": "Write the note first."}
     long = slack.submit(view, {"text": "x" * 3001}).json()
-    assert long["errors"] == {"text": "Keep the note under 3000 characters (it has 3001)."}
+    assert long["errors"] == {"text": "The note is 3,001 characters long; the limit is 3,000"}
     assert activity(linked, "local:1") == []
 
 

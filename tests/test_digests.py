@@ -406,3 +406,9 @@ def test_a_failed_users_info_keeps_the_known_time_zone_and_asks_again(scheduler,
     scheduler.run_due()
     assert scheduler.reminders.settings(REP).tz == "Asia/Kolkata"  # not replaced by a guess
     assert scheduler.sender.deps.timezones.needs_check(REP)  # and asked for again next time
+
+
+def test_snooze_pressed_by_someone_else_uses_the_owners_zone_and_reminder_time(slack, reps, digest, clock):
+    slack.command("remind at 08:30", user=REP)  # ana, the owner, in Kolkata
+    slack.click(digest, "lead_digest_snooze", value="local:1", user=OTHER, channel="C0SALES")  # bob, New York
+    assert reps.get("local:1").next_follow_up == datetime(2026, 3, 9, 3, 0, tzinfo=UTC)  # 08:30 Kolkata

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot import slackrequests as sr
-from bot.server import MAX_BODY
+from bot.server import MAX_BODY, ssl_check
 from handlers import blocks
 from services.audit import Actor
 from tests.conftest import ADMIN, OTHER, REP, STRANGER, new_lead
@@ -587,7 +587,7 @@ def raw_bodies(draw) -> bytes:
 @given(body=raw_bodies(), content_type=CONTENT_TYPES, signed=st.booleans())
 def test_raw_bodies_of_any_bytes_and_content_type(hostile, body, content_type, signed):
     status = hostile.send(body, content_type, signed=signed)
-    if not signed:
+    if not signed and not ssl_check(body):  # Slack's certificate check is answered unsigned, as Bolt does
         assert status == 401
 
 

@@ -62,6 +62,8 @@ def test_the_image_is_slim_runs_as_its_own_user_and_keeps_the_database_on_a_volu
     assert one("USER") not in ("root", "0") and one("USER") == "leadbot"
     assert json.loads(one("VOLUME")) == ["/data"]
     assert image_env()["LEADBOT_DB"] == "/data/leadbot.db"
+    # Outside a container Leadbot listens on this machine only; the image must say every interface.
+    assert Settings.model_fields["leadbot_host"].default == "127.0.0.1" and image_env()["LEADBOT_HOST"] == "0.0.0.0"
     assert one("EXPOSE") == image_env()["PORT"] == str(Settings.model_fields["port"].default)
     assert json.loads(one("CMD")) == ["leadbot", "run"]
     installs = [rest for word, rest in instructions() if word == "RUN" and "pip install" in rest]

@@ -320,8 +320,9 @@ def test_a_body_at_the_limit_is_read(bot, linked):
 
     body = command(MAX_BODY - len(command(0)))
     assert len(body.encode()) == MAX_BODY
-    assert bot.slack.post(body, signed_headers(body)).status_code == 200
-    assert "the limit is 3000" in bot.slack.last_reply()["text"]  # read, parsed and answered
+    answer = bot.slack.post(body, signed_headers(body))
+    assert answer.status_code == 200
+    assert "at most 40,000" in answer.json()["text"]  # read, parsed and answered (longer than Slack's longest)
 
 
 def test_a_chunked_body_at_the_limit_is_read_and_one_byte_more_is_a_413(bot, linked):
@@ -423,3 +424,34 @@ def test_only_a_small_real_certificate_check_is_answered_unsigned(bot, linked):
     ):
         assert bot.slack.post(body, unsigned).status_code == 401, body[:40]
     assert leads(linked) == []
+
+
+def test_no_response_url_or_customer_email_is_logged_even_at_debug(slack, linked, fake_slack, caplog):
+    import logging
+
+    from tests.conftest import new_lead
+
+    ref = new_lead(linked, email="grace.hopper@navy.example")
+    with caplog.at_level(logging.DEBUG):
+        slack.command("new Ada Lovelace ada.lovelace@example.com note=mail ada.lovelace@example.com", user=ADMIN)
+        slack.command(f"show {ref}", user=ADMIN)
+        slack.command("new Ada x@", user=ADMIN)  # an error that quotes what was typed
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "Sending a request" in logged  # slack_sdk did log its posts to the response URLs, at DEBUG
+    assert fake_slack.url not in logged and "/response/" not in logged
+    assert "ada.lovelace@example.com" not in logged and "ada.lovelace%40example.com" not in logged
+    assert "grace.hopper@navy.example" not in logged and "[email]" in logged
+
+
+def test_redact_scrubs_slacks_bearer_urls_and_emails():
+    from bot.redact import redact
+
+    line = (
+        'payload {"response_url": "https://hooks.slack.com/commands/T1/2/abc", "text": "ada@example.com"}'
+        " form response_url=https%3A%2F%2Fhooks.slack.com%2Factions%2FT1%2F9%2Fx&user=U1 mail bob%40example.org"
+        " <@U123> ok@localhost"
+    )
+    clean = redact(line)
+    assert "hooks.slack.com/commands" not in clean and "abc" not in clean and "%2Factions" not in clean
+    assert "ada@example.com" not in clean and "bob%40example.org" not in clean
+    assert "<@U123>" in clean and "ok@localhost" in clean  # mentions stay; no domain, no email

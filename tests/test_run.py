@@ -42,6 +42,7 @@ def test_http_mode_serves_slack_and_healthz(tmp_path, fake_slack):
                 break
         else:
             pytest.fail(f"leadbot run exited with {process.wait()}")
+        assert f"Leadbot listening on 127.0.0.1:{port}" in line  # this machine only, unless LEADBOT_HOST says
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"ok": True, "store": "ok", "backends": {}}
         body = "command=%2Flead&text=help&user_id=U1&team_id=T0LEADBOT&trigger_id=1.2.3&channel_id=C1"
         body += "&response_url=" + quote(fake_slack.response_url("run"), safe="")
@@ -52,6 +53,26 @@ def test_http_mode_serves_slack_and_healthz(tmp_path, fake_slack):
         )
         assert bad.status_code == 401
         assert fake_slack.received("api", "auth.test")  # the token was checked at start-up
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_leadbot_host_chooses_the_address(tmp_path, fake_slack):
+    port = free_port()
+    env = {
+        **ENV,
+        "SLACK_BOT_TOKEN": "xoxb-run",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "LEADBOT_DB": str(tmp_path / "run.db"),
+        "LEADBOT_HOST": "0.0.0.0",
+        "PORT": str(port),
+    }
+    process = subprocess.Popen([LEADBOT, "run"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        said = next((line for line in process.stderr if "Leadbot listening on" in line), "")
+        assert f"Leadbot listening on 0.0.0.0:{port}" in said
     finally:
         process.terminate()
         process.wait(10)

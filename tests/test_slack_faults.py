@@ -126,3 +126,25 @@ def test_a_reply_is_sent_again_after_a_refused_connection_and_a_card_after_a_tim
     respond, sent = failing(TimeoutError(), None)
     RetriedRespond(respond, lambda seconds: None)(text="card", replace_original=True)
     assert sent == ["failed", {"text": "card", "replace_original": True}]  # a card replaced twice shows once
+
+
+@pytest.mark.parametrize("target", ["response", "chat.postMessage"])
+def test_a_connection_reset_after_slack_took_a_post_does_not_post_it_twice(slack, linked, fake_slack, quick, target):
+    linked.people.link(Actor(slack_user=ADMIN, is_admin=True), OTHER, "bob")
+    ref = new_lead(linked)
+    fake_slack.fail(target, deliver=True, drop=True)
+    slack.command(f"assign {ref} <@{OTHER}>")
+    assert len(posted(fake_slack, fake_slack.dm_channel(OTHER), "assigned you")) == 1
+    assert len([body for body in fake_slack.shown if "assigned" in str(body.get("text"))]) == 1
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_a_reply_that_is_finally_lost_is_logged_with_what_it_said_and_not_its_url(
+    slack, linked, fake_slack, quick, caplog, status
+):
+    fake_slack.fail("response", status=status, error="expired_url", times=5)
+    slack.command("whoami")
+    assert not fake_slack.shown
+    lost = [r.getMessage() for r in caplog.records if "reply not sent" in r.getMessage()]
+    assert lost and f"HTTP {status}" in lost[0] and "Linked as" in lost[0]
+    assert not [r for r in caplog.records if "/response/" in r.getMessage()]

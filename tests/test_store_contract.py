@@ -59,6 +59,10 @@ def test_links_are_per_user_and_backend_and_a_staff_id_has_one_holder(store):
     assert links.staff_id("UA", "local") == "ada2" and links.holder("local", "ada") is None
     assert links.delete("UB", "local") is True and links.delete("UB", "local") is False
     assert links.users() == ["UA"]
+    # Who ever held a staff ID outlives the link (a self-link must not take a leaver's staff ID).
+    assert links.held_by("local", "bob") == ["UB"] and links.held_by("local", "ada") == ["UA"]
+    links.put(StaffLink(slack_user="UC", backend="local", staff_id="bob"), by="UA", at=NOW)
+    assert links.held_by("local", "bob") == ["UB", "UC"] and links.held_by("local", "nobody") == []
 
 
 # -- requests handled once --------------------------------------------------------------------

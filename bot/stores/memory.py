@@ -48,6 +48,7 @@ class _LocalLead:
 @dataclass
 class _State:
     links: dict[tuple[str, str], str] = field(default_factory=dict)  # (user, backend) -> staff id
+    link_history: set[tuple[str, str, str]] = field(default_factory=set)  # (backend, staff id, user) ever linked
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     writes: dict[str, RequestWrite] = field(default_factory=dict)
     users: dict[str, UserPrefs] = field(default_factory=dict)
@@ -146,6 +147,11 @@ class _Links(_Part):
             if holder is not None and holder != link.slack_user:
                 raise Conflict(f"{link.backend}:{link.staff_id} is linked to {holder}")
             s.links[(link.slack_user, link.backend)] = link.staff_id
+            s.link_history.add((link.backend, link.staff_id, link.slack_user))
+
+    def held_by(self, backend: str, staff_id: str) -> list[str]:
+        with self.store.locked() as s:
+            return sorted(u for b, sid, u in s.link_history if b == backend and sid == staff_id)
 
     def delete(self, slack_user: str, backend: str) -> bool:
         with self.store.locked() as s:

@@ -10,8 +10,10 @@ end, never edit one that has shipped. Hot paths use plain SQL: sqlite-utils'
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -39,16 +41,21 @@ from services.ports import (
     QueuedWrite,
     RemoteLead,
     RequestWrite,
+    StoreBusy,
     StoreUnavailable,
     UserPrefs,
 )
 
+log = logging.getLogger("leadbot.store")
 migrations = Migrations("leadbot")
 
 MAX_ID = 2**63 - 1  # SQLite's integer range: a larger lead number names no lead
 BUSY_TIMEOUT = 10.0  # seconds a statement waits for another connection's write lock
 # At start-up a lock held this long is a stuck process, not a sibling's write (those take milliseconds).
 LOCK_WAIT = 2.0
+# A write that still finds the lock taken after BUSY_TIMEOUT is tried again after these pauses, then
+# refused as StoreBusy ("try again"), never shown as "database is locked" (a bounded 30 s or so).
+LOCKED_PAUSES = (0.2, 1.0)
 
 
 @migrations()
@@ -261,12 +268,30 @@ def m011_journal_and_request_writes(db: Database) -> None:
     db["request_writes"].create_index(["at"])
 
 
+@migrations()
+def m013_staff_link_history(db: Database) -> None:
+    # Everyone who ever held each staff ID: one that was someone else's is re-linked by an admin only
+    # (a self-link must not inherit a leaver's leads). Today's links are the history so far.
+    db["staff_link_history"].create(
+        {"backend": str, "staff_id": str, "slack_user": str, "first_linked_at": str},
+        pk=("backend", "staff_id", "slack_user"),
+    )
+    db.execute(
+        "insert into staff_link_history (backend, staff_id, slack_user, first_linked_at)"
+        " select backend, staff_id, slack_user, linked_at from staff_links"
+    )
+
+
 def to_db_time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def from_db_time(value: str | None) -> datetime | None:
     return None if not value else datetime.fromisoformat(value)
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _id(lead_id: int) -> int | None:
@@ -290,6 +315,7 @@ class SqliteStore:
         self, path: str | Path, *, create: bool = True, migrate: bool = True, lock_wait: float = BUSY_TIMEOUT
     ) -> None:
         self.path = str(path)
+        self.pause = time.sleep  # between tries at a write lock another writer holds
         self._local = threading.local()
         self._busy_timeout = lock_wait  # while opening: a lock held longer than this is a fault, not a wait
         if self.path != ":memory:":
@@ -353,14 +379,34 @@ class SqliteStore:
                 raise
             conn.execute("RELEASE nested")
             return
-        conn.execute("BEGIN IMMEDIATE")
+        self._begin(conn)
         try:
             yield
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _locked(exc):
+                raise StoreBusy(f"the database stayed locked by another writer: {exc}") from None
+            raise
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, waiting out another writer (``busy_timeout``), then again after each pause."""
+        for pause in (*LOCKED_PAUSES, None):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc):
+                    raise
+                if pause is None:
+                    raise StoreBusy(f"the database stayed locked by another writer: {exc}") from None
+                log.info("the database is locked by another writer; trying again in %.1f s", pause)
+                self.pause(pause)
 
     def write(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         """One statement in a write transaction (joining the caller's, if any)."""
@@ -441,6 +487,18 @@ class _Links(_Part):
             " linked_by = excluded.linked_by, linked_at = excluded.linked_at",
             [link.slack_user, link.backend, link.staff_id, by, to_db_time(at)],
         )
+        self.store.write(
+            "insert into staff_link_history (backend, staff_id, slack_user, first_linked_at) values (?, ?, ?, ?)"
+            " on conflict do nothing",
+            [link.backend, link.staff_id, link.slack_user, to_db_time(at)],
+        )
+
+    def held_by(self, backend: str, staff_id: str) -> list[str]:
+        rows = self.store.read(
+            "select slack_user from staff_link_history where backend = ? and staff_id = ? order by slack_user",
+            [backend, staff_id],
+        )
+        return [r[0] for r in rows]
 
     def delete(self, slack_user: str, backend: str) -> bool:
         cursor = self.store.write("delete from staff_links where slack_user = ? and backend = ?", [slack_user, backend])
