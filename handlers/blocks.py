@@ -281,11 +281,15 @@ def _card_fields(card: CardData) -> list[MarkdownTextObject]:
     return [MarkdownTextObject(text=f) for f in fields[:10]]
 
 
-def lead_row(lead: Lead, status: StatusOption | None, owner_user: str | None, now: datetime) -> dict[str, Any]:
-    """One lead in a list: a section with an Open button."""
+def lead_row(
+    lead: Lead, status: StatusOption | None, owner_user: str | None, now: datetime, *, contact: bool = False
+) -> dict[str, Any]:
+    """One lead in a list: a section with an Open button (``contact``: its email, phone and company too)."""
     parts = [f"*{_text(lead.name, 100)}* {_code(lead.ref)}", _status_text(status, lead.status)]
-    parts.append(f"owner {mention(owner_user, lead.owner)}")
-    if lead.next_follow_up:
+    parts.append(f"owner {mention(owner_user, lead.owner)}" if lead.owner else "_unassigned_")
+    if contact:
+        parts += [_text(c, 100) for c in (lead.email, lead.phone, lead.lead_for) if c]
+    if lead.next_follow_up and (status is None or status.open):
         flag = " :alarm_clock:" if lead.next_follow_up <= now else ""
         parts.append(f"next {slack_time(lead.next_follow_up, relative=False)}{flag}")
     return SectionBlock(
@@ -295,20 +299,35 @@ def lead_row(lead: Lead, status: StatusOption | None, owner_user: str | None, no
 
 
 def list_message(
-    rows: list[dict[str, Any]], *, title: str, total: int, offset: int, page_size: int, state: dict[str, Any]
+    rows: list[dict[str, Any]],
+    *,
+    title: str,
+    total: int,
+    offset: int,
+    page_size: int,
+    state: dict[str, Any],
+    more: bool = False,
+    notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    if total == 0:
-        return [SectionBlock(text=MarkdownTextObject(text=f"No leads match *{title}*.")).to_dict()]
+    """A page of leads under ``title``; ``more``: a backend could not count, so there may be more than ``total``.
+
+    ``notes`` (a backend that could not be read) are shown under the title, also when nothing was found.
+    """
+    said = [ContextBlock(elements=[MarkdownTextObject(text=_clip(n, 300))]).to_dict() for n in (notes or [])[:5]]
+    if not rows and offset == 0:
+        return [SectionBlock(text=MarkdownTextObject(text=f"No leads match *{title}*.")).to_dict(), *said]
     shown_to = offset + len(rows)
-    head = ContextBlock(elements=[MarkdownTextObject(text=f"*{title}* · {offset + 1}–{shown_to} of {total}")])
-    blocks = [head.to_dict(), *rows]
+    counted = f"{total}+" if more else str(total)
+    head = ContextBlock(elements=[MarkdownTextObject(text=f"*{title}* · {offset + 1}–{shown_to} of {counted}")])
+    blocks = [head.to_dict(), *said, *rows]
     buttons = []
     if offset > 0:
         value = json.dumps({**state, "offset": max(0, offset - page_size)}, separators=(",", ":"))
         buttons.append(ButtonElement(text="Previous", action_id=LIST_PAGE, value=value))
-    if shown_to < total:
+    if shown_to < total or (more and len(rows) == page_size):
         value = json.dumps({**state, "offset": shown_to}, separators=(",", ":"))
-        buttons.append(ButtonElement(text=f"More ({total - shown_to})", action_id=LIST_PAGE, value=value))
+        left = f"{total - shown_to}" if total > shown_to else "…"
+        buttons.append(ButtonElement(text=f"More ({left}{'+' if more else ''})", action_id=LIST_PAGE, value=value))
     if buttons:
         blocks.append(ActionsBlock(block_id="list_pages", elements=buttons).to_dict())
     return blocks

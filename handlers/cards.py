@@ -56,6 +56,7 @@ def card_blocks(
     return lead_card(card)
 
 
-def row_blocks(service: LeadService, people: People, lead: Lead) -> dict[str, Any]:
+def row_blocks(service: LeadService, people: People, lead: Lead, *, contact: bool = False) -> dict[str, Any]:
+    """A lead in a list; ``contact``: with its email, phone and company (what a search matched)."""
     owner = people.slack_user_for(lead.backend, lead.owner) if lead.owner else None
-    return lead_row(lead, status_option(service, lead), owner, service.clock())
+    return lead_row(lead, status_option(service, lead), owner, service.clock(), contact=contact)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,18 @@ from services.audit import Actor, Audit
 from services.backends.base import Backend
 from services.backends.common import new_receipt
 from services.clock import Clock, utcnow
-from services.errors import Code, Invalid, LeadError, MayHaveLanded, NoChange, Person, Queued, Unreachable, Unsupported
+from services.errors import (
+    Code,
+    Invalid,
+    LeadError,
+    MayHaveLanded,
+    NoChange,
+    Person,
+    Queued,
+    Rejected,
+    Unreachable,
+    Unsupported,
+)
 from services.events import (
     ORIGIN,
     DealAdded,
@@ -42,22 +53,26 @@ from services.models import (
     Lead,
     LeadPage,
     LeadQuery,
+    LeadsAcross,
     NewLead,
     Note,
     OpportunityPage,
     StatusChange,
     StatusModel,
     StatusOption,
+    Unread,
     validated,
 )
 from services.outbox import Outbox, what
 from services.people import People
 from services.ports import QueuedWrite, RequestWrite, RequestWrites
 from services.routing import Backends
+from services.search import ranked, terms
 
 __all__ = ["Actor", "LeadService"]
 
 MAX_PAGE_SIZE = 100  # opportunities per page at most
+MAX_ACROSS = 200  # leads read from each backend for one page of a list across backends
 
 
 class LeadService:
@@ -122,6 +137,92 @@ class LeadService:
             limit=limit,
         )
         return target.search(query)
+
+    def readable(self, slack_user: str, channel: str | None = None) -> list[Backend]:
+        """The backends a person's lists and searches read: every one they are linked on, and the channel's.
+
+        Someone linked nowhere reads the channel's backend (else the default one).
+        """
+        linked = {link.backend for link in self.people.links(slack_user)}
+        home = self.backends.for_channel(channel)
+        return [b for b in self.backends if b.name in linked or b is home]
+
+    def search_across(
+        self,
+        slack_user: str,
+        *,
+        channel: str | None = None,
+        backend: str | None = None,
+        owner_user: str | None = None,
+        unassigned: bool = False,
+        status: str | None = None,
+        sub_status: str | None = None,
+        due: bool = False,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> LeadsAcross:
+        """One page of leads from every backend ``slack_user`` reads (or ``backend`` alone), merged.
+
+        A status or sub-status is looked for where the backend has it; a backend that is
+        down is named in ``unread`` and the others still answer. A search by ``text``
+        (services/search.py) is ranked best match first; anything else is ordered as
+        one backend orders it: due soonest first, then undated ones.
+        """
+        targets = [self.backends.get(backend)] if backend else self.readable(slack_user, channel)
+        wanted = terms(text) if text is not None else None
+        if status:
+            having = [b for b in targets if self._has_status(b, status)]
+            if not having:
+                targets[0].status_option(status)  # says which statuses there are
+            targets = having
+        if sub_status:
+            for target in targets:
+                self._check_sub_status(target, sub_status)
+        pages: list[tuple[Backend, LeadPage]] = []
+        unread: list[Unread] = []
+        for target in targets:
+            owner = None
+            if owner_user:
+                owner = self.people.staff_id(owner_user, target.name)
+                if owner is None:
+                    continue  # they have no leads where they have no staff ID
+            query = LeadQuery(
+                owner=owner,
+                unassigned=unassigned,
+                status=target.status_option(status).value if status else None,
+                sub_status=sub_status,
+                due_before=self.clock() if due else None,
+                text=text,
+                offset=0,
+                limit=min(offset + limit, MAX_ACROSS),
+            )
+            try:
+                pages.append((target, target.search(query)))
+            except (Unreachable, Rejected, Unsupported) as exc:
+                unread.append(Unread(backend=target.title, why=exc.message))
+        leads = [lead for _, page in pages for lead in page.leads]
+        if wanted is not None:
+            leads = ranked(leads, wanted)
+        else:
+            far = datetime.max.replace(tzinfo=UTC)
+            leads.sort(key=lambda lead: (lead.next_follow_up is None, lead.next_follow_up or far))
+        return LeadsAcross(
+            leads=leads[offset : offset + limit],
+            total=sum(page.total for _, page in pages),
+            offset=offset,
+            more=any(page.more for _, page in pages),
+            backends=[b.title for b, _ in pages],
+            unread=unread,
+        )
+
+    @staticmethod
+    def _has_status(backend: Backend, status: str) -> bool:
+        try:
+            backend.status_option(status)
+        except LeadError:
+            return False
+        return True
 
     def opportunities(self, ref: str, *, page: int = 1, size: int = 5, channel: str | None = None) -> OpportunityPage:
         """One page of the lead's opportunities, newest first (``page`` from 1, ``size`` per page).

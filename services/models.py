@@ -166,6 +166,9 @@ class Capabilities(Model):
     verifiable: bool = True
     customer_ids: bool = False  # a new lead can name an existing customer by the backend's id
     limits: str = ""  # what the backend cannot do, in a sentence, for /lead backends (a write-only API)
+    # How `/lead find` searches it where the API has no search of its own ("" : an index of its own).
+    search_how: str = ""
+    editable: tuple[str, ...] = ()  # the fields Backend.edit can change (EDITABLE_FIELDS names)
 
 
 class Choice(Model):
@@ -177,6 +180,8 @@ class Choice(Model):
 
 class LeadQuery(Model):
     owner: str | None = None
+    unassigned: bool = False  # only leads with no owner
+    text: str | None = None  # words of a name, email, phone or company (services/search.py); any status
     status: str | None = None
     sub_status: str | None = None
     due_before: datetime | None = None
@@ -189,6 +194,25 @@ class LeadPage(Model):
     total: int  # at least this many; exact unless ``more`` says the backend could not count
     offset: int
     more: bool | None = None  # None: total is exact
+
+
+class Unread(Model):
+    """A backend a list or search could not read, and why."""
+
+    backend: str  # its title
+    why: str
+
+
+class LeadsAcross(Model):
+    """One page of leads gathered from several backends (``/lead list``, ``/lead find``)."""
+
+    leads: list[Lead]
+    total: int  # at least this many; exact unless ``more``
+    offset: int
+    more: bool = False  # a backend could not count: there may be more than ``total``
+    backends: list[str] = Field(default_factory=list)  # the titles of the backends read
+    unread: list[Unread] = Field(default_factory=list)
+    not_searchable: list[str] = Field(default_factory=list)  # titles that cannot answer this query at all
 
 
 class Opportunity(Model):

@@ -272,6 +272,7 @@ DESIGN_SUBCOMMANDS = (
     "new",
     "show",
     "list",
+    "find",
     "assign",
     "followup",
     "note",

@@ -169,7 +169,7 @@ def test_list_filters_and_pages(slack, linked):
     slack.command("list", user=ADMIN)
     first = slack.last_reply()
     shown = text_of(first["blocks"])
-    assert "*all open leads* · 1–10 of 14" in shown
+    assert "*Open leads on Local store* · 1–10 of 14" in shown
     assert shown.index("Rep lead") < shown.index("Rep later")  # due first
     assert first["response_type"] == "ephemeral"
     more = first["blocks"][-1]["elements"][-1]
@@ -185,7 +185,7 @@ def test_list_filters_and_pages(slack, linked):
     slack.command(f"list <@{REP}|ana>", user=ADMIN)
     assert "1–2 of 2" in reply_text(slack)
     slack.command("list won")
-    assert "No leads match *all open leads · won*" in reply_text(slack)
+    assert "No leads match *Won leads on Local store*" in reply_text(slack)
 
 
 def test_list_mistakes(slack, linked):

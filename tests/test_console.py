@@ -74,7 +74,7 @@ def test_the_readme_example_prints_both_results_and_exits_0(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Ada Lovelace" in out and "local:1 · Local store" in out and "Contact: ada@example.com" in out
-    assert "all open leads · 1–1 of 1" in out
+    assert "Open leads on Local store · 1–1 of 1" in out
     assert "Traceback" not in out + result.stderr
 
 

@@ -39,5 +39,6 @@ def test_the_schema_is_created_once_in_order_and_in_wal_mode(tmp_path: Path):
         "m009_outbox_unknown_since",
         "m010_rate_budget",
         "m011_journal_and_request_writes",
+        "m015_local_search",
     ]
     assert migrations.pending(again.db) == []

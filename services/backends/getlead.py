@@ -179,6 +179,7 @@ class GetleadBackend(Backend):
         departments=True,
         queues_writes=True,
         verifiable=False,
+        search_how="Getlead cannot be read: Leadbot looks through the leads it created there",
         notes_how="",
         snooze_how="kept by Leadbot and noted on the lead (Getlead's API cannot move a task)",
         staff_ids="the agent's name as Getlead knows it (staff_name), e.g. Ajay",

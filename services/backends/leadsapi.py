@@ -82,6 +82,7 @@ class LeadsApiBackend(Backend):
         notes_how="saved as comments; assignments and follow-ups are recorded as comments too",
         staff_ids="any name you choose: the API has no owner field, so Leadbot keeps the owner",
         queues_writes=True,
+        search_how="the API has no search: Leadbot reads the leads it lists and looks through them",
     )
 
     def __init__(self, options: LeadsApiOptions, context: BackendContext) -> None:

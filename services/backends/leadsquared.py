@@ -227,6 +227,7 @@ class LeadSquaredBackend(Backend):
         snooze_how="moves the due date of the lead's next open task (follow-ups are LeadSquared tasks)",
         staff_ids="the user's email or ID in LeadSquared, e.g. ana.silva@example.com",
         queues_writes=True,
+        search_how="Leadbot reads the 1,000 most recently changed leads (Leads.Get) and looks through them",
     )
 
     def __init__(self, options: LeadSquaredOptions, context: BackendContext) -> None:

@@ -29,6 +29,7 @@ from services.models import (
     StatusOption,
 )
 from services.ports import LocalLeads
+from services.search import terms
 
 STATUSES = (
     StatusOption(value="new", label="New", colour=Colour.BLUE),
@@ -62,9 +63,17 @@ class LocalBackend(Backend):
         return found
 
     def search(self, query: LeadQuery) -> LeadPage:
+        if query.text is not None:  # a search by text looks through every status
+            statuses = [self.status_option(query.status).value] if query.status else [s.value for s in STATUSES]
+            return self.leads.find(terms(query.text), statuses=statuses, offset=query.offset, limit=query.limit)
         statuses = [self.status_option(query.status).value] if query.status else [s.value for s in STATUSES if s.open]
         return self.leads.search(
-            statuses=statuses, owner=query.owner, due_before=query.due_before, offset=query.offset, limit=query.limit
+            statuses=statuses,
+            owner=query.owner,
+            due_before=query.due_before,
+            offset=query.offset,
+            limit=query.limit,
+            unassigned=query.unassigned,
         )
 
     def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead:
