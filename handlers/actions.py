@@ -16,8 +16,8 @@ from handlers.home import HomeResponder, from_home
 from handlers.list_commands import list_page
 from handlers.payloads import mapping_of, slack_id, text_of
 from handlers.render import escape, fact
-from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange
-from services.models import Lead, StatusModel
+from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange, Unsupported
+from services.models import EDITABLE_FIELDS, Lead, StatusModel
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +121,22 @@ def _modal_metadata(body: dict[str, Any], ref: str | None = None, **extra: Any) 
 def open_follow_up(deps: Deps, body: dict[str, Any]) -> None:
     lead = deps.service.get(_card_ref(body))
     view = blocks.follow_up_modal(lead_name=lead.name, private_metadata=_modal_metadata(body), now=deps.service.clock())
+    deps.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def open_edit(deps: Deps, body: dict[str, Any]) -> None:
+    """The Edit form with the lead's values now, for the fields its backend can change."""
+    ref = _card_ref(body)
+    backend, _ = deps.service.backends.resolve(ref)
+    editable = backend.capabilities.editable
+    if not editable:
+        raise Unsupported("{backend} cannot change a lead's details from Leadbot", backend=backend.title)
+    deps.people.require_link(deps.actor(_user(body)), backend)  # told before the form, not after
+    lead = deps.service.get(ref)
+    current = {w: getattr(lead, EDITABLE_FIELDS[w]) for w in editable}
+    view = blocks.edit_modal(
+        lead_name=lead.name, current=current, private_metadata=_modal_metadata(body, lead.ref, was=current)
+    )
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
@@ -229,6 +245,7 @@ ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProx
         blocks.ADD_DEAL: open_deal,
         blocks.SET_DEPARTMENT: open_department,
         blocks.OPPORTUNITIES_PAGE: opportunities_page,
+        blocks.EDIT: open_edit,
     }
 )
 
@@ -246,6 +263,7 @@ CARD_ACTIONS = frozenset(
         blocks.ADD_DEAL,
         blocks.SET_DEPARTMENT,
         blocks.OPPORTUNITIES_PAGE,
+        blocks.EDIT,
     }
 )
 

@@ -57,6 +57,8 @@ SET_DEPARTMENT = "lead_set_department"
 OPPORTUNITIES_PAGE = "lead_opportunities_page"
 DEAL_VIEW = "lead_deal"
 DEPARTMENT_VIEW = "lead_department"
+EDIT = "lead_edit"
+EDIT_VIEW = "lead_edit_view"
 ACTION_IDS = (
     ASSIGN_ME,
     ASSIGN_TO,
@@ -71,8 +73,9 @@ ACTION_IDS = (
     ADD_DEAL,
     SET_DEPARTMENT,
     OPPORTUNITIES_PAGE,
+    EDIT,
 )
-CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW, DEAL_VIEW, DEPARTMENT_VIEW)
+CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW, DEAL_VIEW, DEPARTMENT_VIEW, EDIT_VIEW)
 LEAD_FROM_MESSAGE = "lead_from_message"
 SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
 NOTE_LIMIT = 3000
@@ -139,6 +142,7 @@ class CardData:
     opportunities: OpportunityPage | None = None  # the page of the lead's opportunities shown (LeadSquared)
     opportunities_unread: str | None = None  # why they could not be read, when they could not
     opportunity_users: dict[str, str] = field(default_factory=dict)  # owner staff ID -> Slack user
+    editable: bool = False  # an Edit… button (the backend can change some of the lead's fields)
 
 
 def lead_card(card: CardData) -> list[dict[str, Any]]:
@@ -161,6 +165,8 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
         extra.append(ButtonElement(text="Deal…", action_id=ADD_DEAL, value=lead.ref))
     if card.departments:
         extra.append(ButtonElement(text="Department…", action_id=SET_DEPARTMENT, value=lead.ref))
+    if card.editable:
+        extra.append(ButtonElement(text="Edit…", action_id=EDIT, value=lead.ref))
     blocks.append(
         ActionsBlock(
             block_id=f"card:{lead.ref}",
@@ -475,6 +481,25 @@ def follow_up_modal(*, lead_name: str, private_metadata: str, now: datetime) -> 
             ),
         ],
     )
+
+
+EDIT_LABELS = MappingProxyType(
+    {"name": "Name", "email": "Email", "phone": "Phone", "company": "Company", "source": "Source", "type": "Type"}
+)
+
+
+def edit_modal(*, lead_name: str, current: dict[str, str | None], private_metadata: str) -> dict[str, Any]:
+    """The fields the backend can change (``current``'s keys), each holding its value now."""
+    inputs: list[Block] = [
+        InputBlock(
+            block_id=word,
+            label=EDIT_LABELS.get(word, word),
+            optional=True,
+            element=PlainTextInputElement(action_id=word, initial_value=value or None, max_length=150),
+        )
+        for word, value in current.items()
+    ]
+    return _lead_modal(EDIT_VIEW, "Edit lead", "Save", lead_name, private_metadata, inputs)
 
 
 def note_modal(*, lead_name: str, private_metadata: str) -> dict[str, Any]:

@@ -52,6 +52,7 @@ def card_blocks(
         opportunities=page,
         opportunities_unread=unread,
         opportunity_users=opportunity_users,
+        editable=bool(backend.capabilities.editable),
     )
     return lead_card(card)
 

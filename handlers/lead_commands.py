@@ -9,13 +9,14 @@ from decimal import Decimal
 
 from handlers import said
 from handlers.context import Reply
+from handlers.edits import checked_edit
 from handlers.invocation import Invocation, need_args
 from handlers.parsing import Token, split_options, user_id
 from handlers.render import escape
 from handlers.views import open_new_lead_modal
 from services.contact import looks_like_email, looks_like_phone, normalize_email, normalize_phone
 from services.errors import Code, Invalid, LeadError
-from services.models import NewLead, validated
+from services.models import EDITABLE_FIELDS, NewLead, validated
 from services.when import WHEN_HELP, parse_when
 
 NEW_USAGE = "/lead new NAME EMAIL|PHONE [for=… type=… source=… owner=@user|me next=WHEN status=… note=… backend=…]"
@@ -107,6 +108,31 @@ def _contacts(bare: list[Token], plain: Callable[[str], str]) -> list[tuple[str,
         else:
             i = max(j, i + 1)
     return found
+
+
+EDIT_USAGE = "/lead edit REF field=value …  (fields: name, email, phone, company, source, type)"
+EDIT_KEYS = ("name", "email", "phone", "company", "for", "source", "type")
+
+
+def cmd_edit(inv: Invocation) -> Reply:
+    bare, opts = split_options(inv.tokens, EDIT_KEYS, EDIT_USAGE)
+    if not bare:
+        raise Invalid("give the lead to change, then field=value", field="ref", usage=EDIT_USAGE)
+    if len(bare) > 1:
+        raise _stray(bare[1:], EDIT_USAGE)
+    if not opts:
+        raise Invalid(
+            "say what to change as field=value (e.g. {example})",
+            usage=EDIT_USAGE,
+            example=Code("email=ada@example.com"),
+        )
+    if "for" in opts and "company" in opts:
+        raise Invalid("{a} and {b} are the same field: give one", usage=EDIT_USAGE, a=Code("for="), b=Code("company="))
+    typed = {("company" if k == "for" else k): inv.plain(v).strip() for k, v in opts.items()}
+    changes = checked_edit(typed, inv.deps.phone_region)
+    lead = inv.service.edit(inv.actor, bare[0].text, changes, inv.channel)
+    action = said.edited(inv.user, [w for w in EDITABLE_FIELDS if w in changes])
+    return Reply(text=f"{lead.ref}: {', '.join(changes)} changed", blocks=inv.deps.card(lead, action))
 
 
 SHOW_USAGE = "/lead show REF"

@@ -17,13 +17,14 @@ from slack_bolt.context.respond import Respond
 from handlers import blocks, said
 from handlers.context import BUSY, Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
+from handlers.edits import checked_edit
 from handlers.home import HomeResponder
 from handlers.payloads import http_url, mapping_of, slack_id, slack_ts, text_of
 from handlers.render import escape
 from services.audit import Actor
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
-from services.models import Lead, NewLead
+from services.models import EDITABLE_FIELDS, Lead, NewLead
 
 log = logging.getLogger("leadbot")
 
@@ -284,6 +285,35 @@ def _day(value: object) -> date | None:
         return None
 
 
+def edit_form_reader(deps: Deps) -> Callable[[dict[str, Any], datetime], tuple[dict[str, str], dict[str, str]]]:
+    """Read the Edit form: the fields that differ from what it opened with, checked as for a new lead."""
+
+    def read(view: dict[str, Any], now: datetime) -> tuple[dict[str, str], dict[str, str]]:
+        values = _values(view)
+        was = mapping_of(_metadata(view).get("was"))
+        changes: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for word in EDITABLE_FIELDS:
+            if word not in was:
+                continue  # not on this form: the backend cannot change it
+            typed = _text(values, word)
+            before = text_of(was.get(word)) or ""
+            if typed == before:
+                continue
+            if not typed:
+                errors[word] = "Leadbot cannot empty a field: give the new value."
+                continue
+            try:
+                changes |= checked_edit({word: typed}, deps.phone_region)
+            except LeadError as exc:
+                errors[word] = _field_error(exc)
+        if not errors and not changes:
+            errors[next(iter(was), "name")] = "Nothing was changed: edit a field, or close the form."
+        return changes, errors
+
+    return read
+
+
 def read_department_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, str]]:
     name = _text(_values(view), "department")
     if not name:
@@ -378,6 +408,14 @@ def register(app: App, deps: Deps) -> None:
             read_department_form,
             lambda actor, ref, name: service.set_department(actor, ref, name),
             said.department_set,
+        )
+    )
+    app.view(blocks.EDIT_VIEW)(
+        card_modal_submitted(
+            deps,
+            edit_form_reader(deps),
+            lambda actor, ref, changes: service.edit(actor, ref, changes),
+            lambda user, changes: said.edited(user, [w for w in EDITABLE_FIELDS if w in changes]),
         )
     )
     app.view(blocks.NOTE_VIEW)(

@@ -41,16 +41,19 @@ from services.events import (
     FollowUpMoved,
     LeadAssigned,
     LeadCreated,
+    LeadEdited,
     LeadEvent,
     NoteAdded,
     StatusChanged,
     WriteSettled,
 )
 from services.models import (
+    EDITABLE_FIELDS,
     Activity,
     Deal,
     FollowUp,
     Lead,
+    LeadEdit,
     LeadPage,
     LeadQuery,
     LeadsAcross,
@@ -293,6 +296,48 @@ class LeadService:
                 actor, backend, "assign", args, lead_id, lambda: backend.assign(lead_id, owner, by=by, receipt=receipt)
             )
         self._publish(LeadAssigned(lead=lead, by_user=actor.slack_user, origin=_origin(), previous_owner=previous))
+        return lead
+
+    def edit(self, actor: Actor, ref: str, changes: dict[str, str], channel: str | None = None) -> Lead:
+        """Change the lead's own fields: ``changes`` maps words of ``EDITABLE_FIELDS`` to values.
+
+        Values arrive checked as for a new lead (an email normalised, a phone in E.164);
+        a field the backend cannot change (``capabilities.editable``) refuses the whole
+        edit, naming what it can change. Publishes ``LeadEdited``.
+        """
+        backend, lead_id = self.backends.resolve(ref, channel)
+        words = tuple(w for w in EDITABLE_FIELDS if w in changes)
+        with self.audit.action(actor, "edit", f"{backend.name}:{lead_id}", ", ".join(words)):
+            unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+            if unknown or not changes:
+                raise Invalid(
+                    "say what to change as field=value; the fields are {fields}",
+                    field="edit",
+                    fields=", ".join(EDITABLE_FIELDS),
+                )
+            cannot = [w for w in words if w not in backend.capabilities.editable]
+            if cannot:
+                can = backend.capabilities.editable
+                raise Unsupported(
+                    "{backend} cannot change the {fields} from Leadbot ({can})",
+                    field="edit",
+                    backend=backend.title,
+                    fields=", ".join(cannot),
+                    can=f"it can change: {', '.join(can)}" if can else "it takes no edits at all",
+                )
+            by = self.people.require_link(actor, backend)
+            edit = validated(LeadEdit, **{EDITABLE_FIELDS[w]: changes[w] for w in words}, by=by, receipt=new_receipt())
+            try:
+                before: Lead | None = backend.get(lead_id)
+            except Unreachable:
+                before = None  # the write itself then lands or is queued, as with every "nothing changed" check
+            if before is not None and all(getattr(before, f) == v for f, v in edit.changes().items()):
+                raise NoChange(
+                    "nothing changed: {ref} already has those details", ref=Code(f"{backend.name}:{lead_id}")
+                )
+            args = {"lead_id": lead_id, "edit": edit.model_dump(mode="json")}
+            lead = self._send(actor, backend, "edit", args, lead_id, lambda: backend.edit(lead_id, edit))
+        self._publish(LeadEdited(lead=lead, by_user=actor.slack_user, origin=_origin(), fields=words))
         return lead
 
     def log_follow_up(
@@ -633,6 +678,8 @@ class LeadService:
             return backend.set_department(
                 args["lead_id"], args["department"], by=args["by"], receipt=args.get("receipt")
             )
+        if op == "edit":
+            return backend.edit(args["lead_id"], LeadEdit.model_validate(args["edit"]))
         raise ValueError(f"unknown queued operation {op!r}")
 
     # -- helpers ------------------------------------------------------------------------------
@@ -675,4 +722,7 @@ def _landed_event(item: QueuedWrite, lead: Lead, backend: Backend) -> LeadEvent 
         return DealAdded(**common, deal=Deal.model_validate(args["deal"]))
     if item.op == "set_department":
         return DepartmentSet(**common, department=args["department"])
+    if item.op == "edit":
+        changed = LeadEdit.model_validate(args["edit"]).changes()
+        return LeadEdited(**common, fields=tuple(w for w, f in EDITABLE_FIELDS.items() if f in changed))
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -69,6 +70,29 @@ class NewLead(Model):
     sub_status: str | None = None  # backends with reasons and sub-statuses (Capillary)
     customer: str | None = None  # the backend's own customer id (Capillary userId), instead of email/phone
     receipt: str | None = None  # Leadbot's mark on this write, so a retry can tell whether it landed
+
+
+# The fields `/lead edit` and the Edit form change: the word typed, and the Lead field it sets.
+EDITABLE_FIELDS = MappingProxyType(
+    {"name": "name", "email": "email", "phone": "phone", "company": "lead_for", "source": "source", "type": "type"}
+)
+
+
+class LeadEdit(Model):
+    """New values for some of a lead's own fields (``EDITABLE_FIELDS``); None: left as it is."""
+
+    name: str | None = Field(None, min_length=1, max_length=150)
+    email: str | None = None
+    phone: str | None = None
+    lead_for: str | None = Field(None, max_length=150)
+    source: str | None = Field(None, max_length=150)
+    type: str | None = Field(None, max_length=150)
+    by: str
+    receipt: str | None = None
+
+    def changes(self) -> dict[str, str]:
+        """The Lead fields this edit sets, with their new values."""
+        return {f: v for f in EDITABLE_FIELDS.values() if (v := getattr(self, f)) is not None}
 
 
 class FollowUp(Model):

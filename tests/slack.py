@@ -273,6 +273,7 @@ DESIGN_SUBCOMMANDS = (
     "show",
     "list",
     "find",
+    "edit",
     "assign",
     "followup",
     "note",

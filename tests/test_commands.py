@@ -59,6 +59,7 @@ def test_quick_create_posts_a_card_in_channel_and_audits(slack, linked):
         "lead_log_follow_up",
         "lead_add_note",
         "lead_set_status",
+        "lead_edit",
         "lead_refresh",
     ]
     lead = linked.get("local:1")

@@ -102,7 +102,7 @@ def test_buttons_can_be_pressed_and_modals_filled(console, tmp_path):
                 "met at the conference",  # note
                 "grace@navy.mil",  # email, asked again with the error shown
                 "/lead show 1",
-                "press 6",  # Refresh
+                "press 7",  # Refresh
                 "press 5 qualified",  # the Status select
                 "press 3",  # Log follow-up: notes, done at (empty: now), next
                 "called back",

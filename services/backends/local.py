@@ -21,6 +21,7 @@ from services.models import (
     Colour,
     FollowUp,
     Lead,
+    LeadEdit,
     LeadPage,
     LeadQuery,
     NewLead,
@@ -43,7 +44,7 @@ STATUSES = (
 class LocalBackend(Backend):
     name = "local"
     title = "Local store"
-    capabilities = Capabilities()
+    capabilities = Capabilities(editable=("name", "email", "phone", "company", "source", "type"))
 
     def __init__(self, leads: LocalLeads, clock: Clock) -> None:
         self.leads = leads
@@ -78,6 +79,10 @@ class LocalBackend(Backend):
 
     def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead:
         self._update(lead_id, owner=owner)
+        return self.get(lead_id)
+
+    def edit(self, lead_id: str, edit: LeadEdit) -> Lead:
+        self._update(lead_id, **edit.changes())
         return self.get(lead_id)
 
     def log_follow_up(self, lead_id: str, follow_up: FollowUp) -> Lead:
