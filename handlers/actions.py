@@ -7,6 +7,7 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
+from pydantic import ValidationError
 from slack_bolt import Ack, App, Respond
 
 from handlers import blocks, said
@@ -16,8 +17,9 @@ from handlers.home import HomeResponder, from_home
 from handlers.list_commands import list_page
 from handlers.payloads import mapping_of, slack_id, text_of
 from handlers.render import escape, fact
+from services.contact import normalize_email, normalize_phone
 from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange, Unsupported
-from services.models import EDITABLE_FIELDS, Lead, StatusModel
+from services.models import EDITABLE_FIELDS, Lead, NewLead, StatusModel
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +70,38 @@ def assign_me(deps: Deps, body: dict[str, Any]) -> Reply | None:
     user = _user(body)
     lead = deps.service.assign(deps.actor(user), _card_ref(body), user)
     return _card_update(deps, body, lead, said.assigned(user, user))
+
+
+def create_anyway(deps: Deps, body: dict[str, Any]) -> Reply | None:
+    """The lead a duplicate warning held back, made as asked (its value is the create; read as untrusted)."""
+    if not _first_time(deps, body):
+        return None
+    stale = Invalid("this warning is out of date; create the lead again with {command}", command=Code("/lead new"))
+    try:
+        again = mapping_of(json.loads(text_of(_action(body).get("value")) or ""))
+        lead = NewLead.model_validate(again.get("lead"))
+    except (ValueError, RecursionError, ValidationError):
+        raise stale from None
+    owner, backend, key = slack_id(again.get("owner")), text_of(again.get("backend")), text_of(again.get("key"))
+    if not backend or not key:
+        raise stale
+    if not deps.claims.claim(f"create_anyway:{key[:40]}"):
+        raise NoChange("this lead was created already from this warning")
+    lead = lead.model_copy(
+        update={
+            "email": normalize_email(lead.email) if lead.email else None,
+            "phone": normalize_phone(lead.phone) if lead.phone else None,
+            "receipt": None,
+            "owner": None,
+        }
+    )
+    user = _user(body)
+    created = deps.service.create(deps.actor(user), lead, owner_user=owner, backend=backend, allow_duplicate=True)
+    return Reply(
+        text=f"New lead {escape(created.name)} ({created.ref})",
+        blocks=deps.card(created, said.created(user)),
+        in_channel=True,
+    )
 
 
 def assign_to(deps: Deps, body: dict[str, Any]) -> Reply | None:
@@ -246,6 +280,7 @@ ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProx
         blocks.SET_DEPARTMENT: open_department,
         blocks.OPPORTUNITIES_PAGE: opportunities_page,
         blocks.EDIT: open_edit,
+        blocks.CREATE_ANYWAY: create_anyway,
     }
 )
 

@@ -58,6 +58,7 @@ OPPORTUNITIES_PAGE = "lead_opportunities_page"
 DEAL_VIEW = "lead_deal"
 DEPARTMENT_VIEW = "lead_department"
 EDIT = "lead_edit"
+CREATE_ANYWAY = "lead_create_anyway"
 EDIT_VIEW = "lead_edit_view"
 ACTION_IDS = (
     ASSIGN_ME,
@@ -74,6 +75,7 @@ ACTION_IDS = (
     SET_DEPARTMENT,
     OPPORTUNITIES_PAGE,
     EDIT,
+    CREATE_ANYWAY,
 )
 CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW, DEAL_VIEW, DEPARTMENT_VIEW, EDIT_VIEW)
 LEAD_FROM_MESSAGE = "lead_from_message"
@@ -96,6 +98,7 @@ COLOUR_EMOJI = MappingProxyType(
 )
 
 MAX_TEXT = 2900  # section text is capped at 3000 characters
+BUTTON_VALUE_MAX = 2000  # Slack's limit on a button's value
 
 
 def slack_time(when: datetime, *, relative: bool = True) -> str:
@@ -235,9 +238,16 @@ def _opportunities(card: CardData) -> list[Block]:
     return found
 
 
-def show_button(ref: str) -> dict[str, Any]:
-    """A lone "Show" button that posts the card of ``ref`` (e.g. the lead a duplicate ran into)."""
-    return ActionsBlock(elements=[ButtonElement(text=f"Show {_clip(ref, 60)}", action_id=OPEN, value=ref)]).to_dict()
+def show_button(ref: str, again: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A "Show" button that posts the card of ``ref`` (e.g. the lead a duplicate ran into).
+
+    ``again``: the create that ran into it, behind a **Create anyway** button (left out if it does not fit).
+    """
+    buttons = [ButtonElement(text=f"Show {_clip(ref, 60)}", action_id=OPEN, value=ref)]
+    value = json.dumps(again, separators=(",", ":")) if again else ""
+    if value and len(value) <= BUTTON_VALUE_MAX:
+        buttons.append(ButtonElement(text="Create anyway", action_id=CREATE_ANYWAY, value=value))
+    return ActionsBlock(elements=buttons).to_dict()
 
 
 def stale_notice(why: str) -> dict[str, Any]:

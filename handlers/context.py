@@ -168,7 +168,7 @@ def error_reply(message: str, usage: str | None = None) -> Reply:
 def lead_error_reply(exc: LeadError) -> Reply:
     reply = Reply(text=error_mrkdwn(exc))
     if isinstance(exc, Duplicate) and exc.existing_ref:
-        reply.blocks = [*text_blocks(reply.text), show_button(exc.existing_ref)]
+        reply.blocks = [*text_blocks(reply.text), show_button(exc.existing_ref, exc.again)]
     return reply
 
 

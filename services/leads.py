@@ -22,6 +22,7 @@ from services.backends.common import new_receipt
 from services.clock import Clock, utcnow
 from services.errors import (
     Code,
+    Duplicate,
     Invalid,
     LeadError,
     MayHaveLanded,
@@ -255,7 +256,10 @@ class LeadService:
         owner_user: str | None = None,
         backend: str | None = None,
         channel: str | None = None,
+        allow_duplicate: bool = False,
     ) -> Lead:
+        """A new lead. One whose email or phone an open lead of the backend has already is ``Duplicate``
+        (naming that lead, and carrying the create to make anyway) unless ``allow_duplicate``."""
         target = self.backends.get(backend) if backend else self.backends.for_channel(channel)
         with self.audit.action(actor, "create", None) as audit:
             by = self.people.require_link(actor, target)
@@ -271,12 +275,41 @@ class LeadService:
                 )
             if not (lead.email or lead.phone or lead.customer):
                 raise Invalid("give the lead's email or phone", field="email")
+            if not allow_duplicate and not self._made_before():
+                self._refuse_duplicate(target, lead, owner_user)
             wanted = lead.model_copy(update={"owner": owner, "receipt": new_receipt()})
             args = {"lead": wanted.model_dump(mode="json"), "by": by}
             created = self._send(actor, target, "create", args, None, lambda: target.create(wanted, by=by))
             audit["ref"] = created.ref
         self._publish(LeadCreated(lead=created, by_user=actor.slack_user, origin=_origin()))
         return created
+
+    def _made_before(self) -> bool:
+        """Whether an earlier run of this request made its next write already (then it is that lead, not a twin)."""
+        scope = rerun.CURRENT.get()
+        return scope is not None and self.writes is not None and self.writes.get(scope.peek_key()) is not None
+
+    @staticmethod
+    def _refuse_duplicate(target: Backend, lead: NewLead, owner_user: str | None) -> None:
+        found = target.duplicates(lead)
+        if not found:
+            return
+        same = found[0]
+        by_email = bool(lead.email and same.email and same.email.casefold() == lead.email.casefold())
+        again = {
+            "lead": lead.model_dump(mode="json", exclude_none=True),
+            "owner": owner_user,
+            "backend": target.name,
+            "key": new_receipt(),  # one warning makes one lead, however often its button is pressed
+        }
+        raise Duplicate(
+            "{name} ({ref}) is already open with this {what}; Create anyway makes a second lead",
+            existing_ref=same.ref,
+            again=again,
+            name=same.name,
+            ref=Code(same.ref),
+            what="email" if by_email else "phone",
+        )
 
     def assign(self, actor: Actor, ref: str, assignee: str, channel: str | None = None) -> Lead:
         backend, lead_id = self.backends.resolve(ref, channel)

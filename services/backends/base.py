@@ -79,6 +79,13 @@ class Backend(ABC):
         """Change the lead's own fields (``capabilities.editable`` says which)."""
         raise Unsupported("{backend} cannot change a lead's details from Leadbot", backend=self.title)
 
+    def duplicates(self, lead: NewLead) -> list[Lead]:
+        """Open leads with this lead's email or phone, where the backend lets any number be made (local).
+
+        A backend that refuses a duplicate itself (LeadSquared, the REST leads API) says so when asked to create.
+        """
+        return []
+
     def add_deal(self, lead_id: str, deal: Deal) -> Lead:
         """Record a deal on the lead (``capabilities.deals``)."""
         raise Unsupported("{backend} has no deals", backend=self.title)

@@ -57,6 +57,11 @@ class LocalBackend(Backend):
         status = self.status_option(lead.status).value if lead.status else "new"
         return self.leads.insert(lead, status=status, owner=lead.owner or by, by=by, at=self.clock())
 
+    def duplicates(self, lead: NewLead) -> list[Lead]:
+        return self.leads.matching_contact(
+            email=lead.email, phone=lead.phone, statuses=[s.value for s in STATUSES if s.open]
+        )
+
     def get(self, lead_id: str) -> Lead:
         found = self.leads.get(self._id(lead_id))
         if found is None:
