@@ -107,7 +107,15 @@ def build_runtime(
     store = store or open_store(settings.leadbot_db)
     backends = build_backends(settings, store, clock, sleep)
     audit = Audit(store.audit, clock)
-    people = People(store.links, store.prefs, backends, audit, self_link=settings.leadbot_self_link, clock=clock)
+    people = People(
+        store.links,
+        store.prefs,
+        backends,
+        audit,
+        self_link=settings.leadbot_self_link,
+        ownership=settings.leadbot_ownership,
+        clock=clock,
+    )
     service = LeadService(
         backends, people, Outbox(store.outbox), audit, Events(), clock=clock, writes=store.writes, atomic=store.atomic
     )

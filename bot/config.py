@@ -36,6 +36,7 @@ EXPECTS = MappingProxyType(
         "LEADBOT_SELF_LINK": "true or false",
         "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
         "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+        "LEADBOT_OWNERSHIP": "owner (owners and admins reassign and close leads) or open (anyone linked)",
         "LEADBOT_WORKERS": "a number of threads from 1 to 64",
         "LEADBOT_DIGEST_RATE": "digest messages per second, above 0 and at most 1000",
     }
@@ -94,6 +95,9 @@ class Settings(BaseSettings):
     leadbot_config: Path | None = None
     leadbot_self_link: bool = False
     leadbot_phone_region: str | None = None
+    # Who may reassign or close a lead: "owner" (its owner and admins; anyone may take an unassigned one)
+    # or "open" (anyone linked, as before).
+    leadbot_ownership: Literal["owner", "open"] = "owner"
     leadbot_log_level: str = "INFO"
     leadbot_workers: int = Field(4, ge=1, le=64)
     leadbot_work_process: bool = True

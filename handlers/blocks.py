@@ -146,6 +146,7 @@ class CardData:
     opportunities_unread: str | None = None  # why they could not be read, when they could not
     opportunity_users: dict[str, str] = field(default_factory=dict)  # owner staff ID -> Slack user
     editable: bool = False  # an Edit… button (the backend can change some of the lead's fields)
+    offer_take: bool = True  # an Assign to me button
 
 
 def lead_card(card: CardData) -> list[dict[str, Any]]:
@@ -174,7 +175,11 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
         ActionsBlock(
             block_id=f"card:{lead.ref}",
             elements=[
-                ButtonElement(text="Assign to me", action_id=ASSIGN_ME, value=lead.ref, style="primary"),
+                *(
+                    [ButtonElement(text="Assign to me", action_id=ASSIGN_ME, value=lead.ref, style="primary")]
+                    if card.offer_take
+                    else []
+                ),
                 UserSelectElement(action_id=ASSIGN_TO, placeholder="Assign…"),
                 ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref),
                 ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),

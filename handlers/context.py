@@ -91,8 +91,18 @@ class Deps:
     def actor(self, user_id: str) -> Actor:
         return Actor(slack_user=user_id, is_admin=user_id in self.admins)
 
-    def card(self, lead: Lead, last_action: str | None = None, *, opportunities_page: int = 1) -> list[dict[str, Any]]:
-        return card_blocks(self.service, self.people, lead, last_action, opportunities_page=opportunities_page)
+    def card(
+        self,
+        lead: Lead,
+        last_action: str | None = None,
+        *,
+        opportunities_page: int = 1,
+        viewer: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A lead's card; ``viewer``: the one person it is shown to, when only one sees it (a DM)."""
+        return card_blocks(
+            self.service, self.people, lead, last_action, opportunities_page=opportunities_page, viewer=viewer
+        )
 
     def after_ack(
         self,

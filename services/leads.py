@@ -316,7 +316,10 @@ class LeadService:
         with self.audit.action(actor, "assign", f"{backend.name}:{lead_id}", f"to {assignee}"):
             by = self.people.require_link(actor, backend)
             owner = self.people.staff_for(assignee, backend)
-            previous = self._current(backend, lead_id, "owner")
+            now = self._read(backend, lead_id)
+            previous = now.owner if now is not None else None
+            if now is not None:  # unreadable now: the write is queued unchecked, as every check is skipped then
+                self.people.require_may_reassign(actor, backend, previous, owner)
             if previous == owner:
                 raise NoChange(
                     "nothing changed: {ref} is already assigned to {who}",
@@ -427,7 +430,10 @@ class LeadService:
         with self.audit.action(actor, "status", f"{backend.name}:{lead_id}", status):
             by = self.people.require_link(actor, backend)
             wanted = self._status(backend, status)
-            current = self._current(backend, lead_id, "status") if wanted is not None else None
+            now = self._read(backend, lead_id) if wanted is not None else None
+            if wanted is not None and not wanted.open and now is not None:
+                self.people.require_may_close(actor, backend, now.owner)
+            current = now.status if now is not None else None
             if reason is None and sub_status is None and wanted is not None and current == wanted.value:
                 raise NoChange(
                     "nothing changed: {ref} is already {status}",
@@ -549,6 +555,14 @@ class LeadService:
         """The status asked for; None when the backend cannot list its statuses now (the write checks it later)."""
         try:
             return backend.status_option(status)
+        except Unreachable:
+            return None
+
+    @staticmethod
+    def _read(backend: Backend, lead_id: str) -> Lead | None:
+        """The lead as the backend has it now; None when it cannot be read right now."""
+        try:
+            return backend.get(lead_id)
         except Unreachable:
             return None
 

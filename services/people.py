@@ -20,6 +20,7 @@ class People:
         audit: Audit,
         *,
         self_link: bool = False,
+        ownership: str = "owner",
         clock: Clock = utcnow,
     ) -> None:
         self.store_links = links
@@ -27,6 +28,7 @@ class People:
         self.backends = backends
         self.audit = audit
         self.self_link = self_link
+        self.ownership = ownership  # "owner": owners and admins reassign and close; "open": anyone linked
         self.clock = clock
 
     # -- reading ------------------------------------------------------------------------------
@@ -86,6 +88,41 @@ class People:
         if staff_id is None:
             raise NotLinked(actor.slack_user, backend.name, acting=True)
         return staff_id
+
+    def require_may_reassign(self, actor: Actor, backend: Backend, owner: str | None, assignee_staff: str) -> None:
+        """The ownership rule for giving a lead to someone (``owner``: its staff ID now, None: unassigned).
+
+        Its owner and admins may give it to anyone; anyone linked may take an unassigned lead
+        for themselves. With ``LEADBOT_OWNERSHIP=open`` anyone linked may do either.
+        """
+        if self.ownership == "open" or actor.is_admin or owner is None and self._is(actor, backend, assignee_staff):
+            return
+        if owner is not None and self._is(actor, backend, owner):
+            return
+        if owner is None:
+            raise NotAllowed(
+                "only admins can give an unassigned lead to someone else; take it yourself ({how})",
+                how=Code("/lead assign REF me"),
+            )
+        raise NotAllowed(
+            "this is {who}'s lead: only they or a Leadbot admin can reassign it; ask them",
+            who=self._owner_shown(backend, owner),
+        )
+
+    def require_may_close(self, actor: Actor, backend: Backend, owner: str | None) -> None:
+        """Closing (won, lost) is for the lead's owner and admins; an unassigned lead anyone linked may close."""
+        if self.ownership == "open" or actor.is_admin or owner is None or self._is(actor, backend, owner):
+            return
+        raise NotAllowed(
+            "this is {who}'s lead: only they or a Leadbot admin can close it", who=self._owner_shown(backend, owner)
+        )
+
+    def _is(self, actor: Actor, backend: Backend, staff: str) -> bool:
+        return self.staff_id(actor.slack_user, backend.name) == staff
+
+    def _owner_shown(self, backend: Backend, owner: str) -> Person | Code:
+        holder = self.slack_user_for(backend.name, owner)
+        return Person(holder) if holder else Code(owner)
 
     def staff_for(self, slack_user: str, backend: Backend) -> str:
         """The staff ID of someone a lead is being given to."""

@@ -53,6 +53,9 @@ def bot_settings(
     for name in list(os.environ):
         if name.startswith(("SLACK_", "LEADBOT_")):
             monkeypatch.delenv(name)
+    # Most tests have reps act on each other's leads freely, as Leadbot did before ownership rules;
+    # tests/test_ownership.py runs the default rule ("owner").
+    extra.setdefault("leadbot_ownership", "open")
     if config is not None:
         path = tmp_path / "leadbot.toml"
         path.write_text(config)

@@ -102,15 +102,15 @@ def test_buttons_can_be_pressed_and_modals_filled(console, tmp_path):
                 "met at the conference",  # note
                 "grace@navy.mil",  # email, asked again with the error shown
                 "/lead show 1",
-                "press 7",  # Refresh
-                "press 5 qualified",  # the Status select
-                "press 3",  # Log follow-up: notes, done at (empty: now), next
+                "press 6",  # Refresh (no Assign to me: the lead is the console user's own)
+                "press 4 qualified",  # the Status select
+                "press 2",  # Log follow-up: notes, done at (empty: now), next
                 "called back",
                 "",
                 "fri 3pm",
                 "/lead list",
                 "press 1",  # Open
-                "press 2 @ada",  # Assign… on the opened card: already hers
+                "press 1 @ada",  # Assign… on the opened card: already hers
             ]
         )
         + "\n"
@@ -145,15 +145,15 @@ def test_console_mistakes(console, tmp_path, line):
 
 
 def test_a_select_needs_a_choice(console, tmp_path):
-    result = console("/lead new Ada ada@example.com\npress 5\n", tmp_path)
+    result = console("/lead new Ada ada@example.com\npress 4\n", tmp_path)
     assert result.returncode == 1
-    assert "choose one of: New, Contacted, Qualified, Won, Lost (e.g. press 5 New)" in result.stdout
+    assert "choose one of: New, Contacted, Qualified, Won, Lost (e.g. press 4 New)" in result.stdout
 
 
 def test_the_assign_picker_needs_a_person(console, tmp_path):
-    result = console("/lead new Ada ada@example.com\npress 2\n", tmp_path)
+    result = console("/lead new Ada ada@example.com\npress 1\n", tmp_path)
     assert result.returncode == 1
-    assert "say whom to pick, e.g. press 2 @you" in result.stdout
+    assert "say whom to pick, e.g. press 1 @you" in result.stdout
 
 
 def test_the_app_home_can_be_opened_and_worked_from(console, tmp_path):
@@ -209,7 +209,7 @@ def test_the_console_works_against_the_fake_capillary(console, tmp_path):
         [
             "/lead link ana.s/28812689 backend=capillary",
             "/lead new Tom Sawyer tom@example.com for=item001 backend=capillary",
-            "press 5 on_hold",
+            "press 4 on_hold",
             "2",
             "YetToDecide",
             "",

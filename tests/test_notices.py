@@ -35,7 +35,8 @@ def test_the_new_owner_gets_a_dm_with_the_card(slack, linked, fake_slack):
     assert dm["text"] == f"<@{ADMIN}> assigned you Ada Lovelace ({ref})"
     shown = text_of(dm["blocks"])
     assert "`/lead notify off` stops these messages" in shown
-    assert f"*Owner*\n<@{REP}>" in shown and "Assign to me" in shown  # the card, with its buttons
+    assert f"*Owner*\n<@{REP}>" in shown and "Log follow-up" in shown  # the card, with its buttons
+    assert "Assign to me" not in shown  # but none to take what is theirs already
 
 
 def test_no_dm_for_assigning_yourself(slack, linked, fake_slack):
