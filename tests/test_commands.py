@@ -327,7 +327,7 @@ def test_link_unlink_whoami(slack, linked):
         (f"link <@{OTHER}|bob> bob", REP, "only Leadbot admins can link or unlink other people"),
         ("link bob", OTHER, "only Leadbot admins can link staff IDs here"),
         (f"link <@{OTHER}|bob> ana", ADMIN, "staff ID `ana` in local is already linked to <@UREP1>"),
-        ("link", ADMIN, "give a person and their staff ID"),
+        ("link", ADMIN, "give a person (mention them with @) and their staff ID"),
         (f"link <@{OTHER}|bob> bob backend=capillary", ADMIN, "the `capillary` backend is not configured"),
         (f"unlink <@{OTHER}|bob>", ADMIN, "<@UREP2> is not linked in local"),
         (f"unlink <@{REP}|ana>", OTHER, "only Leadbot admins can link or unlink other people"),
