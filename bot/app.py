@@ -134,6 +134,7 @@ def build_runtime(
         names=Names(client),
         admins=settings.leadbot_admins,
         phone_region=settings.leadbot_phone_region,
+        date_order=settings.leadbot_date_order,
         feeds=settings.file.feeds,
     )
     service.events.subscribe(SlackNotifier(deps))

@@ -35,6 +35,7 @@ EXPECTS = MappingProxyType(
         "LEADBOT_CONFIG": "the path of a readable TOML file",
         "LEADBOT_SELF_LINK": "true or false",
         "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
+        "LEADBOT_DATE_ORDER": "DMY (03/04 is 3 April), MDY (March 4) or YMD",
         "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
         "LEADBOT_OWNERSHIP": "owner (owners and admins reassign and close leads) or open (anyone linked)",
         "LEADBOT_WORKERS": "a number of threads from 1 to 64",
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     leadbot_config: Path | None = None
     leadbot_self_link: bool = False
     leadbot_phone_region: str | None = None
+    leadbot_date_order: Literal["DMY", "MDY", "YMD"] | None = None  # 03/04: day first or month first
     # Who may reassign or close a lead: "owner" (its owner and admins; anyone may take an unassigned one)
     # or "open" (anyone linked, as before).
     leadbot_ownership: Literal["owner", "open"] = "owner"
@@ -150,6 +152,11 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("not an http(s) URL")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("leadbot_date_order", mode="before")
+    @classmethod
+    def _order(cls, value: Any) -> Any:
+        return value.strip().upper() or None if isinstance(value, str) else value
 
     @field_validator("leadbot_phone_region")
     @classmethod

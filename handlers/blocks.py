@@ -286,7 +286,7 @@ def _card_fields(card: CardData) -> list[MarkdownTextObject]:
     contact = " · ".join(c for c in (lead.email, lead.phone) if c)
     if contact:
         fields.append(f"*Contact*\n{_text(contact, 300)}")
-    if lead.next_follow_up:
+    if lead.next_follow_up and (card.status is None or card.status.open):
         overdue = " :alarm_clock: *overdue*" if lead.next_follow_up <= card.now else ""
         fields.append(f"*Next follow-up*\n{slack_time(lead.next_follow_up)}{overdue}")
     if lead.last_activity:

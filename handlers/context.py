@@ -86,6 +86,7 @@ class Deps:
     pause: Callable[[float], None] = time.sleep  # before a reply that failed is sent again
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
+    date_order: str | None = None  # LEADBOT_DATE_ORDER; None: by each person's time zone
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
 
     def actor(self, user_id: str) -> Actor:

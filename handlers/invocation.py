@@ -39,9 +39,10 @@ class Invocation:
         """What the person typed, without Slack's markup: how it is stored and sent to the CRM."""
         return plain(slack_text, self.deps.names.of)
 
-    def when(self, text: str, usage: str) -> datetime:
+    def when(self, text: str, usage: str, *, future: bool = True) -> datetime:
+        """``text`` read as services/when.py reads dates; ``future``: a time that has passed is refused."""
         try:
-            return parse_when(text, self.tz(), self.service.clock())
+            return parse_when(text, self.tz(), self.service.clock(), order=self.deps.date_order, future=future)
         except LeadError as exc:
             raise exc.with_usage(usage) from None
 

@@ -180,9 +180,10 @@ def _greedy_when(inv: Invocation, rest: list[Token]) -> tuple[datetime, int]:
     for count in range(min(len(rest), 5), 0, -1):
         words = " ".join([first, *(t.text for t in rest[1:count])]).strip()
         try:
-            return parse_when(words, inv.tz(), inv.service.clock()), count
+            parse_when(words, inv.tz(), inv.service.clock(), order=inv.deps.date_order)
         except LeadError:
             continue
+        return inv.when(words, FOLLOWUP_USAGE), count  # the longest reading, refused if it has passed
     raise Invalid(
         "I can't read {value} as a date or time ({help})",
         field="next",
@@ -254,8 +255,8 @@ def cmd_deal(inv: Invocation) -> Reply:
             "I don't know what to do with {extra} (a deal's name is name=…)", usage=DEAL_USAGE, extra=Code(bare[2].text)
         )
     amount = _amount(bare[1].text)
-    start = inv.when(opts["start"], DEAL_USAGE).date() if opts.get("start") else None
-    close = inv.when(opts["close"], DEAL_USAGE).date() if opts.get("close") else None
+    start = inv.when(opts["start"], DEAL_USAGE, future=False).date() if opts.get("start") else None
+    close = inv.when(opts["close"], DEAL_USAGE, future=False).date() if opts.get("close") else None
     lead = inv.service.add_deal(
         inv.actor,
         bare[0].text,

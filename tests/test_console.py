@@ -157,9 +157,19 @@ def test_the_assign_picker_needs_a_person(console, tmp_path):
 
 
 def test_the_app_home_can_be_opened_and_worked_from(console, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from bot.stores.sqlite import SqliteStore
+    from services.models import NewLead
+
+    # An overdue lead, as yesterday left it (a next follow-up typed now must lie ahead).
+    store = SqliteStore(tmp_path / "console.db")
+    now = datetime.now(UTC)
+    lead = NewLead(name="Ada Lovelace", email="ada@example.com", next_follow_up=now - timedelta(days=1))
+    store.local.insert(lead, status="new", owner="you", by="you", at=now - timedelta(days=2))
+    store.close()
     script = "\n".join(
         [
-            '/lead new Ada Lovelace ada@example.com next="yesterday 10am"',
             "/lead new Bob Smith bob@example.com",
             "home",
             "press 2",  # Log follow-up on Ada, the overdue one, listed first

@@ -102,7 +102,10 @@ class LocalBackend(Backend):
 
     def change_status(self, lead_id: str, change: StatusChange) -> Lead:
         self.get(lead_id)
-        self.leads.add_status(self._id(lead_id), change, status=self.status_option(change.status).value)
+        status = self.status_option(change.status)
+        self.leads.add_status(self._id(lead_id), change, status=status.value)
+        if not status.open:  # a closed lead is followed up no more (nor shown as overdue)
+            self.leads.update(self._id(lead_id), at=change.at, next_follow_up=None)
         return self.get(lead_id)
 
     def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
