@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.backends import REGISTRY
 from services.backends.base import BackendSpec
+from services.contact import phone_region_problem
 
 EXPECTS = MappingProxyType(
     {
@@ -161,9 +162,12 @@ class Settings(BaseSettings):
     @field_validator("leadbot_phone_region")
     @classmethod
     def _region(cls, value: str | None) -> str | None:
-        if value and (len(value) != 2 or not value.isalpha()):
-            raise ValueError("not a country code")
-        return value.upper() if value else None
+        if not value or not value.strip():
+            return None
+        problem = phone_region_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip().upper()
 
     @field_validator("leadbot_log_level")
     @classmethod

@@ -20,6 +20,7 @@ from services.models import EDITABLE_FIELDS, NewLead, validated
 from services.when import WHEN_HELP, parse_when
 
 NEW_USAGE = "/lead new NAME EMAIL|PHONE [for=… type=… source=… owner=@user|me next=WHEN status=… note=… backend=…]"
+EXTENSION_WORDS = ("ext", "ext.", "x", "extension")
 NEW_KEYS = ("for", "type", "source", "owner", "next", "status", "note", "backend", "sub", "customer")
 
 
@@ -101,6 +102,8 @@ def _contacts(bare: list[Token], plain: Callable[[str], str]) -> list[tuple[str,
         j = i
         while j < len(words) and words[j] and all(ch.isdigit() or ch in "+-()." for ch in words[j]):
             j += 1
+        if j > i and j + 1 < len(words) and words[j].lower() in EXTENSION_WORDS and words[j + 1].isdigit():
+            j += 2  # `+1 415 555 0132 ext. 22`: the extension is part of the number
         joined = " ".join(words[i:j])
         if j > i and looks_like_phone(joined):
             found.append((joined, i, j))

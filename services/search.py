@@ -56,7 +56,8 @@ def terms(text: str) -> Terms:
 
 def phone_suffixes(phone: str | None) -> list[str]:
     """The number's digits and every ending of them from ``SUFFIX_FROM`` digits: what a phone search matches."""
-    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    number = (phone or "").split(" ext. ", 1)[0]  # services.contact.EXTENSION_MARK: the extension is not the number
+    digits = "".join(ch for ch in number if ch.isdigit())
     return [digits[i:] for i in range(0, max(0, len(digits) - SUFFIX_FROM + 1))]
 
 

@@ -82,7 +82,7 @@ def test_quick_create_with_owner_and_status(slack, linked):
         ("new Ada", "give the lead's email or phone after the name"),
         ("new ada@example.com", "give the lead's name before the email or phone"),
         ("new Ada ada@", "`ada@` is not a valid email address"),
-        ("new Ada 12345678", "`12345678` needs a country code"),
+        ("new Ada 12345678", "`12345678` has no country code: type it as `+44 20 7946 0958`, or an admin can set"),
         ("new Ada +1 555", "Give the lead's email or phone"),
         ("new Ada +99 1234567", "is not a phone number"),
         ("new Ada ada@example.com colour=blue", "`colour=` is not an option here"),

@@ -58,6 +58,7 @@ from services.backends.base import Backend, BackendContext, BackendSpec, EnvVar
 from services.backends.common import marked, numeric_id, parse_api_time, receipt_of, to_api_time, unmarked
 from services.backends.http import ApiClient, HttpSettings, TtlCache, json_body
 from services.clock import Clock
+from services.contact import without_extension
 from services.errors import Code, Invalid, LeadError, LeadGone, Rejected, Unreachable
 from services.models import (
     Activity,
@@ -328,7 +329,7 @@ class CapillaryBackend(Backend):
         elif lead.email:
             customer = {"idType": "EMAIL", "identifier": lead.email}
         elif lead.phone:
-            customer = {"idType": "MOBILE", "identifier": lead.phone.lstrip("+")}
+            customer = {"idType": "MOBILE", "identifier": (without_extension(lead.phone) or "").lstrip("+")}
         else:
             raise Invalid("Capillary needs the customer's email or mobile number", field="email")
         status = self.status_option(lead.status).value if lead.status else "OPEN"
