@@ -152,8 +152,14 @@ def _modal_metadata(body: dict[str, Any], ref: str | None = None, **extra: Any) 
     )
 
 
+def _may_write(deps: Deps, body: dict[str, Any], lead: Lead) -> None:
+    """Refuse before a form opens, not after it is filled in: only people linked on its backend write to a lead."""
+    deps.people.require_link(deps.actor(_user(body)), deps.service.backends.get(lead.backend))
+
+
 def open_follow_up(deps: Deps, body: dict[str, Any]) -> None:
     lead = deps.service.get(_card_ref(body))
+    _may_write(deps, body, lead)
     view = blocks.follow_up_modal(lead_name=lead.name, private_metadata=_modal_metadata(body), now=deps.service.clock())
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
@@ -176,6 +182,7 @@ def open_edit(deps: Deps, body: dict[str, Any]) -> None:
 
 def open_note(deps: Deps, body: dict[str, Any]) -> None:
     lead = deps.service.get(_card_ref(body))
+    _may_write(deps, body, lead)
     deps.client.views_open(
         trigger_id=body["trigger_id"],
         view=blocks.note_modal(lead_name=lead.name, private_metadata=_modal_metadata(body)),
@@ -203,6 +210,9 @@ def open_status_modal(deps: Deps, body: dict[str, Any], ref: str, status: str) -
     lead = deps.service.get(ref)
     backend = deps.service.backends.get(lead.backend)
     option = backend.status_option(status)
+    _may_write(deps, body, lead)
+    if not option.open:
+        deps.people.require_may_close(deps.actor(_user(body)), backend, lead.owner)
     if lead.status == option.value:
         raise NoChange("nothing changed: {ref} is already {status}", ref=Code(lead.ref), status=option.label)
     reasons = backend.reasons()
@@ -225,6 +235,7 @@ def open_deal(deps: Deps, body: dict[str, Any]) -> None:
     lead = deps.service.get(_card_ref(body))
     if not deps.service.backends.get(lead.backend).capabilities.deals:
         raise Invalid("{backend} has no deals", backend=deps.service.backends.get(lead.backend).title)
+    _may_write(deps, body, lead)
     view = blocks.deal_modal(lead_name=lead.name, private_metadata=_modal_metadata(body))
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
@@ -234,6 +245,7 @@ def open_department(deps: Deps, body: dict[str, Any]) -> None:
     backend = deps.service.backends.get(lead.backend)
     if not backend.capabilities.departments:
         raise Invalid("{backend} has no departments", backend=backend.title)
+    _may_write(deps, body, lead)
     view = blocks.department_modal(
         lead_name=lead.name, private_metadata=_modal_metadata(body), departments=backend.departments()
     )
