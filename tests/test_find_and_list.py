@@ -185,3 +185,15 @@ def test_list_mistakes_still_say_the_usage(slack, linked):
     slack.command("list mine unassigned", user=REP)
     assert "I don't know what to do with `unassigned`" in shown(slack)
     assert "/lead list [mine|@user|unassigned]" in shown(slack)
+
+
+def test_backends_answers_with_a_backend_down(slack, linked, api_fake):
+    api_fake.stop_listening()
+    try:
+        slack.command("backends", user=REP)
+    finally:
+        api_fake.start_listening()
+    text = shown(slack)
+    assert "*local* (default)" in text and "*leadsapi*" in text
+    assert ":red_circle: unreachable:" in text and "statuses (configurable): _not read just now:" in text
+    assert "find: the API has no search" in text and "edit: name, email, phone, company, source" in text
