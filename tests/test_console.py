@@ -234,3 +234,48 @@ def test_the_console_works_against_the_fake_capillary(console, tmp_path):
     assert "capillary:1 · Capillary" in out and "2 = Best price availabe at another store" in out
     assert "Status: ● On hold · YetToDecide" in out
     assert fake.leads[1]["status"] == "ON_HOLD"
+
+
+def test_the_owner_field_takes_me_a_select_asks_again_and_a_form_can_be_cancelled(console, tmp_path):
+    script = "\n".join(
+        [
+            "/lead new",
+            "Grace Hopper",
+            "grace@navy.mil",
+            "",
+            "",
+            "",
+            "",
+            "me",  # owner: the console user (was a crash)
+            "",
+            "sleeping",  # not a status: asked again, the form kept
+            "Contacted",  # a label does as well as a value
+            "",
+            "/lead new",
+            "Nobody",
+            "/cancel",
+            "/lead list",
+        ]
+    )
+    result = console(script + "\n", tmp_path, user_name="ada")
+    out = result.stdout
+    assert "Traceback" not in out + result.stderr
+    assert "choose one of: new, contacted, qualified, won, lost" in out
+    assert "Status: ● Contacted" in out and "Owner: @ada" in out
+    assert "└ cancelled (nothing was sent)" in out
+    assert "Nobody" not in out.split("/lead list", 1)[1]
+    assert "Open leads on Local store · 1–1 of 1" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--tz", "Asia/Kolkatta"), "leadbot: --tz 'Asia/Kolkatta' is not a time zone: expected a name such as"),
+        (("--user", "two words"), "leadbot: --user 'two words' is not a user name"),
+        (("--user", ""), "leadbot: --user '' is not a user name"),
+    ],
+)
+def test_bad_console_options_are_one_line_and_exit_2(tmp_path, args, expected):
+    result = console_process("", tmp_path, *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(expected) and len(result.stderr.strip().splitlines()) == 1
