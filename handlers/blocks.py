@@ -60,6 +60,7 @@ DEPARTMENT_VIEW = "lead_department"
 EDIT = "lead_edit"
 CREATE_ANYWAY = "lead_create_anyway"
 EDIT_VIEW = "lead_edit_view"
+ADD_TO_LEAD_VIEW = "lead_add_to_view"
 ACTION_IDS = (
     ASSIGN_ME,
     ASSIGN_TO,
@@ -77,9 +78,19 @@ ACTION_IDS = (
     EDIT,
     CREATE_ANYWAY,
 )
-CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW, DEAL_VIEW, DEPARTMENT_VIEW, EDIT_VIEW)
+CALLBACK_IDS = (
+    NEW_LEAD_VIEW,
+    FOLLOW_UP_VIEW,
+    NOTE_VIEW,
+    STATUS_VIEW,
+    DEAL_VIEW,
+    DEPARTMENT_VIEW,
+    EDIT_VIEW,
+    ADD_TO_LEAD_VIEW,
+)
 LEAD_FROM_MESSAGE = "lead_from_message"
-SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
+ADD_TO_LEAD = "lead_add_to"
+SHORTCUT_IDS = (LEAD_FROM_MESSAGE, ADD_TO_LEAD)
 NOTE_LIMIT = 3000
 
 COLOUR_EMOJI = MappingProxyType(
@@ -515,6 +526,27 @@ def edit_modal(*, lead_name: str, current: dict[str, str | None], private_metada
         for word, value in current.items()
     ]
     return _lead_modal(EDIT_VIEW, "Edit lead", "Save", lead_name, private_metadata, inputs)
+
+
+def add_to_lead_modal(*, text: str, private_metadata: str) -> dict[str, Any]:
+    """Pick the lead a message becomes a note on: its reference, or words of its name, email, phone or company."""
+    return View(
+        type="modal",
+        callback_id=ADD_TO_LEAD_VIEW,
+        title="Add to lead",
+        submit="Add note",
+        close="Cancel",
+        private_metadata=private_metadata,
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=f"*The message*\n>{_text(text, 500)}")),
+            InputBlock(
+                block_id="lead",
+                label="Lead",
+                hint="Its reference (local:7), or part of its name, email, phone or company",
+                element=PlainTextInputElement(action_id="lead", max_length=200),
+            ),
+        ],
+    ).to_dict()
 
 
 def note_modal(*, lead_name: str, private_metadata: str) -> dict[str, Any]:

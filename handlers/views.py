@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -314,6 +315,60 @@ def edit_form_reader(deps: Deps) -> Callable[[dict[str, Any], datetime], tuple[d
     return read
 
 
+def add_to_lead_submitted(deps: Deps) -> Callable[..., None]:
+    """The lead picked for a message: a reference, or words that find exactly one lead; else said in the ack."""
+
+    def pick(view: dict[str, Any], user: str) -> tuple[str | None, str | None]:
+        typed = _text(_values(view), "lead")
+        if not typed:
+            return None, "Give the lead's reference or some words of it."
+        service = deps.service
+        if REF_LIKE.match(typed):
+            try:
+                return service.get(typed).ref, None
+            except LeadError as exc:
+                if ":" in typed:
+                    return None, _field_error(exc)
+        try:
+            found = service.search_across(user, text=typed, limit=5)
+        except LeadError as exc:
+            return None, _field_error(exc)
+        if not found.leads:
+            return None, f"No lead matches “{typed[:60]}”; try its reference."
+        if len(found.leads) > 1 and found.total > 1:
+            some = ", ".join(f"{lead.ref} {lead.name[:20]}" for lead in found.leads[:3])
+            return None, f"{found.total} leads match: {some}… give the reference."[:150]
+        return found.leads[0].ref, None
+
+    def submitted(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        ref, error = pick(view, user)
+        if error:
+            ack(response_action="errors", errors={"lead": error})
+            return
+        ack()
+        metadata = _metadata(view)
+        response_url = http_url(metadata.get("response_url"))
+        if not response_url or ref is None:
+            return
+        text = text_of(metadata.get("text")) or ""
+        link = http_url(metadata.get("permalink"))
+        note = (f"{text}\n\nFrom Slack: {link}" if link else text).strip() or "(a Slack message)"
+
+        def work() -> Reply | None:
+            if not deps.claims.claim(f"view:{view['id']}"):
+                return None
+            lead = deps.service.add_note(deps.actor(user), ref, note[: blocks.NOTE_LIMIT])
+            return Reply(text=f"{lead.ref}: note added", blocks=deps.card(lead, said.noted(user)))
+
+        deps.after_ack(Respond(response_url=response_url), work)
+
+    return submitted
+
+
+REF_LIKE = re.compile(r"^(?:[A-Za-z]+:)?[A-Za-z0-9+_.\-]{1,64}$")
+
+
 def read_department_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, str]]:
     name = _text(_values(view), "department")
     if not name:
@@ -410,6 +465,7 @@ def register(app: App, deps: Deps) -> None:
             said.department_set,
         )
     )
+    app.view(blocks.ADD_TO_LEAD_VIEW)(add_to_lead_submitted(deps))
     app.view(blocks.EDIT_VIEW)(
         card_modal_submitted(
             deps,

@@ -152,6 +152,7 @@ def test_every_button_the_app_renders_is_handled_and_every_handler_is_rendered(s
     slack.click(card, "lead_log_follow_up")
     slack.click(card, "lead_add_note")
     slack.click(card, "lead_edit")
+    slack.message_shortcut("lead_add_to", "a message")
     slack.command("new")
     # The status modal opens only for backends that need a reason (tests/test_capillary_slack.py opens it),
     # the deal and department forms only for Getlead's leads (tests/test_getlead_slack.py opens them).
