@@ -99,8 +99,13 @@ def cmd_whoami(inv: Invocation) -> Reply:
     lines.append(f"Time zone: {escape(inv.tz() or 'UTC')}")
     if links:
         lines.append("Linked as: " + ", ".join(f"`{escape(link.staff_id)}` in {link.backend}" for link in links))
+    elif inv.actor.is_admin:
+        lines.append("You are not linked to any backend yet; link yourself with `/lead link @you STAFF_ID`.")
     else:
         lines.append("You are not linked to any backend yet; an admin can run `/lead link @you STAFF_ID`.")
+    dms = "on" if inv.deps.people.assignment_dms(inv.user) else "off"
+    lines.append(f"Assignment DMs: {dms} (`/lead notify on|off`)")
+    lines.append(f"Daily digest: {inv.deps.reminders.settings(inv.user).describe()} (`/lead remind …`)")
     return Reply(text="\n".join(lines))
 
 

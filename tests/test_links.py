@@ -77,3 +77,10 @@ def test_staff_ids_are_checked(slack, linked, staff, expected):
     slack.command(f"link <@{OTHER}|bob> {staff}", user=ADMIN)
     assert expected in shown(slack) or expected[:1].upper() + expected[1:] in shown(slack)
     assert linked.people.staff_id(OTHER, "local") is None
+
+
+def test_whoami_shows_the_settings(slack, linked):
+    slack.command("notify off", user=REP)
+    slack.command("whoami", user=REP)
+    text = shown(slack)
+    assert "Linked as: `ana` in local" in text and "Assignment DMs: off" in text and "Daily digest:" in text
