@@ -125,9 +125,9 @@ REMIND_USAGE = "/lead remind on|off|at HH:MM|now"
 
 
 def cmd_remind(inv: Invocation) -> Reply:
-    need_args(inv, REMIND_USAGE, 0, 2)
-    reminders = inv.deps.reminders
     words = [t.text.lower() for t in inv.tokens]
+    need_args(inv, REMIND_USAGE, 0, 3 if words[:1] == ["at"] else 2)  # at 7:30 am
+    reminders = inv.deps.reminders
     if not words:
         setting = reminders.settings(inv.user)
         return Reply(text=f"Your daily follow-up digest is {setting.describe()}.\n{REMIND_USAGE}")
@@ -141,9 +141,9 @@ def cmd_remind(inv: Invocation) -> Reply:
             )
         return Reply(text="No more daily digests. `/lead remind on` brings them back.")
     if words[0] == "at":
-        if len(words) != 2:
+        if len(words) < 2:
             raise Invalid("say when, e.g. {example}", usage=REMIND_USAGE, example=Code("/lead remind at 08:30"))
-        at = reminders.set_at(inv.actor, words[1])
+        at = reminders.set_at(inv.actor, " ".join(words[1:]))
         return Reply(
             text=f"Your daily follow-up digest will come at {at:%H:%M}, your time (Slack's time zone for you)."
         )

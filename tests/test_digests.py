@@ -302,7 +302,7 @@ def test_remind_at_moves_the_digest(scheduler, reps, clock, fake_slack, slack):
     assert len(digests(fake_slack, REP)) == 1
 
 
-@pytest.mark.parametrize("text", ["remind at 25:00", "remind at noon", "remind sometimes", "remind at"])
+@pytest.mark.parametrize("text", ["remind at 25:00", "remind at 13pm", "remind sometimes", "remind at"])
 def test_remind_mistakes_are_explained(slack, reps, text):
     slack.command(text, user=REP)
     said = slack.last_reply()["text"]
@@ -406,3 +406,9 @@ def test_a_failed_users_info_keeps_the_known_time_zone_and_asks_again(scheduler,
     scheduler.run_due()
     assert scheduler.reminders.settings(REP).tz == "Asia/Kolkata"  # not replaced by a guess
     assert scheduler.sender.deps.timezones.needs_check(REP)  # and asked for again next time
+
+
+@pytest.mark.parametrize(("typed", "expected"), [("7pm", "19:00"), ("7:30 am", "07:30"), ("noon", "12:00")])
+def test_remind_at_takes_the_times_when_takes(slack, reps, typed, expected):
+    slack.command(f"remind at {typed}", user=REP)
+    assert f"will come at {expected}, your time" in slack.last_reply()["text"]
