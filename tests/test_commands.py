@@ -145,7 +145,7 @@ def test_show_posts_the_card(slack, linked):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("show", "something is missing"),
+        ("show", "`REF` is missing"),
         ("show local:1 extra", "I don't know what to do with `extra`"),
         ("show local:999", "there is no lead `local:999`"),
         ("show local:abc", "local leads are numbered"),
@@ -212,7 +212,7 @@ def test_assign(slack, linked):
 @pytest.mark.parametrize(
     ("text", "user", "expected"),
     [
-        ("assign local:1", ADMIN, "something is missing"),
+        ("assign local:1", ADMIN, "`@user|me` is missing"),
         ("assign local:1 <@UREP2|bob>", ADMIN, "<@UREP2> is not linked to a staff ID in local"),
         ("assign local:1 me", STRANGER, "you are not linked"),
         ("assign local:1 bob", ADMIN, "`bob` is not a person"),
@@ -251,7 +251,7 @@ def test_followup_quoted_next_and_plain(slack, linked):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("followup", "something is missing"),
+        ("followup", "`REF` is missing"),
         ("followup local:1 next=someday-maybe", "I can't read `someday-maybe`"),
         ("followup local:1 called next=fri", "put `next=WHEN` right after the reference"),
     ],

@@ -62,7 +62,7 @@ def test_notify_off_stops_the_dms_and_on_brings_them_back(slack, linked, fake_sl
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("notify", "Something is missing"), ("notify maybe", "`maybe` is neither on nor off"), ("notify on off", "")],
+    [("notify", "`on|off` is missing"), ("notify maybe", "`maybe` is neither on nor off"), ("notify on off", "")],
 )
 def test_notify_mistakes_show_the_usage(slack, linked, text, expected):
     slack.command(text, user=REP)
