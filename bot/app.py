@@ -130,7 +130,15 @@ def build_runtime(
     telemetry = Telemetry()
     backends = build_backends(settings, store, clock, sleep, observe=telemetry.backend_call)
     audit = Audit(store.audit, clock)
-    people = People(store.links, store.prefs, backends, audit, self_link=settings.leadbot_self_link, clock=clock)
+    people = People(
+        store.links,
+        store.prefs,
+        backends,
+        audit,
+        self_link=settings.leadbot_self_link,
+        ownership=settings.leadbot_ownership,
+        clock=clock,
+    )
     service = LeadService(
         backends, people, Outbox(store.outbox), audit, Events(), clock=clock, writes=store.writes, atomic=store.atomic
     )
@@ -151,6 +159,7 @@ def build_runtime(
         names=Names(client),
         admins=settings.leadbot_admins,
         phone_region=settings.leadbot_phone_region,
+        date_order=settings.leadbot_date_order,
         feeds=settings.file.feeds,
         contact_channels=frozenset(settings.file.contact_channels),
     )

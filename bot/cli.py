@@ -71,6 +71,10 @@ def run() -> None:
     from bot.workproc import WorkProcess
 
     socket_mode = settings.slack_app_token is not None
+    # auth.test failing is said once, below, as one line: not also by slack_sdk's own ERROR line.
+    sdk_log = logging.getLogger("slack_sdk.web.base_client")
+    sdk_level = sdk_log.level
+    sdk_log.setLevel(logging.CRITICAL)
     journal = None
     if settings.leadbot_journal != "off":
         journal = Journal(str(settings.leadbot_db), fsync=settings.leadbot_journal == "full")
@@ -89,6 +93,12 @@ def run() -> None:
         _fail(str(exc))
     except BoltError:
         _fail("Slack rejected SLACK_BOT_TOKEN (auth.test failed): check the token and SLACK_API_URL")
+    except OSError as exc:  # auth.test never got an answer: a wrong SLACK_API_URL, no network, DNS
+        reason = getattr(exc, "reason", None)
+        why = getattr(reason, "strerror", None) or reason or exc.strerror or type(exc).__name__
+        where = settings.slack_api_url or "https://slack.com/api/"
+        _fail(f"Slack cannot be reached at {where} ({why}): check SLACK_API_URL and the network")
+    sdk_log.setLevel(sdk_level)
     log = logging.getLogger("leadbot")
     outbox.start()  # picks up writes a previous run left queued
     digests.start()  # sends today's digests that are due and not sent yet, then one each morning

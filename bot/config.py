@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.backends import REGISTRY
 from services.backends.base import BackendSpec
+from services.contact import phone_region_problem
 
 EXPECTS = MappingProxyType(
     {
@@ -35,8 +36,10 @@ EXPECTS = MappingProxyType(
         "LEADBOT_CONFIG": "the path of a readable TOML file",
         "LEADBOT_SELF_LINK": "true or false",
         "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
+        "LEADBOT_DATE_ORDER": "DMY (03/04 is 3 April), MDY (March 4) or YMD",
         "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
         "LEADBOT_LOG_FORMAT": "text or json",
+        "LEADBOT_OWNERSHIP": "owner (owners and admins reassign and close leads) or open (anyone linked)",
         "LEADBOT_WORKERS": "a number of threads from 1 to 64",
         "LEADBOT_DIGEST_RATE": "digest messages per second, above 0 and at most 1000",
     }
@@ -100,6 +103,10 @@ class Settings(BaseSettings):
     leadbot_config: Path | None = None
     leadbot_self_link: bool = False
     leadbot_phone_region: str | None = None
+    leadbot_date_order: Literal["DMY", "MDY", "YMD"] | None = None  # 03/04: day first or month first
+    # Who may reassign or close a lead: "owner" (its owner and admins; anyone may take an unassigned one)
+    # or "open" (anyone linked, as before).
+    leadbot_ownership: Literal["owner", "open"] = "owner"
     leadbot_log_level: str = "INFO"
     leadbot_log_format: Literal["text", "json"] = "text"
     leadbot_workers: int = Field(4, ge=1, le=64)
@@ -154,12 +161,20 @@ class Settings(BaseSettings):
             raise ValueError("not an http(s) URL")
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("leadbot_date_order", mode="before")
+    @classmethod
+    def _order(cls, value: Any) -> Any:
+        return value.strip().upper() or None if isinstance(value, str) else value
+
     @field_validator("leadbot_phone_region")
     @classmethod
     def _region(cls, value: str | None) -> str | None:
-        if value and (len(value) != 2 or not value.isalpha()):
-            raise ValueError("not a country code")
-        return value.upper() if value else None
+        if not value or not value.strip():
+            return None
+        problem = phone_region_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip().upper()
 
     @field_validator("leadbot_log_level")
     @classmethod

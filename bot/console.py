@@ -16,6 +16,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr
 from rich.console import Console as RichConsole
@@ -24,7 +25,7 @@ from slack_bolt import BoltRequest
 
 from bot import slackrequests as sr
 from bot.app import build_app, build_outbox_runner, build_runtime
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.executor import InlineExecutor
 from bot.fakeslack import FakeSlack
 from bot.textview import USER_RE, Button, TextView
@@ -46,7 +47,18 @@ HELP = """Type /lead commands as in Slack (try /lead help). Also:
 HOME = "home"  # the origin of buttons on the App Home tab
 CHANNEL = "CCONSOLE"
 
+CANCEL_WORDS = ("\x1b", "/cancel")  # Esc (alone on the line), or /cancel: leave the form, nothing sent
 AT_NAME_RE = re.compile(r"(?<![<\w])@([a-z][a-z0-9._-]{0,30})", re.I)
+
+
+def check_console_options(user_name: str, tz: str) -> None:
+    """``--user`` is a Slack-like name and ``--tz`` a real zone: a typo is said, not silently UTC or empty."""
+    if not re.fullmatch(r"[a-z][a-z0-9._-]{0,30}", user_name, re.I):
+        raise ConfigError(f"--user {user_name[:40]!r} is not a user name: expected letters, digits, . _ - (e.g. ana)")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"--tz {tz[:60]!r} is not a time zone: expected a name such as Asia/Kolkata or UTC") from None
 
 
 class Console:
@@ -60,6 +72,7 @@ class Console:
         out: RichConsole | None = None,
         store: Store | None = None,
     ) -> None:
+        check_console_options(user_name, tz)
         self.out = out or RichConsole(highlight=False)
         self.tz = zone(tz).key
         self.fake = FakeSlack().start()
@@ -325,15 +338,49 @@ class Console:
                     label += " [" + ", ".join(shown) + "]"
                 if block["element"].get("initial_value"):
                     label += f" (empty keeps “{block['element']['initial_value']}”, - clears it)"
-                answer = self._ask(label)
-                if answer is None:
-                    self.error("input ended inside the form; it was not submitted")
-                    return
+                while True:
+                    answer = self._ask(label)
+                    if answer is None:
+                        self.error("input ended inside the form; it was not submitted")
+                        return
+                    if answer in CANCEL_WORDS:
+                        self.out.print("[bold]└ cancelled[/] [dim](nothing was sent)[/]")
+                        return
+                    problem = self._unreadable(block, answer)
+                    if problem is None:
+                        break
+                    self.out.print(f"  [red]{escape(problem)}[/]")
                 answers[bid] = answer
             errors = self._submit(view, inputs, answers)
             if errors is None:
                 return
             pending = [b for b in inputs if b["block_id"] in errors]
+
+    def _unreadable(self, block: dict[str, Any], answer: str) -> str | None:
+        """Why a select's answer cannot be taken (None: it can), so the field is asked again, not the form lost."""
+        element = block["element"]
+        if not answer:
+            return None
+        if element["type"] == "static_select":
+            options = element.get("options") or []
+            if any(answer.lower() in (o["value"].lower(), o["text"]["text"].lower()) for o in options):
+                return None
+            return "choose one of: " + ", ".join(o["value"] for o in options)
+        if element["type"] == "users_select" and not (
+            answer.lower() == "me"
+            or AT_NAME_RE.fullmatch(answer)
+            or re.fullmatch(r"[a-z][a-z0-9._-]{0,30}", answer, re.I)
+        ):
+            return "say whom: me, or a name such as @ana"
+        return None
+
+    def _person(self, answer: str) -> str | None:
+        """A users_select answer: ``me``, ``@ana`` or ``ana``."""
+        if not answer:
+            return None
+        if answer.lower() == "me":
+            return self.user
+        return self._user_id(answer.lstrip("@"))
 
     def _submit(self, view: dict[str, Any], inputs: list[dict[str, Any]], answers: dict[str, str]):
         state: dict[str, Any] = {}
@@ -342,7 +389,7 @@ class Console:
             kind = element["type"]
             entry: dict[str, Any] = {"type": kind}
             if kind == "users_select":
-                entry["selected_user"] = USER_RE.match(self._mentions(answer)).group(1) if answer else None
+                entry["selected_user"] = self._person(answer)
             elif kind == "datetimepicker":
                 if answer:
                     try:
@@ -350,7 +397,9 @@ class Console:
                     except LeadError as exc:
                         return {block["block_id"]: exc.message}
             elif kind == "static_select":
-                chosen = answer or (element.get("initial_option") or {}).get("value")
+                options = element.get("options") or []
+                picked = next((o["value"] for o in options if answer.lower() == o["text"]["text"].lower()), answer)
+                chosen = picked or (element.get("initial_option") or {}).get("value")
                 entry["selected_option"] = {"value": chosen} if chosen else None
             else:
                 entry["value"] = None if answer == "-" else answer or element.get("initial_value")

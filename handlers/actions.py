@@ -7,6 +7,7 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
+from pydantic import ValidationError
 from slack_bolt import Ack, App, Respond
 
 from handlers import blocks, said
@@ -16,8 +17,9 @@ from handlers.home import HomeResponder, from_home
 from handlers.list_commands import list_page
 from handlers.payloads import mapping_of, slack_id, text_of
 from handlers.render import escape, fact
-from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange, NotAllowed
-from services.models import Lead, StatusModel
+from services.contact import normalize_email, normalize_phone
+from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange, NotAllowed, Unsupported
+from services.models import EDITABLE_FIELDS, Lead, NewLead, StatusModel
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -92,6 +94,38 @@ def assign_me(deps: Deps, body: dict[str, Any]) -> Reply | None:
     return _card_update(deps, body, lead, said.assigned(user, user))
 
 
+def create_anyway(deps: Deps, body: dict[str, Any]) -> Reply | None:
+    """The lead a duplicate warning held back, made as asked (its value is the create; read as untrusted)."""
+    if not _first_time(deps, body):
+        return None
+    stale = Invalid("this warning is out of date; create the lead again with {command}", command=Code("/lead new"))
+    try:
+        again = mapping_of(json.loads(text_of(_action(body).get("value")) or ""))
+        lead = NewLead.model_validate(again.get("lead"))
+    except (ValueError, RecursionError, ValidationError):
+        raise stale from None
+    owner, backend, key = slack_id(again.get("owner")), text_of(again.get("backend")), text_of(again.get("key"))
+    if not backend or not key:
+        raise stale
+    if not deps.claims.claim(f"create_anyway:{key[:40]}"):
+        raise NoChange("this lead was created already from this warning")
+    lead = lead.model_copy(
+        update={
+            "email": normalize_email(lead.email) if lead.email else None,
+            "phone": normalize_phone(lead.phone) if lead.phone else None,
+            "receipt": None,
+            "owner": None,
+        }
+    )
+    user = _user(body)
+    created = deps.service.create(deps.actor(user), lead, owner_user=owner, backend=backend, allow_duplicate=True)
+    return Reply(
+        text=f"New lead {escape(created.name)} ({created.ref})",
+        blocks=deps.card(created, said.created(user)),
+        in_channel=True,
+    )
+
+
 def assign_to(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if not _first_time(deps, body):
         return None
@@ -141,11 +175,33 @@ def _modal_metadata(body: dict[str, Any], ref: str | None = None, **extra: Any) 
     )
 
 
+def _may_write(deps: Deps, body: dict[str, Any], lead: Lead) -> None:
+    """Refuse before a form opens, not after it is filled in: only people linked on its backend write to a lead."""
+    deps.people.require_link(deps.actor(_user(body)), deps.service.backends.get(lead.backend))
+
+
 def open_follow_up(deps: Deps, body: dict[str, Any]) -> None:
     if not _first_time(deps, body):
         return  # Slack's retry of this press: its trigger_id opened the modal already (and opens no second)
     lead = deps.service.get(_card_ref(body))
+    _may_write(deps, body, lead)
     view = blocks.follow_up_modal(lead_name=lead.name, private_metadata=_modal_metadata(body), now=deps.service.clock())
+    deps.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def open_edit(deps: Deps, body: dict[str, Any]) -> None:
+    """The Edit form with the lead's values now, for the fields its backend can change."""
+    ref = _card_ref(body)
+    backend, _ = deps.service.backends.resolve(ref)
+    editable = backend.capabilities.editable
+    if not editable:
+        raise Unsupported("{backend} cannot change a lead's details from Leadbot", backend=backend.title)
+    deps.people.require_link(deps.actor(_user(body)), backend)  # told before the form, not after
+    lead = deps.service.get(ref)
+    current = {w: getattr(lead, EDITABLE_FIELDS[w]) for w in editable}
+    view = blocks.edit_modal(
+        lead_name=lead.name, current=current, private_metadata=_modal_metadata(body, lead.ref, was=current)
+    )
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
@@ -153,6 +209,7 @@ def open_note(deps: Deps, body: dict[str, Any]) -> None:
     if not _first_time(deps, body):
         return  # Slack's retry of this press: its trigger_id opened the modal already (and opens no second)
     lead = deps.service.get(_card_ref(body))
+    _may_write(deps, body, lead)
     deps.client.views_open(
         trigger_id=body["trigger_id"],
         view=blocks.note_modal(lead_name=lead.name, private_metadata=_modal_metadata(body)),
@@ -180,6 +237,9 @@ def open_status_modal(deps: Deps, body: dict[str, Any], ref: str, status: str) -
     lead = deps.service.get(ref)
     backend = deps.service.backends.get(lead.backend)
     option = backend.status_option(status)
+    _may_write(deps, body, lead)
+    if not option.open:
+        deps.people.require_may_close(deps.actor(_user(body)), backend, lead.owner)
     if lead.status == option.value:
         raise NoChange("nothing changed: {ref} is already {status}", ref=Code(lead.ref), status=option.label)
     reasons = backend.reasons()
@@ -204,6 +264,7 @@ def open_deal(deps: Deps, body: dict[str, Any]) -> None:
     lead = deps.service.get(_card_ref(body))
     if not deps.service.backends.get(lead.backend).capabilities.deals:
         raise Invalid("{backend} has no deals", backend=deps.service.backends.get(lead.backend).title)
+    _may_write(deps, body, lead)
     view = blocks.deal_modal(lead_name=lead.name, private_metadata=_modal_metadata(body))
     deps.client.views_open(trigger_id=body["trigger_id"], view=view)
 
@@ -215,6 +276,7 @@ def open_department(deps: Deps, body: dict[str, Any]) -> None:
     backend = deps.service.backends.get(lead.backend)
     if not backend.capabilities.departments:
         raise Invalid("{backend} has no departments", backend=backend.title)
+    _may_write(deps, body, lead)
     view = blocks.department_modal(
         lead_name=lead.name, private_metadata=_modal_metadata(body), departments=backend.departments()
     )
@@ -269,6 +331,8 @@ ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProx
         blocks.ADD_DEAL: open_deal,
         blocks.SET_DEPARTMENT: open_department,
         blocks.OPPORTUNITIES_PAGE: opportunities_page,
+        blocks.EDIT: open_edit,
+        blocks.CREATE_ANYWAY: create_anyway,
     }
 )
 
@@ -302,6 +366,7 @@ CARD_ACTIONS = frozenset(
         blocks.ADD_DEAL,
         blocks.SET_DEPARTMENT,
         blocks.OPPORTUNITIES_PAGE,
+        blocks.EDIT,
     }
 )
 

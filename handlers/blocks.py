@@ -69,6 +69,10 @@ SET_DEPARTMENT = "lead_set_department"
 OPPORTUNITIES_PAGE = "lead_opportunities_page"
 DEAL_VIEW = "lead_deal"
 DEPARTMENT_VIEW = "lead_department"
+EDIT = "lead_edit"
+CREATE_ANYWAY = "lead_create_anyway"
+EDIT_VIEW = "lead_edit_view"
+ADD_TO_LEAD_VIEW = "lead_add_to_view"
 ACTION_IDS = (
     CONTACT,
     ASSIGN_ME,
@@ -84,10 +88,22 @@ ACTION_IDS = (
     ADD_DEAL,
     SET_DEPARTMENT,
     OPPORTUNITIES_PAGE,
+    EDIT,
+    CREATE_ANYWAY,
 )
-CALLBACK_IDS = (NEW_LEAD_VIEW, FOLLOW_UP_VIEW, NOTE_VIEW, STATUS_VIEW, DEAL_VIEW, DEPARTMENT_VIEW)
+CALLBACK_IDS = (
+    NEW_LEAD_VIEW,
+    FOLLOW_UP_VIEW,
+    NOTE_VIEW,
+    STATUS_VIEW,
+    DEAL_VIEW,
+    DEPARTMENT_VIEW,
+    EDIT_VIEW,
+    ADD_TO_LEAD_VIEW,
+)
 LEAD_FROM_MESSAGE = "lead_from_message"
-SHORTCUT_IDS = (LEAD_FROM_MESSAGE,)
+ADD_TO_LEAD = "lead_add_to"
+SHORTCUT_IDS = (LEAD_FROM_MESSAGE, ADD_TO_LEAD)
 NOTE_LIMIT = NOTE_MAX  # every input is capped at the domain's limit for its field (services/models.py)
 
 COLOUR_EMOJI = MappingProxyType(
@@ -106,6 +122,7 @@ COLOUR_EMOJI = MappingProxyType(
 )
 
 MAX_TEXT = 2900  # section text is capped at 3000 characters
+BUTTON_VALUE_MAX = 2000  # Slack's limit on a button's value
 
 
 def slack_time(when: datetime, *, relative: bool = True) -> str:
@@ -154,6 +171,8 @@ class CardData:
     opportunity_users: dict[str, str] = field(default_factory=dict)  # owner staff ID -> Slack user
     # The email and phone, or a Contact details button that shows them to linked staff only.
     contacts: bool = True
+    editable: bool = False  # an Edit… button (the backend can change some of the lead's fields)
+    offer_take: bool = True  # an Assign to me button
 
 
 def lead_card(card: CardData) -> list[dict[str, Any]]:
@@ -178,11 +197,17 @@ def lead_card(card: CardData) -> list[dict[str, Any]]:
         extra.append(ButtonElement(text="Deal…", action_id=ADD_DEAL, value=lead.ref))
     if card.departments:
         extra.append(ButtonElement(text="Department…", action_id=SET_DEPARTMENT, value=lead.ref))
+    if card.editable:
+        extra.append(ButtonElement(text="Edit…", action_id=EDIT, value=lead.ref))
     blocks.append(
         ActionsBlock(
             block_id=f"card:{lead.ref}",
             elements=[
-                ButtonElement(text="Assign to me", action_id=ASSIGN_ME, value=lead.ref, style="primary"),
+                *(
+                    [ButtonElement(text="Assign to me", action_id=ASSIGN_ME, value=lead.ref, style="primary")]
+                    if card.offer_take
+                    else []
+                ),
                 UserSelectElement(action_id=ASSIGN_TO, placeholder="Assign…"),
                 ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref),
                 ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
@@ -246,9 +271,16 @@ def _opportunities(card: CardData) -> list[Block]:
     return found
 
 
-def show_button(ref: str) -> dict[str, Any]:
-    """A lone "Show" button that posts the card of ``ref`` (e.g. the lead a duplicate ran into)."""
-    return ActionsBlock(elements=[ButtonElement(text=f"Show {_clip(ref, 60)}", action_id=OPEN, value=ref)]).to_dict()
+def show_button(ref: str, again: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A "Show" button that posts the card of ``ref`` (e.g. the lead a duplicate ran into).
+
+    ``again``: the create that ran into it, behind a **Create anyway** button (left out if it does not fit).
+    """
+    buttons = [ButtonElement(text=f"Show {_clip(ref, 60)}", action_id=OPEN, value=ref)]
+    value = json.dumps(again, separators=(",", ":")) if again else ""
+    if value and len(value) <= BUTTON_VALUE_MAX:
+        buttons.append(ButtonElement(text="Create anyway", action_id=CREATE_ANYWAY, value=value))
+    return ActionsBlock(elements=buttons).to_dict()
 
 
 def stale_notice(why: str) -> dict[str, Any]:
@@ -284,7 +316,7 @@ def _card_fields(card: CardData) -> list[MarkdownTextObject]:
         fields.append(f"*Contact*\n{_text(contact, 300)}")
     elif contact:
         fields.append("*Contact*\n_for linked staff: Contact details_")
-    if lead.next_follow_up:
+    if lead.next_follow_up and (card.status is None or card.status.open):
         overdue = " :alarm_clock: *overdue*" if lead.next_follow_up <= card.now else ""
         fields.append(f"*Next follow-up*\n{slack_time(lead.next_follow_up)}{overdue}")
     if lead.last_activity:
@@ -300,11 +332,15 @@ def _card_fields(card: CardData) -> list[MarkdownTextObject]:
     return [MarkdownTextObject(text=f) for f in fields[:10]]
 
 
-def lead_row(lead: Lead, status: StatusOption | None, owner_user: str | None, now: datetime) -> dict[str, Any]:
-    """One lead in a list: a section with an Open button."""
+def lead_row(
+    lead: Lead, status: StatusOption | None, owner_user: str | None, now: datetime, *, contact: bool = False
+) -> dict[str, Any]:
+    """One lead in a list: a section with an Open button (``contact``: its email, phone and company too)."""
     parts = [f"*{_text(lead.name, 100)}* {_code(lead.ref)}", _status_text(status, lead.status)]
-    parts.append(f"owner {mention(owner_user, lead.owner)}")
-    if lead.next_follow_up:
+    parts.append(f"owner {mention(owner_user, lead.owner)}" if lead.owner else "_unassigned_")
+    if contact:
+        parts += [_text(c, 100) for c in (lead.email, lead.phone, lead.lead_for) if c]
+    if lead.next_follow_up and (status is None or status.open):
         flag = " :alarm_clock:" if lead.next_follow_up <= now else ""
         parts.append(f"next {slack_time(lead.next_follow_up, relative=False)}{flag}")
     return SectionBlock(
@@ -314,20 +350,35 @@ def lead_row(lead: Lead, status: StatusOption | None, owner_user: str | None, no
 
 
 def list_message(
-    rows: list[dict[str, Any]], *, title: str, total: int, offset: int, page_size: int, state: dict[str, Any]
+    rows: list[dict[str, Any]],
+    *,
+    title: str,
+    total: int,
+    offset: int,
+    page_size: int,
+    state: dict[str, Any],
+    more: bool = False,
+    notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    if total == 0:
-        return [SectionBlock(text=MarkdownTextObject(text=f"No leads match *{title}*.")).to_dict()]
+    """A page of leads under ``title``; ``more``: a backend could not count, so there may be more than ``total``.
+
+    ``notes`` (a backend that could not be read) are shown under the title, also when nothing was found.
+    """
+    said = [ContextBlock(elements=[MarkdownTextObject(text=_clip(n, 300))]).to_dict() for n in (notes or [])[:5]]
+    if not rows and offset == 0:
+        return [SectionBlock(text=MarkdownTextObject(text=f"No leads match *{title}*.")).to_dict(), *said]
     shown_to = offset + len(rows)
-    head = ContextBlock(elements=[MarkdownTextObject(text=f"*{title}* · {offset + 1}–{shown_to} of {total}")])
-    blocks = [head.to_dict(), *rows]
+    counted = f"{total}+" if more else str(total)
+    head = ContextBlock(elements=[MarkdownTextObject(text=f"*{title}* · {offset + 1}–{shown_to} of {counted}")])
+    blocks = [head.to_dict(), *said, *rows]
     buttons = []
     if offset > 0:
         value = json.dumps({**state, "offset": max(0, offset - page_size)}, separators=(",", ":"))
         buttons.append(ButtonElement(text="Previous", action_id=LIST_PAGE, value=value))
-    if shown_to < total:
+    if shown_to < total or (more and len(rows) == page_size):
         value = json.dumps({**state, "offset": shown_to}, separators=(",", ":"))
-        buttons.append(ButtonElement(text=f"More ({total - shown_to})", action_id=LIST_PAGE, value=value))
+        left = f"{total - shown_to}" if total > shown_to else "…"
+        buttons.append(ButtonElement(text=f"More ({left}{'+' if more else ''})", action_id=LIST_PAGE, value=value))
     if buttons:
         blocks.append(ActionsBlock(block_id="list_pages", elements=buttons).to_dict())
     return blocks
@@ -475,6 +526,46 @@ def follow_up_modal(*, lead_name: str, private_metadata: str, now: datetime) -> 
             ),
         ],
     )
+
+
+EDIT_LABELS = MappingProxyType(
+    {"name": "Name", "email": "Email", "phone": "Phone", "company": "Company", "source": "Source", "type": "Type"}
+)
+
+
+def edit_modal(*, lead_name: str, current: dict[str, str | None], private_metadata: str) -> dict[str, Any]:
+    """The fields the backend can change (``current``'s keys), each holding its value now."""
+    inputs: list[Block] = [
+        InputBlock(
+            block_id=word,
+            label=EDIT_LABELS.get(word, word),
+            optional=True,
+            element=PlainTextInputElement(action_id=word, initial_value=value or None, max_length=150),
+        )
+        for word, value in current.items()
+    ]
+    return _lead_modal(EDIT_VIEW, "Edit lead", "Save", lead_name, private_metadata, inputs)
+
+
+def add_to_lead_modal(*, text: str, private_metadata: str) -> dict[str, Any]:
+    """Pick the lead a message becomes a note on: its reference, or words of its name, email, phone or company."""
+    return View(
+        type="modal",
+        callback_id=ADD_TO_LEAD_VIEW,
+        title="Add to lead",
+        submit="Add note",
+        close="Cancel",
+        private_metadata=private_metadata,
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=f"*The message*\n>{_text(text, 500)}")),
+            InputBlock(
+                block_id="lead",
+                label="Lead",
+                hint="Its reference (local:7), or part of its name, email, phone or company",
+                element=PlainTextInputElement(action_id="lead", max_length=200),
+            ),
+        ],
+    ).to_dict()
 
 
 def note_modal(*, lead_name: str, private_metadata: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ def card_blocks(
     *,
     opportunities_page: int = 1,
     contacts: bool = True,
+    viewer: str | None = None,
 ) -> list[dict[str, Any]]:
     backend = service.backends.get(lead.backend)
     page, unread = None, None
@@ -43,12 +44,16 @@ def card_blocks(
         slack_user = people.slack_user_for(lead.backend, staff)
         if slack_user:
             users[staff] = slack_user
+    owner_user = people.slack_user_for(lead.backend, lead.owner) if lead.owner else None
+    # Assign to me only where pressing it could work: an unassigned lead, or (LEADBOT_OWNERSHIP=open)
+    # anyone's but the viewer's own. A card in a channel is the same for all who see it.
+    offer_take = lead.owner is None or (people.ownership == "open" and (viewer is None or viewer != owner_user))
     card = CardData(
         lead=lead,
         backend_title=backend.title,
         status=status_option(service, lead),
         statuses=backend.statuses() if backend.capabilities.status else [],
-        owner_user=people.slack_user_for(lead.backend, lead.owner) if lead.owner else None,
+        owner_user=owner_user,
         now=service.clock(),
         activity=activity,
         activity_users=users,
@@ -59,10 +64,13 @@ def card_blocks(
         opportunities_unread=unread,
         opportunity_users=opportunity_users,
         contacts=contacts,
+        editable=bool(backend.capabilities.editable),
+        offer_take=offer_take,
     )
     return lead_card(card)
 
 
-def row_blocks(service: LeadService, people: People, lead: Lead) -> dict[str, Any]:
+def row_blocks(service: LeadService, people: People, lead: Lead, *, contact: bool = False) -> dict[str, Any]:
+    """A lead in a list; ``contact``: with its email, phone and company (what a search matched)."""
     owner = people.slack_user_for(lead.backend, lead.owner) if lead.owner else None
-    return lead_row(lead, status_option(service, lead), owner, service.clock())
+    return lead_row(lead, status_option(service, lead), owner, service.clock(), contact=contact)

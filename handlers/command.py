@@ -9,6 +9,7 @@ command's ``response_url``. Each subcommand lives with its kind:
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Callable
 from types import MappingProxyType
@@ -25,6 +26,7 @@ from handlers.lead_commands import (
     ASSIGN_USAGE,
     DEAL_USAGE,
     DEPARTMENT_USAGE,
+    EDIT_USAGE,
     FOLLOWUP_USAGE,
     NEW_USAGE,
     NOTE_USAGE,
@@ -33,13 +35,14 @@ from handlers.lead_commands import (
     cmd_assign,
     cmd_deal,
     cmd_department,
+    cmd_edit,
     cmd_followup,
     cmd_new,
     cmd_note,
     cmd_show,
     cmd_status,
 )
-from handlers.list_commands import LIST_USAGE, cmd_list
+from handlers.list_commands import FIND_USAGE, LIST_USAGE, cmd_find, cmd_list
 from handlers.parsing import MAX_COMMAND_TEXT, tokenize, too_long
 from handlers.people_commands import (
     LINK_USAGE,
@@ -63,7 +66,9 @@ SUBCOMMANDS: dict[str, Subcommand] = MappingProxyType(
         "help": Subcommand("/lead help", "this list", None),
         "new": Subcommand("/lead new", "open the New lead form", cmd_new, more=((NEW_USAGE, "quick create"),)),
         "show": Subcommand(SHOW_USAGE, "post the lead card", cmd_show),
-        "list": Subcommand(LIST_USAGE, "leads matching the filters, 10 at a time", cmd_list),
+        "edit": Subcommand(EDIT_USAGE, "change the lead's name, email, phone, company, source or type", cmd_edit),
+        "list": Subcommand(LIST_USAGE, "leads on every backend you are linked on, 10 at a time", cmd_list),
+        "find": Subcommand(FIND_USAGE, "leads by name, email, phone or company, best matches first", cmd_find),
         "assign": Subcommand(ASSIGN_USAGE, "give the lead an owner", cmd_assign),
         "followup": Subcommand(FOLLOWUP_USAGE, "log a follow-up done now, optionally schedule the next", cmd_followup),
         "note": Subcommand(NOTE_USAGE, "add a note", cmd_note),
@@ -80,7 +85,7 @@ SUBCOMMANDS: dict[str, Subcommand] = MappingProxyType(
     }
 )
 ALIASES = MappingProxyType(
-    {"follow-up": "followup", "fu": "followup", "ls": "list", "backend": "backends", "?": "help"}
+    {"follow-up": "followup", "fu": "followup", "ls": "list", "backend": "backends", "?": "help", "search": "find"}
 )
 
 
@@ -110,7 +115,9 @@ def lead_command(deps: Deps) -> Callable[..., None]:
         if name == "help":
             ack(help_text())
         elif sub is None:
-            error_reply(f"`{escape(name[:50])}` is not a /lead command; `/lead help` lists them").ack(ack)
+            close = difflib.get_close_matches(name, [*SUBCOMMANDS, *ALIASES], n=1)
+            hint = f" (did you mean `/lead {ALIASES.get(close[0], close[0])}`?)" if close else ""
+            error_reply(f"`{escape(name[:50])}` is not a /lead command{hint}; `/lead help` lists them").ack(ack)
         elif sub.run is None:
             error_reply(f"`/lead {name}` is not available yet in this version of Leadbot").ack(ack)
         elif deps.background.saturated():

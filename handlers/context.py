@@ -98,6 +98,7 @@ class Deps:
     presses: RecentPresses = field(default_factory=RecentPresses)
     admins: frozenset[str] = frozenset()
     phone_region: str | None = None
+    date_order: str | None = None  # LEADBOT_DATE_ORDER; None: by each person's time zone
     feeds: dict[str, str] = field(default_factory=dict)  # backend -> lead feed channel
     # Channels whose cards show the customer's email and phone to everyone (LEADBOT_CONFIG contact_channels).
     contact_channels: frozenset[str] = frozenset()
@@ -112,11 +113,24 @@ class Deps:
         return RetriedRespond(respond, self.pause, waiting=self.waiting)
 
     def card(
-        self, lead: Lead, last_action: str | None = None, *, contacts: bool = False, opportunities_page: int = 1
+        self,
+        lead: Lead,
+        last_action: str | None = None,
+        *,
+        contacts: bool = False,
+        opportunities_page: int = 1,
+        viewer: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The lead's card; ``contacts``: with its email and phone (else a button that shows them to linked staff)."""
+        """The lead's card; ``contacts``: with its email and phone (else a button that shows them to linked staff);
+        ``viewer``: the one person it is shown to, when only one sees it (a DM)."""
         return card_blocks(
-            self.service, self.people, lead, last_action, opportunities_page=opportunities_page, contacts=contacts
+            self.service,
+            self.people,
+            lead,
+            last_action,
+            opportunities_page=opportunities_page,
+            contacts=contacts,
+            viewer=viewer,
         )
 
     def linked(self, slack_user: str | None, backend: str) -> bool:
@@ -124,6 +138,7 @@ class Deps:
 
     def private_card(self, lead: Lead, last_action: str | None = None, *, user: str | None, **options: Any):
         """A card only ``user`` sees (ephemeral, their DM): contact details if they are linked on its backend."""
+        options.setdefault("viewer", user)
         return self.card(lead, last_action, contacts=self.linked(user, lead.backend), **options)
 
     def channel_card(self, lead: Lead, last_action: str | None = None, *, channel: str | None, **options: Any):
@@ -205,7 +220,7 @@ def error_reply(message: str, usage: str | None = None) -> Reply:
 def lead_error_reply(exc: LeadError) -> Reply:
     reply = Reply(text=error_mrkdwn(exc))
     if isinstance(exc, Duplicate) and exc.existing_ref:
-        reply.blocks = [*text_blocks(reply.text), show_button(exc.existing_ref)]
+        reply.blocks = [*text_blocks(reply.text), show_button(exc.existing_ref, exc.again)]
     return reply
 
 

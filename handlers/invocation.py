@@ -39,9 +39,10 @@ class Invocation:
         """What the person typed, without Slack's markup: how it is stored and sent to the CRM."""
         return plain(slack_text, self.deps.names.of)
 
-    def when(self, text: str, usage: str) -> datetime:
+    def when(self, text: str, usage: str, *, future: bool = True) -> datetime:
+        """``text`` read as services/when.py reads dates; ``future``: a time that has passed is refused."""
         try:
-            return parse_when(text, self.tz(), self.service.clock())
+            return parse_when(text, self.tz(), self.service.clock(), order=self.deps.date_order, future=future)
         except LeadError as exc:
             raise exc.with_usage(usage) from None
 
@@ -57,7 +58,9 @@ class Subcommand:
 def need_args(inv: Invocation, usage: str, at_least: int, at_most: int | None = None) -> None:
     count = len(inv.tokens)
     if count < at_least:
-        raise Invalid("something is missing", usage=usage)
+        wanted = [w for w in usage.split()[2:] if w.isupper() or "|" in w and not w.startswith(("[", "("))]
+        missing = " ".join(wanted[count:at_least]) or "something"
+        raise Invalid("{missing} is missing", usage=usage, missing=Code(missing))
     if at_most is not None and count > at_most:
         extra = " ".join(t.text for t in inv.tokens[at_most:])
         raise Invalid("I don't know what to do with {extra}", usage=usage, extra=Code(extra[:200]))

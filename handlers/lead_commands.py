@@ -10,16 +10,18 @@ from decimal import Decimal
 from handlers import said
 from handlers.cards import row_blocks
 from handlers.context import Reply
+from handlers.edits import checked_edit
 from handlers.invocation import Invocation, need_args
 from handlers.parsing import Token, split_options, user_id
 from handlers.render import escape
 from handlers.views import open_new_lead_modal
 from services.contact import looks_like_email, looks_like_phone, normalize_email, normalize_phone
 from services.errors import Code, Invalid, LeadError
-from services.models import NewLead, validated
+from services.models import EDITABLE_FIELDS, NewLead, validated
 from services.when import WHEN_HELP, parse_when
 
 NEW_USAGE = "/lead new NAME EMAIL|PHONE [for=… type=… source=… owner=@user|me next=WHEN status=… note=… backend=…]"
+EXTENSION_WORDS = ("ext", "ext.", "x", "extension")
 NEW_KEYS = ("for", "type", "source", "owner", "next", "status", "note", "backend", "sub", "customer")
 
 
@@ -101,6 +103,8 @@ def _contacts(bare: list[Token], plain: Callable[[str], str]) -> list[tuple[str,
         j = i
         while j < len(words) and words[j] and all(ch.isdigit() or ch in "+-()." for ch in words[j]):
             j += 1
+        if j > i and j + 1 < len(words) and words[j].lower() in EXTENSION_WORDS and words[j + 1].isdigit():
+            j += 2  # `+1 415 555 0132 ext. 22`: the extension is part of the number
         joined = " ".join(words[i:j])
         if j > i and looks_like_phone(joined):
             found.append((joined, i, j))
@@ -108,6 +112,31 @@ def _contacts(bare: list[Token], plain: Callable[[str], str]) -> list[tuple[str,
         else:
             i = max(j, i + 1)
     return found
+
+
+EDIT_USAGE = "/lead edit REF field=value …  (fields: name, email, phone, company, source, type)"
+EDIT_KEYS = ("name", "email", "phone", "company", "for", "source", "type")
+
+
+def cmd_edit(inv: Invocation) -> Reply:
+    bare, opts = split_options(inv.tokens, EDIT_KEYS, EDIT_USAGE)
+    if not bare:
+        raise Invalid("give the lead to change, then field=value", field="ref", usage=EDIT_USAGE)
+    if len(bare) > 1:
+        raise _stray(bare[1:], EDIT_USAGE)
+    if not opts:
+        raise Invalid(
+            "say what to change as field=value (e.g. {example})",
+            usage=EDIT_USAGE,
+            example=Code("email=ada@example.com"),
+        )
+    if "for" in opts and "company" in opts:
+        raise Invalid("{a} and {b} are the same field: give one", usage=EDIT_USAGE, a=Code("for="), b=Code("company="))
+    typed = {("company" if k == "for" else k): inv.plain(v).strip() for k, v in opts.items()}
+    changes = checked_edit(typed, inv.deps.phone_region)
+    lead = inv.service.edit(inv.actor, bare[0].text, changes, inv.channel)
+    action = said.edited(inv.user, [w for w in EDITABLE_FIELDS if w in changes])
+    return Reply(text=f"{lead.ref}: {', '.join(changes)} changed", blocks=inv.deps.card(lead, action))
 
 
 SHOW_USAGE = "/lead show REF"
@@ -165,9 +194,10 @@ def _greedy_when(inv: Invocation, rest: list[Token]) -> tuple[datetime, int]:
     for count in range(min(len(rest), 5), 0, -1):
         words = " ".join([first, *(t.text for t in rest[1:count])]).strip()
         try:
-            return parse_when(words, inv.tz(), inv.service.clock()), count
+            parse_when(words, inv.tz(), inv.service.clock(), order=inv.deps.date_order)
         except LeadError:
             continue
+        return inv.when(words, FOLLOWUP_USAGE), count  # the longest reading, refused if it has passed
     raise Invalid(
         "I can't read {value} as a date or time ({help})",
         field="next",
@@ -232,8 +262,8 @@ def cmd_deal(inv: Invocation) -> Reply:
             "I don't know what to do with {extra} (a deal's name is name=…)", usage=DEAL_USAGE, extra=Code(bare[2].text)
         )
     amount = _amount(bare[1].text)
-    start = inv.when(opts["start"], DEAL_USAGE).date() if opts.get("start") else None
-    close = inv.when(opts["close"], DEAL_USAGE).date() if opts.get("close") else None
+    start = inv.when(opts["start"], DEAL_USAGE, future=False).date() if opts.get("start") else None
+    close = inv.when(opts["close"], DEAL_USAGE, future=False).date() if opts.get("close") else None
     lead = inv.service.add_deal(
         inv.actor,
         bare[0].text,

@@ -42,6 +42,8 @@ class SlackNotifier:
             self._thread_log(event)
             if isinstance(event, LeadCreated | LeadAssigned):
                 self._tell_owner(event)
+            if isinstance(event, LeadAssigned):
+                self._tell_previous_owner(event)
             if isinstance(event, LeadCreated):
                 self._feed(event)
                 self._from_message(event)
@@ -79,6 +81,26 @@ class SlackNotifier:
             "elements": [{"type": "mrkdwn", "text": f":inbox_tray: {text} · `/lead notify off` stops these messages"}],
         }
         post_message(self.deps, owner, text, [head, *self.deps.private_card(lead, user=owner)], what="assignment DM")
+
+    def _tell_previous_owner(self, event: LeadAssigned) -> None:
+        """The lead left them: whoever took or gave it, they hear it (unless they did it themselves)."""
+        lead, people = event.lead, self.deps.people
+        if not event.previous_owner or event.previous_owner == lead.owner:
+            return
+        previous = people.slack_user_for(lead.backend, event.previous_owner)
+        if previous is None or previous == event.by_user or not people.assignment_dms(previous):
+            return
+        now = people.slack_user_for(lead.backend, lead.owner) if lead.owner else None
+        to = f"<@{now}>" if now else (f"`{escape(lead.owner)}`" if lead.owner else "nobody")
+        verb = "took" if now == event.by_user else f"gave {to}"
+        text = f"<@{event.by_user}> {verb} your lead {escape(lead.name)} ({escape(lead.ref)})"
+        head = {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f":outbox_tray: {text} · `/lead notify off` stops these messages"}],
+        }
+        post_message(
+            self.deps, previous, text, [head, *self.deps.private_card(lead, user=previous)], what="assignment DM"
+        )
 
     def _feed(self, event: LeadCreated) -> None:
         lead = event.lead

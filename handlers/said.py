@@ -18,6 +18,7 @@ from services.events import (
     FollowUpMoved,
     LeadAssigned,
     LeadCreated,
+    LeadEdited,
     LeadEvent,
     NoteAdded,
     StatusChanged,
@@ -64,6 +65,10 @@ def department_set(user: str, department: str) -> str:
     return f"<@{user}> handed this lead to {escape(department)}"
 
 
+def edited(user: str, fields: tuple[str, ...] | list[str]) -> str:
+    return f"<@{user}> changed the {', '.join(fields) or 'details'}"
+
+
 def amount(value: object) -> str:
     """A deal's amount as people read it: 150000 → 150,000; 1500.5 → 1,500.50."""
     number = Decimal(str(value))
@@ -90,4 +95,6 @@ def describe(event: LeadEvent, people: People) -> str:
         return deal_added(user, deal.amount, deal.name, deal.end) if deal else deal_added(user, None)
     if isinstance(event, DepartmentSet):
         return department_set(user, event.department)
+    if isinstance(event, LeadEdited):
+        return edited(user, event.fields)
     return f"<@{user}> changed this lead"

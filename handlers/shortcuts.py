@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -49,8 +50,28 @@ def lead_from_message(deps: Deps, body: dict[str, Any]) -> None:
     )
 
 
+def add_to_lead(deps: Deps, body: dict[str, Any]) -> None:
+    """Ask which lead the message goes on; the message's text and link travel in the form."""
+    message = mapping_of(body.get("message"))
+    channel = slack_id(mapping_of(body.get("channel")).get("id"))
+    ts = slack_ts(message.get("ts")) or slack_ts(body.get("message_ts"))
+    text = plain(text_of(message.get("text")) or "", deps.names.of)[:NOTE_TEXT]
+    link = permalink(deps, channel, ts) if channel and ts else None
+    metadata = {"text": text, "permalink": link, "response_url": body.get("response_url"), "channel": channel}
+    view = blocks.add_to_lead_modal(text=text or "(no text)", private_metadata=json.dumps(metadata)[:3000])
+    deps.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+NOTE_TEXT = 2000  # of the message, so the form's metadata (3,000 characters) holds it and its link
+
+
 def register(app: App, deps: Deps) -> None:
     @app.shortcut(blocks.LEAD_FROM_MESSAGE)
     def from_message(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         deps.after_ack(respond, lambda: lead_from_message(deps, body))
+
+    @app.shortcut(blocks.ADD_TO_LEAD)
+    def to_lead(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        deps.after_ack(respond, lambda: add_to_lead(deps, body))

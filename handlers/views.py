@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,13 +18,14 @@ from slack_bolt.context.respond import Respond
 from handlers import blocks, said
 from handlers.context import Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
+from handlers.edits import checked_edit
 from handlers.home import HomeResponder
 from handlers.payloads import http_url, mapping_of, slack_id, slack_ts, text_of
 from handlers.render import escape
 from services.audit import Actor
 from services.contact import normalize_email, normalize_phone
 from services.errors import LeadError
-from services.models import NOTE_MAX, Deal, Lead, NewLead, too_long, validated
+from services.models import EDITABLE_FIELDS, NOTE_MAX, Deal, Lead, NewLead, too_long, validated
 
 log = logging.getLogger("leadbot")
 
@@ -296,6 +298,89 @@ def _day(value: object) -> date | None:
         return None
 
 
+def edit_form_reader(deps: Deps) -> Callable[[dict[str, Any], datetime], tuple[dict[str, str], dict[str, str]]]:
+    """Read the Edit form: the fields that differ from what it opened with, checked as for a new lead."""
+
+    def read(view: dict[str, Any], now: datetime) -> tuple[dict[str, str], dict[str, str]]:
+        values = _values(view)
+        was = mapping_of(_metadata(view).get("was"))
+        changes: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for word in EDITABLE_FIELDS:
+            if word not in was:
+                continue  # not on this form: the backend cannot change it
+            typed = _text(values, word)
+            before = text_of(was.get(word)) or ""
+            if typed == before:
+                continue
+            if not typed:
+                errors[word] = "Leadbot cannot empty a field: give the new value."
+                continue
+            try:
+                changes |= checked_edit({word: typed}, deps.phone_region)
+            except LeadError as exc:
+                errors[word] = _field_error(exc)
+        if not errors and not changes:
+            errors[next(iter(was), "name")] = "Nothing was changed: edit a field, or close the form."
+        return changes, errors
+
+    return read
+
+
+def add_to_lead_submitted(deps: Deps) -> Callable[..., None]:
+    """The lead picked for a message: a reference, or words that find exactly one lead; else said in the ack."""
+
+    def pick(view: dict[str, Any], user: str) -> tuple[str | None, str | None]:
+        typed = _text(_values(view), "lead")
+        if not typed:
+            return None, "Give the lead's reference or some words of it."
+        service = deps.service
+        if REF_LIKE.match(typed):
+            try:
+                return service.get(typed).ref, None
+            except LeadError as exc:
+                if ":" in typed:
+                    return None, _field_error(exc)
+        try:
+            found = service.search_across(user, text=typed, limit=5)
+        except LeadError as exc:
+            return None, _field_error(exc)
+        if not found.leads:
+            return None, f"No lead matches “{typed[:60]}”; try its reference."
+        if len(found.leads) > 1 and found.total > 1:
+            some = ", ".join(f"{lead.ref} {lead.name[:20]}" for lead in found.leads[:3])
+            return None, f"{found.total} leads match: {some}… give the reference."[:150]
+        return found.leads[0].ref, None
+
+    def submitted(ack: Ack, view: dict[str, Any], body: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        ref, error = pick(view, user)
+        if error:
+            ack(response_action="errors", errors={"lead": error})
+            return
+        ack()
+        metadata = _metadata(view)
+        response_url = http_url(metadata.get("response_url"))
+        if not response_url or ref is None:
+            return
+        text = text_of(metadata.get("text")) or ""
+        link = http_url(metadata.get("permalink"))
+        note = (f"{text}\n\nFrom Slack: {link}" if link else text).strip() or "(a Slack message)"
+
+        def work() -> Reply | None:
+            if not deps.claims.claim(f"view:{view['id']}"):
+                return None
+            lead = deps.service.add_note(deps.actor(user), ref, note[: blocks.NOTE_LIMIT])
+            return Reply(text=f"{lead.ref}: note added", blocks=deps.card(lead, said.noted(user)))
+
+        deps.after_ack(Respond(response_url=response_url), work)
+
+    return submitted
+
+
+REF_LIKE = re.compile(r"^(?:[A-Za-z]+:)?[A-Za-z0-9+_.\-]{1,64}$")
+
+
 def read_department_form(view: dict[str, Any], now: datetime) -> tuple[str, dict[str, str]]:
     name = _text(_values(view), "department")
     if not name:
@@ -391,6 +476,15 @@ def register(app: App, deps: Deps) -> None:
             read_department_form,
             lambda actor, ref, name: service.set_department(actor, ref, name),
             said.department_set,
+        )
+    )
+    app.view(blocks.ADD_TO_LEAD_VIEW)(add_to_lead_submitted(deps))
+    app.view(blocks.EDIT_VIEW)(
+        card_modal_submitted(
+            deps,
+            edit_form_reader(deps),
+            lambda actor, ref, changes: service.edit(actor, ref, changes),
+            lambda user, changes: said.edited(user, [w for w in EDITABLE_FIELDS if w in changes]),
         )
     )
     app.view(blocks.NOTE_VIEW)(

@@ -19,25 +19,68 @@ def normalize_email(text: str) -> str:
         raise LeadError("{text} is not a valid email address: {reason}", text=Code(text), reason=str(exc)) from None
 
 
+EXTENSION_MARK = " ext. "  # how a kept extension follows the E.164 number (``+14155550132 ext. 22``)
+REGION_ALIASES = {"UK": "GB", "EN": "GB"}  # what people type for a country whose ISO code differs
+
+
 def normalize_phone(text: str, default_region: str | None = None) -> str:
-    """Return the number in E.164 (``+919895012345``)."""
-    region = None if text.strip().startswith("+") else default_region
+    """Return the number in E.164 (``+919895012345``), with its extension if one was typed (`` ext. 22``).
+
+    A number without ``+`` is read as ``default_region``'s (``LEADBOT_PHONE_REGION``); the
+    errors give an example in the format of the region in force and name the setting.
+    """
+    international = text.strip().startswith("+")
+    region = None if international else default_region
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        if region is None and not text.strip().startswith("+"):
+        if region is None and not international:
             raise LeadError(
-                "{text} needs a country code, e.g. {example}", text=Code(text), example=Code("+14155550123")
+                "{text} has no country code: type it as {example}, or an admin can set LEADBOT_PHONE_REGION"
+                " so numbers without one are read as that country's",
+                text=Code(text),
+                example=Code("+44 20 7946 0958"),
             ) from None
-        raise LeadError("{text} is not a phone number", text=Code(text)) from None
+        raise LeadError("{text} is not a phone number ({hint})", text=Code(text), hint=_hint(region)) from None
     if not phonenumbers.is_valid_number(number):
-        raise LeadError("{text} is not a valid phone number", text=Code(text))
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        raise LeadError("{text} is not a valid phone number ({hint})", text=Code(text), hint=_hint(region))
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"{e164}{EXTENSION_MARK}{number.extension}" if number.extension else e164
+
+
+def _hint(region: str | None) -> str:
+    """An example number in the format of ``region`` (the one LEADBOT_PHONE_REGION names), else an international one."""
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE) if region else None
+    if example is None:
+        return "e.g. +44 20 7946 0958"
+    national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    international = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    setting = f"without + it is read as a {region} number, as LEADBOT_PHONE_REGION says"
+    return f"e.g. {national} or {international}; {setting}"
+
+
+def phone_region_problem(value: str) -> str | None:
+    """Why ``value`` cannot be LEADBOT_PHONE_REGION (None: it can): an ISO 3166 code phonenumbers knows."""
+    code = value.strip().upper()
+    if code in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    if code in REGION_ALIASES:
+        return f"{code} is not an ISO 3166 country code; did you mean {REGION_ALIASES[code]}?"
+    return f"{code[:10]} is not a country code phone numbers can be read for"
+
+
+def without_extension(phone: str | None) -> str | None:
+    """The number alone, for systems that take E.164 only."""
+    return phone.split(EXTENSION_MARK, 1)[0] if phone else phone
+
+
+EXTENSION_RE = re.compile(r"\s*(?:ext\.?|extension|x|#)\s*\d{1,6}\s*$", re.I)
 
 
 def looks_like_phone(text: str) -> bool:
-    digits = sum(ch.isdigit() for ch in text)
-    return digits >= 6 and all(ch.isdigit() or ch in "+-() ." for ch in text)
+    number = EXTENSION_RE.sub("", text)
+    digits = sum(ch.isdigit() for ch in number)
+    return digits >= 6 and all(ch.isdigit() or ch in "+-() ." for ch in number)
 
 
 def looks_like_email(text: str) -> bool:

@@ -131,8 +131,12 @@ class NoChange(LeadError):
 class Duplicate(LeadError):
     """The backend already has this lead; ``existing_ref`` names it when known."""
 
-    def __init__(self, template: str, /, *, existing_ref: str | None = None, **facts: Any) -> None:
+    def __init__(
+        self, template: str, /, *, existing_ref: str | None = None, again: dict[str, Any] | None = None, **facts: Any
+    ) -> None:
         self.existing_ref = existing_ref
+        # Leadbot's own warning (not the backend's refusal): the create as asked, to make anyway if the person says so.
+        self.again = again
         super().__init__(template, **facts)
 
 

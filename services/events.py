@@ -72,6 +72,11 @@ class DealAdded(LeadEvent):
 
 
 @dataclass(frozen=True)
+class LeadEdited(LeadEvent):
+    fields: tuple[str, ...] = ()  # the words of EDITABLE_FIELDS that changed
+
+
+@dataclass(frozen=True)
 class DepartmentSet(LeadEvent):
     department: str = ""
 

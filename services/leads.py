@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,19 @@ from services.audit import Actor, Audit
 from services.backends.base import Backend
 from services.backends.common import new_receipt
 from services.clock import Clock, utcnow
-from services.errors import Code, Invalid, LeadError, MayHaveLanded, NoChange, Person, Queued, Unreachable, Unsupported
+from services.errors import (
+    Code,
+    Duplicate,
+    Invalid,
+    LeadError,
+    MayHaveLanded,
+    NoChange,
+    Person,
+    Queued,
+    Rejected,
+    Unreachable,
+    Unsupported,
+)
 from services.events import (
     ORIGIN,
     DealAdded,
@@ -30,6 +42,7 @@ from services.events import (
     FollowUpMoved,
     LeadAssigned,
     LeadCreated,
+    LeadEdited,
     LeadEvent,
     NoteAdded,
     StatusChanged,
@@ -37,28 +50,34 @@ from services.events import (
 )
 from services.models import (
     DEPARTMENT_MAX,
+    EDITABLE_FIELDS,
     Activity,
     Deal,
     FollowUp,
     Lead,
+    LeadEdit,
     LeadPage,
     LeadQuery,
+    LeadsAcross,
     NewLead,
     Note,
     OpportunityPage,
     StatusChange,
     StatusModel,
     StatusOption,
+    Unread,
     validated,
 )
 from services.outbox import Outbox, what
 from services.people import People
 from services.ports import QueuedWrite, RequestWrite, RequestWrites
 from services.routing import Backends
+from services.search import ranked, terms
 
 __all__ = ["Actor", "LeadService"]
 
 MAX_PAGE_SIZE = 100  # opportunities per page at most
+MAX_ACROSS = 200  # leads read from each backend for one page of a list across backends
 
 
 class LeadService:
@@ -124,6 +143,92 @@ class LeadService:
         )
         return target.search(query)
 
+    def readable(self, slack_user: str, channel: str | None = None) -> list[Backend]:
+        """The backends a person's lists and searches read: every one they are linked on, and the channel's.
+
+        Someone linked nowhere reads the channel's backend (else the default one).
+        """
+        linked = {link.backend for link in self.people.links(slack_user)}
+        home = self.backends.for_channel(channel)
+        return [b for b in self.backends if b.name in linked or b is home]
+
+    def search_across(
+        self,
+        slack_user: str,
+        *,
+        channel: str | None = None,
+        backend: str | None = None,
+        owner_user: str | None = None,
+        unassigned: bool = False,
+        status: str | None = None,
+        sub_status: str | None = None,
+        due: bool = False,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> LeadsAcross:
+        """One page of leads from every backend ``slack_user`` reads (or ``backend`` alone), merged.
+
+        A status or sub-status is looked for where the backend has it; a backend that is
+        down is named in ``unread`` and the others still answer. A search by ``text``
+        (services/search.py) is ranked best match first; anything else is ordered as
+        one backend orders it: due soonest first, then undated ones.
+        """
+        targets = [self.backends.get(backend)] if backend else self.readable(slack_user, channel)
+        wanted = terms(text) if text is not None else None
+        if status:
+            having = [b for b in targets if self._has_status(b, status)]
+            if not having:
+                targets[0].status_option(status)  # says which statuses there are
+            targets = having
+        if sub_status:
+            for target in targets:
+                self._check_sub_status(target, sub_status)
+        pages: list[tuple[Backend, LeadPage]] = []
+        unread: list[Unread] = []
+        for target in targets:
+            owner = None
+            if owner_user:
+                owner = self.people.staff_id(owner_user, target.name)
+                if owner is None:
+                    continue  # they have no leads where they have no staff ID
+            query = LeadQuery(
+                owner=owner,
+                unassigned=unassigned,
+                status=target.status_option(status).value if status else None,
+                sub_status=sub_status,
+                due_before=self.clock() if due else None,
+                text=text,
+                offset=0,
+                limit=min(offset + limit, MAX_ACROSS),
+            )
+            try:
+                pages.append((target, target.search(query)))
+            except (Unreachable, Rejected, Unsupported) as exc:
+                unread.append(Unread(backend=target.title, why=exc.message))
+        leads = [lead for _, page in pages for lead in page.leads]
+        if wanted is not None:
+            leads = ranked(leads, wanted)
+        else:
+            far = datetime.max.replace(tzinfo=UTC)
+            leads.sort(key=lambda lead: (lead.next_follow_up is None, lead.next_follow_up or far))
+        return LeadsAcross(
+            leads=leads[offset : offset + limit],
+            total=sum(page.total for _, page in pages),
+            offset=offset,
+            more=any(page.more for _, page in pages),
+            backends=[b.title for b, _ in pages],
+            unread=unread,
+        )
+
+    @staticmethod
+    def _has_status(backend: Backend, status: str) -> bool:
+        try:
+            backend.status_option(status)
+        except LeadError:
+            return False
+        return True
+
     def opportunities(self, ref: str, *, page: int = 1, size: int = 5, channel: str | None = None) -> OpportunityPage:
         """One page of the lead's opportunities, newest first (``page`` from 1, ``size`` per page).
 
@@ -152,7 +257,10 @@ class LeadService:
         owner_user: str | None = None,
         backend: str | None = None,
         channel: str | None = None,
+        allow_duplicate: bool = False,
     ) -> Lead:
+        """A new lead. One whose email or phone an open lead of the backend has already is ``Duplicate``
+        (naming that lead, and carrying the create to make anyway) unless ``allow_duplicate``."""
         target = self.backends.get(backend) if backend else self.backends.for_channel(channel)
         with self.audit.action(actor, "create", None) as audit:
             by = self.people.require_link(actor, target)
@@ -168,6 +276,8 @@ class LeadService:
                 )
             if not (lead.email or lead.phone or lead.customer):
                 raise Invalid("give the lead's email or phone", field="email")
+            if not allow_duplicate and not self._made_before():
+                self._refuse_duplicate(target, lead, owner_user)
             wanted = lead.model_copy(update={"owner": owner, "receipt": new_receipt()})
             args = {"lead": wanted.model_dump(mode="json"), "by": by}
             created = self._send(actor, target, "create", args, None, lambda: target.create(wanted, by=by))
@@ -176,12 +286,42 @@ class LeadService:
         self._publish(LeadCreated(lead=created, by_user=actor.slack_user, origin=_origin()))
         return created
 
+    def _made_before(self) -> bool:
+        """Whether an earlier run of this request made its next write already (then it is that lead, not a twin)."""
+        scope = rerun.CURRENT.get()
+        return scope is not None and self.writes is not None and self.writes.get(scope.peek_key()) is not None
+
+    @staticmethod
+    def _refuse_duplicate(target: Backend, lead: NewLead, owner_user: str | None) -> None:
+        found = target.duplicates(lead)
+        if not found:
+            return
+        same = found[0]
+        by_email = bool(lead.email and same.email and same.email.casefold() == lead.email.casefold())
+        again = {
+            "lead": lead.model_dump(mode="json", exclude_none=True),
+            "owner": owner_user,
+            "backend": target.name,
+            "key": new_receipt(),  # one warning makes one lead, however often its button is pressed
+        }
+        raise Duplicate(
+            "{name} ({ref}) is already open with this {what}; Create anyway makes a second lead",
+            existing_ref=same.ref,
+            again=again,
+            name=same.name,
+            ref=Code(same.ref),
+            what="email" if by_email else "phone",
+        )
+
     def assign(self, actor: Actor, ref: str, assignee: str, channel: str | None = None) -> Lead:
         backend, lead_id = self.backends.resolve(ref, channel)
         with self.audit.action(actor, "assign", f"{backend.name}:{lead_id}", f"to {assignee}"):
             by = self.people.require_link(actor, backend)
             owner = self.people.staff_for(assignee, backend)
-            previous = self._current(backend, lead_id, "owner")
+            now = self._read(backend, lead_id)
+            previous = now.owner if now is not None else None
+            if now is not None:  # unreadable now: the write is queued unchecked, as every check is skipped then
+                self.people.require_may_reassign(actor, backend, previous, owner)
             if previous == owner:
                 raise NoChange(
                     "nothing changed: {ref} is already assigned to {who}",
@@ -194,6 +334,48 @@ class LeadService:
                 actor, backend, "assign", args, lead_id, lambda: backend.assign(lead_id, owner, by=by, receipt=receipt)
             )
         self._publish(LeadAssigned(lead=lead, by_user=actor.slack_user, origin=_origin(), previous_owner=previous))
+        return lead
+
+    def edit(self, actor: Actor, ref: str, changes: dict[str, str], channel: str | None = None) -> Lead:
+        """Change the lead's own fields: ``changes`` maps words of ``EDITABLE_FIELDS`` to values.
+
+        Values arrive checked as for a new lead (an email normalised, a phone in E.164);
+        a field the backend cannot change (``capabilities.editable``) refuses the whole
+        edit, naming what it can change. Publishes ``LeadEdited``.
+        """
+        backend, lead_id = self.backends.resolve(ref, channel)
+        words = tuple(w for w in EDITABLE_FIELDS if w in changes)
+        with self.audit.action(actor, "edit", f"{backend.name}:{lead_id}", ", ".join(words)):
+            unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+            if unknown or not changes:
+                raise Invalid(
+                    "say what to change as field=value; the fields are {fields}",
+                    field="edit",
+                    fields=", ".join(EDITABLE_FIELDS),
+                )
+            cannot = [w for w in words if w not in backend.capabilities.editable]
+            if cannot:
+                can = backend.capabilities.editable
+                raise Unsupported(
+                    "{backend} cannot change the {fields} from Leadbot ({can})",
+                    field="edit",
+                    backend=backend.title,
+                    fields=", ".join(cannot),
+                    can=f"it can change: {', '.join(can)}" if can else "it takes no edits at all",
+                )
+            by = self.people.require_link(actor, backend)
+            edit = validated(LeadEdit, **{EDITABLE_FIELDS[w]: changes[w] for w in words}, by=by, receipt=new_receipt())
+            try:
+                before: Lead | None = backend.get(lead_id)
+            except Unreachable:
+                before = None  # the write itself then lands or is queued, as with every "nothing changed" check
+            if before is not None and all(getattr(before, f) == v for f, v in edit.changes().items()):
+                raise NoChange(
+                    "nothing changed: {ref} already has those details", ref=Code(f"{backend.name}:{lead_id}")
+                )
+            args = {"lead_id": lead_id, "edit": edit.model_dump(mode="json")}
+            lead = self._send(actor, backend, "edit", args, lead_id, lambda: backend.edit(lead_id, edit))
+        self._publish(LeadEdited(lead=lead, by_user=actor.slack_user, origin=_origin(), fields=words))
         return lead
 
     def log_follow_up(
@@ -250,7 +432,10 @@ class LeadService:
         with self.audit.action(actor, "status", f"{backend.name}:{lead_id}", status):
             by = self.people.require_link(actor, backend)
             wanted = self._status(backend, status)
-            current = self._current(backend, lead_id, "status") if wanted is not None else None
+            now = self._read(backend, lead_id) if wanted is not None else None
+            if wanted is not None and not wanted.open and now is not None:
+                self.people.require_may_close(actor, backend, now.owner)
+            current = now.status if now is not None else None
             if reason is None and sub_status is None and wanted is not None and current == wanted.value:
                 raise NoChange(
                     "nothing changed: {ref} is already {status}",
@@ -374,6 +559,14 @@ class LeadService:
         """The status asked for; None when the backend cannot list its statuses now (the write checks it later)."""
         try:
             return backend.status_option(status)
+        except Unreachable:
+            return None
+
+    @staticmethod
+    def _read(backend: Backend, lead_id: str) -> Lead | None:
+        """The lead as the backend has it now; None when it cannot be read right now."""
+        try:
+            return backend.get(lead_id)
         except Unreachable:
             return None
 
@@ -536,6 +729,8 @@ class LeadService:
             return backend.set_department(
                 args["lead_id"], args["department"], by=args["by"], receipt=args.get("receipt")
             )
+        if op == "edit":
+            return backend.edit(args["lead_id"], LeadEdit.model_validate(args["edit"]))
         raise ValueError(f"unknown queued operation {op!r}")
 
     # -- helpers ------------------------------------------------------------------------------
@@ -578,4 +773,7 @@ def _landed_event(item: QueuedWrite, lead: Lead, backend: Backend) -> LeadEvent 
         return DealAdded(**common, deal=Deal.model_validate(args["deal"]))
     if item.op == "set_department":
         return DepartmentSet(**common, department=args["department"])
+    if item.op == "edit":
+        changed = LeadEdit.model_validate(args["edit"]).changes()
+        return LeadEdited(**common, fields=tuple(w for w, f in EDITABLE_FIELDS.items() if f in changed))
     return None

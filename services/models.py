@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -78,6 +79,29 @@ class NewLead(Model):
     sub_status: str | None = Field(None, max_length=FIELD_MAX)  # backends with reasons and sub-statuses (Capillary)
     customer: str | None = Field(None, max_length=FIELD_MAX)  # the backend's own customer id, instead of email/phone
     receipt: str | None = None  # Leadbot's mark on this write, so a retry can tell whether it landed
+
+
+# The fields `/lead edit` and the Edit form change: the word typed, and the Lead field it sets.
+EDITABLE_FIELDS = MappingProxyType(
+    {"name": "name", "email": "email", "phone": "phone", "company": "lead_for", "source": "source", "type": "type"}
+)
+
+
+class LeadEdit(Model):
+    """New values for some of a lead's own fields (``EDITABLE_FIELDS``); None: left as it is."""
+
+    name: str | None = Field(None, min_length=1, max_length=150)
+    email: str | None = None
+    phone: str | None = None
+    lead_for: str | None = Field(None, max_length=150)
+    source: str | None = Field(None, max_length=150)
+    type: str | None = Field(None, max_length=150)
+    by: str
+    receipt: str | None = None
+
+    def changes(self) -> dict[str, str]:
+        """The Lead fields this edit sets, with their new values."""
+        return {f: v for f in EDITABLE_FIELDS.values() if (v := getattr(self, f)) is not None}
 
 
 class FollowUp(Model):
@@ -175,6 +199,9 @@ class Capabilities(Model):
     verifiable: bool = True
     customer_ids: bool = False  # a new lead can name an existing customer by the backend's id
     limits: str = ""  # what the backend cannot do, in a sentence, for /lead backends (a write-only API)
+    # How `/lead find` searches it where the API has no search of its own ("" : an index of its own).
+    search_how: str = ""
+    editable: tuple[str, ...] = ()  # the fields Backend.edit can change (EDITABLE_FIELDS names)
 
 
 class Choice(Model):
@@ -186,6 +213,8 @@ class Choice(Model):
 
 class LeadQuery(Model):
     owner: str | None = None
+    unassigned: bool = False  # only leads with no owner
+    text: str | None = None  # words of a name, email, phone or company (services/search.py); any status
     status: str | None = None
     sub_status: str | None = None
     due_before: datetime | None = None
@@ -198,6 +227,25 @@ class LeadPage(Model):
     total: int  # at least this many; exact unless ``more`` says the backend could not count
     offset: int
     more: bool | None = None  # None: total is exact
+
+
+class Unread(Model):
+    """A backend a list or search could not read, and why."""
+
+    backend: str  # its title
+    why: str
+
+
+class LeadsAcross(Model):
+    """One page of leads gathered from several backends (``/lead list``, ``/lead find``)."""
+
+    leads: list[Lead]
+    total: int  # at least this many; exact unless ``more``
+    offset: int
+    more: bool = False  # a backend could not count: there may be more than ``total``
+    backends: list[str] = Field(default_factory=list)  # the titles of the backends read
+    unread: list[Unread] = Field(default_factory=list)
+    not_searchable: list[str] = Field(default_factory=list)  # titles that cannot answer this query at all
 
 
 class Opportunity(Model):

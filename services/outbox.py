@@ -37,6 +37,7 @@ WHAT = MappingProxyType(
         "reschedule": "snooze",
         "add_deal": "deal",
         "set_department": "department assignment",
+        "edit": "edit",
     }
 )
 

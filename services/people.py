@@ -5,10 +5,28 @@ from __future__ import annotations
 from services.audit import Actor, Audit
 from services.backends.base import Backend
 from services.clock import Clock, utcnow
-from services.errors import Code, LeadError, NotAllowed, NotFound, NotLinked, Person
-from services.models import StaffLink
+from services.errors import Code, Invalid, LeadError, NotAllowed, NotFound, NotLinked, Person
+from services.models import Lead, LeadQuery, StaffLink
 from services.ports import Conflict, Preferences, StaffLinks
 from services.routing import Backends
+
+MAX_STAFF_ID = 100
+
+
+def check_staff_id(staff_id: str) -> None:
+    """A staff ID is one word a backend could know someone by: no blanks, markup, mentions or control characters."""
+    if not staff_id or not staff_id.strip():
+        raise Invalid("give the staff ID (how the backend knows them, e.g. an email or user name)", field="staff_id")
+    if len(staff_id) > MAX_STAFF_ID:
+        raise Invalid("a staff ID is at most {most} characters", field="staff_id", most=MAX_STAFF_ID)
+    if any(ch.isspace() or not ch.isprintable() for ch in staff_id):
+        raise Invalid("a staff ID is one word, without spaces or control characters", field="staff_id")
+    if any(ch in "<>@" for ch in staff_id[:1]) or "<" in staff_id or ">" in staff_id:
+        raise Invalid(
+            "{value} looks like a Slack mention, not a staff ID: give how the backend knows them",
+            field="staff_id",
+            value=Code(staff_id[:40]),
+        )
 
 
 class People:
@@ -20,6 +38,7 @@ class People:
         audit: Audit,
         *,
         self_link: bool = False,
+        ownership: str = "owner",
         clock: Clock = utcnow,
     ) -> None:
         self.store_links = links
@@ -27,6 +46,7 @@ class People:
         self.backends = backends
         self.audit = audit
         self.self_link = self_link
+        self.ownership = ownership  # "owner": owners and admins reassign and close; "open": anyone linked
         self.clock = clock
 
     # -- reading ------------------------------------------------------------------------------
@@ -45,10 +65,25 @@ class People:
 
     # -- linking ------------------------------------------------------------------------------
 
-    def link(self, actor: Actor, slack_user: str, staff_id: str, backend: str | None = None) -> StaffLink:
+    def link(
+        self, actor: Actor, slack_user: str, staff_id: str, backend: str | None = None, *, replace: bool = False
+    ) -> StaffLink:
+        """Link ``slack_user`` as ``staff_id``; a link they have on the backend already is replaced only if
+        ``replace`` (``Invalid`` otherwise, naming it and the open leads it holds)."""
         target = self.backends.get(backend) if backend else self.backends.get(self.backends.default)
-        with self.audit.action(actor, "link", None, f"{slack_user} → {target.name}:{staff_id}"):
+        with self.audit.action(actor, "link", None, f"{slack_user} → {target.name}:{staff_id[:120]}"):
             self._require_may_link(actor, slack_user)
+            check_staff_id(staff_id)
+            before = self.staff_id(slack_user, target.name)
+            if before is not None and before != staff_id and not replace:
+                raise Invalid(
+                    "{who} is linked as {before} in {backend} already ({held}); to replace that link say so: {how}",
+                    who=Person(slack_user),
+                    before=Code(before),
+                    backend=target.name,
+                    held=self.held_by(target, before),
+                    how=Code(f"/lead link @… {staff_id} replace=yes"),
+                )
             holder = self.slack_user_for(target.name, staff_id)
             earlier = [u for u in self.store_links.held_by(target.name, staff_id) if u != slack_user]
             if not actor.is_admin and not holder and earlier:
@@ -77,6 +112,19 @@ class People:
                 ) from None
             return link
 
+    def held_by(self, backend: Backend, staff_id: str) -> str:
+        """How many open leads ``staff_id`` owns on ``backend``, in words ("2 open leads", "open leads unknown")."""
+        try:
+            page = backend.search(LeadQuery(owner=staff_id, limit=1))
+        except LeadError:
+            return f"{backend.title} cannot say how many open leads that ID holds right now"
+        count = f"{page.total}+" if page.more else str(page.total)
+        return f"{count} open lead{'' if page.total == 1 and not page.more else 's'} under it"
+
+    def open_leads(self, backend: Backend, staff_id: str, limit: int = 100) -> list[Lead]:
+        """Open leads ``staff_id`` owns on ``backend`` (the first ``limit``)."""
+        return backend.search(LeadQuery(owner=staff_id, limit=limit)).leads
+
     def unlink(self, actor: Actor, slack_user: str, backend: str | None = None) -> StaffLink:
         target = self.backends.get(backend) if backend else self.backends.get(self.backends.default)
         with self.audit.action(actor, "unlink", None, f"{slack_user} from {target.name}"):
@@ -96,12 +144,51 @@ class People:
             raise NotLinked(actor.slack_user, backend.name, acting=True)
         return staff_id
 
+    def require_may_reassign(self, actor: Actor, backend: Backend, owner: str | None, assignee_staff: str) -> None:
+        """The ownership rule for giving a lead to someone (``owner``: its staff ID now, None: unassigned).
+
+        Its owner and admins may give it to anyone; anyone linked may take an unassigned lead
+        for themselves. With ``LEADBOT_OWNERSHIP=open`` anyone linked may do either.
+        """
+        if self.ownership == "open" or actor.is_admin or owner is None and self._is(actor, backend, assignee_staff):
+            return
+        if owner is not None and self._is(actor, backend, owner):
+            return
+        if owner is None:
+            raise NotAllowed(
+                "only admins can give an unassigned lead to someone else; take it yourself ({how})",
+                how=Code("/lead assign REF me"),
+            )
+        raise NotAllowed(
+            "this is {who}'s lead: only they or a Leadbot admin can reassign it; ask them",
+            who=self._owner_shown(backend, owner),
+        )
+
+    def require_may_close(self, actor: Actor, backend: Backend, owner: str | None) -> None:
+        """Closing (won, lost) is for the lead's owner and admins; an unassigned lead anyone linked may close."""
+        if self.ownership == "open" or actor.is_admin or owner is None or self._is(actor, backend, owner):
+            return
+        raise NotAllowed(
+            "this is {who}'s lead: only they or a Leadbot admin can close it", who=self._owner_shown(backend, owner)
+        )
+
+    def _is(self, actor: Actor, backend: Backend, staff: str) -> bool:
+        return self.staff_id(actor.slack_user, backend.name) == staff
+
+    def _owner_shown(self, backend: Backend, owner: str) -> Person | Code:
+        holder = self.slack_user_for(backend.name, owner)
+        return Person(holder) if holder else Code(owner)
+
     def staff_for(self, slack_user: str, backend: Backend) -> str:
         """The staff ID of someone a lead is being given to."""
         staff_id = self.staff_id(slack_user, backend.name)
         if staff_id is None:
             raise NotLinked(slack_user, backend.name, acting=False)
         return staff_id
+
+    def require_may_link(self, actor: Actor, slack_user: str, *, unlinking: bool = False) -> None:
+        """Admins link anyone; others themselves, where self-linking is on (unlinking oneself always)."""
+        self._require_may_link(actor, slack_user, unlinking=unlinking)
 
     def _require_may_link(self, actor: Actor, slack_user: str, *, unlinking: bool = False) -> None:
         if actor.is_admin:

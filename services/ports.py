@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from services.models import Activity, FollowUp, Lead, LeadPage, NewLead, Note, StaffLink, StatusChange
+from services.search import Terms
 
 
 class Conflict(Exception):
@@ -312,12 +313,21 @@ class LocalLeads(Protocol):
         due_before: datetime | None,
         offset: int,
         limit: int,
+        unassigned: bool = False,
     ) -> LeadPage:
-        """Leads in ``statuses``, due first (soonest), then undated, newest first."""
+        """Leads in ``statuses``, due first (soonest), then undated, newest first (``unassigned``: no owner)."""
+        ...
+
+    def find(self, wanted: Terms, *, statuses: list[str], offset: int, limit: int) -> LeadPage:
+        """Leads in ``statuses`` matching ``wanted`` as ``services.search`` rules, best first (an index, not a scan)."""
+        ...
+
+    def matching_contact(self, *, email: str | None, phone: str | None, statuses: list[str]) -> list[Lead]:
+        """Leads in ``statuses`` with this exact email (case-insensitive) or phone (E.164), oldest first."""
         ...
 
     def update(self, lead_id: int, *, at: datetime, **values: Any) -> bool:
-        """Change ``owner``, ``status`` or ``next_follow_up``; False when there is no such lead."""
+        """Change any of ``LOCAL_UPDATABLE``; False when there is no such lead."""
         ...
 
     def add_follow_up(self, lead_id: int, follow_up: FollowUp, *, at: datetime) -> None: ...
@@ -383,4 +393,6 @@ OUTBOX_UPDATABLE = frozenset(
 DIGEST_UPDATABLE = frozenset({"claimed_at", "channel", "ts", "sent_at", "leads"})
 AUDIT_FIELDS = frozenset(f.name for f in fields(AuditEntry))
 REMOTE_FIELDS = frozenset(f.name for f in fields(RemoteLead))
-LOCAL_UPDATABLE = frozenset({"owner", "status", "next_follow_up"})
+LOCAL_UPDATABLE = frozenset(
+    {"owner", "status", "next_follow_up", "name", "email", "phone", "lead_for", "type", "source"}
+)

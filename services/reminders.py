@@ -100,10 +100,11 @@ class Reminders:
             at = _parse_at(text)
             if at is None:
                 raise Invalid(
-                    "{value} is not a time of day: use 24-hour HH:MM, e.g. {example}",
+                    "{value} is not a time of day: say e.g. {example} or {twelve}",
                     field="remind_at",
                     value=Code(text),
                     example=Code("08:30"),
+                    twelve=Code("7pm"),
                 )
             self.prefs.set_user(actor.slack_user, remind_at=f"{at:%H:%M}", reminders=True)
             return at
@@ -192,6 +193,18 @@ class Reminders:
         return remind_instant(local_day(now, settings.tz) + timedelta(days=1), settings.at, settings.tz)
 
 
+CLOCK_12H = re.compile(r"^(1[0-2]|0?[1-9])(?::([0-5]\d))?\s*(am|pm)$", re.I)
+NAMED_TIMES = {"noon": time(12, 0), "midday": time(12, 0), "midnight": time(0, 0)}
+
+
 def _parse_at(text: str | None) -> time | None:
-    match = HHMM.match((text or "").strip())
-    return time(int(match[1]), int(match[2])) if match else None
+    """A time of day as WHEN takes one: ``08:30``, ``7pm``, ``7:30 am``, ``noon``."""
+    cleaned = (text or "").strip()
+    match = HHMM.match(cleaned)
+    if match:
+        return time(int(match[1]), int(match[2]))
+    twelve = CLOCK_12H.match(cleaned)
+    if twelve:
+        hour = int(twelve[1]) % 12 + (12 if twelve[3].lower() == "pm" else 0)
+        return time(hour, int(twelve[2] or 0))
+    return NAMED_TIMES.get(cleaned.lower())

@@ -15,7 +15,6 @@ again. Inside that work, ``writes_of(request)`` numbers each write the LeadServi
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,10 +25,15 @@ class RequestScope:
 
     def __init__(self, request: str) -> None:
         self.request = request
-        self._numbers = itertools.count(1)
+        self._made = 0
 
     def next_key(self) -> str:
-        return f"{self.request}#{next(self._numbers)}"
+        self._made += 1
+        return f"{self.request}#{self._made}"
+
+    def peek_key(self) -> str:
+        """The key the next write will get (a check before it may ask whether an earlier run made it)."""
+        return f"{self.request}#{self._made + 1}"
 
 
 CURRENT: ContextVar[RequestScope | None] = ContextVar("leadbot_request_scope", default=None)

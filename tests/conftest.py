@@ -53,6 +53,9 @@ def bot_settings(
     for name in list(os.environ):
         if name.startswith(("SLACK_", "LEADBOT_")):
             monkeypatch.delenv(name)
+    # Most tests have reps act on each other's leads freely, as Leadbot did before ownership rules;
+    # tests/test_ownership.py runs the default rule ("owner").
+    extra.setdefault("leadbot_ownership", "open")
     if config is not None:
         path = tmp_path / "leadbot.toml"
         path.write_text(config)
@@ -222,9 +225,13 @@ def linked(service: LeadService) -> LeadService:
 
 
 def new_lead(service: LeadService, name: str = "Ada Lovelace", *, by: str = ADMIN, **fields) -> str:
-    """Create a lead directly through the service (setup, not the thing under test); return its ref."""
+    """Create a lead directly through the service (setup, not the thing under test); return its ref.
+
+    Setup may make several leads with one email (the duplicate warning is tested in tests/test_duplicates.py).
+    """
     fields.setdefault("email", "ada@example.com")
-    lead = service.create(Actor(slack_user=by, is_admin=by == ADMIN), NewLead(name=name, **fields))
+    actor = Actor(slack_user=by, is_admin=by == ADMIN)
+    lead = service.create(actor, NewLead(name=name, **fields), allow_duplicate=True)
     return lead.ref
 
 

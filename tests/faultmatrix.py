@@ -459,6 +459,7 @@ def _bot(target: Target, fake: FakeServer, workdir: Path) -> Iterator[tuple[Any,
         leadbot_db=workdir / "leadbot.db",
         leadbot_admins=ADMIN,
         leadbot_config=config,
+        leadbot_ownership="open",  # the rep assigns the lead away, then goes on writing to it
         **target.env(fake),
     )
     clock = Clock()

@@ -272,6 +272,8 @@ DESIGN_SUBCOMMANDS = (
     "new",
     "show",
     "list",
+    "find",
+    "edit",
     "assign",
     "followup",
     "note",

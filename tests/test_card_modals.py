@@ -65,10 +65,14 @@ def test_follow_up_field_errors(slack, linked):
 
 
 def test_follow_up_needs_a_link(slack, linked):
+    """Refused before the form opens (tests/test_refuse_before.py), and still on submit: unlinked meanwhile."""
+    from services.audit import Actor
+
     _, card = card_of(slack, linked)
-    slack.click(card, "lead_log_follow_up", user="USTRANGER")
+    slack.click(card, "lead_log_follow_up", user=REP)
     (view,) = slack.opened_views()
-    slack.submit(view, {"notes": "x"}, user="USTRANGER")
+    linked.people.unlink(Actor(slack_user=ADMIN, is_admin=True), REP)
+    slack.submit(view, {"notes": "x"}, user=REP)
     reply = slack.last_reply()
     assert "You are not linked to a staff ID in local" in reply["text"] and reply["replace_original"] is False
     assert activity(linked, "local:1") == []

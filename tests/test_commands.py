@@ -59,6 +59,7 @@ def test_quick_create_posts_a_card_in_channel_and_audits(slack, linked):
         "lead_log_follow_up",
         "lead_add_note",
         "lead_set_status",
+        "lead_edit",
         "lead_refresh",
     ]
     lead = linked.get("local:1")
@@ -81,7 +82,7 @@ def test_quick_create_with_owner_and_status(slack, linked):
         ("new Ada", "give the lead's email or phone after the name"),
         ("new ada@example.com", "give the lead's name before the email or phone"),
         ("new Ada ada@", "`ada@` is not a valid email address"),
-        ("new Ada 12345678", "`12345678` needs a country code"),
+        ("new Ada 12345678", "`12345678` has no country code: type it as `+44 20 7946 0958`, or an admin can set"),
         ("new Ada +1 555", "Give the lead's email or phone"),
         ("new Ada +99 1234567", "is not a phone number"),
         ("new Ada ada@example.com colour=blue", "`colour=` is not an option here"),
@@ -145,7 +146,7 @@ def test_show_posts_the_card(slack, linked):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("show", "something is missing"),
+        ("show", "`REF` is missing"),
         ("show local:1 extra", "I don't know what to do with `extra`"),
         ("show local:999", "there is no lead `local:999`"),
         ("show local:abc", "local leads are numbered"),
@@ -170,7 +171,7 @@ def test_list_filters_and_pages(slack, linked):
     slack.command("list", user=ADMIN)
     first = slack.last_reply()
     shown = text_of(first["blocks"])
-    assert "*all open leads* · 1–10 of 14" in shown
+    assert "*Open leads on Local store* · 1–10 of 14" in shown
     assert shown.index("Rep lead") < shown.index("Rep later")  # due first
     assert first["response_type"] == "ephemeral"
     more = first["blocks"][-1]["elements"][-1]
@@ -186,7 +187,7 @@ def test_list_filters_and_pages(slack, linked):
     slack.command(f"list <@{REP}|ana>", user=ADMIN)
     assert "1–2 of 2" in reply_text(slack)
     slack.command("list won")
-    assert "No leads match *all open leads · won*" in reply_text(slack)
+    assert "No leads match *Won leads on Local store*" in reply_text(slack)
 
 
 def test_list_mistakes(slack, linked):
@@ -212,7 +213,7 @@ def test_assign(slack, linked):
 @pytest.mark.parametrize(
     ("text", "user", "expected"),
     [
-        ("assign local:1", ADMIN, "something is missing"),
+        ("assign local:1", ADMIN, "`@user|me` is missing"),
         ("assign local:1 <@UREP2|bob>", ADMIN, "<@UREP2> is not linked to a staff ID in local"),
         ("assign local:1 me", STRANGER, "you are not linked"),
         ("assign local:1 bob", ADMIN, "`bob` is not a person"),
@@ -251,7 +252,7 @@ def test_followup_quoted_next_and_plain(slack, linked):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("followup", "something is missing"),
+        ("followup", "`REF` is missing"),
         ("followup local:1 next=someday-maybe", "I can't read `someday-maybe`"),
         ("followup local:1 called next=fri", "put `next=WHEN` right after the reference"),
     ],
@@ -327,7 +328,7 @@ def test_link_unlink_whoami(slack, linked):
         (f"link <@{OTHER}|bob> bob", REP, "only Leadbot admins can link or unlink other people"),
         ("link bob", OTHER, "only Leadbot admins can link staff IDs here"),
         (f"link <@{OTHER}|bob> ana", ADMIN, "staff ID `ana` in local is already linked to <@UREP1>"),
-        ("link", ADMIN, "give a person and their staff ID"),
+        ("link", ADMIN, "give a person (mention them with @) and their staff ID"),
         (f"link <@{OTHER}|bob> bob backend=capillary", ADMIN, "the `capillary` backend is not configured"),
         (f"unlink <@{OTHER}|bob>", ADMIN, "<@UREP2> is not linked in local"),
         (f"unlink <@{REP}|ana>", OTHER, "only Leadbot admins can link or unlink other people"),

@@ -74,7 +74,7 @@ def test_the_readme_example_prints_both_results_and_exits_0(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Ada Lovelace" in out and "local:1 · Local store" in out and "Contact: ada@example.com" in out
-    assert "all open leads · 1–1 of 1" in out
+    assert "Open leads on Local store · 1–1 of 1" in out
     assert "Traceback" not in out + result.stderr
 
 
@@ -102,15 +102,15 @@ def test_buttons_can_be_pressed_and_modals_filled(console, tmp_path):
                 "met at the conference",  # note
                 "grace@navy.mil",  # email, asked again with the error shown
                 "/lead show 1",
-                "press 6",  # Refresh
-                "press 5 qualified",  # the Status select
-                "press 3",  # Log follow-up: notes, done at (empty: now), next
+                "press 6",  # Refresh (no Assign to me: the lead is the console user's own)
+                "press 4 qualified",  # the Status select
+                "press 2",  # Log follow-up: notes, done at (empty: now), next
                 "called back",
                 "",
                 "fri 3pm",
                 "/lead list",
                 "press 1",  # Open
-                "press 2 @ada",  # Assign… on the opened card: already hers
+                "press 1 @ada",  # Assign… on the opened card: already hers
             ]
         )
         + "\n"
@@ -145,21 +145,31 @@ def test_console_mistakes(console, tmp_path, line):
 
 
 def test_a_select_needs_a_choice(console, tmp_path):
-    result = console("/lead new Ada ada@example.com\npress 5\n", tmp_path)
+    result = console("/lead new Ada ada@example.com\npress 4\n", tmp_path)
     assert result.returncode == 1
-    assert "choose one of: New, Contacted, Qualified, Won, Lost (e.g. press 5 New)" in result.stdout
+    assert "choose one of: New, Contacted, Qualified, Won, Lost (e.g. press 4 New)" in result.stdout
 
 
 def test_the_assign_picker_needs_a_person(console, tmp_path):
-    result = console("/lead new Ada ada@example.com\npress 2\n", tmp_path)
+    result = console("/lead new Ada ada@example.com\npress 1\n", tmp_path)
     assert result.returncode == 1
-    assert "say whom to pick, e.g. press 2 @you" in result.stdout
+    assert "say whom to pick, e.g. press 1 @you" in result.stdout
 
 
 def test_the_app_home_can_be_opened_and_worked_from(console, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from bot.stores.sqlite import SqliteStore
+    from services.models import NewLead
+
+    # An overdue lead, as yesterday left it (a next follow-up typed now must lie ahead).
+    store = SqliteStore(tmp_path / "console.db")
+    now = datetime.now(UTC)
+    lead = NewLead(name="Ada Lovelace", email="ada@example.com", next_follow_up=now - timedelta(days=1))
+    store.local.insert(lead, status="new", owner="you", by="you", at=now - timedelta(days=2))
+    store.close()
     script = "\n".join(
         [
-            '/lead new Ada Lovelace ada@example.com next="yesterday 10am"',
             "/lead new Bob Smith bob@example.com",
             "home",
             "press 2",  # Log follow-up on Ada, the overdue one, listed first
@@ -209,7 +219,7 @@ def test_the_console_works_against_the_fake_capillary(console, tmp_path):
         [
             "/lead link ana.s/28812689 backend=capillary",
             "/lead new Tom Sawyer tom@example.com for=item001 backend=capillary",
-            "press 5 on_hold",
+            "press 4 on_hold",
             "2",
             "YetToDecide",
             "",
@@ -224,3 +234,48 @@ def test_the_console_works_against_the_fake_capillary(console, tmp_path):
     assert "capillary:1 · Capillary" in out and "2 = Best price availabe at another store" in out
     assert "Status: ● On hold · YetToDecide" in out
     assert fake.leads[1]["status"] == "ON_HOLD"
+
+
+def test_the_owner_field_takes_me_a_select_asks_again_and_a_form_can_be_cancelled(console, tmp_path):
+    script = "\n".join(
+        [
+            "/lead new",
+            "Grace Hopper",
+            "grace@navy.mil",
+            "",
+            "",
+            "",
+            "",
+            "me",  # owner: the console user (was a crash)
+            "",
+            "sleeping",  # not a status: asked again, the form kept
+            "Contacted",  # a label does as well as a value
+            "",
+            "/lead new",
+            "Nobody",
+            "/cancel",
+            "/lead list",
+        ]
+    )
+    result = console(script + "\n", tmp_path, user_name="ada")
+    out = result.stdout
+    assert "Traceback" not in out + result.stderr
+    assert "choose one of: new, contacted, qualified, won, lost" in out
+    assert "Status: ● Contacted" in out and "Owner: @ada" in out
+    assert "└ cancelled (nothing was sent)" in out
+    assert "Nobody" not in out.split("/lead list", 1)[1]
+    assert "Open leads on Local store · 1–1 of 1" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--tz", "Asia/Kolkatta"), "leadbot: --tz 'Asia/Kolkatta' is not a time zone: expected a name such as"),
+        (("--user", "two words"), "leadbot: --user 'two words' is not a user name"),
+        (("--user", ""), "leadbot: --user '' is not a user name"),
+    ],
+)
+def test_bad_console_options_are_one_line_and_exit_2(tmp_path, args, expected):
+    result = console_process("", tmp_path, *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(expected) and len(result.stderr.strip().splitlines()) == 1

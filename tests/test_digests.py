@@ -302,7 +302,7 @@ def test_remind_at_moves_the_digest(scheduler, reps, clock, fake_slack, slack):
     assert len(digests(fake_slack, REP)) == 1
 
 
-@pytest.mark.parametrize("text", ["remind at 25:00", "remind at noon", "remind sometimes", "remind at"])
+@pytest.mark.parametrize("text", ["remind at 25:00", "remind at 13pm", "remind sometimes", "remind at"])
 def test_remind_mistakes_are_explained(slack, reps, text):
     slack.command(text, user=REP)
     said = slack.last_reply()["text"]
@@ -412,3 +412,9 @@ def test_snooze_pressed_by_someone_else_uses_the_owners_zone_and_reminder_time(s
     slack.command("remind at 08:30", user=REP)  # ana, the owner, in Kolkata
     slack.click(digest, "lead_digest_snooze", value="local:1", user=OTHER, channel="C0SALES")  # bob, New York
     assert reps.get("local:1").next_follow_up == datetime(2026, 3, 9, 3, 0, tzinfo=UTC)  # 08:30 Kolkata
+
+
+@pytest.mark.parametrize(("typed", "expected"), [("7pm", "19:00"), ("7:30 am", "07:30"), ("noon", "12:00")])
+def test_remind_at_takes_the_times_when_takes(slack, reps, typed, expected):
+    slack.command(f"remind at {typed}", user=REP)
+    assert f"will come at {expected}, your time" in slack.last_reply()["text"]

@@ -142,7 +142,7 @@ def test_modal_field_errors_come_back_on_the_fields(slack, linked):
     errors = body["errors"]
     assert errors["name"] == "Give the lead a name."
     assert "not a valid email address" in errors["email"]
-    assert "needs a country code" in errors["phone"]
+    assert "has no country code" in errors["phone"] and "LEADBOT_PHONE_REGION" in errors["phone"]
     assert errors["next"] == "The next follow-up must be in the future."
     assert errors["owner"] == "They are not linked in local yet; an admin can run /lead link."
     assert leads(linked) == []

@@ -460,7 +460,7 @@ def test_braces_in_a_phone_on_the_form_are_a_field_error(slack, linked, errors):
         "phone": {"type": "plain_text_input", "value": '{"ref": "local:1"}'},
     }
     answer = submit(slack, "lead_new", values)
-    assert answer.json()["errors"]["phone"].startswith('`{"ref": "local:1"}` needs a country code')
+    assert answer.json()["errors"]["phone"].startswith('`{"ref": "local:1"}` has no country code')
     assert errors() == []
 
 

@@ -132,7 +132,7 @@ def test_every_button_the_app_renders_is_handled_and_every_handler_is_rendered(s
         if (c.body.get("metadata") or {}).get("event_type") == "leadbot_digest"
     ]
     rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(digest["blocks"])))
-    for text in ("list", "show local:1"):
+    for text in ("new Ada Twin ada@example.com", "list", "show local:1"):  # the first: a duplicate warning
         slack.command(text)
         rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(slack.last_reply()["blocks"])))
     # What only other backends' cards show: deals and departments (Getlead), opportunities (LeadSquared).
@@ -156,6 +156,8 @@ def test_every_button_the_app_renders_is_handled_and_every_handler_is_rendered(s
     card = slack.last_reply()["blocks"]
     slack.click(card, "lead_log_follow_up")
     slack.click(card, "lead_add_note")
+    slack.click(card, "lead_edit")
+    slack.message_shortcut("lead_add_to", "a message")
     slack.command("new")
     # The status modal opens only for backends that need a reason (tests/test_capillary_slack.py opens it),
     # the deal and department forms only for Getlead's leads (tests/test_getlead_slack.py opens them).

@@ -35,7 +35,8 @@ def test_the_new_owner_gets_a_dm_with_the_card(slack, linked, fake_slack):
     assert dm["text"] == f"<@{ADMIN}> assigned you Ada Lovelace ({ref})"
     shown = text_of(dm["blocks"])
     assert "`/lead notify off` stops these messages" in shown
-    assert f"*Owner*\n<@{REP}>" in shown and "Assign to me" in shown  # the card, with its buttons
+    assert f"*Owner*\n<@{REP}>" in shown and "Log follow-up" in shown  # the card, with its buttons
+    assert "Assign to me" not in shown  # but none to take what is theirs already
 
 
 def test_no_dm_for_assigning_yourself(slack, linked, fake_slack):
@@ -61,7 +62,7 @@ def test_notify_off_stops_the_dms_and_on_brings_them_back(slack, linked, fake_sl
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("notify", "Something is missing"), ("notify maybe", "`maybe` is neither on nor off"), ("notify on off", "")],
+    [("notify", "`on|off` is missing"), ("notify maybe", "`maybe` is neither on nor off"), ("notify on off", "")],
 )
 def test_notify_mistakes_show_the_usage(slack, linked, text, expected):
     slack.command(text, user=REP)

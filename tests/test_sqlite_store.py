@@ -40,5 +40,6 @@ def test_the_schema_is_created_once_in_order_and_in_wal_mode(tmp_path: Path):
         "m010_rate_budget",
         "m011_journal_and_request_writes",
         "m013_staff_link_history",
+        "m015_local_search",
     ]
     assert migrations.pending(again.db) == []

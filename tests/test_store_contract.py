@@ -436,3 +436,25 @@ def test_atomic_commits_everything_or_nothing(store):
 
 def test_ping(store):
     store.ping()
+
+
+def test_local_find_matching_contact_and_unassigned_alike_in_every_store(store):
+    from services.search import terms
+
+    add(store, "José", phone="+14155550123", lead_for="Acme Ltd")
+    add(store, "Josephine", status="won")
+    add(store, "Bob", owner="ana")
+    found = store.local.find(terms("jose"), statuses=["new", "won"], offset=0, limit=10)
+    assert [lead.name for lead in found.leads] == ["José", "Josephine"] and found.total == 2
+    assert [lead.name for lead in store.local.find(terms("acme"), statuses=["new"], offset=0, limit=10).leads] == [
+        "José"
+    ]
+    assert store.local.find(terms("555 0123"), statuses=["new"], offset=0, limit=10).total == 1
+    store.local.update(1, at=NOW, name="Pepe", lead_for="Other Co")  # the index follows an edit
+    assert store.local.find(terms("acme"), statuses=["new"], offset=0, limit=10).total == 0
+    assert store.local.find(terms("pepe"), statuses=["new"], offset=0, limit=10).total == 1
+    same = store.local.matching_contact(email="josé@EXAMPLE.com", phone=None, statuses=["new"])
+    assert [lead.name for lead in same] == ["Pepe"]
+    assert store.local.matching_contact(email=None, phone="+14155550123", statuses=["won"]) == []
+    free = store.local.search(statuses=["new"], owner=None, due_before=None, offset=0, limit=10, unassigned=True)
+    assert [lead.name for lead in free.leads] == ["Pepe"]

@@ -67,8 +67,10 @@ def test_a_command_stores_what_was_typed_and_every_message_shows_it_literally(
     runtime.deps.feeds["local"] = "C0FEED"
     slack.open_home(REP)
     linked.people.link(Actor(slack_user=ADMIN, is_admin=True), OTHER, "bob")
-    nxt = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
+    nxt = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%d %H:%M")
     slack.command(f'new {sent} ada@example.com source={sent} note={sent} owner=<@{REP}|ana> next="{nxt}"')
+    # Due an hour ago, for the digest (a next follow-up typed now must lie ahead).
+    runtime.store.local.update(1, at=datetime.now(UTC), next_follow_up=datetime.now(UTC) - timedelta(hours=1))
     lead = linked.get("local:1")
     assert (lead.name, lead.source) == (typed, typed)
     assert [a.text for a in linked.activity(lead, 5)] == [typed]

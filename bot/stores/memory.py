@@ -35,6 +35,7 @@ from services.ports import (
     StoreUnavailable,
     UserPrefs,
 )
+from services.search import Terms, ranked
 
 
 @dataclass
@@ -431,6 +432,7 @@ class _Local(_Part):
         due_before: datetime | None,
         offset: int,
         limit: int,
+        unassigned: bool = False,
     ) -> LeadPage:
         with self.store.locked() as s:
             leads = [r.lead for r in s.local.values()]
@@ -439,11 +441,30 @@ class _Local(_Part):
             for lead in leads
             if lead.status in statuses
             and (owner is None or lead.owner == owner)
+            and not (unassigned and lead.owner is not None)
             and (due_before is None or (lead.next_follow_up is not None and lead.next_follow_up <= due_before))
         ]
         far = datetime.max.replace(tzinfo=UTC)
         kept.sort(key=lambda lead: (lead.next_follow_up is None, lead.next_follow_up or far, -int(lead.id)))
         return LeadPage(leads=kept[offset : offset + limit], total=len(kept), offset=offset)
+
+    def find(self, wanted: Terms, *, statuses: list[str], offset: int, limit: int) -> LeadPage:
+        with self.store.locked() as s:
+            leads = [r.lead for r in s.local.values() if r.lead.status in statuses]
+        found = ranked(leads, wanted)
+        return LeadPage(leads=found[offset : offset + limit], total=len(found), offset=offset)
+
+    def matching_contact(self, *, email: str | None, phone: str | None, statuses: list[str]) -> list[Lead]:
+        with self.store.locked() as s:
+            leads = [s.local[i].lead for i in sorted(s.local)]
+        return [
+            lead
+            for lead in leads
+            if lead.status in statuses
+            and (
+                (email and lead.email and lead.email.casefold() == email.casefold()) or (phone and lead.phone == phone)
+            )
+        ]
 
     def update(self, lead_id: int, *, at: datetime, **values: Any) -> bool:
         unknown = set(values) - LOCAL_UPDATABLE

@@ -45,6 +45,7 @@ from services.ports import (
     StoreUnavailable,
     UserPrefs,
 )
+from services.search import Terms, phone_suffixes, ranked, words_of
 
 log = logging.getLogger("leadbot.store")
 migrations = Migrations("leadbot")
@@ -56,6 +57,7 @@ LOCK_WAIT = 2.0
 # A write that still finds the lock taken after BUSY_TIMEOUT is tried again after these pauses, then
 # refused as StoreBusy ("try again"), never shown as "database is locked" (a bounded 30 s or so).
 LOCKED_PAUSES = (0.2, 1.0)
+FIND_AT_MOST = 500  # candidates /lead find ranks on the local backend
 
 
 @migrations()
@@ -280,6 +282,17 @@ def m013_staff_link_history(db: Database) -> None:
         "insert into staff_link_history (backend, staff_id, slack_user, first_linked_at)"
         " select backend, staff_id, slack_user, linked_at from staff_links"
     )
+
+
+def m015_local_search(db: Database) -> None:
+    # /lead find on the local backend: an FTS5 index of each lead's words, filled by the store
+    # (already folded as services/search.py folds them) so SQLite and Python read words alike.
+    db.execute("create virtual table local_leads_search using fts5(name, email, company, phone)")
+    for row in db.execute("select id, name, email, phone, lead_for from local_leads").fetchall():
+        db.execute(
+            "insert into local_leads_search (rowid, name, email, company, phone) values (?, ?, ?, ?, ?)",
+            [row[0], *_search_columns(row[1], row[2], row[3], row[4])],
+        )
 
 
 def to_db_time(value: datetime | None) -> str | None:
@@ -896,6 +909,22 @@ class _Remote(_Part):
         return {row[0]: _remote(row[1:]) for row in rows}
 
 
+def _search_columns(name: str | None, email: str | None, phone: str | None, company: str | None) -> list[str]:
+    return [
+        " ".join(words_of(name)),
+        " ".join(words_of(email)),
+        " ".join(words_of(company)),
+        " ".join(phone_suffixes(phone)),
+    ]
+
+
+def _match_expression(wanted: Terms) -> str:
+    """The FTS5 query for ``wanted``: each word a prefix in some text column, or the phone's digits."""
+    if wanted.digits is not None:
+        return f'phone : "{wanted.digits}"*'
+    return " AND ".join(f'{{name email company}} : "{w}"*' for w in wanted.words)
+
+
 _LEAD_COLUMNS = (
     "id, name, email, phone, lead_for, type, source, status, owner, next_follow_up, last_activity_at, created_at,"
     " created_by"
@@ -945,6 +974,7 @@ class _Local(_Part):
                 ],
             )
             lead_id = cursor.lastrowid
+            self._index(lead_id)
             if lead.note:
                 self.store.write(
                     "insert into local_notes (lead_id, text, by, at) values (?, ?, ?, ?)", [lead_id, lead.note, by, now]
@@ -971,12 +1001,15 @@ class _Local(_Part):
         due_before: datetime | None,
         offset: int,
         limit: int,
+        unassigned: bool = False,
     ) -> LeadPage:
         where = [f"status in ({', '.join('?' * len(statuses))})"]
         params: list[Any] = list(statuses)
         if owner:
             where.append("owner = ?")
             params.append(owner)
+        if unassigned:
+            where.append("owner is null")
         if due_before:
             where.append("next_follow_up is not null and next_follow_up <= ?")
             params.append(to_db_time(due_before))
@@ -989,6 +1022,36 @@ class _Local(_Part):
         )
         return LeadPage(leads=[_local_lead(r) for r in rows], total=total, offset=offset)
 
+    def find(self, wanted: Terms, *, statuses: list[str], offset: int, limit: int) -> LeadPage:
+        rows = self.store.read(
+            f"select {', '.join('l.' + c.strip() for c in _LEAD_COLUMNS.split(','))}"
+            " from local_leads_search s join local_leads l on l.id = s.rowid"
+            f" where local_leads_search match ? and l.status in ({', '.join('?' * len(statuses))})"
+            " order by s.rank limit ?",
+            [_match_expression(wanted), *statuses, FIND_AT_MOST],
+        )
+        found = ranked([_local_lead(r) for r in rows], wanted)
+        return LeadPage(leads=found[offset : offset + limit], total=len(found), offset=offset)
+
+    def matching_contact(self, *, email: str | None, phone: str | None, statuses: list[str]) -> list[Lead]:
+        if not (email or phone):
+            return []
+        rows = self.store.read(
+            f"select {_LEAD_COLUMNS} from local_leads where (lower(email) = lower(?) or phone = ?)"
+            f" and status in ({', '.join('?' * len(statuses))}) order by id",
+            [email or "", phone or "", *statuses],
+        )
+        return [_local_lead(r) for r in rows]
+
+    def _index(self, lead_id: int) -> None:
+        rows = self.store.read("select name, email, phone, lead_for from local_leads where id = ?", [lead_id])
+        self.store.write("delete from local_leads_search where rowid = ?", [lead_id])
+        if rows:
+            self.store.write(
+                "insert into local_leads_search (rowid, name, email, company, phone) values (?, ?, ?, ?, ?)",
+                [lead_id, *_search_columns(*rows[0])],
+            )
+
     def update(self, lead_id: int, *, at: datetime, **values: Any) -> bool:
         unknown = set(values) - LOCAL_UPDATABLE
         if unknown:
@@ -996,10 +1059,13 @@ class _Local(_Part):
         if _id(lead_id) is None:
             return False
         names = [*values, "last_activity_at"]
-        cursor = self.store.write(
-            f"update local_leads set {', '.join(f'{n} = ?' for n in names)} where id = ?",
-            [*(_column_value(values[n]) for n in values), to_db_time(at), lead_id],
-        )
+        with self.store.atomic():
+            cursor = self.store.write(
+                f"update local_leads set {', '.join(f'{n} = ?' for n in names)} where id = ?",
+                [*(_column_value(values[n]) for n in values), to_db_time(at), lead_id],
+            )
+            if cursor.rowcount == 1 and set(values) & {"name", "email", "phone", "lead_for"}:
+                self._index(lead_id)
         return cursor.rowcount == 1
 
     def add_follow_up(self, lead_id: int, follow_up: FollowUp, *, at: datetime) -> None:

@@ -20,6 +20,7 @@ from services.models import (
     Deal,
     FollowUp,
     Lead,
+    LeadEdit,
     LeadPage,
     LeadQuery,
     NewLead,
@@ -73,6 +74,17 @@ class Backend(ABC):
     def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
         """Move the next follow-up without logging one (Snooze)."""
         raise Unsupported("{backend} cannot move a follow-up", backend=self.title)
+
+    def edit(self, lead_id: str, edit: LeadEdit) -> Lead:
+        """Change the lead's own fields (``capabilities.editable`` says which)."""
+        raise Unsupported("{backend} cannot change a lead's details from Leadbot", backend=self.title)
+
+    def duplicates(self, lead: NewLead) -> list[Lead]:
+        """Open leads with this lead's email or phone, where the backend lets any number be made (local).
+
+        A backend that refuses a duplicate itself (LeadSquared, the REST leads API) says so when asked to create.
+        """
+        return []
 
     def add_deal(self, lead_id: str, deal: Deal) -> Lead:
         """Record a deal on the lead (``capabilities.deals``)."""

@@ -58,6 +58,7 @@ from services.backends.base import Backend, BackendContext, BackendSpec, EnvVar
 from services.backends.common import marked, numeric_id, parse_api_time, receipt_of, to_api_time, unmarked
 from services.backends.http import ApiClient, HttpSettings, TtlCache, json_body
 from services.clock import Clock
+from services.contact import without_extension
 from services.errors import Code, Invalid, LeadError, LeadGone, Rejected, Unreachable
 from services.models import (
     Activity,
@@ -75,6 +76,7 @@ from services.models import (
     StatusOption,
 )
 from services.ports import RemoteLead, RemoteLeads, StaffLinks
+from services.search import ranked, terms
 
 log = logging.getLogger("leadbot.backends")
 
@@ -167,6 +169,7 @@ class CapillaryBackend(Backend):
         staff_ids="USERNAME or USERNAME/ENTITY_ID (the entity id attributes writes to the person)",
         queues_writes=True,
         customer_ids=True,
+        search_how="Capillary has no search by name: Leadbot reads its latest 1,000 leads and looks through them",
     )
 
     def __init__(self, options: CapillaryOptions, context: BackendContext) -> None:
@@ -248,11 +251,13 @@ class CapillaryBackend(Backend):
         open_values = {s.value for s in STATUSES if s.open}
 
         def wanted(lead: Lead) -> bool:
-            if not query.status and lead.status not in open_values:
+            if not query.status and query.text is None and lead.status not in open_values:
+                return False
+            if query.unassigned and lead.owner is not None:
                 return False
             return not (query.due_before and (not lead.next_follow_up or lead.next_follow_up > query.due_before))
 
-        needs_filter = not query.status or query.due_before is not None
+        needs_filter = not query.status or query.due_before is not None or query.text is not None or query.unassigned
         if not needs_filter:
             params |= {"limit": query.limit, "offset": query.offset}
             body = self._check(self.api.read("GET", "/v2/leads", params=params))
@@ -271,10 +276,12 @@ class CapillaryBackend(Backend):
             if len(rows) < PAGE:
                 exhausted = True
                 break
-            if query.due_before is None and len(kept) > query.offset + query.limit:
+            if query.due_before is None and query.text is None and len(kept) > query.offset + query.limit:
                 break  # due leads are shown most overdue first, which needs every page
         if query.due_before:
             kept.sort(key=lambda lead: lead.next_follow_up or query.due_before)
+        if query.text is not None:
+            kept = ranked(kept, terms(query.text))
         shown = kept[query.offset : query.offset + query.limit]
         more = len(kept) > query.offset + query.limit or not exhausted
         return LeadPage(leads=shown, total=len(kept) + (0 if exhausted else 1), offset=query.offset, more=more)
@@ -326,7 +333,7 @@ class CapillaryBackend(Backend):
         elif lead.email:
             customer = {"idType": "EMAIL", "identifier": lead.email}
         elif lead.phone:
-            customer = {"idType": "MOBILE", "identifier": lead.phone.lstrip("+")}
+            customer = {"idType": "MOBILE", "identifier": (without_extension(lead.phone) or "").lstrip("+")}
         else:
             raise Invalid("Capillary needs the customer's email or mobile number", field="email")
         status = self.status_option(lead.status).value if lead.status else "OPEN"

@@ -11,6 +11,7 @@ from typing import Any
 
 from services.errors import Code, NotFound
 from services.models import Lead, LeadPage, LeadQuery, StatusOption
+from services.search import ranked, terms
 
 
 def parse_api_time(value: Any) -> datetime | None:
@@ -50,13 +51,22 @@ def match_query(leads: Iterable[Lead], query: LeadQuery, statuses: list[StatusOp
 
     Without a status, only open leads are kept; due leads come first (soonest
     first), then undated ones, newest (highest id) first, as on the local backend.
+    A search by text (``query.text``) keeps leads of every status, best match first.
     """
+    if query.text is not None:
+        status = query.status.casefold() if query.status else None
+        found = ranked(
+            [lead for lead in leads if status is None or lead.status.casefold() == status], terms(query.text)
+        )
+        return LeadPage(leads=found[query.offset : query.offset + query.limit], total=len(found), offset=query.offset)
     wanted = query.status.casefold() if query.status else None
     open_values = {s.value.casefold() for s in statuses if s.open}
     kept = []
     for lead in leads:
         status = lead.status.casefold()
         if query.owner and lead.owner != query.owner:
+            continue
+        if query.unassigned and lead.owner is not None:
             continue
         if wanted is not None and status != wanted:
             continue

@@ -80,6 +80,7 @@ from services.backends.base import Backend, BackendContext, BackendSpec, EnvVar
 from services.backends.common import match_query, parse_api_time
 from services.backends.http import ApiClient, HttpSettings, hide_in_logs
 from services.clock import Clock
+from services.contact import without_extension
 from services.errors import Code, Duplicate, Invalid, LeadGone, NotFound, Rejected, Unreachable, Unsupported
 from services.models import (
     Activity,
@@ -179,6 +180,7 @@ class GetleadBackend(Backend):
         departments=True,
         queues_writes=True,
         verifiable=False,
+        search_how="Getlead cannot be read: Leadbot looks through the leads it created there",
         notes_how="",
         snooze_how="kept by Leadbot and noted on the lead (Getlead's API cannot move a task)",
         staff_ids="the agent's name as Getlead knows it (staff_name), e.g. Ajay",
@@ -388,7 +390,7 @@ class GetleadBackend(Backend):
     def create(self, lead: NewLead, *, by: str) -> Lead:
         if lead.customer or lead.sub_status:
             raise Unsupported("Getlead takes no customer id or sub-status", field="customer")
-        mobile = parse_mobile(lead.phone or "", self.options.default_country)
+        mobile = parse_mobile(without_extension(lead.phone) or "", self.options.default_country)
         known = self.remote.recall(self.name, mobile.e164)
         resumed = known is not None and lead.receipt is not None and known.extra.get("receipt") == lead.receipt
         if known is not None and not resumed:

@@ -46,6 +46,7 @@ from services.models import (
     Colour,
     FollowUp,
     Lead,
+    LeadEdit,
     LeadPage,
     LeadQuery,
     NewLead,
@@ -61,6 +62,21 @@ log = logging.getLogger("leadbot.backends")
 ARCHIVED = StatusOption(value="archived", label="Archived", colour=Colour.BROWN, open=False)
 CACHE_SECONDS = 300
 # Strings the API reference marks Required on a new lead (refused empty), in the order it lists them.
+# PUT /leads/{id}: every field of a new lead but the email, each null to keep it as it is.
+UPDATE_FIELDS = (
+    "firstName",
+    "lastName",
+    "business",
+    "photo",
+    "state",
+    "statusId",
+    "source",
+    "phoneNumber",
+    "description",
+    "location",
+    "position",
+    "company",
+)
 REQUIRED_TEXT = ("firstName", "lastName", "photo", "source", "description", "location", "position", "company")
 NEVER_GIVEN = ("photo", "location", "position")  # nothing a person types fills these: defaults are needed
 # Where Leadbot reads a Required field from what the person gave, and how they give it.
@@ -82,6 +98,8 @@ class LeadsApiBackend(Backend):
         notes_how="saved as comments; assignments and follow-ups are recorded as comments too",
         staff_ids="any name you choose: the API has no owner field, so Leadbot keeps the owner",
         queues_writes=True,
+        search_how="the API has no search: Leadbot reads the leads it lists and looks through them",
+        editable=("name", "email", "phone", "company", "source"),
     )
 
     def __init__(self, options: LeadsApiOptions, context: BackendContext) -> None:
@@ -250,6 +268,39 @@ class LeadsApiBackend(Backend):
         )
         return self._lead(created)
 
+    def edit(self, lead_id: str, edit: LeadEdit) -> Lead:
+        """``PUT /leads/{id}``: every field but the email must be there, and null keeps what the lead has."""
+        self._id(lead_id)
+        body: dict[str, Any] = {f: None for f in UPDATE_FIELDS} | {"business": self.business, "state": self.state}
+        if edit.name is not None:
+            first, _, last = edit.name.strip().partition(" ")
+            if not last.strip():
+                raise Invalid("the {backend} needs a first and a last name", field="name", backend=self.title)
+            body |= {"firstName": first, "lastName": last.strip()}
+        if edit.email is not None:
+            body["email"] = edit.email
+        if edit.phone is not None:
+            body["phoneNumber"] = [edit.phone]
+        if edit.lead_for is not None:
+            body["company"] = edit.lead_for
+        if edit.source is not None:
+            body["source"] = edit.source
+        response = self.api.write("PUT", f"/leads/{lead_id}", json=body)
+        if response.status_code == 400 and "already exists" in (_message(_maybe_json(response)) or "").lower():
+            existing = self._find_by_email(edit.email or "")
+            raise Duplicate(
+                "another lead has this email in the {backend}: {ref}",
+                existing_ref=existing,
+                backend=self.title,
+                ref=Code(existing or "?"),
+            )
+        updated = self._body(response, lead_id=lead_id)
+        known = self.remote.recall(self.name, lead_id)
+        extra = dict(known.extra) if known else {}
+        extra |= {k: v for k, v in (("source", edit.source), ("company", edit.lead_for)) if v is not None}
+        self.remote.remember(self.name, lead_id, extra=extra)
+        return self._lead(updated) if isinstance(updated, dict) and "id" in updated else self.get(lead_id)
+
     def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead:
         lead = self.get(lead_id)
         self._comment(lead_id, marked(f"Assigned to {owner} by {by} (via Leadbot)", receipt))
@@ -299,6 +350,10 @@ class LeadsApiBackend(Backend):
         lead_id = args["lead_id"]
         if op == "change_status":
             return self._status_shown(lead_id, self.status_option(args["change"]["status"]))
+        if op == "edit":  # a PUT sets fields: it landed when the lead has them all
+            lead = self.get(lead_id)
+            wanted = LeadEdit.model_validate(args["edit"]).changes()
+            return lead if all(getattr(lead, f) == v for f, v in wanted.items()) else None
         item = args.get("follow_up") or args.get("note") or {}
         receipt = item.get("receipt") or args.get("receipt")
         if not receipt:

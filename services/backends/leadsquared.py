@@ -107,6 +107,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from services.backends.base import Backend, BackendContext, BackendSpec, EnvVar
 from services.backends.common import marked, match_query, parse_api_time, unmarked
 from services.backends.http import ApiClient, HttpSettings, TtlCache, hide_in_logs
+from services.contact import without_extension
 from services.errors import Code, Duplicate, Invalid, LeadError, LeadGone, NotFound, Rejected, Unreachable, Unsupported
 from services.models import (
     Activity,
@@ -227,6 +228,7 @@ class LeadSquaredBackend(Backend):
         snooze_how="moves the due date of the lead's next open task (follow-ups are LeadSquared tasks)",
         staff_ids="the user's email or ID in LeadSquared, e.g. ana.silva@example.com",
         queues_writes=True,
+        search_how="Leadbot reads the 1,000 most recently changed leads (Leads.Get) and looks through them",
     )
 
     def __init__(self, options: LeadSquaredOptions, context: BackendContext) -> None:
@@ -636,7 +638,7 @@ class LeadSquaredBackend(Backend):
             if rows:
                 return rows[0]
         if lead.phone:
-            digits = re.sub(r"\D", "", lead.phone)
+            digits = re.sub(r"\D", "", without_extension(lead.phone) or "")
             rows = self._call("GET", f"{LM}/RetrieveLeadByPhoneNumber", params={"phone": digits}) or []
             if rows:
                 return rows[0]
@@ -943,7 +945,7 @@ def _new_lead_attributes(lead: NewLead, stage: str, owner_id: str, source: str |
         "FirstName": first,
         "LastName": last.strip(),
         "EmailAddress": lead.email,
-        "Phone": lsq_phone(lead.phone) if lead.phone else None,
+        "Phone": lsq_phone(without_extension(lead.phone)) if lead.phone else None,
         "Company": lead.lead_for,
         "Source": lead.source or source,
         "ProspectStage": stage,

@@ -21,6 +21,7 @@ from services.models import (
     Colour,
     FollowUp,
     Lead,
+    LeadEdit,
     LeadPage,
     LeadQuery,
     NewLead,
@@ -29,6 +30,7 @@ from services.models import (
     StatusOption,
 )
 from services.ports import LocalLeads
+from services.search import terms
 
 STATUSES = (
     StatusOption(value="new", label="New", colour=Colour.BLUE),
@@ -42,7 +44,7 @@ STATUSES = (
 class LocalBackend(Backend):
     name = "local"
     title = "Local store"
-    capabilities = Capabilities()
+    capabilities = Capabilities(editable=("name", "email", "phone", "company", "source", "type"))
 
     def __init__(self, leads: LocalLeads, clock: Clock) -> None:
         self.leads = leads
@@ -55,6 +57,11 @@ class LocalBackend(Backend):
         status = self.status_option(lead.status).value if lead.status else "new"
         return self.leads.insert(lead, status=status, owner=lead.owner or by, by=by, at=self.clock())
 
+    def duplicates(self, lead: NewLead) -> list[Lead]:
+        return self.leads.matching_contact(
+            email=lead.email, phone=lead.phone, statuses=[s.value for s in STATUSES if s.open]
+        )
+
     def get(self, lead_id: str) -> Lead:
         found = self.leads.get(self._id(lead_id))
         if found is None:
@@ -62,13 +69,25 @@ class LocalBackend(Backend):
         return found
 
     def search(self, query: LeadQuery) -> LeadPage:
+        if query.text is not None:  # a search by text looks through every status
+            statuses = [self.status_option(query.status).value] if query.status else [s.value for s in STATUSES]
+            return self.leads.find(terms(query.text), statuses=statuses, offset=query.offset, limit=query.limit)
         statuses = [self.status_option(query.status).value] if query.status else [s.value for s in STATUSES if s.open]
         return self.leads.search(
-            statuses=statuses, owner=query.owner, due_before=query.due_before, offset=query.offset, limit=query.limit
+            statuses=statuses,
+            owner=query.owner,
+            due_before=query.due_before,
+            offset=query.offset,
+            limit=query.limit,
+            unassigned=query.unassigned,
         )
 
     def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead:
         self._update(lead_id, owner=owner)
+        return self.get(lead_id)
+
+    def edit(self, lead_id: str, edit: LeadEdit) -> Lead:
+        self._update(lead_id, **edit.changes())
         return self.get(lead_id)
 
     def log_follow_up(self, lead_id: str, follow_up: FollowUp) -> Lead:
@@ -83,7 +102,10 @@ class LocalBackend(Backend):
 
     def change_status(self, lead_id: str, change: StatusChange) -> Lead:
         self.get(lead_id)
-        self.leads.add_status(self._id(lead_id), change, status=self.status_option(change.status).value)
+        status = self.status_option(change.status)
+        self.leads.add_status(self._id(lead_id), change, status=status.value)
+        if not status.open:  # a closed lead is followed up no more (nor shown as overdue)
+            self.leads.update(self._id(lead_id), at=change.at, next_follow_up=None)
         return self.get(lead_id)
 
     def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
