@@ -63,13 +63,13 @@ def run() -> None:
 
     from bot.app import build_app, build_digest_scheduler, build_outbox_runner, build_runtime
     from bot.executor import TrackedExecutor
-    from bot.journal import Journal
+    from bot.journal import open_journal
     from bot.workproc import WorkProcess
 
     socket_mode = settings.slack_app_token is not None
     journal = None
     if not socket_mode and settings.leadbot_journal != "off":
-        journal = Journal(str(settings.leadbot_db), fsync=settings.leadbot_journal == "full")
+        journal = open_journal(str(settings.leadbot_db), fsync=settings.leadbot_journal == "full")
     try:
         if settings.leadbot_work_process and not socket_mode:
             executor: TrackedExecutor | WorkProcess = WorkProcess(settings, threads=settings.leadbot_workers)
