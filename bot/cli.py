@@ -99,13 +99,19 @@ def run() -> None:
     log.info("Leadbot starting over HTTP (backends: %s)", ", ".join(b.name for b in service.backends))
     if isinstance(executor, WorkProcess):
         executor.start()
+
+    def recover(entries: list) -> None:
+        if isinstance(executor, WorkProcess):
+            executor.recover(entries)
+        else:
+            executor.recover(entries, build_app(runtime, verify_requests=False))
+
     unfinished = journal.unfinished() if journal is not None else []
     if unfinished:
         log.info("running again %d acked request(s) an earlier run did not finish", len(unfinished))
-        if isinstance(executor, WorkProcess):
-            executor.recover(unfinished)
-        else:
-            executor.recover(unfinished, build_app(runtime, verify_requests=False))
+        recover(unfinished)
+    if hasattr(journal, "sweep"):
+        journal.sweep(recover)  # several replicas on PostgreSQL: what a dead one acked is run by a live one
     try:
         serve_http(app, runtime.store, executor, settings.port, journal=journal)
     except OSError as exc:

@@ -93,29 +93,39 @@ def test_a_replica_on_another_host_is_alive_while_its_connection_lives(postgres)
     import subprocess
     import sys
 
-    journal = open_journal(postgres)
-    try:
-        entry = journal.accept_now(b"command=%2Flead", {})
-        code = (
-            "import sys, time; from bot.journal import open_journal;"
-            f"j = open_journal({postgres!r}); j.start({entry}); print(j.me, flush=True); sys.stdin.read()"
-        )
-        other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        token = other.stdout.readline().strip()
-        foreign = "elsewhere/" + token.split("/", 1)[1]  # the same pid on another host would not be alive here
-        assert journal.unfinished() == [] and journal.start(entry) is False  # the other process has it
-        import psycopg
+    import psycopg
 
+    from bot.stores.postgres import _key64
+
+    journal = open_journal(postgres)
+    code = (
+        "import sys; from bot.journal import open_journal;"
+        f"j = open_journal({postgres!r}); e = j.accept_now(b'command=%2Flead', {{}}); j.start(e);"
+        "print(j.me, e, flush=True); sys.stdin.read()"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        token, entry = other.stdout.readline().split()
+        entry = int(entry)
+        mine = journal.accept_now(b"command=%2Flead", {})
+        assert journal.unfinished() == [] or [e.id for e in journal.unfinished()] == [mine]
+        assert journal.start(entry) is False and journal.orphaned() == []  # the other replica has it
         with psycopg.connect(postgres, autocommit=True) as conn:
+            foreign = "elsewhere/" + token.split("/", 1)[1]  # the same pid on another host: not alive here
             conn.execute("update journal set started_by = %s where id = %s", [foreign, entry])
-        assert [e.id for e in journal.unfinished()] == [entry]  # no process holds that host's lock
-        with psycopg.connect(postgres, autocommit=True) as conn:
+            assert [e.id for e in journal.unfinished()] == [entry, mine]  # no process holds that host's lock
+            assert journal.orphaned() == []  # but a live replica accepted it: its own to recover
             conn.execute("update journal set started_by = %s where id = %s", [token, entry])
+            other.kill()
+            other.wait()
+            # Its backend lets the lock go once it sees the connection closed: wait for exactly that.
+            conn.execute("set statement_timeout = '10s'")
+            conn.execute("select pg_advisory_lock(%s), pg_advisory_unlock(%s)", [_key64(token)] * 2)
+        assert [e.id for e in journal.orphaned()] == [entry]  # a live replica's sweep takes it up
+        assert journal.start(entry) is True and journal.orphaned() == []
+    finally:
         other.kill()
         other.wait()
-        assert [e.id for e in journal.unfinished()] == [entry]  # killed: its connection and its lock are gone
-        assert journal.start(entry) is True
-    finally:
         journal.close()
 
 

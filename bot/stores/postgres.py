@@ -28,7 +28,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
@@ -66,6 +66,7 @@ MAX_ID = 2**63 - 1
 CONNECT_TIMEOUT = 5  # seconds: a database that does not answer by then is down, not slow
 POOL_SIZE = int(os.environ.get("LEADBOT_DB_POOL", "8"))  # per process; a replica is two processes
 MIGRATION_LOCK = 0x1EAD_B075  # the advisory lock one replica holds while it migrates
+SWEEP_SECONDS = float(os.environ.get("LEADBOT_SWEEP_SECONDS", "5"))  # how soon a dead replica's work is taken up
 LIVENESS_INTERVAL = 5.0  # seconds between checks that this process's liveness lock is still held
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -974,6 +975,7 @@ class PostgresJournal(Journal):
     def __init__(self, dsn: str, *, fsync: bool = True) -> None:
         super().__init__(dsn, fsync=fsync)
         self.fsync = fsync
+        self._swept = threading.Event()
         self.me = _Liveness.of_this_process(dsn)
         self.pool = ConnectionPool(
             dsn,
@@ -1048,6 +1050,41 @@ class PostgresJournal(Journal):
                 found.append(JournalEntry(entry_id, body, headers, to_utc(accepted_at), tries))
         return found
 
+    def orphaned(self) -> list[JournalEntry]:
+        """Entries acked by a replica that has died since, and held by no live process: this one may run them.
+
+        A live replica's own entries are its business (it recovers its work process's), so
+        a sweep never races a replica for its own work; two sweeping replicas race only
+        in ``start``, where the row lock lets one of them have each entry.
+        """
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "select id, body, headers, accepted_at, accepted_by, state, started_by, tries from journal"
+                " where state in ('accepted', 'started') and accepted_by is distinct from %s order by id",
+                [self.me],
+            ).fetchall()
+            found = []
+            for entry_id, body, headers, accepted_at, accepted_by, state, started_by, tries in rows:
+                if holder_alive(conn, accepted_by) or (state == "started" and holder_alive(conn, started_by)):
+                    continue
+                found.append(JournalEntry(entry_id, body, headers, to_utc(accepted_at), tries))
+        return found
+
+    def sweep(self, recover: Callable[[list[JournalEntry]], None], every: float = SWEEP_SECONDS) -> None:
+        """Every ``every`` seconds, ``recover`` what dead replicas acked (in a thread of its own)."""
+
+        def run() -> None:
+            while not self._swept.wait(every):
+                try:
+                    orphans = self.orphaned()
+                    if orphans:
+                        log.info("running %d acked request(s) of a replica that died", len(orphans))
+                        recover(orphans)
+                except Exception:
+                    log.exception("the sweep for a dead replica's requests failed; trying again")
+
+        threading.Thread(target=run, name="leadbot-journal-sweep", daemon=True).start()
+
     def depth(self) -> int:
         with self.pool.connection() as conn:
             row = conn.execute("select count(*) from journal where state in ('accepted', 'started')").fetchone()
@@ -1061,5 +1098,6 @@ class PostgresJournal(Journal):
         return cursor.rowcount
 
     def close(self) -> None:
+        self._swept.set()
         super().close()
         self.pool.close()
