@@ -230,6 +230,7 @@ class _Liveness:
 
     def _keep(self) -> None:
         # A connection lost (the server restarted) loses the lock: take it again, or others take our work.
+        said = False
         while True:
             threading.Event().wait(LIVENESS_INTERVAL)
             try:
@@ -237,8 +238,11 @@ class _Liveness:
             except psycopg.Error:
                 try:
                     self._take()
+                    said = False
                 except StoreUnavailable:
-                    log.warning("lost the database connection that says this process is alive; retrying")
+                    if not said:
+                        log.warning("lost the database connection that says this process is alive; retrying")
+                    said = True
 
 
 def holder_alive(conn: psycopg.Connection, token: str | None) -> bool:
