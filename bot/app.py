@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from bot.retrier import OutboxRunner
 from bot.scheduler import DigestScheduler
 from bot.signing import Signature
 from bot.stores import open_store
+from bot.telemetry import Telemetry
 from handlers import payloads
 from handlers.claims import RequestClaims
 from handlers.context import Background, Deps
@@ -47,6 +49,7 @@ from services.people import People
 from services.ports import Store
 from services.reminders import Reminders
 from services.routing import Backends
+from services.trace import current, tracing
 
 log = logging.getLogger("leadbot")
 
@@ -57,6 +60,7 @@ class Runtime:
     store: Store
     service: LeadService
     deps: Deps
+    telemetry: Telemetry
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -66,10 +70,14 @@ class Runtime:
 
 
 def build_backends(
-    settings: Settings, store: Store, clock: Clock = utcnow, sleep: Callable[[float], None] = time.sleep
+    settings: Settings,
+    store: Store,
+    clock: Clock = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+    observe: Callable[[str, str, float, str], None] | None = None,
 ) -> Backends:
     """Each configured backend from its spec, the default one and the channel routes checked."""
-    context = BackendContext(store=store, clock=clock, sleep=sleep)
+    context = BackendContext(store=store, clock=clock, sleep=sleep, observe=observe)
     configured: dict[str, Backend] = {
         name: REGISTRY[name].build(options, context) for name, options in settings.backends.items()
     }
@@ -105,7 +113,8 @@ def build_runtime(
 ) -> Runtime:
     """Everything the process needs; ``sleep`` is how backends wait between retried reads."""
     store = store or open_store(settings.leadbot_db)
-    backends = build_backends(settings, store, clock, sleep)
+    telemetry = Telemetry()
+    backends = build_backends(settings, store, clock, sleep, observe=telemetry.backend_call)
     audit = Audit(store.audit, clock)
     people = People(store.links, store.prefs, backends, audit, self_link=settings.leadbot_self_link, clock=clock)
     service = LeadService(
@@ -129,7 +138,7 @@ def build_runtime(
         feeds=settings.file.feeds,
     )
     service.events.subscribe(SlackNotifier(deps))
-    return Runtime(settings=settings, store=store, service=service, deps=deps)
+    return Runtime(settings=settings, store=store, service=service, deps=deps, telemetry=telemetry)
 
 
 def _drop_token_unused_warning(record: logging.LogRecord) -> bool:
@@ -185,7 +194,8 @@ class LeadbotApp(App):
             return BoltResponse(
                 status=400, body=json.dumps({"error": f"malformed request: {wrong}"}), headers=JSON_HEADERS
             )
-        return super().dispatch(req)
+        with tracing(**payloads.request_fields(req.body), request=current().get("request") or uuid.uuid4().hex[:8]):
+            return super().dispatch(req)
 
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -239,6 +249,7 @@ def build_app(runtime: Runtime, *, verify_requests: bool = True) -> LeadbotApp:
 def build_digest_scheduler(runtime: Runtime, **options: Any) -> DigestScheduler:
     """Daily digests, from a loop over the store (see bot/scheduler.py)."""
     options.setdefault("pruned", (runtime.store.writes.prune,))
+    options.setdefault("counted", runtime.telemetry.digest)
     return DigestScheduler(DigestSender(runtime.deps), runtime.store.requests, runtime.service.clock, **options)
 
 

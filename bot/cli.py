@@ -61,7 +61,11 @@ def run() -> None:
     except ConfigError as exc:
         _fail(str(exc))
     store = _open_store(settings)  # before the rest is imported and built: a bad file is said at once
-    logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot import logs, telemetry
+
+    logs.configure(settings.leadbot_log_level, settings.leadbot_log_format, settings.secrets())
+    # Before prometheus-client is imported: the work process counts into the same directory.
+    metrics_dir = telemetry.use_multiprocess_dir()
     from slack_bolt.error import BoltError
 
     from bot.app import build_app, build_digest_scheduler, build_outbox_runner, build_runtime
@@ -116,7 +120,15 @@ def run() -> None:
     if hasattr(journal, "sweep"):
         journal.sweep(recover)  # several replicas on PostgreSQL: what a dead one acked is run by a live one
     try:
-        serve_http(app, runtime.store, executor, settings.port, journal=journal)
+        serve_http(
+            app,
+            runtime.store,
+            executor,
+            settings.port,
+            journal=journal,
+            telemetry=runtime.telemetry,
+            backends=[backend.name for backend in service.backends if backend.name != "local"],  # local has no API
+        )
     except OSError as exc:
         _fail(f"PORT {settings.port} cannot be used ({exc.strerror})")
     finally:
@@ -127,6 +139,7 @@ def run() -> None:
         digests.stop()
         if journal is not None:
             journal.close()
+        telemetry.end_multiprocess_dir(metrics_dir)
     log.info("Leadbot stopped")
 
 

@@ -36,6 +36,7 @@ EXPECTS = MappingProxyType(
         "LEADBOT_SELF_LINK": "true or false",
         "LEADBOT_PHONE_REGION": "a two-letter country code such as IN or US",
         "LEADBOT_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+        "LEADBOT_LOG_FORMAT": "text or json",
         "LEADBOT_WORKERS": "a number of threads from 1 to 64",
         "LEADBOT_DIGEST_RATE": "digest messages per second, above 0 and at most 1000",
     }
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     leadbot_self_link: bool = False
     leadbot_phone_region: str | None = None
     leadbot_log_level: str = "INFO"
+    leadbot_log_format: Literal["text", "json"] = "text"
     leadbot_workers: int = Field(4, ge=1, le=64)
     leadbot_work_process: bool = True
     # How acked work is kept before the ack (bot/journal.py): "full" fsyncs each commit (survives
@@ -176,6 +178,13 @@ class Settings(BaseSettings):
             _require_token(self.slack_app_token, "SLACK_APP_TOKEN", "xapp-")
         elif self.slack_signing_secret is None or not self.slack_signing_secret.get_secret_value():
             raise ConfigError(f"SLACK_SIGNING_SECRET is not set: expected {EXPECTS['SLACK_SIGNING_SECRET']}")
+
+    def secrets(self) -> list[str]:
+        """Every secret value configured (Slack's and each backend's), for the log's redaction."""
+        found = [value for value in (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token) if value]
+        for options in self.backends.values():
+            found.extend(value for value in vars(options).values() if isinstance(value, SecretStr))
+        return [value.get_secret_value() for value in found if value.get_secret_value()]
 
     def is_admin(self, slack_user: str) -> bool:
         return slack_user in self.leadbot_admins

@@ -11,6 +11,7 @@ and how to fix it, in Leadbot's own words: never a token, a secret or a URL
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,9 @@ def check_store(settings: Settings) -> tuple[Check, Store | None, str | None]:
         if queued:
             oldest = ago(utcnow() - min(w.created_at for w in queued))
             found += f"; {len(queued)} write(s) queued for a backend, the oldest {oldest} old (leadbot outbox)"
+        unfinished = _journal_depth(path)
+        if unfinished:
+            found += f"; {unfinished} acked request(s) not finished (the next leadbot run finishes them)"
         return Check("database", True, found), store, None
     except (sqlite3.Error, StoreUnavailable) as exc:
         store.close()
@@ -148,6 +152,13 @@ def _check_postgres(dsn: str) -> tuple[Check, Store | None, str | None]:
         store.close()
         return Check("database", True, f"{name} answers; schema changes to apply at the next start"), None, None
     return Check("database", True, f"{name} answers; schema current"), store, None
+
+
+def _journal_depth(path: Any) -> int:
+    """Acked requests whose work is not done (bot/journal.py), read without writing anything."""
+    with closing(sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)) as db:
+        row = db.execute("select count(*) from journal where state in ('accepted', 'started')").fetchone()
+    return int(row[0])
 
 
 def check_backend(backend: Backend, options: Any = None) -> Check:

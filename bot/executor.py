@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from services.rerun import writes_of
+from services.trace import tracing
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -109,7 +110,7 @@ class TrackedExecutor(ThreadPoolExecutor):
         if not journal.start(entry):
             return  # done already, or another live process has it
         try:
-            with writes_of(f"j{entry}"):
+            with writes_of(f"j{entry}"), tracing(entry=entry):
                 for fn, args, kwargs in held:
                     fn(*args, **kwargs)
         finally:

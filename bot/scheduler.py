@@ -32,8 +32,10 @@ class DigestScheduler(Loop):
         *,
         interval: float = 30.0,
         pruned: tuple[Callable[[datetime], int], ...] = (),
+        counted: Callable[[str], None] = lambda outcome: None,
     ) -> None:
         self.sender = sender
+        self.counted = counted  # each digest's outcome, for /metrics
         self.reminders: Reminders = sender.reminders
         self.requests = requests
         self.clock = clock
@@ -58,6 +60,7 @@ class DigestScheduler(Loop):
                 log.exception("could not settle %s's digest for %s", row.slack_user, row.day)
                 continue
             outcome[result] = outcome.get(result, 0) + 1
+            self.counted(result)
         for slack_user, _day in self.reminders.due(now):
             try:
                 result = self.sender.send_today(slack_user, self.clock())
@@ -65,4 +68,5 @@ class DigestScheduler(Loop):
                 log.exception("digest for %s failed", slack_user)
                 continue
             outcome[result] = outcome.get(result, 0) + 1
+            self.counted(result)
         return outcome

@@ -1,4 +1,4 @@
-"""The HTTP face of Leadbot: ``POST /slack/events`` and ``GET /healthz``.
+"""The HTTP face of Leadbot: ``POST /slack/events``, ``GET /healthz`` and ``GET /metrics``.
 
 A request to ``/slack/events`` is read at most ``MAX_BODY`` bytes far (413
 beyond, counted as it arrives, with or without a Content-Length), its signature
@@ -12,7 +12,11 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import time
 import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 from slack_bolt import BoltRequest
@@ -26,7 +30,12 @@ from starlette.routing import Route
 from bot.app import LeadbotApp
 from bot.executor import HeldWork
 from bot.journal import Journal
+from bot.telemetry import Telemetry
+from handlers import payloads
 from services.ports import Store, StoreUnavailable
+from services.trace import note, tracing
+
+OUTCOMES = {200: "acked", 400: "malformed", 401: "unsigned", 404: "unhandled", 413: "too large", 503: "unavailable"}
 
 log = logging.getLogger("leadbot")
 BOLT_LOG = logging.getLogger("leadbot.bolt")
@@ -70,14 +79,36 @@ def _error(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
 
-def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork, journal: Journal | None = None) -> Starlette:
+def asgi_app(
+    app: LeadbotApp,
+    store: Store,
+    executor: HeldWork,
+    journal: Journal | None = None,
+    *,
+    telemetry: Telemetry | None = None,
+    backends: Sequence[str] = (),
+) -> Starlette:
     """``executor`` must be the one the app's listeners hand their work to.
 
     With a ``journal``, a request whose listener handed work off is written to it
     (durably) before its ack is sent, so the work survives the process (bot/journal.py).
     """
 
+    telemetry = telemetry or Telemetry()
+
     async def events(request: Request) -> Response:
+        started = time.perf_counter()
+        with tracing(request=uuid.uuid4().hex[:8]) as trace:
+            response = await answer(request)
+            kind = trace.get("kind", "unknown")
+            outcome = OUTCOMES.get(response.status_code, str(response.status_code))
+            seconds = time.perf_counter() - started
+            telemetry.request(kind, outcome, seconds)
+            ms = round(seconds * 1000, 1)
+            log.info("%s %s in %.1f ms", kind, outcome, ms, extra={"status": response.status_code, "latency_ms": ms})
+        return response
+
+    async def answer(request: Request) -> Response:
         try:
             body = await read_body(request)
         except TooLarge:
@@ -101,6 +132,7 @@ def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork, journal: Journal
         except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError):
             # Bolt's parser: JSON that does not parse (or nests too deep), or a shape it cannot index.
             return _error(400, "the body is neither Slack's form nor its JSON")
+        note(**payloads.request_fields(bolt_request.body))
         with executor.holding() as held:
             try:
                 response = to_starlette_response(app.dispatch_signed(bolt_request))
@@ -116,6 +148,7 @@ def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork, journal: Journal
             if journal is not None:
                 try:
                     entry = await journal.accept(body, headers)
+                    note(entry=entry)
                 except StoreUnavailable:
                     executor.discard(held)
                     # Not acked: Slack tells the user it failed (a command) or sends it again (an event).
@@ -128,22 +161,59 @@ def asgi_app(app: LeadbotApp, store: Store, executor: HeldWork, journal: Journal
         return response
 
     async def healthz(request: Request) -> Response:
+        # Only the store makes this replica unhealthy: a backend that is down is down for every replica,
+        # and its writes wait in the outbox; it is reported so an operator sees it.
+        called = telemetry.backend_health()
+        now = time.time()
+        report = {
+            name: {"last_call": called[name][0], "seconds_ago": round(now - called[name][1])}
+            if name in called
+            else {"last_call": None}
+            for name in backends
+        }
         try:
             store.ping()
         except StoreUnavailable:
-            return JSONResponse({"ok": False, "store": "unavailable"}, status_code=503)
-        return JSONResponse({"ok": True})
+            return JSONResponse({"ok": False, "store": "unavailable", "backends": report}, status_code=503)
+        return JSONResponse({"ok": True, "store": "ok", "backends": report})
+
+    def live() -> list[tuple[str, str, float]]:
+        gauges: list[tuple[str, str, float]] = []
+        try:
+            waiting = store.outbox.pending()
+        except StoreUnavailable:
+            return gauges
+        oldest = min((write.created_at for write in waiting), default=None)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        gauges += [
+            ("leadbot_outbox_depth", "Queued writes not landed nor given up", float(len(waiting))),
+            ("leadbot_outbox_oldest_age_seconds", "Age of the oldest queued write", max(age, 0.0)),
+        ]
+        if journal is not None:
+            gauges.append(("leadbot_journal_depth", "Acked requests whose work is not done", float(journal.depth())))
+        return gauges
+
+    async def metrics(request: Request) -> Response:
+        text, content_type = telemetry.exposition(live)
+        return Response(text, media_type=content_type)
 
     return Starlette(
         routes=[
             Route("/slack/events", events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ]
     )
 
 
 def serve_http(
-    app: LeadbotApp, store: Store, executor: HeldWork, port: int, host: str = "0.0.0.0", journal: Journal | None = None
+    app: LeadbotApp,
+    store: Store,
+    executor: HeldWork,
+    port: int,
+    host: str = "0.0.0.0",
+    journal: Journal | None = None,
+    **options: Any,
 ) -> None:
     """Serve with uvicorn on a socket bound before we say we are listening.
 
@@ -158,7 +228,7 @@ def serve_http(
     sock.listen(2048)
     logging.getLogger("leadbot").info("Leadbot listening on %s:%s", host, sock.getsockname()[1])
     config = uvicorn.Config(
-        asgi_app(app, store, executor, journal), log_level="warning", access_log=False, lifespan="off"
+        asgi_app(app, store, executor, journal, **options), log_level="warning", access_log=False, lifespan="off"
     )
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again, which would kill the
     # process before the acked work is finished; these handlers take that second one quietly,

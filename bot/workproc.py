@@ -29,6 +29,7 @@ from typing import Any
 from bot.config import Settings
 from bot.journal import JournalEntry, open_journal
 from services.rerun import writes_of
+from services.trace import tracing
 
 log = logging.getLogger("leadbot")
 
@@ -195,7 +196,9 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
     # process decides when we stop, after its drain, and the lifeline ends us if it dies.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=settings.leadbot_log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot import logs
+
+    logs.configure(settings.leadbot_log_level, settings.leadbot_log_format, settings.secrets())
     from slack_bolt import BoltRequest
 
     from bot.app import build_app, build_runtime
@@ -226,7 +229,7 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
         if entry is not None and not journal.start(entry):
             return  # done already, or another live process has it
         try:
-            with writes_of(f"j{entry}") if entry is not None else nullcontext():
+            with writes_of(f"j{entry}") if entry is not None else nullcontext(), tracing(entry=entry):
                 ran = counting.count(app.dispatch, BoltRequest(body=request.body, headers=request.headers))
             if not ran:
                 # The ack was decided again here and came out differently (a time-based check at

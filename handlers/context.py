@@ -20,6 +20,7 @@ from handlers.payloads import mapping_of, slack_id, slack_ts
 from handlers.render import error_mrkdwn, error_plain, queued_mrkdwn
 from handlers.slackio import RetriedRespond
 from handlers.timezones import Names, TimeZones
+from services import trace
 from services.audit import Actor
 from services.errors import Duplicate, LeadError, Queued
 from services.events import ORIGIN
@@ -123,10 +124,11 @@ class Deps:
             origin |= {"channel": at.channel, "ts": at.ts}
 
         retried = RetriedRespond(respond, self.pause)
+        request = trace.current()  # the listener's thread's; the work runs in another
 
         def claimed_until_done() -> None:
             # Until the reply is out: work cut off before it is run again, and answers then.
-            with self.claims.until_done():
+            with self.claims.until_done(), trace.tracing(**request):
                 run_safely(retried, work, origin)
 
         self.background.submit(claimed_until_done)
@@ -192,18 +194,25 @@ def run_safely(respond: Respond | Callable[..., Any], work: Callable[[], Reply |
     """
     token = ORIGIN.set(origin)
     say = SAY.set(lambda line: _say(respond, line))
+    started = time.monotonic()
+    outcome = "ok"
     try:
         reply = work()
     except Queued as exc:
-        reply = queued_reply(exc)
+        reply, outcome = queued_reply(exc), "queued"
     except LeadError as exc:
-        reply = lead_error_reply(exc)
+        reply, outcome = lead_error_reply(exc), f"refused: {type(exc).__name__}"
     except Exception:
         ref = uuid.uuid4().hex[:8]
         log.exception("unexpected error (ref %s)", ref)
-        reply = error_reply(f"something went wrong on our side (ref `{ref}`); an admin can look it up in the log")
+        reply, outcome = (
+            error_reply(f"something went wrong on our side (ref `{ref}`); an admin can look it up in the log"),
+            "error",
+        )
     finally:
         SAY.reset(say)
         ORIGIN.reset(token)
     if reply is not None:
         reply.send(respond)
+    latency_ms = round((time.monotonic() - started) * 1000, 1)
+    log.info("work done: %s in %.1f ms", outcome, latency_ms, extra={"outcome": outcome, "latency_ms": latency_ms})

@@ -180,3 +180,25 @@ def http_url(value: Any) -> str | None:
     if isinstance(value, str) and len(value) <= 1000 and HTTP_URL_RE.match(value):
         return value
     return None
+
+
+def request_fields(body: Any) -> dict[str, str | None]:
+    """What the log says of a request: its kind (``/lead``, ``block_actions``, ``event:app_mention``), user, team."""
+    body = mapping_of(body)
+    if isinstance(body.get("command"), str):
+        return {
+            "kind": text_of(body["command"])[:40],
+            "user": slack_id(body.get("user_id")),
+            "team": slack_id(body.get("team_id")),
+        }
+    kind = text_of(body.get("type")) or "unknown"
+    if kind == "event_callback":
+        event = mapping_of(body.get("event"))
+        kind = f"event:{text_of(event.get('type')) or 'unknown'}"[:60]
+        return {"kind": kind, "user": slack_id(event.get("user")), "team": slack_id(body.get("team_id"))}
+    user, team = body.get("user"), body.get("team")
+    return {
+        "kind": kind[:40],
+        "user": slack_id(mapping_of(user).get("id") if isinstance(user, dict) else user),
+        "team": slack_id(mapping_of(team).get("id") if isinstance(team, dict) else team),
+    }

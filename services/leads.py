@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from services import rerun
+from services import rerun, trace
 from services.audit import Actor, Audit
 from services.backends.base import Backend
 from services.backends.common import new_receipt
@@ -171,6 +171,7 @@ class LeadService:
             args = {"lead": wanted.model_dump(mode="json"), "by": by}
             created = self._send(actor, target, "create", args, None, lambda: target.create(wanted, by=by))
             audit["ref"] = created.ref
+        trace.note(ref=created.ref)
         self._publish(LeadCreated(lead=created, by_user=actor.slack_user, origin=_origin()))
         return created
 

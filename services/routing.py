@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 
 from services.backends.base import Backend
 from services.errors import BackendGone, Code, NotFound
+from services.trace import note
 
 REF_RE = re.compile(r"^(?:(?P<backend>[A-Za-z]+):)?(?P<id>[A-Za-z0-9+_.\-]{1,64})$")
 REF_USAGE = "a lead reference is BACKEND:ID (e.g. local:7) or a bare ID"
@@ -57,7 +58,9 @@ class Backends:
         )
 
     def for_channel(self, channel: str | None) -> Backend:
-        return self.get(self.channels.get(channel or "", self.default))
+        backend = self.get(self.channels.get(channel or "", self.default))
+        note(backend=backend.name)
+        return backend
 
     def resolve(self, ref: str, channel: str | None = None) -> tuple[Backend, str]:
         match = REF_RE.match(ref.strip())
@@ -65,6 +68,7 @@ class Backends:
             raise NotFound("{ref} is not a lead reference: " + REF_USAGE, field="ref", ref=Code(ref[:80]))
         name = match["backend"]
         backend = self.get(name) if name else self.for_channel(channel)
+        note(ref=f"{backend.name}:{match['id']}", backend=backend.name)
         return backend, match["id"]
 
     def references_in(self, text: str, limit: int = 3) -> list[str]:

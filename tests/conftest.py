@@ -181,7 +181,16 @@ class RunningBot:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)  # accepted connections queue here until uvicorn's loop runs
         config = uvicorn.Config(
-            asgi_app(app, runtime.store, self.executor, journal), log_level="warning", lifespan="off"
+            asgi_app(
+                app,
+                runtime.store,
+                self.executor,
+                journal,
+                telemetry=runtime.telemetry,
+                backends=[backend.name for backend in runtime.service.backends if backend.name != "local"],
+            ),
+            log_level="warning",
+            lifespan="off",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)

@@ -111,7 +111,7 @@ def test_the_replicas_command_and_environment_serve_healthz_on_one_database(comp
             else:
                 pytest.fail(f"{name} exited with {process.wait()}")
             answer = httpx.get(f"http://127.0.0.1:{port}/healthz")
-            assert (answer.status_code, answer.json()) == (200, {"ok": True}), name
+            assert (answer.status_code, answer.json()["ok"], answer.json()["store"]) == (200, True, "ok"), name
     finally:
         for _, _, process in processes:
             process.terminate()

@@ -214,3 +214,14 @@ def test_the_doctor_checks_a_postgresql_database_without_migrating_it(postgres, 
     code, out, err = doctor({"LEADBOT_DB": "postgresql://leadbot:s3cret@127.0.0.1:1/leadbot"})
     assert code == 2 and "cannot open the database postgresql://leadbot@127.0.0.1:1/leadbot" in err
     assert "s3cret" not in out + err
+
+
+def test_acked_requests_not_finished_are_counted(doctor, database):
+    from bot.journal import Journal
+
+    SqliteStore(database).close()
+    journal = Journal(str(database))
+    journal.accept_now(b"command=%2Flead&text=help", {"content-type": "application/x-www-form-urlencoded"})
+    journal.close()
+    code, out, _ = doctor()
+    assert code == 0 and "1 acked request(s) not finished (the next leadbot run finishes them)" in out

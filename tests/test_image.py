@@ -117,7 +117,7 @@ def test_the_image_command_serves_healthz_and_its_healthcheck_passes(data, fake_
         else:
             pytest.fail(f"{' '.join(command)} exited with {process.wait()}")
         answer = httpx.get(f"http://127.0.0.1:{port}/healthz")
-        assert (answer.status_code, answer.json()) == (200, {"ok": True})
+        assert (answer.status_code, answer.json()) == (200, {"ok": True, "store": "ok", "backends": {}})
         checked = healthcheck({**ENV, **env})
         assert checked.returncode == 0, checked.stderr
         assert (data / "leadbot.db").exists()  # the database is on the volume

@@ -83,14 +83,14 @@ def test_healthz(bot, monkeypatch):
     from services.ports import StoreUnavailable
 
     response = httpx.get(f"{bot.url}/healthz")
-    assert response.status_code == 200 and response.json() == {"ok": True}
+    assert response.status_code == 200 and response.json() == {"ok": True, "store": "ok", "backends": {}}
 
     def down() -> None:
         raise StoreUnavailable("disk I/O error")
 
     monkeypatch.setattr(bot.runtime.store, "ping", down)
     response = httpx.get(f"{bot.url}/healthz")
-    assert response.status_code == 503 and response.json() == {"ok": False, "store": "unavailable"}
+    assert response.status_code == 503 and response.json() == {"ok": False, "store": "unavailable", "backends": {}}
 
 
 def test_ack_never_waits_for_the_work(bot, fake_slack, linked):

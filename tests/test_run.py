@@ -44,7 +44,7 @@ def test_http_mode_serves_slack_and_healthz(tmp_path, fake_slack):
                 break
         else:
             pytest.fail(f"leadbot run exited with {process.wait()}")
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"ok": True}
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"ok": True, "store": "ok", "backends": {}}
         body = "command=%2Flead&text=help&user_id=U1&team_id=T0LEADBOT&trigger_id=1.2.3&channel_id=C1"
         body += "&response_url=" + quote(fake_slack.response_url("run"), safe="")
         response = httpx.post(f"http://127.0.0.1:{port}/slack/events", content=body, headers=signed_headers(body))

@@ -149,6 +149,15 @@ class BackendContext:
     store: Store
     clock: Clock = utcnow
     sleep: Callable[[float], None] = time.sleep
+    # Every request a backend sends: (backend, read or write, seconds, outcome), for metrics and /healthz.
+    observe: Callable[[str, str, float, str], None] | None = None
+
+    def observer(self, backend: str) -> Callable[[str, float, str], None] | None:
+        """``observe`` for one backend's client."""
+        observe = self.observe
+        if observe is None:
+            return None
+        return lambda kind, seconds, outcome: observe(backend, kind, seconds, outcome)
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,9 @@ class OAuthToken:
         self.key, self.secret = options.client_key, options.client_secret
         http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        self.api = ApiClient("Capillary", http, headers=headers, sleep=context.sleep)
+        self.api = ApiClient(
+            "Capillary", http, headers=headers, sleep=context.sleep, observe=context.observer("capillary")
+        )
         self.clock = context.clock
         self._token: str | None = None
         self._renew_at: datetime | None = None
@@ -184,7 +186,9 @@ class CapillaryBackend(Backend):
             self.refused_what = "Leadbot's till credentials for Capillary were"
             self.refused_hint = "LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD"
         http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
-        self.api = ApiClient(self.title, http, headers=headers, sleep=context.sleep, auth=self.oauth)
+        self.api = ApiClient(
+            self.title, http, headers=headers, sleep=context.sleep, auth=self.oauth, observe=context.observer(self.name)
+        )
         self.remote: RemoteLeads = context.store.remote
         self.links: StaffLinks = context.store.links
         self.clock: Clock = context.clock

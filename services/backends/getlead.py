@@ -202,6 +202,7 @@ class GetleadBackend(Backend):
             sleep=context.sleep,
             check_reply=self._check_reply,
             redact=self.redact,
+            observe=context.observer(self.name),
         )
         self.store: Store = context.store
         self.remote: RemoteLeads = context.store.remote

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from services.backends.common import retry_after_seconds
-from services.errors import Unreachable
+from services.errors import LeadError, Unreachable
 
 if TYPE_CHECKING:
     import httpx
@@ -62,6 +62,14 @@ class HttpSettings:
     max_retry_after: float = 30.0  # a longer Retry-After fails the read now rather than hold a worker
 
 
+def _unreachable_outcome(exc: Unreachable) -> str:
+    if exc.rate_limited or exc.retry_after is not None:
+        return "rate limited"
+    if "status" in exc.facts:
+        return f"http {exc.facts['status']}"
+    return "timeout" if "in time" in exc.template else "unreachable"
+
+
 @functools.cache
 def tls_context() -> ssl.SSLContext:
     """One TLS context for every client: loading the CA bundle takes tens of milliseconds each time."""
@@ -86,6 +94,7 @@ class ApiClient:
         auth: Auth | None = None,
         resend_429: int = 0,
         wait_429: float = 0.0,
+        observe: Callable[[str, float, str], None] | None = None,
     ) -> None:
         import httpx
 
@@ -98,6 +107,7 @@ class ApiClient:
         self.auth = auth
         self.resend_429 = resend_429
         self.wait_429 = wait_429
+        self.observe = observe  # (read or write, seconds, outcome) of every request sent, for metrics and health
         self.http = httpx.Client(
             base_url=settings.base_url.rstrip("/"),
             headers=headers or {},
@@ -128,29 +138,47 @@ class ApiClient:
             sleep=self.sleep,
             reraise=True,
         )
-        return retrying(self._send, method, path, **kwargs)
+        return retrying(self._send, "read", method, path, **kwargs)
 
     def write(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self._send(method, path, **kwargs)
+        return self._send("write", method, path, **kwargs)
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._untaken_again(method, path, **kwargs)
+    def _send(self, kind: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._untaken_again(kind, method, path, **kwargs)
         if response.status_code == 401 and self.auth is not None:
             self.auth.refused()  # an expired token: once more with a new one
-            response = self._untaken_again(method, path, **kwargs)
+            response = self._untaken_again(kind, method, path, **kwargs)
         return response
 
-    def _untaken_again(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _untaken_again(self, kind: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """The request, sent again up to ``resend_429`` times while the backend answers 429 (it was not taken)."""
         attempt = 0
         while True:
             try:
-                return self._request(method, path, **kwargs)
+                return self._observed(kind, method, path, **kwargs)
             except Unreachable as exc:
                 if not exc.rate_limited or attempt >= self.resend_429:
                     raise
                 attempt += 1
                 self.sleep(max(exc.retry_after or 0.0, self.wait_429))
+
+    def _observed(self, kind: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self.observe is None:
+            return self._request(method, path, **kwargs)
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            response = self._request(method, path, **kwargs)
+            outcome = "ok" if response.status_code < 400 else f"http {response.status_code}"
+            return response
+        except Unreachable as exc:
+            outcome = _unreachable_outcome(exc)
+            raise
+        except Exception as exc:
+            outcome = "rejected" if isinstance(exc, LeadError) else "error"
+            raise
+        finally:
+            self.observe(kind, time.monotonic() - started, outcome)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         import httpx
@@ -248,6 +276,11 @@ class _Redactor(logging.Filter):
 
 
 _REDACTOR = _Redactor()
+
+
+def hidden_in_logs() -> frozenset[str]:
+    """The secrets given to ``hide_in_logs`` so far (the process's log formatter hides them everywhere)."""
+    return frozenset(_REDACTOR.secrets)
 
 
 def hide_in_logs(secret: str) -> None:

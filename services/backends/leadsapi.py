@@ -88,7 +88,9 @@ class LeadsApiBackend(Backend):
         value = f"{options.auth_scheme} {options.token.get_secret_value()}".strip()
         headers = {"Accept": "application/json", "Content-Type": "application/json", options.auth_header: value}
         http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
-        self.api = ApiClient(self.title, http, headers=headers, sleep=context.sleep)
+        self.api = ApiClient(
+            self.title, http, headers=headers, sleep=context.sleep, observe=context.observer(self.name)
+        )
         self.remote: RemoteLeads = context.store.remote
         self.business = list(options.business)
         self.defaults = dict(options.defaults)

@@ -259,6 +259,7 @@ class LeadSquaredBackend(Backend):
             check_reply=self._check_reply,
             resend_429=RESENDS_429,
             wait_429=self.window,
+            observe=context.observer(self.name),
         )
         self.remote: RemoteLeads = context.store.remote
         self.links: StaffLinks = context.store.links
