@@ -268,7 +268,7 @@ class Run:
     acked: set[str] = field(default_factory=set)
     last_ack: float = 0.0
     retries: int = 0
-    lost_acks: int = 0  # sent, no answer (its replica was killed): sent again as Slack would
+    lost_acks: int = 0  # sent, no answer in 10 s (its replica was killed, or swamped): sent again as Slack would
     unanswered: int = 0  # never acked by any replica
     seconds: float = 0.0  # from the first request sent to the last ack
 
@@ -563,7 +563,7 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
         ("ack p99 ms", "ack_p99", "{:.1f}"),
         ("done p50 ms", "done_p50", "{:.0f}"),
         ("done p99 ms", "done_p99", "{:.0f}"),
-        ("acks lost to kill", "lost_acks", "{:d}"),
+        ("no ack, sent again", "lost_acks", "{:d}"),
         ("never acked", "unanswered", "{:d}"),
         ("acked, no reply", "no_reply", "{:d}"),
         ("writes lost", "lost", "{:d}"),
