@@ -83,6 +83,9 @@ def postgres_dsn(request, worker_id: str) -> Iterator[str]:
 
     PostgresStore(dsn).close()  # the migrations, once
     yield dsn
+    from bot.stores.postgres import _Liveness
+
+    _Liveness.release(dsn)  # this process's "I am alive" connection, before its database goes
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f"drop database if exists {name} with (force)")
 

@@ -211,6 +211,7 @@ class _Liveness:
     def __init__(self, dsn: str, token: str) -> None:
         self.dsn, self.token, self.key = dsn, token, _key64(token)
         self.conn: psycopg.Connection | None = None
+        self._stopped = threading.Event()
         self._take()
         self._thread = threading.Thread(target=self._keep, name="leadbot-liveness", daemon=True)
         self._thread.start()
@@ -224,6 +225,15 @@ class _Liveness:
                 cls._held[(os.getpid(), dsn)] = cls(dsn, token)
         return token
 
+    @classmethod
+    def release(cls, dsn: str) -> None:
+        """Let this process's lock on ``dsn``'s database go (before that database is dropped, say)."""
+        with cls._lock:
+            held = cls._held.pop((os.getpid(), dsn), None)
+        if held is not None:
+            held._stopped.set()
+            held.conn.close()
+
     def _take(self) -> None:
         self.conn = connect(self.dsn, application_name=f"leadbot {self.token}")
         # try_: a second store of this process on the same database finds it held already, by us.
@@ -232,8 +242,7 @@ class _Liveness:
     def _keep(self) -> None:
         # A connection lost (the server restarted) loses the lock: take it again, or others take our work.
         said = False
-        while True:
-            threading.Event().wait(LIVENESS_INTERVAL)
+        while not self._stopped.wait(LIVENESS_INTERVAL):
             try:
                 self.conn.execute("select 1")
             except psycopg.Error:
