@@ -17,7 +17,10 @@ from services.ports import Store, StoreUnavailable
 DRAIN_SECONDS = 20  # how long a stop waits for acked work (docker stop waits 10 s by default: raise it)
 
 cli = typer.Typer(add_completion=False, no_args_is_help=False, help="Leadbot: lead handling from Slack.")
-DbOption = Annotated[Path | None, typer.Option(help="SQLite file (default: LEADBOT_DB or ./leadbot.db)")]
+# A str, not a Path: a Path would make postgresql://host/db of postgresql://host/db.
+DbOption = Annotated[
+    str | None, typer.Option(help="SQLite file or postgresql:// URL (default: LEADBOT_DB or ./leadbot.db)")
+]
 
 
 def _settings(**overrides) -> Settings:
@@ -67,7 +70,7 @@ def run() -> None:
 
     from bot.app import build_app, build_digest_scheduler, build_outbox_runner, build_runtime
     from bot.executor import TrackedExecutor
-    from bot.journal import Journal
+    from bot.journal import open_journal
     from bot.workproc import WorkProcess
 
     socket_mode = settings.slack_app_token is not None
@@ -77,7 +80,7 @@ def run() -> None:
     sdk_log.setLevel(logging.CRITICAL)
     journal = None
     if settings.leadbot_journal != "off":
-        journal = Journal(str(settings.leadbot_db), fsync=settings.leadbot_journal == "full")
+        journal = open_journal(str(settings.leadbot_db), fsync=settings.leadbot_journal == "full")
     try:
         if settings.leadbot_work_process:
             executor: TrackedExecutor | WorkProcess = WorkProcess(settings, threads=settings.leadbot_workers)
@@ -111,13 +114,19 @@ def run() -> None:
     log.info("Leadbot starting %s (backends: %s)", mode, ", ".join(b.name for b in service.backends))
     if isinstance(executor, WorkProcess):
         executor.start()
+
+    def recover(entries: list) -> None:
+        if isinstance(executor, WorkProcess):
+            executor.recover(entries)
+        else:
+            executor.recover(entries, build_app(runtime, verify_requests=False))
+
     unfinished = journal.unfinished() if journal is not None else []
     if unfinished:
         log.info("running again %d acked request(s) an earlier run did not finish", len(unfinished))
-        if isinstance(executor, WorkProcess):
-            executor.recover(unfinished)
-        else:
-            executor.recover(unfinished, build_app(runtime, verify_requests=False))
+        recover(unfinished)
+    if hasattr(journal, "sweep"):
+        journal.sweep(recover)  # several replicas on PostgreSQL: what a dead one acked is run by a live one
     try:
         if socket_mode:
             _serve_socket_mode(settings, app, executor, journal)
@@ -230,7 +239,7 @@ outbox_cli = typer.Typer(help="Writes queued for a backend: list them, retry the
 cli.add_typer(outbox_cli, name="outbox")
 
 
-def _existing_store(db: Path | None) -> Store:
+def _existing_store(db: str | None) -> Store:
     """The database for an operator's command: never created here, so a mistyped path is said, not made."""
     return _open_store(_settings(**({"leadbot_db": db} if db else {})), create=False)
 
@@ -343,6 +352,27 @@ def export(
         store.close()
     if output is not None:
         typer.echo(f"{count} lead(s) written to {output}", err=True)
+
+
+@cli.command("migrate-store")
+def migrate_store(
+    source: Annotated[Path, typer.Option("--from", help="the SQLite file to copy (Leadbot stopped)")],
+    target: Annotated[str, typer.Option("--to", help="an empty PostgreSQL database: postgresql://user@host/db")],
+) -> None:
+    """Copy a SQLite store into an empty PostgreSQL database, every table, and check the counts."""
+    from bot.stores.migrate import MigrationRefused, copy_store
+    from bot.stores.postgres import described, is_postgres
+
+    if not is_postgres(target):
+        _fail("--to must be a postgresql:// URL (postgresql://user:password@host/db)")  # never echoed: a password
+    if not source.exists():
+        _fail(f"{source} does not exist: --from names the SQLite file LEADBOT_DB named")
+    try:
+        copied = copy_store(str(source), target, say=typer.echo)
+    except (MigrationRefused, StoreUnavailable) as exc:
+        _fail(f"{exc}")
+    typer.echo(f"{sum(copied.values())} row(s) copied from {source} to {described(target)}; the counts match")
+    typer.echo(f"Now set LEADBOT_DB={described(target)} (with its password) and start Leadbot.")
 
 
 def main() -> None:

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=1, le=65535)
     # The address `leadbot run` listens on: this machine only, unless told (a container, behind a proxy).
     leadbot_host: str = "127.0.0.1"
-    leadbot_db: Path = Path("leadbot.db")
+    leadbot_db: str = "leadbot.db"  # a SQLite file, sqlite:///PATH, postgresql://… or memory: (a str: a URL's // stays)
     leadbot_default_backend: str = "local"
     leadbot_admins: Annotated[frozenset[str], NoDecode] = frozenset()
     leadbot_config: Path | None = None
@@ -118,6 +118,11 @@ class Settings(BaseSettings):
 
     _file: FileConfig = PrivateAttr(default_factory=FileConfig)
     _backends: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
+
+    @field_validator("leadbot_db", mode="before")
+    @classmethod
+    def _db_as_text(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
 
     @property
     def file(self) -> FileConfig:

@@ -79,6 +79,8 @@ def check_store(settings: Settings) -> tuple[Check, Store | None, str | None]:
     location = str(settings.leadbot_db)
     if location == "memory:":
         return Check("database", True, "in memory (LEADBOT_DB=memory:): nothing is kept when Leadbot stops"), None, None
+    if location.startswith(("postgresql://", "postgres://")):
+        return _check_postgres(location)
     path = Path(location.removeprefix("sqlite:///"))
     if not path.exists() and file_problem(path) is None:
         return Check("database", True, f"{path} does not exist yet; leadbot run creates it"), None, None
@@ -118,6 +120,38 @@ def check_store(settings: Settings) -> tuple[Check, Store | None, str | None]:
     except (sqlite3.Error, StoreUnavailable) as exc:
         store.close()
         return Check("database", False, f"{path} cannot be read ({exc})", "restore it from a backup"), None, None
+
+
+def _check_postgres(dsn: str) -> tuple[Check, Store | None, str | None]:
+    from bot.stores.postgres import PostgresStore, described
+
+    try:
+        store = PostgresStore(dsn, migrate_schema=False)
+        store.ping()
+    except StoreUnavailable as exc:
+        line = str(exc)
+        return Check("database", False, line, "check LEADBOT_DB and that PostgreSQL answers from this host"), None, line
+    try:
+        pending, unknown = store.schema()
+    except Exception:  # no leadbot_migrations yet: nothing has been applied
+        pending, unknown = ["all"], []
+    name = described(dsn)
+    if unknown:
+        store.close()
+        return (
+            Check(
+                "database",
+                False,
+                f"{name} was written by a newer Leadbot (schema changes {', '.join(unknown)} are unknown here)",
+                "run the Leadbot version that wrote it",
+            ),
+            None,
+            None,
+        )
+    if pending:
+        store.close()
+        return Check("database", True, f"{name} answers; schema changes to apply at the next start"), None, None
+    return Check("database", True, f"{name} answers; schema current"), store, None
 
 
 def _journal_depth(path: Any) -> int:

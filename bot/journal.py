@@ -234,6 +234,15 @@ class Journal:
                 setattr(self._local, name, None)
 
 
+def open_journal(location: str, *, fsync: bool = True) -> Journal:
+    """The journal in the database ``location`` names (``LEADBOT_DB``): SQLite or PostgreSQL."""
+    if location.startswith(("postgresql://", "postgres://")):
+        from bot.stores.postgres import PostgresJournal
+
+        return PostgresJournal(location, fsync=fsync)
+    return Journal(location.removeprefix("sqlite:///"), fsync=fsync)
+
+
 def _settle(future: asyncio.Future, result: int | None, error: BaseException | None) -> None:
     if future.done():
         return

@@ -69,12 +69,24 @@ class PacedPoster:
             with waiting():
                 self.sleep(start - now)
 
-    def post(self, **message: Any) -> Mapping[str, Any]:
-        """``chat.postMessage``, delivered once; its answer (``channel``, ``ts``)."""
-        marker = uuid.uuid4().hex
+    def post(self, *, once: str | None = None, maybe_posted: bool = False, **message: Any) -> Mapping[str, Any]:
+        """``chat.postMessage``, delivered once; its answer (``channel``, ``ts``).
+
+        ``once`` names the post for good (else each call is a post of its own);
+        ``maybe_posted``: an earlier run (a process that died) may have posted it, so the
+        channel's last hour is looked through for it first.
+        """
+        marker = once or uuid.uuid4().hex
         metadata = dict(message.get("metadata") or {"event_type": MARKER_EVENT, "event_payload": {}})
         metadata["event_payload"] = {**(metadata.get("event_payload") or {}), MARKER_KEY: marker}
         message = {**message, "metadata": metadata}
+        if once and maybe_posted:
+            try:
+                found = self._posted(message, marker, time.time() - 3600, None)
+            except Exception:  # nothing to look in: posting twice beats never posting
+                found = None
+            if found is not None:
+                return found
         since = time.time() - 1  # Slack's clock, near enough: the lookup's window starts before the first try
         tries = 0
         while True:
@@ -148,9 +160,9 @@ class PacedPoster:
                 self._recent.popleft()
 
     def _posted(
-        self, message: dict[str, Any], marker: str, since: float, error: BaseException
+        self, message: dict[str, Any], marker: str, since: float, error: BaseException | None
     ) -> dict[str, Any] | None:
-        """The message, if Slack posted it after all; raises ``error`` when that cannot be known."""
+        """The message, if Slack posted it after all; raises ``error`` (or the lookup's) when that cannot be known."""
         channel = str(message.get("channel", ""))
         try:
             if channel.startswith(("U", "W")):  # a DM by user ID: its channel is found first
@@ -161,6 +173,8 @@ class PacedPoster:
             else:
                 found = self.client.conversations_history(**window)
         except Exception:
+            if error is None:
+                raise
             log.warning("could not look for a message that may have been posted; not sending it again")
             raise error from None
         for posted in found.get("messages") or []:

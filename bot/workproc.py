@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
-from bot.journal import Journal, JournalEntry
+from bot.journal import JournalEntry, open_journal
 from bot.slots import THREADS, Hands, Slots
 from services.rerun import writes_of
 from services.trace import tracing
@@ -206,7 +206,7 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
     slots = Slots(threads)
     counting = _CountingInline()
     app = build_app(build_runtime(settings, background=counting), verify_requests=False)
-    journal = Journal(str(settings.leadbot_db)) if str(settings.leadbot_db) != ":memory:" else None
+    journal = open_journal(str(settings.leadbot_db)) if str(settings.leadbot_db) != ":memory:" else None
     reporting = threading.Lock()
 
     def watch_lifeline() -> None:

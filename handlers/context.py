@@ -45,7 +45,7 @@ class Background(Protocol):
 class Poster(Protocol):
     """Every message Leadbot posts goes through one of these (``bot.pacing.PacedPoster``)."""
 
-    def post(self, **message: Any) -> Mapping[str, Any]:
+    def post(self, *, once: str | None = None, maybe_posted: bool = False, **message: Any) -> Mapping[str, Any]:
         """``chat.postMessage``: paced, tried again on 429, 5xx and timeouts, never posted twice."""
         ...
 

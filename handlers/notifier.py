@@ -107,9 +107,14 @@ class SlackNotifier:
         channel = self.deps.feeds.get(lead.backend)
         if channel is None or not self.deps.claims.claim(f"feed:{lead.ref}"):
             return
+        # Taken for good at once (not "until done"): when it is taken already, an earlier run of this
+        # request got as far as posting before its process died, so its card is looked for first.
+        maybe_posted = not self.deps.claims.ledger.claim(f"feed-posting:{lead.ref}")
         text = f"New lead {escape(lead.name)} ({escape(lead.ref)})"
-        card = self.deps.channel_card(lead, said.created(event.by_user), channel=channel)
-        post_message(self.deps, channel, text, card, what="lead feed")
+        blocks = self.deps.channel_card(lead, said.created(event.by_user), channel=channel)
+        post_message(
+            self.deps, channel, text, blocks, what="lead feed", once=f"feed:{lead.ref}", maybe_posted=maybe_posted
+        )
 
     def _homes(self, event: LeadEvent) -> None:
         people = self.deps.people

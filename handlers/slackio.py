@@ -38,10 +38,22 @@ CANNOT_POST_HERE = frozenset(
 
 
 def post_message(
-    deps: Deps, where: str | MessageAt, text: str, blocks: list[dict[str, Any]] | None = None, *, what: str
+    deps: Deps,
+    where: str | MessageAt,
+    text: str,
+    blocks: list[dict[str, Any]] | None = None,
+    *,
+    what: str,
+    once: str | None = None,
+    maybe_posted: bool = False,
 ) -> bool:
-    """Post ``text`` (and ``blocks``) to a channel or DM (a user ID), or in a message's thread."""
+    """Post ``text`` (and ``blocks``) to a channel or DM (a user ID), or in a message's thread.
+
+    ``once``/``maybe_posted``: see ``Poster.post`` (a post an earlier, dead run may have made).
+    """
     message: dict[str, Any] = {"text": text, "unfurl_links": False}
+    if once is not None:
+        message |= {"once": once, "maybe_posted": maybe_posted}
     if isinstance(where, str):
         message["channel"] = where
     else:

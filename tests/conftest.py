@@ -23,6 +23,8 @@ from services.leads import LeadService
 from services.models import Lead, NewLead
 from tests.slack import SIGNING_SECRET, DispatchTransport, HttpTransport, SlackDriver
 
+pytest_plugins = ["tests.pgfixtures"]  # PostgreSQL for the store contract and the journal
+
 ADMIN = "UADMIN"
 REP = "UREP1"
 OTHER = "UREP2"

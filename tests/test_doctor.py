@@ -201,6 +201,21 @@ def test_a_default_backend_that_is_not_configured(doctor, database):
     assert "LEADBOT_DEFAULT_BACKEND is 'capillary', which is not configured" in row(out, "backends")
 
 
+def test_the_doctor_checks_a_postgresql_database_without_migrating_it(postgres, worker_id, doctor):
+    from tests.test_postgres import fresh_database, tables
+
+    code, out, _ = doctor({"LEADBOT_DB": postgres})
+    assert code == 0, out
+    assert "answers; schema current" in out
+    fresh = fresh_database(postgres, f"leadbot_doctor_{worker_id}")
+    code, out, _ = doctor({"LEADBOT_DB": fresh})
+    assert code == 0 and "schema changes to apply at the next start" in out
+    assert "leadbot_migrations" not in tables(fresh)  # looked at, not changed
+    code, out, err = doctor({"LEADBOT_DB": "postgresql://leadbot:s3cret@127.0.0.1:1/leadbot"})
+    assert code == 2 and "cannot open the database postgresql://leadbot@127.0.0.1:1/leadbot" in err
+    assert "s3cret" not in out + err
+
+
 def test_acked_requests_not_finished_are_counted(doctor, database):
     from bot.journal import Journal
 

@@ -11,14 +11,25 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from bot.journal import MAX_TRIES, Journal, without_token
+from bot.journal import MAX_TRIES, Journal, open_journal, without_token
 from bot.stores.sqlite import SqliteStore
 from tests.slack import SIGNING_SECRET, signed_headers
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def journal(request, tmp_path):
+    if request.param == "postgres":
+        kept = open_journal(request.getfixturevalue("postgres"))  # the store's migrations made the table
+    else:
+        SqliteStore(tmp_path / "j.db").close()  # its migrations make the table
+        kept = open_journal(str(tmp_path / "j.db"))
+    yield kept
+    kept.close()
+
+
 @pytest.fixture
-def journal(tmp_path):
-    SqliteStore(tmp_path / "j.db").close()  # its migrations make the table
+def sqlite_journal(tmp_path):
+    SqliteStore(tmp_path / "j.db").close()
     kept = Journal(str(tmp_path / "j.db"))
     yield kept
     kept.close()
@@ -35,7 +46,8 @@ def test_slacks_verification_token_is_never_stored():
     assert "LEGACYSECRET" not in without_token(event.encode(), "application/json")
 
 
-def test_what_is_accepted_is_on_disk_with_only_the_headers_the_work_needs(journal, tmp_path):
+def test_what_is_accepted_is_on_disk_with_only_the_headers_the_work_needs(sqlite_journal, tmp_path):
+    journal = sqlite_journal
     body = "token=LEGACYSECRET&command=%2Flead&text=help"
     headers = {**signed_headers(body, secret=SIGNING_SECRET), "Content-Type": "application/x-www-form-urlencoded"}
 
@@ -51,6 +63,70 @@ def test_what_is_accepted_is_on_disk_with_only_the_headers_the_work_needs(journa
     assert "x-slack-signature" not in stored and stored["content-type"] == "application/x-www-form-urlencoded"
     assert all("LEGACYSECRET" not in b for b, _, _ in rows)
     assert other.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_what_is_accepted_on_postgresql_is_committed_for_every_replica(postgres):
+    import psycopg
+
+    journal = open_journal(postgres)
+    body = "token=LEGACYSECRET&command=%2Flead&text=help"
+    headers = {**signed_headers(body, secret=SIGNING_SECRET), "Content-Type": "application/x-www-form-urlencoded"}
+
+    async def accept_many() -> list[int]:
+        return await asyncio.gather(*(journal.accept(body.encode(), headers) for _ in range(25)))
+
+    try:
+        ids = asyncio.run(accept_many())
+    finally:
+        journal.close()
+    assert sorted(ids) == list(range(1, 26))
+    with psycopg.connect(postgres) as other:  # another connection (another replica) sees them all
+        rows = other.execute("select body, headers, state, accepted_by from journal").fetchall()
+    assert len(rows) == 25 and {state for _, _, state, _ in rows} == {"accepted"}
+    assert "x-slack-signature" not in rows[0][1] and rows[0][1]["content-type"] == "application/x-www-form-urlencoded"
+    assert all("LEGACYSECRET" not in b for b, _, _, _ in rows)
+    assert {by for _, _, _, by in rows} == {journal.me} and "/" in journal.me  # host/pid@start: seen from any host
+
+
+def test_a_replica_on_another_host_is_alive_while_its_connection_lives(postgres):
+    """Liveness across hosts is PostgreSQL's to say: a process holds its lock while it runs."""
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from bot.stores.postgres import _key64
+
+    journal = open_journal(postgres)
+    code = (
+        "import sys; from bot.journal import open_journal;"
+        f"j = open_journal({postgres!r}); e = j.accept_now(b'command=%2Flead', {{}}); j.start(e);"
+        "print(j.me, e, flush=True); sys.stdin.read()"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        token, entry = other.stdout.readline().split()
+        entry = int(entry)
+        mine = journal.accept_now(b"command=%2Flead", {})
+        assert journal.unfinished() == [] or [e.id for e in journal.unfinished()] == [mine]
+        assert journal.start(entry) is False and journal.orphaned() == []  # the other replica has it
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            foreign = "elsewhere/" + token.split("/", 1)[1]  # the same pid on another host: not alive here
+            conn.execute("update journal set started_by = %s where id = %s", [foreign, entry])
+            assert [e.id for e in journal.unfinished()] == [entry, mine]  # no process holds that host's lock
+            assert journal.orphaned() == []  # but a live replica accepted it: its own to recover
+            conn.execute("update journal set started_by = %s where id = %s", [token, entry])
+            other.kill()
+            other.wait()
+            # Its backend lets the lock go once it sees the connection closed: wait for exactly that.
+            conn.execute("set statement_timeout = '10s'")
+            conn.execute("select pg_advisory_lock(%s), pg_advisory_unlock(%s)", [_key64(token)] * 2)
+        assert [e.id for e in journal.orphaned()] == [entry]  # a live replica's sweep takes it up
+        assert journal.start(entry) is True and journal.orphaned() == []
+    finally:
+        other.kill()
+        other.wait()
+        journal.close()
 
 
 def test_an_entry_is_taken_once_and_taken_over_only_from_a_dead_process(journal, dead_pid):

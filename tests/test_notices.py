@@ -103,6 +103,28 @@ def test_every_new_lead_is_posted_to_the_feed_once(slack, linked, fake_slack):
     assert f"Created by <@{REP}>" in text_of(posts[1]["blocks"])
 
 
+def test_a_feed_card_a_dying_run_posted_is_not_posted_again_by_the_run_that_takes_over(
+    slack, linked, fake_slack, runtime, dead_pid, monkeypatch
+):
+    from handlers.notifier import SlackNotifier
+    from services.events import LeadCreated
+
+    created: list[LeadCreated] = []
+    runtime.service.events.subscribe(lambda event: isinstance(event, LeadCreated) and created.append(event))
+    ledger = runtime.store.requests
+    monkeypatch.setattr(ledger, "pid", dead_pid)  # the first run's process posts the card ...
+    monkeypatch.setattr(ledger, "finish", lambda keys: None)  # ... and dies before its work ends
+    slack.command("new Ada ada@example.com", user=ADMIN)
+    assert len(feed_posts(fake_slack)) == 1
+    monkeypatch.undo()
+    notifier = SlackNotifier(runtime.deps)
+    with runtime.deps.claims.until_done():  # the run that takes the request over tells the same event again
+        notifier(created[0])
+    assert [p["text"] for p in feed_posts(fake_slack)] == ["New lead Ada (local:1)"]  # looked for, found: once
+    slack.command("new Bob bob@example.com", user=ADMIN)  # a run that lives posts as ever
+    assert [p["text"] for p in feed_posts(fake_slack)][1:] == ["New lead Bob (local:2)"]
+
+
 def test_leads_created_outside_leadbot_are_not_fed(slack, linked, fake_slack):
     local = linked.backends.get("local")
     lead = local.create(NewLead(name="Ada Lovelace", email="ada@example.com"), by="ada")  # as another tool would

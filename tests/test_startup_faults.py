@@ -138,13 +138,24 @@ def test_a_database_that_cannot_be_used_stops_each_command_with_one_line(tmp_pat
         assert not path.parent.exists()  # nothing was made on the way
 
 
-def test_a_database_url_that_is_not_sqlite_is_said_plainly():
+def test_a_database_url_of_another_engine_is_said_plainly():
     from bot.stores import open_store
     from services.ports import StoreUnavailable
 
     with pytest.raises(StoreUnavailable) as refused:
-        open_store("postgresql://leadbot:pw@db.example/leadbot")
+        open_store("mysql://leadbot:pw@db.example/leadbot")
     assert str(refused.value) == (
-        "cannot open the database postgresql://…: only SQLite files are supported; set LEADBOT_DB to a file path"
+        "cannot open the database mysql://…: LEADBOT_DB is a SQLite file path or a postgresql:// URL"
     )
     assert "pw" not in str(refused.value)  # a URL can carry a password
+
+
+def test_a_postgresql_database_that_does_not_answer_is_said_without_its_password():
+    from bot.stores import open_store
+    from services.ports import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable) as refused:
+        open_store("postgresql://leadbot:s3cret@127.0.0.1:1/leadbot")  # nothing listens on port 1
+    said = str(refused.value)
+    assert said.startswith("cannot open the database postgresql://leadbot@127.0.0.1:1/leadbot: "), said
+    assert "s3cret" not in said

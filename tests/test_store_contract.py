@@ -10,11 +10,11 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.stores.memory import MemoryStore
+from bot.stores.postgres import PostgresStore
 from bot.stores.sqlite import SqliteStore
 from services.models import FollowUp, NewLead, Note, StaffLink, StatusChange
 from services.ports import AuditEntry, ChannelPrefs, Conflict, RequestWrite, Store, UserPrefs
@@ -22,20 +22,28 @@ from services.ports import AuditEntry, ChannelPrefs, Conflict, RequestWrite, Sto
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-def _sqlite(tmp_path: Path) -> Store:
-    return SqliteStore(tmp_path / "contract.db")
+def _sqlite(request: pytest.FixtureRequest) -> Store:
+    return SqliteStore(request.getfixturevalue("tmp_path") / "contract.db")
 
 
-def _memory(tmp_path: Path) -> Store:
+def _memory(request: pytest.FixtureRequest) -> Store:
     return MemoryStore()
 
 
-STORES: dict[str, Callable[[Path], Store]] = {"sqlite": _sqlite, "memory": _memory}
+def _postgres(request: pytest.FixtureRequest) -> Store:
+    return PostgresStore(request.getfixturevalue("postgres"))  # this worker's database, emptied
+
+
+STORES: dict[str, Callable[[pytest.FixtureRequest], Store]] = {
+    "sqlite": _sqlite,
+    "memory": _memory,
+    "postgres": _postgres,
+}
 
 
 @pytest.fixture(params=list(STORES))
-def store(request, tmp_path) -> Iterator[Store]:
-    made = STORES[request.param](tmp_path)
+def store(request) -> Iterator[Store]:
+    made = STORES[request.param](request)
     yield made
     made.close()
 

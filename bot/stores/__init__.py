@@ -8,7 +8,8 @@ from services.ports import Store, StoreUnavailable
 
 
 def open_store(location: str | Path, *, create: bool = True, lock_wait: float | None = None) -> Store:
-    """``memory:`` for a throwaway store; a file path or ``sqlite:///PATH`` for SQLite.
+    """``memory:`` for a throwaway store; a file path or ``sqlite:///PATH`` for SQLite;
+    ``postgresql://…`` for PostgreSQL (several replicas on one database).
 
     ``create=False``: a file that does not exist is ``StoreUnavailable``, not a new empty database.
     ``lock_wait``: how long another process's lock may hold the opening up (see ``SqliteStore``).
@@ -19,10 +20,14 @@ def open_store(location: str | Path, *, create: bool = True, lock_wait: float | 
 
         return MemoryStore()
     scheme, sep, _ = text.partition("://")
+    if scheme in ("postgresql", "postgres") and sep:
+        from bot.stores.postgres import PostgresStore
+
+        return PostgresStore(text)
     if sep and scheme != "sqlite":
-        # Not a path: said plainly, rather than "its directory postgresql:/… does not exist".
+        # Not a path: said plainly, rather than "its directory mysql:/… does not exist".
         raise StoreUnavailable(
-            f"cannot open the database {scheme}://…: only SQLite files are supported; set LEADBOT_DB to a file path"
+            f"cannot open the database {scheme}://…: LEADBOT_DB is a SQLite file path or a postgresql:// URL"
         )
     from bot.stores.sqlite import SqliteStore
 
