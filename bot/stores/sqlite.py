@@ -284,6 +284,7 @@ def m013_staff_link_history(db: Database) -> None:
     )
 
 
+@migrations()
 def m015_local_search(db: Database) -> None:
     # /lead find on the local backend: an FTS5 index of each lead's words, filled by the store
     # (already folded as services/search.py folds them) so SQLite and Python read words alike.
