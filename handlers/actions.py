@@ -121,7 +121,7 @@ def create_anyway(deps: Deps, body: dict[str, Any]) -> Reply | None:
     created = deps.service.create(deps.actor(user), lead, owner_user=owner, backend=backend, allow_duplicate=True)
     return Reply(
         text=f"New lead {escape(created.name)} ({created.ref})",
-        blocks=deps.card(created, said.created(user)),
+        blocks=deps.channel_card(created, said.created(user), channel=_channel(body)),
         in_channel=True,
     )
 

@@ -138,7 +138,6 @@ class Deps:
 
     def private_card(self, lead: Lead, last_action: str | None = None, *, user: str | None, **options: Any):
         """A card only ``user`` sees (ephemeral, their DM): contact details if they are linked on its backend."""
-        options.setdefault("viewer", user)
         return self.card(lead, last_action, contacts=self.linked(user, lead.backend), **options)
 
     def channel_card(self, lead: Lead, last_action: str | None = None, *, channel: str | None, **options: Any):

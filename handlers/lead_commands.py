@@ -136,7 +136,9 @@ def cmd_edit(inv: Invocation) -> Reply:
     changes = checked_edit(typed, inv.deps.phone_region)
     lead = inv.service.edit(inv.actor, bare[0].text, changes, inv.channel)
     action = said.edited(inv.user, [w for w in EDITABLE_FIELDS if w in changes])
-    return Reply(text=f"{lead.ref}: {', '.join(changes)} changed", blocks=inv.deps.card(lead, action))
+    return Reply(
+        text=f"{lead.ref}: {', '.join(changes)} changed", blocks=inv.deps.private_card(lead, action, user=inv.user)
+    )
 
 
 SHOW_USAGE = "/lead show REF"

@@ -80,7 +80,13 @@ class SlackNotifier:
             "type": "context",
             "elements": [{"type": "mrkdwn", "text": f":inbox_tray: {text} · `/lead notify off` stops these messages"}],
         }
-        post_message(self.deps, owner, text, [head, *self.deps.private_card(lead, user=owner)], what="assignment DM")
+        post_message(
+            self.deps,
+            owner,
+            text,
+            [head, *self.deps.private_card(lead, user=owner, viewer=owner)],
+            what="assignment DM",
+        )
 
     def _tell_previous_owner(self, event: LeadAssigned) -> None:
         """The lead left them: whoever took or gave it, they hear it (unless they did it themselves)."""
@@ -99,7 +105,11 @@ class SlackNotifier:
             "elements": [{"type": "mrkdwn", "text": f":outbox_tray: {text} · `/lead notify off` stops these messages"}],
         }
         post_message(
-            self.deps, previous, text, [head, *self.deps.private_card(lead, user=previous)], what="assignment DM"
+            self.deps,
+            previous,
+            text,
+            [head, *self.deps.private_card(lead, user=previous, viewer=previous)],
+            what="assignment DM",
         )
 
     def _feed(self, event: LeadCreated) -> None:

@@ -371,7 +371,7 @@ def add_to_lead_submitted(deps: Deps) -> Callable[..., None]:
             if not deps.claims.claim(f"view:{view['id']}"):
                 return None
             lead = deps.service.add_note(deps.actor(user), ref, note[: blocks.NOTE_LIMIT])
-            return Reply(text=f"{lead.ref}: note added", blocks=deps.card(lead, said.noted(user)))
+            return Reply(text=f"{lead.ref}: note added", blocks=deps.private_card(lead, said.noted(user), user=user))
 
         deps.after_ack(Respond(response_url=response_url), work)
 
