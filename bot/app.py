@@ -80,7 +80,7 @@ def build_backends(
     observe: Callable[[str, str, float, str], None] | None = None,
 ) -> Backends:
     """Each configured backend from its spec, the default one and the channel routes checked."""
-    context = BackendContext(store=store, clock=clock, sleep=sleep, observe=observe)
+    context = BackendContext(store=store, clock=clock, sleep=sleep, observe=observe, waiting=waiting)
     configured: dict[str, Backend] = {
         name: REGISTRY[name].build(options, context) for name, options in settings.backends.items()
     }

@@ -59,3 +59,37 @@ def test_hung_web_api_posts_delay_no_one_else(bot, linked, fake_slack, hanging):
         command(bot, fake_slack, f"assign {ref} <@{OTHER}>", ADMIN, f"assign{n}")
     assert fake_slack.wait_for(lambda calls: sum(c.name == "chat.postMessage" for c in calls) == HUNG)
     others_answered(bot, fake_slack)
+
+
+@pytest.fixture
+def slow_backend_settings(tmp_path, fake_slack, api_fake, monkeypatch):
+    from tests.conftest import leadsapi_settings
+
+    config = (
+        '[channels]\nC0SALES = "leadsapi"\n\n[backends.leadsapi]\nbusiness = [1]\ntimeout = 60\n'
+        'defaults = { photo = "p.png", location = "-", position = "-", description = "-", company = "-" }\n'
+    )
+    return leadsapi_settings(tmp_path, fake_slack, api_fake, monkeypatch, config=config)
+
+
+@pytest.fixture
+def settings(request, tmp_path, fake_slack, monkeypatch):
+    if "api_fake" in request.fixturenames:
+        return request.getfixturevalue("slow_backend_settings")
+    from tests.conftest import bot_settings
+
+    return bot_settings(tmp_path, fake_slack, monkeypatch)
+
+
+def test_hung_backend_calls_delay_no_one_else(bot, fake_slack, api_fake):
+    from bot.loopback import Failure
+
+    api_fake.fail("GET", "/leads/{id}", Failure("hang", hold=60, times=HUNG))  # until the test ends
+    try:
+        for n in range(HUNG):
+            command(bot, fake_slack, f"show leadsapi:{n + 1}", REP, f"slow{n}")
+        assert api_fake.wait_until(lambda: len(api_fake.requests("GET")) >= HUNG, timeout=10)
+        others_answered(bot, fake_slack)
+        assert not [c for c in fake_slack.received("response") if c.name.startswith("slow")]  # still waiting
+    finally:
+        api_fake.release.set()

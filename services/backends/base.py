@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -163,6 +164,8 @@ class BackendContext:
     sleep: Callable[[float], None] = time.sleep
     # Every request a backend sends: (backend, read or write, seconds, outcome), for metrics and /healthz.
     observe: Callable[[str, str, float, str], None] | None = None
+    # Around each wait on a backend: the process's work slot is given to other work meanwhile (bot/slots.py).
+    waiting: Callable[[], AbstractContextManager[Any]] = nullcontext
 
     def observer(self, backend: str) -> Callable[[str, float, str], None] | None:
         """``observe`` for one backend's client."""

@@ -121,7 +121,12 @@ class OAuthToken:
         http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         self.api = ApiClient(
-            "Capillary", http, headers=headers, sleep=context.sleep, observe=context.observer("capillary")
+            "Capillary",
+            http,
+            headers=headers,
+            sleep=context.sleep,
+            observe=context.observer("capillary"),
+            waiting=context.waiting,
         )
         self.clock = context.clock
         self._token: str | None = None
@@ -190,7 +195,13 @@ class CapillaryBackend(Backend):
             self.refused_hint = "LEADBOT_CAPILLARY_USERNAME and LEADBOT_CAPILLARY_PASSWORD"
         http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
         self.api = ApiClient(
-            self.title, http, headers=headers, sleep=context.sleep, auth=self.oauth, observe=context.observer(self.name)
+            self.title,
+            http,
+            headers=headers,
+            sleep=context.sleep,
+            auth=self.oauth,
+            observe=context.observer(self.name),
+            waiting=context.waiting,
         )
         self.remote: RemoteLeads = context.store.remote
         self.links: StaffLinks = context.store.links

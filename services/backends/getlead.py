@@ -205,6 +205,7 @@ class GetleadBackend(Backend):
             check_reply=self._check_reply,
             redact=self.redact,
             observe=context.observer(self.name),
+            waiting=context.waiting,
         )
         self.store: Store = context.store
         self.remote: RemoteLeads = context.store.remote

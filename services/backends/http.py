@@ -31,6 +31,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -95,6 +96,7 @@ class ApiClient:
         resend_429: int = 0,
         wait_429: float = 0.0,
         observe: Callable[[str, float, str], None] | None = None,
+        waiting: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> None:
         self.title = title
         self.settings = settings
@@ -106,6 +108,7 @@ class ApiClient:
         self.resend_429 = resend_429
         self.wait_429 = wait_429
         self.observe = observe  # (read or write, seconds, outcome) of every request sent, for metrics and health
+        self.waiting = waiting  # around each call: the thread waits on the network, its work slot is free meanwhile
         self._headers = headers or {}
         self._http: httpx.Client | None = None
         self._making = threading.Lock()
@@ -150,10 +153,12 @@ class ApiClient:
             sleep=self.sleep,
             reraise=True,
         )
-        return retrying(self._send, "read", method, path, **kwargs)
+        with self.waiting():
+            return retrying(self._send, "read", method, path, **kwargs)
 
     def write(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self._send("write", method, path, **kwargs)
+        with self.waiting():
+            return self._send("write", method, path, **kwargs)
 
     def _send(self, kind: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._untaken_again(kind, method, path, **kwargs)

@@ -107,7 +107,12 @@ class LeadsApiBackend(Backend):
         headers = {"Accept": "application/json", "Content-Type": "application/json", options.auth_header: value}
         http = HttpSettings(options.url, connect_timeout=options.connect_timeout, read_timeout=options.timeout)
         self.api = ApiClient(
-            self.title, http, headers=headers, sleep=context.sleep, observe=context.observer(self.name)
+            self.title,
+            http,
+            headers=headers,
+            sleep=context.sleep,
+            observe=context.observer(self.name),
+            waiting=context.waiting,
         )
         self.remote: RemoteLeads = context.store.remote
         self.business = list(options.business)

@@ -262,6 +262,7 @@ class LeadSquaredBackend(Backend):
             resend_429=RESENDS_429,
             wait_429=self.window,
             observe=context.observer(self.name),
+            waiting=context.waiting,
         )
         self.remote: RemoteLeads = context.store.remote
         self.links: StaffLinks = context.store.links
