@@ -56,21 +56,32 @@ class PacedPoster:
         self.clock = clock
         self.sleep = sleep
         self.next_at = 0.0
+        self.held_until = 0.0  # after a 429, no post before this
         self.rate_limited = 0
         self._recent: deque[float] = deque()  # when each of the last second's messages went out
         self._lock = threading.Lock()
 
-    def _slot(self) -> None:
+    def _slot(self, paced: bool = True) -> None:
+        """Wait for this post's turn: a paced post's place in the even pace, any post past a 429's pause."""
         with self._lock:
             now = self.clock()
-            start = max(now, self.next_at)
-            self.next_at = start + self.interval
+            if paced:
+                start = max(now, self.next_at)
+                self.next_at = start + self.interval
+            else:
+                start = max(now, self.held_until)
         if start > now:
             with waiting():
                 self.sleep(start - now)
 
-    def post(self, *, once: str | None = None, maybe_posted: bool = False, **message: Any) -> Mapping[str, Any]:
+    def post(
+        self, *, once: str | None = None, maybe_posted: bool = False, paced: bool = True, **message: Any
+    ) -> Mapping[str, Any]:
         """``chat.postMessage``, delivered once; its answer (``channel``, ``ts``).
+
+        ``paced``: in the even pace (digests, the morning's burst of DMs); a post answering
+        what someone just did goes out at once, each to its own channel, and waits only
+        while Slack has asked Leadbot to (a 429).
 
         ``once`` names the post for good (else each call is a post of its own);
         ``maybe_posted``: an earlier run (a process that died) may have posted it, so the
@@ -90,7 +101,7 @@ class PacedPoster:
         since = time.time() - 1  # Slack's clock, near enough: the lookup's window starts before the first try
         tries = 0
         while True:
-            self._slot()
+            self._slot(paced)
             tries += 1
             try:
                 answer = self.client.chat_postMessage(**message)
@@ -115,11 +126,11 @@ class PacedPoster:
             with waiting():
                 self.pause(self.backoff * 2 ** (tries - 1))
 
-    def call(self, method: str, **arguments: Any) -> SlackResponse:
+    def call(self, method: str, *, paced: bool = True, **arguments: Any) -> SlackResponse:
         """A Web API call that replaces what is there (``views.publish``, ``chat.update``): sent until it lands."""
         tries = 0
         while True:
-            self._slot()
+            self._slot(paced)
             tries += 1
             try:
                 return getattr(self.client, method.replace(".", "_"))(**arguments)
@@ -151,6 +162,7 @@ class PacedPoster:
             if got_through:
                 self.interval = max(self.interval, 1.0 / (got_through * 0.95))
             self.next_at = max(self.next_at, now + retry_after)
+            self.held_until = max(self.held_until, now + retry_after)
 
     def _sent(self) -> None:
         with self._lock:

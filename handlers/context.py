@@ -45,11 +45,13 @@ class Background(Protocol):
 class Poster(Protocol):
     """Every message Leadbot posts goes through one of these (``bot.pacing.PacedPoster``)."""
 
-    def post(self, *, once: str | None = None, maybe_posted: bool = False, **message: Any) -> Mapping[str, Any]:
-        """``chat.postMessage``: paced, tried again on 429, 5xx and timeouts, never posted twice."""
+    def post(
+        self, *, once: str | None = None, maybe_posted: bool = False, paced: bool = True, **message: Any
+    ) -> Mapping[str, Any]:
+        """``chat.postMessage``: paced (or not), tried again on 429, 5xx and timeouts, never posted twice."""
         ...
 
-    def call(self, method: str, **arguments: Any) -> Mapping[str, Any]:
+    def call(self, method: str, *, paced: bool = True, **arguments: Any) -> Mapping[str, Any]:
         """A call that replaces what is there (``views.publish``): paced and tried again until it lands."""
         ...
 

@@ -77,7 +77,7 @@ def publish_home(deps: Deps, user: str, notice: str | None = None) -> None:
     """Draw ``user``'s tab. Best effort: a failure is logged, and the next open redraws it."""
     try:
         view = home_view(home_data(deps, user, notice))
-        deps.poster.call("views.publish", user_id=user, view=view)
+        deps.poster.call("views.publish", user_id=user, view=view, paced=False)
     except SlackApiError as exc:
         log.warning("App Home for %s not published: %s", user, exc.response.get("error"))
     except Exception:

@@ -51,7 +51,7 @@ def post_message(
 
     ``once``/``maybe_posted``: see ``Poster.post`` (a post an earlier, dead run may have made).
     """
-    message: dict[str, Any] = {"text": text, "unfurl_links": False}
+    message: dict[str, Any] = {"text": text, "unfurl_links": False, "paced": False}
     if once is not None:
         message |= {"once": once, "maybe_posted": maybe_posted}
     if isinstance(where, str):

@@ -71,3 +71,20 @@ def test_a_pace_above_the_limit_costs_one_pause_and_nothing_is_lost():
     assert len(slack.taken) == 1000
     assert slack.refused == 1 and poster.rate_limited == 1
     assert clock.now < 11.5  # the floor is 10 s; one 1 s pause
+
+
+def test_a_post_answering_someone_is_not_held_by_the_digest_pace_but_by_a_429():
+    clock = Clock()
+    slack = LimitedSlack(clock, 5)
+    poster = PacedPoster(slack, per_second=1, clock=clock, sleep=clock.sleep)  # digests: one a second
+    for n in range(3):
+        poster.post(channel=f"U{n}", text="digest")
+    paced_until = clock.now
+    assert paced_until >= 2.0
+    for n in range(2):
+        poster.post(channel=f"C{n}", text="thread reply", paced=False)
+    assert clock.now - paced_until < 0.01  # at once, though the pace is behind
+    for n in range(3):  # past Slack's 5 a second: one 429, then these wait its Retry-After too
+        poster.post(channel=f"D{n}", text="DM", paced=False)
+    assert slack.refused == 1 and len(slack.taken) == 8
+    assert clock.now - paced_until >= 1.0
