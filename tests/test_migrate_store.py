@@ -14,6 +14,7 @@ from bot.stores.postgres import TABLES, PostgresStore
 from bot.stores.sqlite import SqliteStore
 from services.models import FollowUp, NewLead, Note, StaffLink, StatusChange
 from services.ports import AuditEntry, RequestWrite
+from services.search import terms
 
 NOW = datetime(2026, 12, 1, 9, 0, 0, 123456, tzinfo=UTC)
 
@@ -81,6 +82,8 @@ def _seen(store) -> dict:
         "digest": store.digests.get("UA", date(2026, 12, 1)),
         "audit": store.audit.entries(),
         "remote": store.remote.recall_all("capillary"),
+        "held": store.links.held_by("capillary", "bob/1"),
+        "found": store.local.find(terms("example"), statuses=["new", "won"], offset=0, limit=10),  # index rebuilt
     }
 
 

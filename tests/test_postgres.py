@@ -114,3 +114,42 @@ def test_a_migration_that_fails_is_not_half_applied(postgres, worker_id, monkeyp
     monkeypatch.undo()
     store = PostgresStore(dsn)  # the code that knows only the good migrations still opens it
     store.close()
+
+
+def test_a_database_from_before_link_history_and_search_gets_both_from_what_it_holds(postgres, worker_id, monkeypatch):
+    from datetime import UTC, datetime
+
+    from services.models import NewLead, StaffLink
+    from services.search import terms
+
+    dsn = fresh_database(postgres, f"leadbot_upgrade_{worker_id}")
+    at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    monkeypatch.setattr("bot.stores.postgres.MIGRATIONS", MIGRATIONS[:1])  # as the first PostgreSQL release left it
+    old = PostgresStore(dsn)
+    with old.connection() as conn:
+        conn.execute(
+            "insert into staff_links (slack_user, backend, staff_id, linked_by, linked_at)"
+            " values ('UA', 'local', 'ada', 'UA', now())"
+        )
+        conn.execute(
+            "insert into local_leads (id, name, email, phone, status, created_at)"
+            " values (1, 'José Pérez', 'jp@acme.example', '+14155550123', 'new', now())"
+        )
+        conn.execute("insert into counters (name, value) values ('local_leads', 1)")
+    old.close()
+    monkeypatch.undo()
+    store = PostgresStore(dsn)
+    try:
+        assert store.links.held_by("local", "ada") == ["UA"]  # today's links are the history so far
+        assert [lead.id for lead in store.local.find(terms("jose per"), statuses=["new"], offset=0, limit=5).leads] == [
+            "1"
+        ]
+        assert store.local.find(terms("555-0123"), statuses=["new"], offset=0, limit=5).total == 1
+        store.links.delete("UA", "local")
+        store.links.put(StaffLink(slack_user="UB", backend="local", staff_id="ada"), by="UB", at=at)
+        assert store.links.held_by("local", "ada") == ["UA", "UB"]
+        store.local.insert(NewLead(name="Acme Buyer"), status="new", owner=None, by="UA", at=at)
+        found = store.local.find(terms("acme"), statuses=["new"], offset=0, limit=5)
+        assert [lead.name for lead in found.leads] == ["Acme Buyer", "José Pérez"]  # a name match ranks first
+    finally:
+        store.close()

@@ -4,8 +4,10 @@ Every table the store holds is copied row for row in one PostgreSQL transaction,
 value turned into the column's own type (ISO times into ``timestamptz``, 0/1 into
 booleans, JSON text into ``json``); the row counts are compared table by table before
 it commits, so a copy is all there or not there. Lead numbers, outbox and audit ids
-are kept, and the numbering goes on after the highest. A target that holds anything
-is refused, and so is a SQLite table this code does not know (it would be left behind).
+are kept, and the numbering goes on after the highest. The SQLite full-text index of local
+leads is not copied: PostgreSQL's own (``local_lead_words``) is built from the copied leads.
+A target that holds anything is refused, and so is a SQLite table this code does not know
+(it would be left behind).
 """
 
 from __future__ import annotations
@@ -18,11 +20,16 @@ from typing import Any
 
 from psycopg.types.json import Json
 
-from bot.stores.postgres import TABLES, PostgresStore
+from bot.stores.postgres import TABLES, PostgresStore, index_local_leads
 from bot.stores.sqlite import SqliteStore
 
 # SQLite's own bookkeeping, not the store's data (PostgreSQL keeps its migrations in leadbot_migrations).
 NOT_COPIED = {"_leadbot_migrations", "_sqlite_migrations", "sqlite_sequence", "sqlite_stat1"}
+# SQLite's FTS5 index for /lead find (m015) and the shadow tables FTS5 keeps it in: rebuilt, not copied.
+REBUILT = {
+    "local_leads_search",
+    *(f"local_leads_search_{part}" for part in ("config", "content", "data", "docsize", "idx")),
+}
 
 
 class MigrationRefused(Exception):
@@ -60,7 +67,7 @@ def copy_store(source: str, target: str, *, say: Callable[[str], None] = lambda 
     try:
         conn = sqlite_store.conn
         found = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
-        unknown = sorted(found - set(TABLES) - NOT_COPIED)
+        unknown = sorted(found - set(TABLES) - NOT_COPIED - REBUILT)
         if unknown:
             raise MigrationRefused(
                 f"{source} has tables this Leadbot cannot copy ({', '.join(unknown)}): use the Leadbot version that"
@@ -116,6 +123,7 @@ def _copy(conn: sqlite3.Connection, pg_store: PostgresStore, say: Callable[[str]
             "insert into counters (name, value) select 'local_leads', coalesce(max(id), 0) from local_leads"
             " on conflict (name) do update set value = excluded.value"
         )
+        index_local_leads(pg)
         for table in TABLES:  # verified inside the transaction: a mismatch commits nothing
             (there,) = pg.execute(f"select count(*) from {table}").fetchone()
             (here,) = conn.execute(f"select count(*) from {table}").fetchone()

@@ -59,6 +59,7 @@ from services.ports import (
     StoreUnavailable,
     UserPrefs,
 )
+from services.search import Terms, phone_suffixes, ranked, words_of
 
 log = logging.getLogger("leadbot")
 
@@ -69,8 +70,53 @@ POOL_SIZE = int(os.environ.get("LEADBOT_DB_POOL", "8"))  # per process; a replic
 MIGRATION_LOCK = 0x1EAD_B075  # the advisory lock one replica holds while it migrates
 SWEEP_SECONDS = float(os.environ.get("LEADBOT_SWEEP_SECONDS", "5"))  # how soon a dead replica's work is taken up
 LIVENESS_INTERVAL = 5.0  # seconds between checks that this process's liveness lock is still held
+FIND_AT_MOST = 500  # candidates /lead find ranks on the local backend (as the SQLite store)
 
-MIGRATIONS: list[tuple[str, str]] = [
+
+def index_local_leads(conn: psycopg.Connection, lead_ids: list[int] | None = None) -> None:
+    """``local_lead_words`` made anew for ``lead_ids`` (every lead when None) from the leads as they are now.
+
+    The words are folded here, by ``services.search``, not by PostgreSQL: what SQL selects and what
+    ``ranked`` scores then read the same words (no ``unaccent``, no text-search parser of its own)."""
+    if lead_ids is None:
+        conn.execute("delete from local_lead_words")
+        rows = conn.execute("select id, name, email, phone, lead_for from local_leads").fetchall()
+    else:
+        conn.execute("delete from local_lead_words where lead_id = any(%s)", [lead_ids])
+        rows = conn.execute(
+            "select id, name, email, phone, lead_for from local_leads where id = any(%s)", [lead_ids]
+        ).fetchall()
+    entries = [
+        (lead_id, word, phone)
+        for lead_id, name, email, number, company in rows
+        for phone, words in (
+            (False, [*words_of(name), *words_of(email), *words_of(company)]),
+            (True, phone_suffixes(number)),
+        )
+        for word in dict.fromkeys(words)
+    ]
+    if entries:
+        with conn.cursor() as cursor:
+            cursor.executemany("insert into local_lead_words (lead_id, word, phone) values (%s, %s, %s)", entries)
+
+
+def _m003_local_search(conn: psycopg.Connection) -> None:
+    # /lead find on the local backend: each lead's words (and its phone's endings) as rows under a
+    # byte-ordered index, so "begins with" is an index range scan; the store keeps them.
+    conn.execute(
+        """
+        create table local_lead_words (
+            lead_id bigint not null references local_leads (id) on delete cascade,
+            word text collate "C" not null, phone boolean not null,
+            primary key (lead_id, phone, word));
+        create index local_lead_words_word on local_lead_words (phone, word);
+        """
+    )
+    index_local_leads(conn)
+
+
+# Each is SQL, or a function given the migrating connection (inside the migration's transaction).
+MIGRATIONS: list[tuple[str, str | Callable[[psycopg.Connection], None]]] = [
     (
         "m001_initial",
         # The SQLite store's m001–m011 as one schema, in PostgreSQL's own types.
@@ -135,6 +181,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         create index request_writes_at on request_writes (at);
         """,
     ),
+    (
+        "m002_staff_link_history",
+        # Everyone who ever held each staff ID (SQLite's m013): one that was someone else's is re-linked
+        # by an admin only. Today's links are the history so far.
+        """
+        create table staff_link_history (
+            backend text not null, staff_id text not null, slack_user text not null, first_linked_at timestamptz,
+            primary key (backend, staff_id, slack_user));
+        insert into staff_link_history (backend, staff_id, slack_user, first_linked_at)
+            select backend, staff_id, slack_user, linked_at from staff_links;
+        """,
+    ),
+    ("m003_local_search", _m003_local_search),  # SQLite's m015
 ]
 
 # Every table the store holds, parents before children (migrate-store copies them in this order).
@@ -154,6 +213,7 @@ TABLES = (
     "rate_budget",
     "journal",
     "request_writes",
+    "staff_link_history",
 )
 
 
@@ -287,7 +347,10 @@ def migrate(conn: psycopg.Connection) -> list[str]:
             if name in done:
                 continue
             with conn.transaction():
-                conn.execute(sql)
+                if callable(sql):
+                    sql(conn)
+                else:
+                    conn.execute(sql)
                 conn.execute("insert into leadbot_migrations (name, applied_at) values (%s, now())", [name])
             applied_now.append(name)
     finally:
@@ -438,13 +501,27 @@ class _Links(_Part):
         return [r[0] for r in rows]
 
     def put(self, link: StaffLink, *, by: str, at: datetime) -> None:
-        self.store.execute(
-            "insert into staff_links (slack_user, backend, staff_id, linked_by, linked_at) values (%s, %s, %s, %s, %s)"
-            " on conflict (slack_user, backend) do update set staff_id = excluded.staff_id,"
-            " linked_by = excluded.linked_by, linked_at = excluded.linked_at",
-            [link.slack_user, link.backend, link.staff_id, by, at],
-            may_conflict=True,
+        with self.store.atomic():
+            self.store.execute(
+                "insert into staff_links (slack_user, backend, staff_id, linked_by, linked_at)"
+                " values (%s, %s, %s, %s, %s) on conflict (slack_user, backend) do update set"
+                " staff_id = excluded.staff_id, linked_by = excluded.linked_by, linked_at = excluded.linked_at",
+                [link.slack_user, link.backend, link.staff_id, by, at],
+                may_conflict=True,
+            )
+            self.store.execute(
+                "insert into staff_link_history (backend, staff_id, slack_user, first_linked_at)"
+                " values (%s, %s, %s, %s) on conflict do nothing",
+                [link.backend, link.staff_id, link.slack_user, at],
+            )
+
+    def held_by(self, backend: str, staff_id: str) -> list[str]:
+        rows = self.store.read(
+            "select slack_user from staff_link_history where backend = %s and staff_id = %s"
+            ' order by slack_user collate "C"',
+            [backend, staff_id],
         )
+        return [r[0] for r in rows]
 
     def delete(self, slack_user: str, backend: str) -> bool:
         cursor = self.store.execute(
@@ -828,6 +905,11 @@ def _id(lead_id: int) -> int | None:
     return lead_id if 0 < lead_id <= MAX_ID else None
 
 
+def _like_prefix(text: str) -> str:
+    """A LIKE pattern for what begins with ``text`` (search words hold none of its wildcards; escaped all the same)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 class _Local(_Part):
     def insert(self, lead: NewLead, *, status: str, owner: str | None, by: str, at: datetime) -> Lead:
         with self.store.atomic():
@@ -861,6 +943,8 @@ class _Local(_Part):
                     'insert into local_notes (lead_id, text, "by", at) values (%s, %s, %s, %s)',
                     [lead_id, lead.note, by, at],
                 )
+            with self.store.connection() as conn:
+                index_local_leads(conn, [lead_id])
         return _local_lead(row)
 
     def get(self, lead_id: int) -> Lead | None:
@@ -883,12 +967,15 @@ class _Local(_Part):
         due_before: datetime | None,
         offset: int,
         limit: int,
+        unassigned: bool = False,
     ) -> LeadPage:
         where = ["status = any(%s)"]
         params: list[Any] = [list(statuses)]
         if owner:
             where.append("owner = %s")
             params.append(owner)
+        if unassigned:
+            where.append("owner is null")
         if due_before:
             where.append("next_follow_up is not null and next_follow_up <= %s")
             params.append(due_before)
@@ -908,11 +995,41 @@ class _Local(_Part):
         if _id(lead_id) is None:
             return False
         names = [*values, "last_activity_at"]
-        cursor = self.store.execute(
-            f"update local_leads set {', '.join(f'{n} = %s' for n in names)} where id = %s",
-            [*(values[n] for n in values), at, lead_id],
-        )
+        with self.store.atomic():
+            cursor = self.store.execute(
+                f"update local_leads set {', '.join(f'{n} = %s' for n in names)} where id = %s",
+                [*(values[n] for n in values), at, lead_id],
+            )
+            if cursor.rowcount == 1 and set(values) & {"name", "email", "phone", "lead_for"}:
+                with self.store.connection() as conn:
+                    index_local_leads(conn, [lead_id])
         return cursor.rowcount == 1
+
+    def find(self, wanted: Terms, *, statuses: list[str], offset: int, limit: int) -> LeadPage:
+        # SQL picks the leads where every term begins some word (or the phone's digits begin one of its
+        # endings); services.search ranks them, so the order is the memory and SQLite stores' own.
+        phone = wanted.digits is not None
+        terms = [(True, wanted.digits)] if phone else [(False, word) for word in wanted.words]
+        where = " and ".join(
+            "id in (select lead_id from local_lead_words where phone = %s and word like %s)" for _ in terms
+        )
+        params: list[Any] = [p for phone, term in terms for p in (phone, _like_prefix(term))]
+        rows = self.store.read(
+            f"select {_LEAD_COLUMNS} from local_leads where {where} and status = any(%s) order by id desc limit %s",
+            [*params, list(statuses), FIND_AT_MOST],
+        )
+        found = ranked([_local_lead(r) for r in rows], wanted)
+        return LeadPage(leads=found[offset : offset + limit], total=len(found), offset=offset)
+
+    def matching_contact(self, *, email: str | None, phone: str | None, statuses: list[str]) -> list[Lead]:
+        if not (email or phone):
+            return []
+        rows = self.store.read(
+            f"select {_LEAD_COLUMNS} from local_leads where (lower(email) = lower(%s) or phone = %s)"
+            " and status = any(%s) order by id",
+            [email or "", phone or "", list(statuses)],
+        )
+        return [_local_lead(r) for r in rows]
 
     def add_follow_up(self, lead_id: int, follow_up: FollowUp, *, at: datetime) -> None:
         with self.store.atomic():
