@@ -101,7 +101,8 @@ def run() -> None:
         why = getattr(reason, "strerror", None) or reason or exc.strerror or type(exc).__name__
         where = settings.slack_api_url or "https://slack.com/api/"
         _fail(f"Slack cannot be reached at {where} ({why}): check SLACK_API_URL and the network")
-    sdk_log.setLevel(sdk_level)
+    finally:
+        sdk_log.setLevel(sdk_level)  # also when start-up fails: a caller in this process logs as before
     log = logging.getLogger("leadbot")
     outbox.start()  # picks up writes a previous run left queued
     digests.start()  # sends today's digests that are due and not sent yet, then one each morning
