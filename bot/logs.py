@@ -5,8 +5,9 @@ the request id (and the journal entry, when the request was journalled), the Sla
 user and team, the kind of request, the lead's reference and the backend; the
 lines that end a request add its outcome and latency. No line carries a secret:
 the final text of every line (message, arguments and traceback) goes through
-``redact``, which hides every configured secret value, Slack tokens and
-response URLs, and the URL secrets backends register (``hide_in_logs``).
+``Redactor``, which hides every configured secret value, Slack tokens, the URL
+secrets backends register (``hide_in_logs``), and what ``bot/redact.py`` takes
+out of every record (response URLs, webhooks, emails) once more in tracebacks.
 Nothing logs a request body (``bot/server.py``).
 """
 
@@ -20,16 +21,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.redact import redact
 from services.backends.http import hidden_in_logs
 from services.trace import current
 
 TRACE_FIELDS = ("request", "entry", "kind", "user", "team", "ref", "backend")
 RESULT_FIELDS = ("outcome", "latency_ms", "status")
-# Slack tokens, wherever they are pasted; response URLs and webhooks post as the bot for 30 minutes.
-PATTERNS = (
-    re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]{6,}"),
-    re.compile(r"(https://hooks\.slack(?:-gov)?\.com/)[^\s\"'<>]+"),
-)
+# Slack tokens, wherever they are pasted (response URLs and emails are bot/redact.py's).
+SLACK_TOKEN = re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]{6,}")
 
 
 class Redactor:
@@ -42,8 +41,7 @@ class Redactor:
         for secret in [*self.secrets, *sorted(hidden_in_logs(), key=len, reverse=True)]:
             if secret in text:
                 text = text.replace(secret, "***")
-        text = PATTERNS[0].sub("x***", text)
-        return PATTERNS[1].sub(r"\1***", text)
+        return redact(SLACK_TOKEN.sub("x***", text))
 
 
 class TraceFilter(logging.Filter):
