@@ -54,6 +54,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot import slackrequests as sr  # noqa: E402
+from handlers.presses import BURST_SECONDS  # noqa: E402
 
 SECRET = "load-signing-secret"
 CHANNEL = "C0LOAD"
@@ -472,6 +473,7 @@ class User:
         self.fakes = client.fakes
         self.card: Card | None = None
         self.refs: list[str] = []
+        self.refreshed: dict[str, float] = {}  # ref -> when this user last pressed its card's Refresh
         self.made = 0
         self.rng = random.Random(config.seed * 1000 + n)
 
@@ -524,10 +526,14 @@ class User:
             if card is None or card.owner == self.user:
                 assignee = self.rng.choice(self.peers)
                 text = f"assign {ref} <@{assignee}|rep>"
-            else:
+            elif not card.owner:
                 assignee = self.user
                 text = f"assign {ref} me"
+            else:
+                return await self.command("show")  # someone else's lead: only they or an admin reassign it
         elif name == "status":
+            if card is not None and card.owner not in ("", self.user):
+                return await self.command("show")  # someone else's lead: only they or an admin close it
             status = self._other_status(card)
             if status is None:
                 return await self.command("show")
@@ -563,10 +569,19 @@ class User:
     async def press(self) -> None:
         card = self.card
         assert card is not None
-        actions = ["refresh", "note", "followup", "status", "assign_to"]
-        if card.owner != self.user:
+        # Leadbot's default ownership rule: a lead's owner reassigns and closes it, anyone takes an unassigned one.
+        actions = ["note", "followup"]
+        if time.monotonic() - self.refreshed.get(card.ref, 0.0) > 2 * BURST_SECONDS:
+            # Leadbot redraws a card once per burst of Refresh presses (handlers/presses.py), and
+            # nobody presses Refresh again on a card they have just seen redrawn.
+            actions.append("refresh")
+        if card.owner in ("", self.user):
+            actions += ["status", "assign_to"]
+        if not card.owner:
             actions.append("assign_me")
         what = self.rng.choice(actions)
+        if what == "refresh":
+            self.refreshed[card.ref] = time.monotonic()
         key = self.client.new_key("p")
         trigger = f"{key}.{self.n}.load"
         element, block, action = self._action(card, what)
@@ -875,6 +890,8 @@ def judge(
             by_kind[s.kind][1].append(completions[-1])
         elif not arrivals and not s.body:
             lost["acked, nothing came of it"] += 1
+            if config.detail:
+                print(f"  lost: {s.kind} {s.key} expecting a {s.expect}", file=sys.stderr)
     for key, posts in fakes.posts.items():
         for _, body in posts:
             problem = reply_error(body)

@@ -32,7 +32,7 @@ from bot.pacing import PacedPoster
 from bot.retrier import OutboxRunner
 from bot.scheduler import DigestScheduler
 from bot.signing import Signature
-from bot.slots import SlotFreeingClient, waiting
+from bot.slots import SlotFreeingClient, waiting, waiting_long
 from bot.stores import open_store
 from bot.telemetry import Telemetry
 from handlers import payloads
@@ -80,7 +80,7 @@ def build_backends(
     observe: Callable[[str, str, float, str], None] | None = None,
 ) -> Backends:
     """Each configured backend from its spec, the default one and the channel routes checked."""
-    context = BackendContext(store=store, clock=clock, sleep=sleep, observe=observe, waiting=waiting)
+    context = BackendContext(store=store, clock=clock, sleep=sleep, observe=observe, waiting=waiting_long)
     configured: dict[str, Backend] = {
         name: REGISTRY[name].build(options, context) for name, options in settings.backends.items()
     }

@@ -43,7 +43,9 @@ class Slots:
     def __init__(self, count: int, grace: float = GRACE) -> None:
         self.count = count
         self.grace = grace
-        self._free = threading.Semaphore(count)
+        self._taken = threading.Condition()
+        self._free = count
+        self._resuming = 0  # threads back from a wait, wanting their slot again: they go before new work
         self._waits: dict[int, _Wait] = {}
         self._changed = threading.Condition()
         self._watcher: threading.Thread | None = None
@@ -74,17 +76,30 @@ class Slots:
                         continue
                     if now - wait.started >= self.grace:
                         wait.freed = True
-                        self._free.release()
+                        self.release()
                     else:
                         due.append(wait.started + self.grace - now)
                 self._changed.wait(min(due) if due else None)
 
     def acquire(self) -> None:
-        """Take a slot (waiting for one), for ``held(acquired=True)`` in another thread."""
-        self._free.acquire()
+        """Take a slot for new work (waiting for one, and for every thread resuming work first)."""
+        with self._taken:
+            self._taken.wait_for(lambda: self._free > 0 and not self._resuming)
+            self._free -= 1
+
+    def resume(self) -> None:
+        """Take a slot back after a wait: before any new work, which would otherwise keep the
+        threads already half-way through a request (each holding its memory) waiting behind it."""
+        with self._taken:
+            self._resuming += 1
+            self._taken.wait_for(lambda: self._free > 0)
+            self._resuming -= 1
+            self._free -= 1
 
     def release(self) -> None:
-        self._free.release()
+        with self._taken:
+            self._free += 1
+            self._taken.notify_all()
 
     @contextmanager
     def held(self, *, acquired: bool = False, keep: bool = False) -> Iterator[None]:
@@ -93,7 +108,7 @@ class Slots:
         ``keep``: the slot is still taken after the body, for the caller to ``release``.
         """
         if not acquired:
-            self._free.acquire()
+            self.acquire()
         outer = getattr(_local, "slots", None)
         _local.slots = self
         try:
@@ -101,7 +116,7 @@ class Slots:
         finally:
             _local.slots = outer
             if not keep:
-                self._free.release()
+                self.release()
 
     def run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         with self.held():
@@ -114,11 +129,14 @@ class Slots:
 
 
 class Hands:
-    """Threads for work handed over in a slot taken for it: one more only when none is idle.
+    """Threads for work, each run in a slot: one more thread only when none is idle.
 
     A thread says it is idle before it gives its slot back, so the work handed over next,
     in that slot, finds it; with a thread pool's own accounting the next work came first,
     and a flood grew the threads (each with its SQLite connections) to the most allowed.
+    With every thread taken, new work gives its slot back until one is idle: with every
+    thread waiting to resume, a slot kept for work no thread could run left them all
+    waiting for ever.
     """
 
     def __init__(self, slots: Slots, most: int = THREADS, name: str = "leadbot-work") -> None:
@@ -126,19 +144,26 @@ class Hands:
         self.most = most
         self.name = name
         self._work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        self._room = threading.Condition()
         self._idle = 0
         self._threads: list[threading.Thread] = []
 
     def hand(self, work: Callable[[], None]) -> None:
-        """Run ``work`` in a slot the caller took (``Slots.acquire``); it is given back when ``work`` ends."""
-        with self._lock:
-            if self._idle:
-                self._idle -= 1
-            elif len(self._threads) < self.most:
-                thread = threading.Thread(target=self._serve, name=f"{self.name}-{len(self._threads)}")
-                self._threads.append(thread)
-                thread.start()
+        """Run ``work`` on an idle thread (or a new one, up to ``most``) in a slot, waiting for both."""
+        while True:
+            self.slots.acquire()
+            with self._room:
+                if self._idle:
+                    self._idle -= 1
+                    break
+                if len(self._threads) < self.most:
+                    thread = threading.Thread(target=self._serve, name=f"{self.name}-{len(self._threads)}")
+                    self._threads.append(thread)
+                    thread.start()
+                    break
+            self.slots.release()  # every thread is busy or waiting to resume: one of them needs this slot
+            with self._room:
+                self._room.wait_for(lambda: self._idle)
         self._work.put(work)
 
     def _serve(self) -> None:
@@ -146,13 +171,14 @@ class Hands:
             try:
                 self.slots.run_acquired(work)
             finally:
-                with self._lock:
+                with self._room:
                     self._idle += 1
+                    self._room.notify()
                 self.slots.release()
 
     def join(self) -> None:
         """Let every thread finish what it was handed, then end."""
-        with self._lock:
+        with self._room:
             threads = list(self._threads)
         for _ in threads:
             self._work.put(None)
@@ -173,7 +199,23 @@ def waiting() -> Iterator[None]:
         yield
     finally:
         if slots._end_wait(key):
-            slots._free.acquire()
+            slots.resume()
+        _local.slots = slots
+
+
+@contextmanager
+def waiting_long() -> Iterator[None]:
+    """Around a wait that is slow by nature (a CRM's API: hundreds of ms): the slot is free at once."""
+    slots: Slots | None = getattr(_local, "slots", None)
+    if slots is None:
+        yield
+        return
+    _local.slots = None
+    slots.release()
+    try:
+        yield
+    finally:
+        slots.resume()
         _local.slots = slots
 
 

@@ -196,6 +196,9 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
     # process decides when we stop, after its drain, and the lifeline ends us if it dies.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # ``kill -USR1``: every thread's stack to stderr
     from bot import logs
 
     logs.configure(settings.leadbot_log_level, settings.leadbot_log_format, settings.secrets())
@@ -245,7 +248,6 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
     # (and their SQLite connections, each with its page cache), not THREADS.
     hands = Hands(slots, THREADS)
     while (job := jobs.get()) is not None:
-        slots.acquire()
         hands.hand(lambda job=job: work(job))
     hands.join()
 

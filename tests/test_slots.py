@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bot.slots import Hands, Slots, waiting
+from bot.slots import Hands, Slots, waiting, waiting_long
 
 
 def test_a_flood_of_work_keeps_as_many_threads_as_slots():
@@ -12,7 +12,6 @@ def test_a_flood_of_work_keeps_as_many_threads_as_slots():
     hands = Hands(slots, most=64)
     ran = []
     for n in range(200):
-        slots.acquire()  # as the work process takes a job: only once a slot is free
         hands.hand(lambda n=n: ran.append(n))
     hands.join()
     assert sorted(ran) == list(range(200))
@@ -29,10 +28,8 @@ def test_work_waiting_on_slack_lets_other_work_run_in_its_slot():
         with waiting():  # a response URL that does not answer
             waited.append(others_done.wait(10))
 
-    slots.acquire()
     hands.hand(hanging)
-    slots.acquire()  # free again only because the hanging work gave its slot up
-    hands.hand(others_done.set)
+    hands.hand(others_done.set)  # a slot is free again only because the hanging work gave its up
     hands.join()
     assert waited == [True]  # the other work ran while the first was still waiting
 
@@ -46,7 +43,76 @@ def test_slacks_usual_quick_answers_keep_their_slot_and_the_threads_few():
             pass
 
     for _ in range(200):
-        slots.acquire()
         hands.hand(posts_a_reply)
     hands.join()
     assert len(hands._threads) == 2
+
+
+def test_new_work_never_keeps_the_slot_that_work_back_from_the_backend_needs():
+    go = threading.Event()
+    in_wait = threading.Semaphore(0)
+
+    class Observed(Slots):
+        taken = 0
+
+        def acquire(self) -> None:
+            super().acquire()
+            self.taken += 1
+            if self.taken == 3:  # the third job has a slot: now let the two waiting calls answer
+                go.set()
+
+    slots = Observed(1)
+    hands = Hands(slots, most=2)
+    ran = []
+
+    def backend_call() -> None:
+        with waiting_long():  # a CRM call: the slot is free at once
+            in_wait.release()
+            go.wait(10)
+        ran.append("call")
+
+    def everything() -> None:
+        hands.hand(backend_call)
+        hands.hand(backend_call)
+        in_wait.acquire()
+        in_wait.acquire()
+        hands.hand(lambda: ran.append("third"))  # every thread is taken: it must not sit on the free slot
+        hands.join()
+
+    runner = threading.Thread(target=everything, daemon=True)
+    runner.start()
+    runner.join(10)
+    assert not runner.is_alive(), "the work waiting to resume and the new work held each other up"
+    assert sorted(ran) == ["call", "call", "third"]
+
+
+def test_work_back_from_a_wait_goes_before_new_work():
+    slots = Slots(1)
+    slots.acquire()  # the one slot is busy
+    order = []
+
+    def queued(n: int) -> None:  # until ``n`` threads wait for the slot (Condition's own waiter list)
+        while len(slots._taken._waiters) < n:
+            threading.Event().wait(0.001)
+
+    def new() -> None:
+        slots.acquire()
+        order.append("new")
+        slots.release()
+
+    def resumed() -> None:
+        slots.resume()
+        order.append("resumed")
+        slots.release()
+
+    threads = [threading.Thread(target=new) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    queued(3)  # new work asked first
+    threads.append(threading.Thread(target=resumed))
+    threads[-1].start()
+    queued(4)
+    slots.release()
+    for thread in threads:
+        thread.join(10)
+    assert order[0] == "resumed" and order.count("new") == 3
