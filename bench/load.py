@@ -54,6 +54,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bot import slackrequests as sr  # noqa: E402
+from bot.journal import journal_path  # noqa: E402
 from handlers.presses import BURST_SECONDS  # noqa: E402
 
 SECRET = "load-signing-secret"
@@ -473,7 +474,7 @@ class User:
         self.fakes = client.fakes
         self.card: Card | None = None
         self.refs: list[str] = []
-        self.refreshed: dict[str, float] = {}  # ref -> when this user last pressed its card's Refresh
+        self.shown: dict[tuple[str, str], float] = {}  # (ref, button) -> when this user last pressed it
         self.made = 0
         self.rng = random.Random(config.seed * 1000 + n)
 
@@ -570,18 +571,22 @@ class User:
         card = self.card
         assert card is not None
         # Leadbot's default ownership rule: a lead's owner reassigns and closes it, anyone takes an unassigned one.
-        actions = ["note", "followup"]
-        if time.monotonic() - self.refreshed.get(card.ref, 0.0) > 2 * BURST_SECONDS:
-            # Leadbot redraws a card once per burst of Refresh presses (handlers/presses.py), and
-            # nobody presses Refresh again on a card they have just seen redrawn.
-            actions.append("refresh")
+        # Leadbot acts on a button that only shows something (a redraw, a form) once per burst of
+        # presses (handlers/presses.py); nobody presses it again on a card that has just shown it.
+        actions = [
+            a
+            for a in ("refresh", "note", "followup")
+            if time.monotonic() - self.shown.get((card.ref, a), 0.0) > 2 * BURST_SECONDS
+        ]
         if card.owner in ("", self.user):
             actions += ["status", "assign_to"]
         if not card.owner:
             actions.append("assign_me")
+        if not actions:
+            return await self.command("show")
         what = self.rng.choice(actions)
-        if what == "refresh":
-            self.refreshed[card.ref] = time.monotonic()
+        if what in ("refresh", "note", "followup"):
+            self.shown[(card.ref, what)] = time.monotonic()
         key = self.client.new_key("p")
         trigger = f"{key}.{self.n}.load"
         element, block, action = self._action(card, what)
@@ -932,7 +937,7 @@ def judge(
     if status != 0:
         errors[f"server exit status {status}"] += 1
     if journal != "off":
-        with sqlite3.connect(db) as conn:
+        with sqlite3.connect(journal_path(str(db))) as conn:
             left = conn.execute("select count(*) from journal where state in ('accepted', 'started')").fetchone()[0]
         lost["journal entries left after SIGTERM"] += left
     problems = [line.rstrip() for line in log if "Traceback" in line or " ERROR " in line]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.journal import UNFINISHED, journal_path
 from bot.ops import ago
 from bot.stores.files import file_problem
 from services.backends import REGISTRY
@@ -155,10 +156,16 @@ def _check_postgres(dsn: str) -> tuple[Check, Store | None, str | None]:
 
 
 def _journal_depth(path: Any) -> int:
-    """Acked requests whose work is not done (bot/journal.py), read without writing anything."""
-    with closing(sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)) as db:
-        row = db.execute("select count(*) from journal where state in ('accepted', 'started')").fetchone()
-    return int(row[0])
+    """Acked requests whose work is not done (bot/journal.py), read without writing anything:
+    in the journal's file, and in the store's own table, where they were before it had one."""
+    count = 0
+    for file in (Path(journal_path(str(path))), Path(path)):
+        if not file.exists():
+            continue
+        with closing(sqlite3.connect(file.resolve().as_uri() + "?mode=ro", uri=True)) as db:
+            if db.execute("select 1 from sqlite_master where name = 'journal'").fetchone():
+                count += int(db.execute(f"select count(*) from journal where {UNFINISHED}").fetchone()[0])
+    return count
 
 
 def check_backend(backend: Backend, options: Any = None) -> Check:

@@ -3,7 +3,8 @@
 Slack never sends an acked request again, so work that lived only in memory (the queue
 to the work process, a thread pool) was lost with the process. Now the server writes
 the request (its body, less Slack's verification token, and the headers the work needs)
-to the ``journal`` table and only then answers; the work is taken from there, and its
+to the journal (a SQLite file of its own beside the store's, or a table in PostgreSQL)
+and only then answers; the work is taken from there, and its
 entry is marked done when the work ends. At start-up, and when a work process dies,
 whatever is not done is run again — once, by one process — and ``services/rerun.py``
 makes sure its writes are not made twice.
@@ -27,9 +28,11 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from bot.stores.common import alive, process_token
+from bot.stores.files import cannot_open, explain
 from bot.stores.sqlite import from_db_time, to_db_time
 from services.ports import StoreUnavailable
 
@@ -74,10 +77,42 @@ def without_token(body: bytes, content_type: str) -> str:
     return urlencode([(k, v) for k, v in pairs if k != "token"])
 
 
-class Journal:
-    """The ``journal`` table of the SQLite file (created by the store's migrations)."""
+SCHEMA = """
+create table if not exists journal (
+    id integer primary key,
+    body text not null,
+    headers text not null,
+    accepted_at text not null,
+    accepted_by text,
+    state text not null,
+    started_by text,
+    tries integer not null,
+    finished_at text
+);
+create index if not exists idx_journal_state on journal (state);
+"""
+UNFINISHED = "state in ('accepted', 'started')"
+COLUMNS = "body, headers, accepted_at, accepted_by, state, started_by, tries"
 
-    def __init__(self, path: str, *, fsync: bool = True) -> None:
+
+def journal_path(db: str) -> str:
+    """The journal's own SQLite file beside the store's ``db``: ``leadbot.db`` -> ``leadbot.db.acked``.
+
+    Its own file, so that accepting a request never waits for the store's write lock, which the
+    work process takes for every write it makes: in one file, at 100 requests/s, the ack p99 was
+    98-122 ms against 9 ms with no journal (bench/load.py).
+    """
+    return f"{db}.acked"
+
+
+class Journal:
+    """The ``journal`` table, in a SQLite file of its own (``journal_path``).
+
+    ``moved_from``: the store's file, whose ``journal`` table held the entries before they had a
+    file of their own; what is unfinished there is moved here when the journal opens.
+    """
+
+    def __init__(self, path: str, *, fsync: bool = True, moved_from: str | None = None) -> None:
         self.path = path
         self.synchronous = "FULL" if fsync else "NORMAL"
         self.me = process_token()
@@ -86,6 +121,39 @@ class Journal:
         self._wake = threading.Condition()
         self._writer: threading.Thread | None = None
         self._closing = False
+        self._prepare(moved_from)
+
+    def _prepare(self, moved_from: str | None) -> None:
+        try:
+            conn = self._conn()
+            conn.executescript(SCHEMA)
+            if moved_from is not None and Path(moved_from).exists():
+                self._move_from(conn, moved_from)
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreUnavailable(cannot_open(self.path, explain(Path(self.path), exc, lock_wait=10))) from None
+
+    def _move_from(self, conn: sqlite3.Connection, store: str) -> None:
+        conn.execute("attach database ? as store", [store])
+        try:
+            if not conn.execute("select 1 from store.sqlite_master where name = 'journal'").fetchone():
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                moved = conn.execute(
+                    f"insert into journal ({COLUMNS}) select {COLUMNS} from store.journal where {UNFINISHED}"
+                    " order by id"
+                ).rowcount
+                conn.execute(f"delete from store.journal where {UNFINISHED}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            if moved:
+                log.info("moved %d unfinished journal entries from %s to %s", moved, store, self.path)
+        finally:
+            conn.execute("detach database store")
 
     def _conn(self, *, durable: bool = False) -> sqlite3.Connection:
         """This thread's connection. Only accepting must reach the disk before the ack (``durable``):
@@ -212,7 +280,7 @@ class Journal:
 
     def depth(self) -> int:
         """Entries not done yet (for /metrics and the doctor)."""
-        row = self._conn().execute("select count(*) from journal where state in ('accepted', 'started')").fetchone()
+        row = self._conn().execute(f"select count(*) from journal where {UNFINISHED}").fetchone()
         return int(row[0])
 
     def prune(self, older_than: datetime) -> int:
@@ -240,7 +308,8 @@ def open_journal(location: str, *, fsync: bool = True) -> Journal:
         from bot.stores.postgres import PostgresJournal
 
         return PostgresJournal(location, fsync=fsync)
-    return Journal(location.removeprefix("sqlite:///"), fsync=fsync)
+    path = location.removeprefix("sqlite:///")
+    return Journal(journal_path(path), fsync=fsync, moved_from=path)
 
 
 def _settle(future: asyncio.Future, result: int | None, error: BaseException | None) -> None:

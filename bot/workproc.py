@@ -34,6 +34,8 @@ from services.trace import tracing
 
 log = logging.getLogger("leadbot")
 
+WORK_NICENESS = 5  # how much lower than the serving process's the work process's CPU priority is
+
 _forwarding: ContextVar[list[bool] | None] = ContextVar("leadbot_forwarding", default=None)
 
 
@@ -199,6 +201,9 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
     import faulthandler
 
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # ``kill -USR1``: every thread's stack to stderr
+    # The acks must leave within Slack's 3 s whatever the work does; the work can wait a few ms for a core.
+    with suppress(OSError):
+        os.nice(WORK_NICENESS)
     from bot import logs
 
     logs.configure(settings.leadbot_log_level, settings.leadbot_log_format, settings.secrets())

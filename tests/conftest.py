@@ -15,7 +15,7 @@ from bot.app import Runtime, build_app, build_runtime
 from bot.config import load_settings
 from bot.executor import InlineExecutor, TrackedExecutor
 from bot.fakeslack import FakeSlack
-from bot.journal import Journal
+from bot.journal import Journal, open_journal
 from bot.server import asgi_app
 from bot.workproc import WorkProcess
 from services.audit import Actor
@@ -167,7 +167,7 @@ def slack(request, app, runtime: Runtime, fake_slack) -> SlackDriver:
 @pytest.fixture
 def journal(settings) -> Iterator[Journal]:
     """The journal of acked requests in the test's database, as ``leadbot run`` keeps it."""
-    kept = Journal(str(settings.leadbot_db))
+    kept = open_journal(str(settings.leadbot_db))
     yield kept
     kept.close()
 

@@ -217,10 +217,10 @@ def test_the_doctor_checks_a_postgresql_database_without_migrating_it(postgres, 
 
 
 def test_acked_requests_not_finished_are_counted(doctor, database):
-    from bot.journal import Journal
+    from bot.journal import open_journal
 
     SqliteStore(database).close()
-    journal = Journal(str(database))
+    journal = open_journal(str(database))
     journal.accept_now(b"command=%2Flead&text=help", {"content-type": "application/x-www-form-urlencoded"})
     journal.close()
     code, out, _ = doctor()

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from bot.journal import journal_path
 from bot.stores.sqlite import SqliteStore
 from services.models import StaffLink
 from tests.slack import SIGNING_SECRET, signed_headers
@@ -75,7 +76,7 @@ def lead_names(db) -> list[str]:
 
 
 def journal_left(db) -> int:
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(journal_path(str(db))) as conn:
         return conn.execute("select count(*) from journal where state in ('accepted', 'started')").fetchone()[0]
 
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from bot.journal import MAX_TRIES, Journal, open_journal, without_token
+from bot.journal import MAX_TRIES, Journal, journal_path, open_journal, without_token
 from bot.stores.sqlite import SqliteStore
 from tests.slack import SIGNING_SECRET, signed_headers
 
@@ -21,7 +21,7 @@ def journal(request, tmp_path):
     if request.param == "postgres":
         kept = open_journal(request.getfixturevalue("postgres"))  # the store's migrations made the table
     else:
-        SqliteStore(tmp_path / "j.db").close()  # its migrations make the table
+        SqliteStore(tmp_path / "j.db").close()
         kept = open_journal(str(tmp_path / "j.db"))
     yield kept
     kept.close()
@@ -30,7 +30,7 @@ def journal(request, tmp_path):
 @pytest.fixture
 def sqlite_journal(tmp_path):
     SqliteStore(tmp_path / "j.db").close()
-    kept = Journal(str(tmp_path / "j.db"))
+    kept = open_journal(str(tmp_path / "j.db"))
     yield kept
     kept.close()
 
@@ -56,7 +56,7 @@ def test_what_is_accepted_is_on_disk_with_only_the_headers_the_work_needs(sqlite
 
     ids = asyncio.run(accept_many())
     assert sorted(ids) == list(range(1, 26))  # one id each, whether or not they shared a commit
-    other = sqlite3.connect(tmp_path / "j.db")  # another connection (another process) sees them all
+    other = sqlite3.connect(journal_path(str(tmp_path / "j.db")))  # another connection (another process) sees them all
     rows = other.execute("select body, headers, state from journal").fetchall()
     assert len(rows) == 25 and {state for _, _, state in rows} == {"accepted"}
     stored = json.loads(rows[0][1])
@@ -190,3 +190,36 @@ def test_a_request_the_journal_cannot_keep_is_not_acked(bot, linked, fake_slack,
     monkeypatch.undo()
     assert bot.slack.command("new Ada ada@example.com", user=ADMIN).status_code == 200
     assert [lead.name for lead in leads(linked)] == ["Ada"]
+
+
+def test_accepting_never_waits_for_the_stores_write_lock(tmp_path):
+    db = str(tmp_path / "leadbot.db")
+    SqliteStore(db).close()
+    journal = open_journal(db)
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the work process, in the middle of a write to the store
+    try:
+        entry = journal.accept_now(b"command=%2Flead&text=help", {"Content-Type": "application/x-www-form-urlencoded"})
+        assert writer.in_transaction  # accepted while the store was still locked
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert [e.id for e in journal.unfinished()] == [entry]
+    journal.close()
+
+
+def test_entries_the_store_file_held_before_the_journal_had_a_file_are_moved_and_run(tmp_path):
+    db = str(tmp_path / "leadbot.db")
+    SqliteStore(db).close()  # the store's migrations made the old journal table
+    old = Journal(db)  # as Leadbot kept it before: in the store's file
+    done = old.accept_now(b"command=%2Flead&text=one", {})
+    old.finish(done)
+    left = old.accept_now(b"command=%2Flead&text=two", {})
+    old.close()
+    journal = open_journal(db)
+    assert [e.body for e in journal.unfinished()] == ["command=%2Flead&text=two"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select id, state from journal").fetchall() == [(done, "done")]
+    journal.close()
+    assert [e.body for e in open_journal(db).unfinished()] == ["command=%2Flead&text=two"]  # moved once
+    assert left

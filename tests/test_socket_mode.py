@@ -23,7 +23,7 @@ import pytest
 
 from bot.app import build_app, build_runtime
 from bot.executor import TrackedExecutor
-from bot.journal import Journal
+from bot.journal import Journal, journal_path
 from bot.socketmode import AppTokenRefused, OpenBudget, SocketModeRunner, as_http, envelope_handler
 from tests.conftest import ADMIN, REP, new_lead
 from tests.fakes.socket_slack import APP_TOKEN, BOT_TOKEN, CLOSING, SocketSlack
@@ -299,7 +299,7 @@ def lead_names(db: Path) -> list[str]:
 
 
 def unfinished(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(journal_path(str(db))) as conn:
         return conn.execute("select count(*) from journal where state in ('accepted', 'started')").fetchone()[0]
 
 

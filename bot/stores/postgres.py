@@ -1121,6 +1121,9 @@ class PostgresJournal(Journal):
             open=True,
         )
 
+    def _prepare(self, moved_from: str | None) -> None:
+        pass  # the store's migrations made the table
+
     def _insert(self, rows: list[tuple[str, str]]) -> list[int]:
         try:
             with self.pool.connection() as conn, conn.transaction():
