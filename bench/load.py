@@ -292,7 +292,7 @@ class Server:
         for pid in _tree(self.process.pid):
             with contextlib.suppress(OSError):
                 words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                what = "server" if pid == self.process.pid else ("work" if b"spawn_main" in b" ".join(words) else "")
+                what = "server" if pid == self.process.pid else ("work" if b"child_main" in b" ".join(words) else "")
                 what = what or ("resource tracker" if b"resource_tracker" in b" ".join(words) else str(pid))
                 found[what] = _peak_kb(pid) / 1024
         return found
