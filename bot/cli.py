@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -202,11 +202,36 @@ def console(
     except ConfigError as exc:
         _fail(str(exc))
     interactive = sys.stdin.isatty()
+    history = Path.home() / ".leadbot_history"
+    if interactive:
+        _start_line_editing(history)
     try:
-        code = session.run(iter(sys.stdin.readline, ""), interactive=interactive)
+        code = session.run(iter(sys.stdin.readline, ""), interactive=interactive, typed=interactive)
     finally:
         session.close()
+        if interactive:
+            _keep_history(history)
     raise typer.Exit(code)
+
+
+def _start_line_editing(history: Path) -> None:
+    """Arrow keys edit the line and go through earlier lines, this session's and the last ones'."""
+    try:
+        import readline
+    except ImportError:  # no readline on this Python (Windows): plain lines
+        return
+    with suppress(OSError):
+        readline.read_history_file(history)
+    readline.set_history_length(1000)
+
+
+def _keep_history(history: Path) -> None:
+    try:
+        import readline
+    except ImportError:
+        return
+    with suppress(OSError):
+        readline.write_history_file(history)
 
 
 # -- the operator's commands -------------------------------------------------------------------

@@ -130,17 +130,17 @@ class Console:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def run(self, lines: Iterator[str], *, interactive: bool = False) -> int:
+    def run(self, lines: Iterator[str], *, interactive: bool = False, typed: bool = False) -> int:
+        """``typed``: lines come from a person at a terminal, read with line editing and history (readline)."""
         if interactive:
             self.out.print(
                 f"[bold]Leadbot console[/] — you are @{self.fake.users[self.user]['name']}"
                 f" ({self.user}), time zone {self.tz}. Type [cyan]help[/] for help."
             )
         self._lines = lines
+        self._typed = typed
         while True:
-            if interactive:
-                self.out.print("[bold green]>[/] ", end="")
-            line = next(self._lines, None)
+            line = self._next("> ", "[bold green]>[/] ") if interactive else next(self._lines, None)
             if line is None:
                 break
             line = line.strip()
@@ -288,6 +288,11 @@ class Console:
             elif call.name == "chat.postMessage" and call.body.get("thread_ts"):
                 self.out.print(f"  [dim]↳ in the thread: {self.view.mrkdwn(call.body.get('text', ''))}[/]")
             elif call.name == "chat.postMessage":
+                to = str(call.body.get("channel", ""))
+                if to not in (self.user, self.fake.dm_channel(self.user)) and to[:1] in ("U", "W", "D"):
+                    # Someone else's DM (an assignment, a request for a lead): shown, as theirs.
+                    who = next((u for u in self.fake.users if to in (u, self.fake.dm_channel(u))), to)
+                    self.out.print(f"[dim](a DM to @{escape(self._name_of(who))}, not to you:)[/]")
                 self.render(call.body, call.name)
             elif call.name == "views.publish" and self._home_shown:
                 self.out.print("[dim](App Home)[/]")
@@ -304,9 +309,18 @@ class Console:
 
     # -- modals -----------------------------------------------------------------------------
 
+    def _next(self, plain: str, styled: str) -> str | None:
+        """The next line: typed at a terminal (arrows edit it, up and down go through what was typed), or read."""
+        if getattr(self, "_typed", False):
+            try:
+                return input(plain)
+            except EOFError:
+                return None
+        self.out.print(styled, end="")
+        return next(self._lines, None)
+
     def _ask(self, prompt: str) -> str | None:
-        self.out.print(f"  {escape(prompt)}: ", end="")
-        answer = next(self._lines, None)
+        answer = self._next(f"  {prompt}: ", f"  {escape(prompt)}: ")
         if answer is not None and not self.out.is_terminal:
             self.out.print(escape(answer.strip()))  # a piped script shows its answers like typed ones
         return None if answer is None else answer.strip()

@@ -279,3 +279,38 @@ def test_bad_console_options_are_one_line_and_exit_2(tmp_path, args, expected):
     result = console_process("", tmp_path, *args)
     assert result.returncode == 2
     assert result.stderr.strip().startswith(expected) and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_dm_to_someone_else_is_labelled_as_theirs(console, tmp_path):
+    result = console("/lead link @bob bob\n/lead new Ada ada@example.com owner=@bob\n", tmp_path, user_name="ada")
+    out = result.stdout
+    assert "(a DM to @bob, not to you:)" in out
+    assert out.count("not to you") == 1  # the lead's card in the channel is not labelled
+
+
+def test_typed_lines_are_read_with_line_editing(monkeypatch, tmp_path):
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "LEADBOT_")):
+            monkeypatch.delenv(name)
+    typed = iter(["/lead new", "Grace Hopper", "\x1b", "/lead list"])
+    prompts = []
+
+    def fake_input(prompt: str = "") -> str:  # what readline's input() returns for each line typed
+        prompts.append(prompt)
+        try:
+            return next(typed)
+        except StopIteration:
+            raise EOFError from None
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    buffer = io.StringIO()
+    session = Console(
+        load_settings(leadbot_db=tmp_path / "c.db"),
+        out=RichConsole(file=buffer, width=120, force_terminal=False, highlight=False),
+    )
+    try:
+        session.run(iter(()), interactive=True, typed=True)
+    finally:
+        session.close()
+    assert prompts[0] == "> " and prompts[1].strip().startswith("Name") and len(prompts) == 5
+    assert "└ cancelled" in buffer.getvalue() and "No leads" in buffer.getvalue()
