@@ -13,10 +13,11 @@ from slack_bolt import Ack, App, Respond
 from handlers import blocks, said
 from handlers.context import Deps, MessageAt, Reply
 from handlers.digests import redraw_digest
-from handlers.home import HomeResponder, from_home
+from handlers.home import HomeResponder, from_home, home_query
 from handlers.list_commands import list_page
 from handlers.payloads import mapping_of, slack_id, text_of
 from handlers.render import escape, fact
+from handlers.slackio import post_message
 from services.contact import normalize_email, normalize_phone
 from services.errors import BackendGone, Code, Invalid, LeadGone, NoChange, NotAllowed, Unsupported
 from services.models import EDITABLE_FIELDS, Lead, NewLead, StatusModel
@@ -134,6 +135,55 @@ def assign_to(deps: Deps, body: dict[str, Any]) -> Reply | None:
         return None  # the picker was cleared: nothing to do
     lead = deps.service.assign(deps.actor(user), _card_ref(body), assignee)
     return _card_update(deps, body, lead, said.assigned(user, assignee))
+
+
+def ask_owner(deps: Deps, body: dict[str, Any]) -> Reply | None:
+    """The presser asks a lead's owner for it: a DM to the owner with Give it to them / Keep it."""
+    if not _first_time(deps, body):
+        return None
+    user = _user(body)
+    lead = deps.service.get(_card_ref(body))
+    owner = deps.people.slack_user_for(lead.backend, lead.owner) if lead.owner else None
+    if owner is None:
+        raise NotAllowed("{ref} has nobody on Slack to ask for it; ask a Leadbot admin", ref=Code(lead.ref))
+    if owner == user:
+        raise NoChange("nothing to ask: {ref} is yours already", ref=Code(lead.ref))
+    text = f"<@{user}> asks for your lead *{escape(lead.name)}* ({lead.ref}). Give it to them?"
+    once = f"ask_owner:{body.get('trigger_id') or _action(body).get('action_ts')}"
+    post_message(deps, owner, text, blocks.lead_request(text, lead.ref, user), what="request for a lead", once=once)
+    return Reply(text=f"Asked <@{owner}> for {escape(lead.name)} ({lead.ref}): their answer comes as a DM.")
+
+
+def _request(body: dict[str, Any]) -> tuple[str, str]:
+    """The lead and the person a Give / Keep button answers (its value, read as untrusted)."""
+    ref, _, requester = (text_of(_action(body).get("value")) or "").rpartition("|")
+    person = slack_id(requester)
+    if not ref or not person:
+        raise Invalid("this request is out of date; they can ask again from the lead's card")
+    return ref, person
+
+
+def give_lead(deps: Deps, body: dict[str, Any]) -> Reply | None:
+    """The owner gives the lead to whoever asked: assigned as by the owner (the rule still applies)."""
+    if not _first_time(deps, body):
+        return None
+    ref, requester = _request(body)
+    lead = deps.service.assign(deps.actor(_user(body)), ref, requester)  # they are told by the assignment DM
+    text = f"You gave *{escape(lead.name)}* ({lead.ref}) to <@{requester}>."
+    return Reply(text=text, blocks=blocks.text_blocks(text), replace_original=True)
+
+
+def keep_lead(deps: Deps, body: dict[str, Any]) -> Reply | None:
+    if not _first_time(deps, body):
+        return None
+    ref, requester = _request(body)
+    user = _user(body)
+    lead = deps.service.get(ref)
+    told = f"<@{user}> is keeping *{escape(lead.name)}* ({lead.ref}) for now."
+    once = f"keep_lead:{body.get('trigger_id') or _action(body).get('action_ts')}"
+    post_message(deps, requester, told, blocks.text_blocks(told), what="answer to a request for a lead", once=once)
+    text = f"You kept *{escape(lead.name)}* ({lead.ref}); <@{requester}> was told."
+    return Reply(text=text, blocks=blocks.text_blocks(text), replace_original=True)
 
 
 def refresh(deps: Deps, body: dict[str, Any]) -> Reply:
@@ -333,6 +383,9 @@ ACTIONS: dict[str, Callable[[Deps, dict[str, Any]], Reply | None]] = MappingProx
         blocks.OPPORTUNITIES_PAGE: opportunities_page,
         blocks.EDIT: open_edit,
         blocks.CREATE_ANYWAY: create_anyway,
+        blocks.ASK_OWNER: ask_owner,
+        blocks.GIVE_LEAD: give_lead,
+        blocks.KEEP_LEAD: keep_lead,
     }
 )
 
@@ -399,7 +452,7 @@ def _listener(deps: Deps, action_id: str, work: Callable[[Deps, dict[str, Any]],
         if action_id in SHOWING_ACTIONS and not deps.presses.first_of_burst(body):
             return  # the same press again while the first is being shown
         home = from_home(body)
-        reply_to = deps.responder(HomeResponder(deps, _user(body)) if home else respond)
+        reply_to = deps.responder(HomeResponder(deps, _user(body), home_query(body)) if home else respond)
         if action_id in CARD_ACTIONS:
             at = MessageAt.of_action(body)
             deps.after_ack(reply_to, lambda: card_work(body, reply_to), card=True, at=at, home=home)

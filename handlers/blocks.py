@@ -71,6 +71,10 @@ DEAL_VIEW = "lead_deal"
 DEPARTMENT_VIEW = "lead_department"
 EDIT = "lead_edit"
 CREATE_ANYWAY = "lead_create_anyway"
+ASK_OWNER = "lead_ask_owner"
+HOME_SEARCH = "lead_home_search"
+GIVE_LEAD = "lead_give"
+KEEP_LEAD = "lead_keep"
 EDIT_VIEW = "lead_edit_view"
 ADD_TO_LEAD_VIEW = "lead_add_to_view"
 ACTION_IDS = (
@@ -90,6 +94,10 @@ ACTION_IDS = (
     OPPORTUNITIES_PAGE,
     EDIT,
     CREATE_ANYWAY,
+    HOME_SEARCH,
+    ASK_OWNER,
+    GIVE_LEAD,
+    KEEP_LEAD,
 )
 CALLBACK_IDS = (
     NEW_LEAD_VIEW,
@@ -281,6 +289,29 @@ def show_button(ref: str, again: dict[str, Any] | None = None) -> dict[str, Any]
     if value and len(value) <= BUTTON_VALUE_MAX:
         buttons.append(ButtonElement(text="Create anyway", action_id=CREATE_ANYWAY, value=value))
     return ActionsBlock(elements=buttons).to_dict()
+
+
+def ask_owner_button(ref: str) -> dict[str, Any]:
+    """Under "this is @bob's lead": a button that asks its owner for it (a DM with Give / Keep)."""
+    return ActionsBlock(
+        block_id=f"ask_owner:{_clip(ref, 200)}",
+        elements=[ButtonElement(text="Ask them for it", action_id=ASK_OWNER, value=ref)],
+    ).to_dict()
+
+
+def lead_request(text: str, ref: str, requester: str) -> list[dict[str, Any]]:
+    """The DM to a lead's owner that someone asks for it: give it to them, or keep it."""
+    value = f"{ref}|{requester}"
+    return [
+        *text_blocks(text),
+        ActionsBlock(
+            block_id="lead_request",
+            elements=[
+                ButtonElement(text="Give it to them", action_id=GIVE_LEAD, value=value, style="primary"),
+                ButtonElement(text="Keep it", action_id=KEEP_LEAD, value=value),
+            ],
+        ).to_dict(),
+    ]
 
 
 def stale_notice(why: str) -> dict[str, Any]:
@@ -754,6 +785,46 @@ class HomeData:
     unreadable: list[str] = field(default_factory=list)  # "backend: why"
     notice: str | None = None  # what just happened, or what went wrong
     shown: int = 15
+    query: str | None = None  # what the search box looked for, if anything
+    matches: list[HomeLead] = field(default_factory=list)  # its best matches, best first
+    matches_total: int = 0
+    match_notes: list[str] = field(default_factory=list)  # backends that could not answer it, and why
+
+
+def _home_row(item: HomeLead, now: datetime) -> list[Block]:
+    """A lead on the App Home: one line, and the card's buttons."""
+    lead = item.lead
+    parts = [f"*{_text(lead.name, 100)}* {_code(lead.ref)}", _status_text(item.status, lead.status)]
+    if lead.next_follow_up:
+        flag = " :alarm_clock: *overdue*" if lead.next_follow_up <= now else ""
+        parts.append(f"next {slack_time(lead.next_follow_up)}{flag}")
+    return [
+        SectionBlock(text=MarkdownTextObject(text=" · ".join(parts))),
+        ActionsBlock(
+            block_id=f"card:{lead.ref}",
+            elements=[
+                ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref, style="primary"),
+                ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
+                *_status_select(lead, item.statuses, item.status),
+                UserSelectElement(action_id=ASSIGN_TO, placeholder="Reassign…"),
+            ],
+        ),
+    ]
+
+
+def _home_matches(home: HomeData) -> list[Block]:
+    query = _text(home.query or "", 100)
+    found: list[Block] = [DividerBlock(), SectionBlock(text=MarkdownTextObject(text=f"*Leads matching “{query}”*"))]
+    if not home.matches:
+        found.append(ContextBlock(elements=[MarkdownTextObject(text="No lead matches that.")]))
+    for item in home.matches:
+        found += _home_row(item, home.now)
+    if home.matches_total > len(home.matches):
+        more = f"{home.matches_total - len(home.matches)} more — `/lead find {query}`"
+        found.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
+    for note in home.match_notes:
+        found.append(ContextBlock(elements=[MarkdownTextObject(text=_text(note, 250))]))
+    return found
 
 
 def home_view(home: HomeData) -> dict[str, Any]:
@@ -767,32 +838,32 @@ def home_view(home: HomeData) -> dict[str, Any]:
         ContextBlock(elements=[MarkdownTextObject(text=" · ".join(summary))]),
         ActionsBlock(block_id="home", elements=[ButtonElement(text="Refresh", action_id=HOME_REFRESH, value="home")]),
     ]
+    blocks.append(
+        InputBlock(
+            block_id="home_search",
+            label="Find a lead",
+            optional=True,
+            dispatch_action=True,
+            element=PlainTextInputElement(
+                action_id=HOME_SEARCH,
+                placeholder="Part of a name, an email, a phone or a company, then Enter",
+                max_length=200,
+                dispatch_action_config={"trigger_actions_on": ["on_enter_pressed"]},
+            ),
+        )
+    )
     if home.notice:
         blocks.append(ContextBlock(block_id="notice", elements=[MarkdownTextObject(text=_clip(home.notice, 300))]))
     for why in home.unreadable:
         text = f"{ERROR_MARK} Could not read {_text(why, 250)}"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
+    if home.query is not None:
+        blocks += _home_matches(home)
     blocks.append(DividerBlock())
     if not home.leads:
         blocks.append(SectionBlock(text="Nothing open is yours right now. `/lead list` shows everyone's leads."))
     for item in home.leads[: home.shown]:
-        lead = item.lead
-        parts = [f"*{_text(lead.name, 100)}* {_code(lead.ref)}", _status_text(item.status, lead.status)]
-        if lead.next_follow_up:
-            flag = " :alarm_clock: *overdue*" if lead.next_follow_up <= home.now else ""
-            parts.append(f"next {slack_time(lead.next_follow_up)}{flag}")
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=" · ".join(parts))))
-        blocks.append(
-            ActionsBlock(
-                block_id=f"card:{lead.ref}",
-                elements=[
-                    ButtonElement(text="Log follow-up", action_id=LOG_FOLLOW_UP, value=lead.ref, style="primary"),
-                    ButtonElement(text="Add note", action_id=ADD_NOTE, value=lead.ref),
-                    *_status_select(lead, item.statuses, item.status),
-                    UserSelectElement(action_id=ASSIGN_TO, placeholder="Reassign…"),
-                ],
-            )
-        )
+        blocks += _home_row(item, home.now)
     if home.total > home.shown:
         more = f"{home.total - min(home.shown, len(home.leads))} more — `/lead list mine`"
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=more)]))
@@ -804,4 +875,6 @@ def home_view(home: HomeData) -> dict[str, Any]:
         f"*Daily follow-up digest* {home.reminders} · `/lead remind on|off|at HH:MM|now`",
     ]
     blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines))))
-    return View(type="home", blocks=blocks).to_dict()
+    # The search stays shown while its results are worked on: each press on the tab redraws it.
+    metadata = json.dumps({"q": home.query}) if home.query is not None else None
+    return View(type="home", blocks=blocks, private_metadata=metadata).to_dict()

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
-from handlers.blocks import show_button, text_blocks
+from handlers.blocks import ask_owner_button, show_button, text_blocks
 from handlers.cards import card_blocks
 from handlers.claims import RequestClaims
 from handlers.payloads import mapping_of, slack_id, slack_ts
@@ -24,7 +24,7 @@ from handlers.slackio import RetriedRespond
 from handlers.timezones import Names, TimeZones
 from services import trace
 from services.audit import Actor
-from services.errors import Duplicate, LeadError, Queued
+from services.errors import Duplicate, LeadError, OwnedElsewhere, Queued
 from services.events import ORIGIN
 from services.leads import LeadService
 from services.models import Lead
@@ -222,6 +222,8 @@ def lead_error_reply(exc: LeadError) -> Reply:
     reply = Reply(text=error_mrkdwn(exc))
     if isinstance(exc, Duplicate) and exc.existing_ref:
         reply.blocks = [*text_blocks(reply.text), show_button(exc.existing_ref, exc.again)]
+    if isinstance(exc, OwnedElsewhere) and exc.owner and exc.ref:
+        reply.blocks = [*text_blocks(reply.text), ask_owner_button(exc.ref)]
     return reply
 
 

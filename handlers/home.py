@@ -7,6 +7,7 @@ change a lead anywhere, once they have opened it at least once.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError
 
-from handlers.blocks import HOME_REFRESH, HomeData, HomeLead, home_view
+from handlers.blocks import HOME_REFRESH, HOME_SEARCH, HomeData, HomeLead, home_view
 from handlers.cards import status_option
 from handlers.context import Deps
 from handlers.payloads import mapping_of, text_of
@@ -26,9 +27,10 @@ log = logging.getLogger("leadbot")
 
 EVENTS = ("app_home_opened",)  # the manifest subscribes to exactly these
 READ_AT_MOST = 100  # per backend; the tab shows the most urgent few and counts these
+HOME_MATCHES = 10  # the search box's best matches shown on the tab
 
 
-def home_data(deps: Deps, user: str, notice: str | None = None) -> HomeData:
+def home_data(deps: Deps, user: str, notice: str | None = None, query: str | None = None) -> HomeData:
     service = deps.service
     items: list[HomeLead] = []
     counts: Counter[str] = Counter()
@@ -53,7 +55,12 @@ def home_data(deps: Deps, user: str, notice: str | None = None) -> HomeData:
             counts[option.label if option else lead.status] += 1
             items.append(HomeLead(lead=lead, status=option, statuses=statuses))
     items.sort(key=lambda h: _urgency(h.lead))
+    matches, matches_total, match_notes = _matches(deps, user, query) if query else ([], 0, [])
     return HomeData(
+        query=query,
+        matches=matches,
+        matches_total=matches_total,
+        match_notes=match_notes,
         leads=items,
         total=total,
         counts=dict(counts.most_common()),
@@ -66,6 +73,38 @@ def home_data(deps: Deps, user: str, notice: str | None = None) -> HomeData:
     )
 
 
+def _matches(deps: Deps, user: str, query: str) -> tuple[list[HomeLead], int, list[str]]:
+    """The search box's best matches across the user's backends, as ``/lead find`` has them."""
+    service = deps.service
+    try:
+        found = service.search_across(user, text=query, limit=HOME_MATCHES)
+    except LeadError as exc:
+        return [], 0, [f"{ERROR_MARK} {exc.message}"]
+    statuses: dict[str, list] = {}
+    items = []
+    for lead in found.leads:
+        if lead.backend not in statuses:
+            backend = service.backends.get(lead.backend)
+            try:
+                statuses[lead.backend] = backend.statuses() if backend.capabilities.status else []
+            except LeadError:
+                statuses[lead.backend] = []
+        items.append(HomeLead(lead=lead, status=status_option(service, lead), statuses=statuses[lead.backend]))
+    notes = [f"{ERROR_MARK} {u.backend} could not be read: {u.why[:200]}" for u in found.unread]
+    notes += [f"{title} cannot be searched by text" for title in found.not_searchable]
+    return items, found.total, notes
+
+
+def home_query(body: dict[str, Any]) -> str | None:
+    """What the tab's search box last looked for (kept in the view, so a press on a match keeps them shown)."""
+    try:
+        kept = json.loads(text_of(mapping_of(body.get("view")).get("private_metadata")) or "{}")
+    except ValueError:
+        return None
+    query = text_of(mapping_of(kept).get("q"))
+    return query[:200] if query else None
+
+
 def _urgency(lead: Lead) -> tuple[int, float]:
     # Due and overdue first (oldest first), then the rest by next follow-up, undated last.
     if lead.next_follow_up is None:
@@ -73,10 +112,10 @@ def _urgency(lead: Lead) -> tuple[int, float]:
     return (0, lead.next_follow_up.timestamp())
 
 
-def publish_home(deps: Deps, user: str, notice: str | None = None) -> None:
-    """Draw ``user``'s tab. Best effort: a failure is logged, and the next open redraws it."""
+def publish_home(deps: Deps, user: str, notice: str | None = None, query: str | None = None) -> None:
+    """Draw ``user``'s tab (with ``query``'s matches). Best effort: a failure is logged, the next open redraws it."""
     try:
-        view = home_view(home_data(deps, user, notice))
+        view = home_view(home_data(deps, user, notice, query))
         deps.poster.call("views.publish", user_id=user, view=view, paced=False)
     except SlackApiError as exc:
         log.warning("App Home for %s not published: %s", user, exc.response.get("error"))
@@ -97,15 +136,16 @@ class HomeResponder:
     the user looks, so the outcome (or the error) is drawn into it.
     """
 
-    def __init__(self, deps: Deps, user: str) -> None:
+    def __init__(self, deps: Deps, user: str, query: str | None = None) -> None:
         self.deps = deps
         self.user = user
+        self.query = query
 
     def __call__(self, text: str | None = None, **_: Any) -> None:
         notice = text or None
         if notice and not notice.startswith(ERROR_MARK):
             notice = f":white_check_mark: {notice}"
-        publish_home(self.deps, self.user, notice)
+        publish_home(self.deps, self.user, notice, self.query)
 
 
 def from_home(body: dict[str, Any]) -> bool:
@@ -123,10 +163,21 @@ def register(app: App, deps: Deps) -> None:
             return  # the Messages tab: nothing to draw
         deps.after_ack(HomeResponder(deps, user), lambda: home_opened(deps, user))
 
+    @app.action(HOME_SEARCH)
+    def search(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = text_of(mapping_of(body.get("user")).get("id"))
+        actions = body.get("actions")
+        action = mapping_of(actions[0]) if isinstance(actions, list) and actions else {}
+        query = (text_of(action.get("value")) or "").strip()[:200] or None  # empty: the search is put away
+        if user:
+            deps.after_ack(HomeResponder(deps, user, query), lambda: publish_home(deps, user, query=query), home=True)
+
     @app.action(HOME_REFRESH)
     def refresh(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         if not deps.presses.first_of_burst(body):
             return  # pressed again while the first redraw is on its way
         user = body["user"]["id"]
-        deps.after_ack(HomeResponder(deps, user), lambda: publish_home(deps, user))
+        query = home_query(body)
+        deps.after_ack(HomeResponder(deps, user, query), lambda: publish_home(deps, user, query=query))

@@ -101,6 +101,15 @@ class NotAllowed(LeadError):
     """The acting user may not do this."""
 
 
+class OwnedElsewhere(NotAllowed):
+    """The lead ``ref`` is someone else's; ``owner``: their Slack user, when the one refused may ask them for it."""
+
+    def __init__(self, template: str, /, *, ref: str, owner: str | None, **facts: Any) -> None:
+        self.ref = ref
+        self.owner = owner
+        super().__init__(template, **facts)
+
+
 class NotLinked(NotAllowed):
     """``slack_user`` has no staff ID on ``backend``; ``acting``: they are the one trying to act."""
 

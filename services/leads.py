@@ -321,7 +321,7 @@ class LeadService:
             now = self._read(backend, lead_id)
             previous = now.owner if now is not None else None
             if now is not None:  # unreadable now: the write is queued unchecked, as every check is skipped then
-                self.people.require_may_reassign(actor, backend, previous, owner)
+                self.people.require_may_reassign(actor, backend, previous, owner, ref=f"{backend.name}:{lead_id}")
             if previous == owner:
                 raise NoChange(
                     "nothing changed: {ref} is already assigned to {who}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from services.audit import Actor, Audit
 from services.backends.base import Backend
 from services.clock import Clock, utcnow
-from services.errors import Code, Invalid, LeadError, NotAllowed, NotFound, NotLinked, Person
+from services.errors import Code, Invalid, LeadError, NotAllowed, NotFound, NotLinked, OwnedElsewhere, Person
 from services.models import Lead, LeadQuery, StaffLink
 from services.ports import Conflict, Preferences, StaffLinks
 from services.routing import Backends
@@ -144,11 +144,14 @@ class People:
             raise NotLinked(actor.slack_user, backend.name, acting=True)
         return staff_id
 
-    def require_may_reassign(self, actor: Actor, backend: Backend, owner: str | None, assignee_staff: str) -> None:
+    def require_may_reassign(
+        self, actor: Actor, backend: Backend, owner: str | None, assignee_staff: str, ref: str = ""
+    ) -> None:
         """The ownership rule for giving a lead to someone (``owner``: its staff ID now, None: unassigned).
 
         Its owner and admins may give it to anyone; anyone linked may take an unassigned lead
-        for themselves. With ``LEADBOT_OWNERSHIP=open`` anyone linked may do either.
+        for themselves, and ask the owner for one that is not (``OwnedElsewhere``).
+        With ``LEADBOT_OWNERSHIP=open`` anyone linked may do either.
         """
         if self.ownership == "open" or actor.is_admin or owner is None and self._is(actor, backend, assignee_staff):
             return
@@ -159,8 +162,12 @@ class People:
                 "only admins can give an unassigned lead to someone else; take it yourself ({how})",
                 how=Code("/lead assign REF me"),
             )
-        raise NotAllowed(
+        holder = self.slack_user_for(backend.name, owner)
+        taking = self._is(actor, backend, assignee_staff)
+        raise OwnedElsewhere(
             "this is {who}'s lead: only they or a Leadbot admin can reassign it; ask them",
+            ref=ref,
+            owner=holder if taking and holder != actor.slack_user else None,
             who=self._owner_shown(backend, owner),
         )
 

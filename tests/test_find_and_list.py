@@ -197,3 +197,37 @@ def test_backends_answers_with_a_backend_down(slack, linked, api_fake):
     assert "*local* (default)" in text and "*leadsapi*" in text
     assert ":red_circle: unreachable:" in text and "statuses (configurable): _not read just now:" in text
     assert "find: the API has no search" in text and "edit: name, email, phone, company, source" in text
+
+
+def search_on_home(slack, home: dict, text: str, *, user: str) -> dict:
+    """Type ``text`` into the App Home's search box and press Enter; the tab as Leadbot redrew it."""
+    block = next(b for b in home["blocks"] if b["type"] == "input" and b["element"]["action_id"] == "lead_home_search")
+    assert block["dispatch_action"] is True  # Enter sends it at once, as Slack does for such an input
+    action = {"type": "plain_text_input", "action_id": "lead_home_search", "block_id": block["block_id"], "value": text}
+    slack._press(action, [], user=user, channel="", trigger_id=None, home=home)
+    return slack.home(user)
+
+
+def home_refs(home: dict, after: str = "") -> list[str]:
+    blocks = home["blocks"]
+    start = next((i for i, b in enumerate(blocks) if after in text_of([b])), 0) if after else 0
+    return [b["block_id"].removeprefix("card:") for b in blocks[start:] if b.get("block_id", "").startswith("card:")]
+
+
+def test_the_app_home_search_box_finds_leads_with_their_buttons_and_keeps_them_shown(slack, linked, api_fake):
+    jose = make(linked, "José Álvarez", by=ADMIN, email="jose@acme.example")  # not hers: found all the same
+    remote = make(linked, "Jose Bravo", backend="leadsapi", email="jbravo@example.com")
+    home = search_on_home(slack, slack.open_home(REP), "jose", user=REP)
+    text = text_of(home["blocks"])
+    assert "Leads matching “jose”" in text
+    found = home_refs(home, after="Leads matching")
+    assert set(found[:2]) == {jose, remote}
+    row = next(b for b in home["blocks"] if b.get("block_id") == f"card:{jose}")
+    assert {e["action_id"] for e in row["elements"]} >= {"lead_log_follow_up", "lead_add_note", "lead_assign_to"}
+    # A press on a match redraws the tab with the search still there.
+    slack.click(home["blocks"], "lead_home_refresh", user=REP, home=home)
+    assert "Leads matching “jose”" in text_of(slack.home(REP)["blocks"])
+    cleared = search_on_home(slack, slack.home(REP), "", user=REP)  # an empty box puts the search away
+    assert "Leads matching" not in text_of(cleared["blocks"])
+    nothing = search_on_home(slack, cleared, "nobody-like-this", user=REP)
+    assert "No lead matches that." in text_of(nothing["blocks"])

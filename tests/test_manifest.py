@@ -10,7 +10,15 @@ import yaml
 
 from bot import slackrequests as sr
 from handlers import EVENT_SCOPES, EVENT_TYPES
-from handlers.blocks import ACTION_IDS, CALLBACK_IDS, SHORTCUT_IDS, CardData, lead_card
+from handlers.blocks import (
+    ACTION_IDS,
+    CALLBACK_IDS,
+    SHORTCUT_IDS,
+    CardData,
+    ask_owner_button,
+    lead_card,
+    lead_request,
+)
 from handlers.command import SUBCOMMANDS
 from handlers.unhandled import OUT_OF_DATE
 from services.models import Opportunity, OpportunityPage
@@ -152,6 +160,9 @@ def test_every_button_the_app_renders_is_handled_and_every_handler_is_rendered(s
         )
     )
     rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(other)))
+    # What only a refusal and a DM show: asking a lead's owner for it, and the owner's answer.
+    asked = [ask_owner_button("local:1"), *lead_request("asks", "local:1", "U0ASKER")]
+    rendered |= set(re.findall(r"'action_id': '([a-z_]+)'", str(asked)))
     assert rendered == set(ACTION_IDS)
     card = slack.last_reply()["blocks"]
     slack.click(card, "lead_log_follow_up")

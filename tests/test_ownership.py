@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -99,3 +100,53 @@ def test_a_misspelt_ownership_setting_is_one_line_at_start_up(tmp_path, fake_sla
 
     with pytest.raises(ConfigError, match="LEADBOT_OWNERSHIP is invalid .*: expected owner .* or open"):
         bot_settings(tmp_path, fake_slack, monkeypatch, leadbot_ownership="owners")
+
+
+def dm_blocks_to(slack, user: str) -> list:
+    posts = [c.body for c in slack.fake.received("api", "chat.postMessage") if c.body.get("channel") == user]
+    blocks = posts[-1]["blocks"]
+    return json.loads(blocks) if isinstance(blocks, str) else blocks
+
+
+def test_someone_refused_asks_the_owner_who_gives_it_to_them(slack, linked):
+    ref = new_lead(linked, by=REP)  # ana's
+    slack.command(f"assign {ref} me", user=OTHER)
+    refusal = slack.last_reply()
+    assert "lead_ask_owner" in card_actions(refusal["blocks"])
+    slack.click(refusal["blocks"], "lead_ask_owner", user=OTHER, ephemeral=True)
+    assert f"Asked <@{REP}> for Ada Lovelace ({ref}): their answer comes as a DM." in shown(slack)
+    request = dm_blocks_to(slack, REP)
+    assert dms_to(slack, REP)[-1] == f"<@{OTHER}> asks for your lead *Ada Lovelace* ({ref}). Give it to them?"
+    assert card_actions(request) == ["lead_give", "lead_keep"]
+    assert linked.get(ref).owner == "ana"  # nothing changes until she answers
+    slack.click(request, "lead_give", user=REP, channel=f"D{REP[1:]}")
+    assert linked.get(ref).owner == "bob"
+    answered = slack.last_reply()
+    assert answered["replace_original"] is True
+    assert answered["text"] == f"You gave *Ada Lovelace* ({ref}) to <@{OTHER}>."
+    assert dms_to(slack, OTHER)[-1].startswith(f"<@{REP}> assigned you")
+
+
+def test_the_owner_keeps_it_and_the_one_who_asked_is_told(slack, linked):
+    ref = new_lead(linked, by=REP)
+    slack.command(f"assign {ref} me", user=OTHER)
+    slack.click(slack.last_reply()["blocks"], "lead_ask_owner", user=OTHER, ephemeral=True)
+    slack.click(dm_blocks_to(slack, REP), "lead_keep", user=REP, channel=f"D{REP[1:]}")
+    assert linked.get(ref).owner == "ana"
+    assert dms_to(slack, OTHER)[-1] == f"<@{REP}> is keeping *Ada Lovelace* ({ref}) for now."
+    assert slack.last_reply()["text"] == f"You kept *Ada Lovelace* ({ref}); <@{OTHER}> was told."
+
+
+def test_only_the_owner_can_give_a_lead_away_from_the_request(slack, linked):
+    ref = new_lead(linked, by=REP)
+    slack.command(f"assign {ref} me", user=OTHER)
+    slack.click(slack.last_reply()["blocks"], "lead_ask_owner", user=OTHER, ephemeral=True)
+    slack.click(dm_blocks_to(slack, REP), "lead_give", user=OTHER, channel=f"D{REP[1:]}")  # the asker presses it
+    assert linked.get(ref).owner == "ana"
+    assert "only they or a Leadbot admin can reassign it" in shown(slack)
+
+
+def test_no_ask_button_when_giving_someone_elses_lead_to_a_third_person(slack, linked):
+    ref = new_lead(linked, by=REP)
+    slack.command(f"assign {ref} <@{ADMIN}|ada>", user=OTHER)
+    assert "lead_ask_owner" not in card_actions(slack.last_reply().get("blocks") or [])
