@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from services.audit import Actor, Audit
 from services.backends.base import Backend
 from services.clock import Clock, utcnow
-from services.errors import Code, Invalid, LeadError, NotAllowed, NotFound, NotLinked, OwnedElsewhere, Person
+from services.errors import (
+    Code,
+    Invalid,
+    LeadError,
+    NotAllowed,
+    NotFound,
+    NotLinked,
+    OwnedElsewhere,
+    Person,
+    Unreachable,
+)
 from services.models import Lead, LeadQuery, StaffLink
 from services.ports import Conflict, Preferences, StaffLinks
 from services.routing import Backends
@@ -74,6 +86,8 @@ class People:
         with self.audit.action(actor, "link", None, f"{slack_user} → {target.name}:{staff_id[:120]}"):
             self._require_may_link(actor, slack_user)
             check_staff_id(staff_id)
+            with suppress(Unreachable):  # the backend cannot say right now: linked as asked
+                target.check_staff_id(staff_id)
             before = self.staff_id(slack_user, target.name)
             if before is not None and before != staff_id and not replace:
                 raise Invalid(

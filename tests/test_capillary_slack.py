@@ -10,7 +10,7 @@ from bot.app import build_outbox_runner, build_runtime
 from bot.loopback import Failure
 from services.backends.common import receipt_of, unmarked
 from services.leads import Actor
-from tests.conftest import ADMIN, REP, bot_settings
+from tests.conftest import ADMIN, OTHER, REP, bot_settings
 from tests.fakes.capillary import PASSWORD, USERNAME, FakeCapillary
 from tests.slack import text_of
 
@@ -435,3 +435,13 @@ def test_a_card_costs_one_read_and_a_write_no_extra_read(slack, linked, capillar
     capillary_fake.received.clear()
     slack.command("followup capillary:1 called", user=REP)  # the card redrawn from the write's own reply
     assert [(r.method, r.path) for r in capillary_fake.received] == [("POST", "/v2/leads/1/followup")]
+
+
+def test_a_capillary_staff_id_is_a_username_and_a_numeric_entity_id(slack, linked, capillary_fake):
+    slack.command(f"link <@{OTHER}|bob> bob.k/entity backend=capillary")
+    assert "After the / comes the staff member's numeric entity id" in slack.last_reply()["text"]
+    slack.command(f"link <@{OTHER}|bob> /28812690 backend=capillary")
+    assert "starts with the staff username" in slack.last_reply()["text"]
+    assert linked.people.staff_id(OTHER, "capillary") is None
+    slack.command(f"link <@{OTHER}|bob> bob.k/28812690 backend=capillary")
+    assert linked.people.staff_id(OTHER, "capillary") == "bob.k/28812690"

@@ -8,7 +8,7 @@ import pytest
 
 from bot.loopback import Failure
 from services.audit import Actor
-from tests.conftest import ADMIN, REP, bot_settings
+from tests.conftest import ADMIN, OTHER, REP, bot_settings
 from tests.fakes.leadsquared import ACCESS_KEY, RAJESH_ID, SAMPLE_LEAD, SECRET_KEY, FakeLeadSquared
 from tests.slack import text_of
 
@@ -90,3 +90,21 @@ def test_a_stale_page_button_says_so(slack, linked, lsq_fake):
     card = json.loads(json.dumps(slack.last_reply()["blocks"]).replace(page_value(2).replace('"', '\\"'), "not json"))
     slack.click(card, "lead_opportunities_page", value="not json")
     assert "This card is out of date; press Refresh" in slack.last_reply()["text"]
+
+
+def test_linking_checks_the_staff_id_is_an_active_leadsquared_user(slack, linked, lsq_fake):
+    slack.command(f"link <@{OTHER}|bob> nobody@example.com backend=leadsquared")
+    assert "`nobody@example.com` is not an active LeadSquared user" in slack.last_reply()["text"]
+    slack.command(f"link <@{OTHER}|bob> old.hand@example.com backend=leadsquared")  # deactivated
+    assert "is not an active LeadSquared user" in slack.last_reply()["text"]
+    assert linked.people.staff_id(OTHER, "leadsquared") is None
+    slack.command(f"link <@{OTHER}|bob> bob.kumar@example.com backend=leadsquared")
+    assert linked.people.staff_id(OTHER, "leadsquared") == "bob.kumar@example.com"
+
+
+def test_with_leadsquared_down_a_link_is_made_as_asked(slack, linked, lsq_fake):
+    linked.backends.get("leadsquared")._cache.drop("users")  # the directory is not known yet
+    down = lsq_fake.fail("GET", "/v2/UserManagement.svc/Users.Get", Failure("status", status=503, times=10))
+    slack.command(f"link <@{OTHER}|bob> bob.kumar@example.com backend=leadsquared")
+    assert down.fired >= 1  # it was asked, and could not say
+    assert linked.people.staff_id(OTHER, "leadsquared") == "bob.kumar@example.com"

@@ -45,6 +45,11 @@ class Backend(ABC):
     title: str
     capabilities: Capabilities
 
+    def check_staff_id(self, staff_id: str) -> None:
+        """``Invalid`` if ``staff_id`` cannot be someone here: its shape, and whether the backend knows
+        them where its API can say. Unreachable: the check is skipped, the link made as asked."""
+        return None  # any one word: most backends cannot say who their staff are
+
     @abstractmethod
     def statuses(self) -> list[StatusOption]: ...
 

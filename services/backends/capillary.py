@@ -106,6 +106,16 @@ def basic_auth(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{digest}".encode()).decode()
 
 
+def staff_id_problem(staff_id: str) -> str | None:
+    """Why ``staff_id`` is not ``USERNAME`` or ``USERNAME/ENTITY_ID``, if it is not."""
+    username, slash, entity = staff_id.partition("/")
+    if not username:
+        return "a Capillary staff ID starts with the staff username, e.g. ana.s or ana.s/28812689"
+    if slash and not (entity.isdigit() and len(entity) <= 18):
+        return "after the / comes the staff member's numeric entity id, e.g. ana.s/28812689"
+    return None
+
+
 def split_staff(staff_id: str) -> tuple[str, int | None]:
     """``ana.s/28812689`` → (``ana.s``, 28812689); ``ana.s`` → (``ana.s``, None)."""
     username, _, entity = staff_id.partition("/")
@@ -176,6 +186,12 @@ class CapillaryBackend(Backend):
         customer_ids=True,
         search_how="Capillary has no search by name: Leadbot reads its latest 1,000 leads and looks through them",
     )
+
+    def check_staff_id(self, staff_id: str) -> None:
+        # Capillary documents no way to look a staff member up: the shape alone is checked.
+        problem = staff_id_problem(staff_id)
+        if problem:
+            raise Invalid(problem, field="staff_id")
 
     def __init__(self, options: CapillaryOptions, context: BackendContext) -> None:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -378,6 +378,14 @@ class LeadSquaredBackend(Backend):
             self._cache.drop("users")
         return self._cache.get("users", lambda: [u for u in self._call("GET", USERS) or [] if isinstance(u, dict)])
 
+    def check_staff_id(self, staff_id: str) -> None:
+        """An active LeadSquared user by that email or ID (``Users.Get``, as every owner is resolved)."""
+        try:
+            self._user_id(staff_id)
+        except Invalid as exc:
+            exc.field = "staff_id"
+            raise
+
     def _user_id(self, staff_id: str) -> str:
         """The user's GUID for a staff ID (their email or GUID); Invalid when no active user has it."""
         found = _find_user(self._users(), staff_id)
