@@ -8,6 +8,7 @@ import pytest
 
 from bot.loopback import Failure
 from services.audit import Actor
+from services.models import NewLead
 from tests.conftest import ADMIN, OTHER, REP, bot_settings
 from tests.fakes.leadsquared import ACCESS_KEY, RAJESH_ID, SAMPLE_LEAD, SECRET_KEY, FakeLeadSquared
 from tests.slack import text_of
@@ -108,3 +109,27 @@ def test_with_leadsquared_down_a_link_is_made_as_asked(slack, linked, lsq_fake):
     slack.command(f"link <@{OTHER}|bob> bob.kumar@example.com backend=leadsquared")
     assert down.fired >= 1  # it was asked, and could not say
     assert linked.people.staff_id(OTHER, "leadsquared") == "bob.kumar@example.com"
+
+
+def test_edit_updates_the_leadsquared_lead_with_only_the_fields_given(slack, linked, lsq_fake):
+    created = linked.create(
+        Actor(slack_user=REP), NewLead(name="Ada Lovelace", email="ada@example.com"), backend="leadsquared"
+    )
+    lead_id = created.ref.split(":", 1)[1]
+    slack.command(f"edit {created.ref} email=countess@example.com company=Analytical name=Ada King", user=REP)
+    held = lsq_fake.leads[lead_id]
+    assert (held["EmailAddress"], held["Company"], held["FirstName"], held["LastName"]) == (
+        "countess@example.com",
+        "Analytical",
+        "Ada",
+        "King",
+    )
+    assert "countess@example.com" in slack.last_reply()["text"] + str(slack.last_reply().get("blocks"))
+    sent = [r for r in lsq_fake.requests("POST") if r.path.endswith("Lead.Update")][-1]
+    assert {a["Attribute"] for a in sent.body} == {"EmailAddress", "Company", "FirstName", "LastName"}
+    other = linked.create(
+        Actor(slack_user=REP), NewLead(name="Grace Hopper", email="grace@example.com"), backend="leadsquared"
+    )
+    slack.command(f"edit {other.ref} email=countess@example.com", user=REP)  # LeadSquared keeps emails unique
+    assert "LeadSquared has another lead with this email or phone" in slack.last_reply()["text"]
+    assert lsq_fake.leads[other.ref.split(":", 1)[1]]["EmailAddress"] == "grace@example.com"

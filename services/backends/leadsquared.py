@@ -115,6 +115,7 @@ from services.models import (
     Colour,
     FollowUp,
     Lead,
+    LeadEdit,
     LeadPage,
     LeadQuery,
     NewLead,
@@ -228,6 +229,7 @@ class LeadSquaredBackend(Backend):
         snooze_how="moves the due date of the lead's next open task (follow-ups are LeadSquared tasks)",
         staff_ids="the user's email or ID in LeadSquared, e.g. ana.silva@example.com",
         queues_writes=True,
+        editable=("name", "email", "phone", "company", "source"),
         search_how="Leadbot reads the 1,000 most recently changed leads (Leads.Get) and looks through them",
     )
 
@@ -355,6 +357,18 @@ class LeadSquaredBackend(Backend):
             "LeadSquared refused this call with Leadbot's access key (HTTP 401), although the key is valid here:"
             " an admin must check that the key's user may do this (LeadSquared recommends an admin's keys)"
         )
+
+    def edit(self, lead_id: str, edit: LeadEdit) -> Lead:
+        """``Lead.Update``: only the attributes sent change [L6]; email and phone stay unique there."""
+        self._id(lead_id)
+        attributes = _edit_attributes(edit)
+        try:
+            self._update_lead(lead_id, attributes)
+        except _Refused as exc:
+            if exc.kind != "MXDuplicateEntryException":
+                raise
+            raise Duplicate("LeadSquared has another lead with this email or phone") from None
+        return self.get(lead_id)
 
     def _update_lead(self, lead_id: str, attributes: dict[str, str]) -> None:
         body = [{"Attribute": k, "Value": v} for k, v in attributes.items()]
@@ -795,6 +809,11 @@ class LeadSquaredBackend(Backend):
             return self.get(lead_id) if receipt and any(carries(n, new_mark(receipt)) for n in notes) else None
         if op == "reschedule":
             return self._snooze_landed(lead_id, args.get("receipt"), datetime.fromisoformat(args["when"]))
+        if op == "edit":  # landed if the lead has every value the edit set
+            raw = (self._call("GET", f"{LM}/Leads.GetById", params={"id": lead_id}) or [{}])[0]
+            wanted = _edit_attributes(LeadEdit.model_validate(args["edit"]))
+            same = all(str(raw.get(k) or "").casefold() == v.casefold() for k, v in wanted.items() if k != "Phone")
+            return self.get(lead_id) if same else None
         return None
 
     def _created(self, lead: NewLead, by: str) -> Lead | None:
@@ -961,6 +980,20 @@ def _new_lead_attributes(lead: NewLead, stage: str, owner_id: str, source: str |
         "OwnerId": owner_id,
     }
     return {k: v for k, v in given.items() if v}
+
+
+def _edit_attributes(edit: LeadEdit) -> dict[str, str]:
+    """``Lead.Update``'s attributes for the fields an edit sets (the name split as a new lead's is)."""
+    given: dict[str, str | None] = {
+        "EmailAddress": edit.email,
+        "Phone": lsq_phone(without_extension(edit.phone)) if edit.phone else None,
+        "Company": edit.lead_for,
+        "Source": edit.source,
+    }
+    if edit.name is not None:
+        first, _, last = edit.name.strip().partition(" ")
+        given |= {"FirstName": first, "LastName": last.strip()}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _same_lead(raw: dict[str, Any], attributes: dict[str, str], now: datetime) -> bool:
