@@ -36,6 +36,7 @@ from bot.slots import SlotFreeingClient, waiting, waiting_long
 from bot.stores import open_store
 from bot.telemetry import Telemetry
 from handlers import payloads
+from handlers.backpressure import refuse_when_busy
 from handlers.claims import RequestClaims
 from handlers.context import Background, Deps
 from handlers.digests import DigestSender
@@ -52,7 +53,7 @@ from services.people import People
 from services.ports import Store
 from services.reminders import Reminders
 from services.routing import Backends
-from services.trace import current, tracing
+from services.trace import TRACE, note, tracing
 
 log = logging.getLogger("leadbot")
 
@@ -190,6 +191,8 @@ class LeadbotApp(App):
             **options,
         )
         self.verify_requests = verify_requests
+        # Asked first with each request's body: a response instead of dispatching it (the busy refusal).
+        self.before_dispatch: Callable[[Any], BoltResponse | None] | None = None
         # Without a secret (Socket Mode needs none) every HTTP request is refused: fail closed.
         self.signature = Signature(signing_secret) if signing_secret else None
 
@@ -220,8 +223,16 @@ class LeadbotApp(App):
             return BoltResponse(
                 status=400, body=json.dumps({"error": f"malformed request: {wrong}"}), headers=JSON_HEADERS
             )
-        with tracing(**payloads.request_fields(req.body), request=current().get("request") or uuid.uuid4().hex[:8]):
-            return super().dispatch(req)
+        fields = payloads.request_fields(req.body)
+        if TRACE.get() is not None:  # the HTTP server's trace of this request: what it is about goes on it
+            note(**fields)
+            return self._dispatch_checked(req)
+        with tracing(**fields, request=uuid.uuid4().hex[:8]):
+            return self._dispatch_checked(req)
+
+    def _dispatch_checked(self, req: BoltRequest) -> BoltResponse:
+        refusal = self.before_dispatch(req.body) if self.before_dispatch is not None else None
+        return refusal if refusal is not None else super().dispatch(req)
 
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -269,6 +280,7 @@ def build_app(runtime: Runtime, *, verify_requests: bool = True) -> LeadbotApp:
         logger=bolt_logger,
     )
     handlers.register(app, runtime.deps)
+    app.before_dispatch = refuse_when_busy(runtime.deps)
     return app
 
 

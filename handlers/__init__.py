@@ -11,7 +11,6 @@ from slack_bolt import App, BoltResponse
 from slack_bolt.error import BoltUnhandledRequestError
 
 from handlers import actions, command, home, previews, shortcuts, unhandled, views
-from handlers.backpressure import refuse_when_busy
 from handlers.context import Deps
 from handlers.render import error_plain
 
@@ -24,7 +23,6 @@ EVENT_SCOPES = previews.SCOPES
 def register(app: App, deps: Deps) -> None:
     """Every listener (the notifier that tells people what happened is subscribed by the app factory)."""
     app.error(failed_before_the_ack)
-    app.use(refuse_when_busy(deps))
     command.register(app, deps)
     actions.register(app, deps)
     views.register(app, deps)

@@ -27,10 +27,15 @@ log = logging.getLogger("leadbot")
 JSON = {"content-type": "application/json"}
 
 
-def refuse_when_busy(deps: Deps) -> Callable[..., BoltResponse | None]:
-    def middleware(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+def refuse_when_busy(deps: Deps) -> Callable[[Any], BoltResponse | None]:
+    """The refusal for a request while the work queue is full, or None to dispatch it.
+
+    Run before Bolt's dispatch (``LeadbotApp.before_dispatch``), not as a Bolt middleware:
+    Bolt builds a middleware's arguments afresh for every request, 5 % of the ack path.
+    """
+
+    def refusal(body: Any) -> BoltResponse | None:
         if not isinstance(body, dict) or "command" in body or not deps.background.saturated():
-            next()
             return None
         kind = str(body.get("type"))
         if kind == "view_submission":
@@ -47,7 +52,7 @@ def refuse_when_busy(deps: Deps) -> Callable[..., BoltResponse | None]:
         log.info("busy: turned a %s away", kind if kind != "event_callback" else "Slack event")
         return BoltResponse(status=200, body="")
 
-    return middleware
+    return refusal
 
 
 def _first_input(view: dict[str, Any]) -> str | None:

@@ -265,3 +265,47 @@ def test_leadbot_run_counts_the_work_process_backend_calls_and_reports_them_on_h
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert lines and all(line["level"] for line in lines)
     assert not [line for line in lines if TOKEN in json.dumps(line) or "xoxb-run" in json.dumps(line)]
+
+
+def test_a_request_answered_whole_in_its_ack_is_no_info_line_but_a_refused_one_is(bot, linked, log_lines):
+    log_lines.use("json")
+    bot.slack.command("help")
+    assert not [r for r in log_lines.records() if r.get("status") == 200]  # a DEBUG line: not at INFO
+    assert httpx.post(f"{bot.url}/slack/events", content="command=%2Flead&text=help").status_code == 401
+    assert [r["status"] for r in log_lines.records() if "status" in r] == [401]
+
+
+def test_acks_counted_between_scrapes_land_in_the_right_buckets():
+    from bot.telemetry import Telemetry
+
+    telemetry = Telemetry()
+    for seconds in (0.0005, 0.001, 0.003, 0.003, 7.0):
+        telemetry.request("/lead", "acked", seconds)
+    telemetry.request("block_actions", "unsigned", 0.02)
+    families = {f.name: f for f in text_string_to_metric_families(telemetry.exposition()[0].decode())}
+    buckets = {
+        s.labels["le"]: s.value
+        for s in families["leadbot_ack_seconds"].samples
+        if s.name.endswith("_bucket") and s.labels["kind"] == "/lead"
+    }
+    assert (buckets["0.001"], buckets["0.0025"], buckets["0.005"], buckets["5.0"], buckets["+Inf"]) == (2, 2, 4, 4, 5)
+    total = next(
+        s for s in families["leadbot_ack_seconds"].samples if s.name.endswith("_sum") and s.labels["kind"] == "/lead"
+    )
+    assert abs(total.value - 7.0075) < 1e-9
+    counts = {
+        (s.labels["kind"], s.labels["outcome"]): s.value
+        for s in families["leadbot_requests"].samples
+        if s.name.endswith("_total")
+    }
+    assert counts == {("/lead", "acked"): 5, ("block_actions", "unsigned"): 1}
+    telemetry.request("/lead", "acked", 0.003)  # counted on from there, not from zero
+    families = {f.name: f for f in text_string_to_metric_families(telemetry.exposition()[0].decode())}
+    assert (
+        next(
+            s.value
+            for s in families["leadbot_requests"].samples
+            if s.labels.get("kind") == "/lead" and s.name.endswith("_total")
+        )
+        == 6
+    )
