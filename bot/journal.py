@@ -121,14 +121,17 @@ class Journal:
         self._wake = threading.Condition()
         self._writer: threading.Thread | None = None
         self._closing = False
+        self._shared = threading.RLock()
+        self._shared_conn: sqlite3.Connection | None = None
         self._prepare(moved_from)
 
     def _prepare(self, moved_from: str | None) -> None:
         try:
-            conn = self._conn()
-            conn.executescript(SCHEMA)
-            if moved_from is not None and Path(moved_from).exists():
-                self._move_from(conn, moved_from)
+            with self._shared:
+                conn = self._conn()
+                conn.executescript(SCHEMA)
+                if moved_from is not None and Path(moved_from).exists():
+                    self._move_from(conn, moved_from)
         except sqlite3.Error as exc:
             self.close()
             raise StoreUnavailable(cannot_open(self.path, explain(Path(self.path), exc, lock_wait=10))) from None
@@ -156,15 +159,24 @@ class Journal:
             conn.execute("detach database store")
 
     def _conn(self, *, durable: bool = False) -> sqlite3.Connection:
-        """This thread's connection. Only accepting must reach the disk before the ack (``durable``):
-        a lost start or finish just runs the request again, and its writes are not made twice."""
-        name = "durable" if durable else "conn"
-        conn = getattr(self._local, name, None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self.synchronous if durable else 'NORMAL'}")
-            setattr(self._local, name, conn)
+        """This thread's connection for accepting, which must reach the disk before the ack (``durable``);
+        otherwise the one shared connection, used under ``self._shared`` (a lost start or finish just
+        runs the request again, and its writes are not made twice). One, not one per work thread:
+        64 threads' connections were 64 page caches and schemas (about 6 MB) for a few small writes."""
+        if durable:
+            conn = getattr(self._local, "durable", None)
+            if conn is None:
+                conn = self._connect(self.synchronous)
+                self._local.durable = conn
+            return conn
+        if self._shared_conn is None:
+            self._shared_conn = self._connect("NORMAL")
+        return self._shared_conn
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
         return conn
 
     # -- before the ack -----------------------------------------------------------------------
@@ -231,7 +243,10 @@ class Journal:
     def start(self, entry_id: int, worker: str | None = None) -> bool:
         """Take the entry for ``worker`` (this process): False when it is done, or another live one has it."""
         worker = worker or self.me
-        conn = self._conn()
+        with self._shared:
+            return self._start(self._conn(), entry_id, worker)
+
+    def _start(self, conn: sqlite3.Connection, entry_id: int, worker: str) -> bool:
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute("select state, started_by, tries from journal where id = ?", [entry_id]).fetchone()
@@ -259,19 +274,25 @@ class Journal:
             raise
 
     def finish(self, entry_id: int) -> None:
-        self._conn().execute(
-            "update journal set state = 'done', finished_at = ? where id = ?",
-            [to_db_time(datetime.now(UTC)), entry_id],
-        )
+        with self._shared:
+            self._conn().execute(
+                "update journal set state = 'done', finished_at = ? where id = ?",
+                [to_db_time(datetime.now(UTC)), entry_id],
+            )
 
     def unfinished(self) -> list[JournalEntry]:
         """Entries whose work is not done and no live process has: what a restart must run."""
-        rows = self._conn().execute(
-            "select id, body, headers, accepted_at, accepted_by, state, started_by, tries from journal"
-            " where state in ('accepted', 'started') order by id"
-        )
+        with self._shared:
+            rows = (
+                self._conn()
+                .execute(
+                    "select id, body, headers, accepted_at, accepted_by, state, started_by, tries from journal"
+                    " where state in ('accepted', 'started') order by id"
+                )
+                .fetchall()
+            )
         found = []
-        for entry_id, body, headers, accepted_at, accepted_by, state, started_by, tries in rows.fetchall():
+        for entry_id, body, headers, accepted_at, accepted_by, state, started_by, tries in rows:
             holder = started_by if state == "started" else accepted_by
             if holder != self.me and alive(holder):
                 continue  # another running Leadbot on this file has it
@@ -280,14 +301,16 @@ class Journal:
 
     def depth(self) -> int:
         """Entries not done yet (for /metrics and the doctor)."""
-        row = self._conn().execute(f"select count(*) from journal where {UNFINISHED}").fetchone()
+        with self._shared:
+            row = self._conn().execute(f"select count(*) from journal where {UNFINISHED}").fetchone()
         return int(row[0])
 
     def prune(self, older_than: datetime) -> int:
-        cursor = self._conn().execute(
-            "delete from journal where state in ('done', 'failed') and accepted_at < ?", [to_db_time(older_than)]
-        )
-        return cursor.rowcount
+        with self._shared:
+            cursor = self._conn().execute(
+                "delete from journal where state in ('done', 'failed') and accepted_at < ?", [to_db_time(older_than)]
+            )
+            return cursor.rowcount
 
     def close(self) -> None:
         with self._wake:
@@ -295,11 +318,14 @@ class Journal:
             self._wake.notify()
         if self._writer is not None:
             self._writer.join(10)
-        for name in ("conn", "durable"):
-            conn = getattr(self._local, name, None)
-            if conn is not None:
-                conn.close()
-                setattr(self._local, name, None)
+        durable = getattr(self._local, "durable", None)
+        if durable is not None:
+            durable.close()
+            self._local.durable = None
+        with self._shared:
+            if self._shared_conn is not None:
+                self._shared_conn.close()
+                self._shared_conn = None
 
 
 def open_journal(location: str, *, fsync: bool = True) -> Journal:
