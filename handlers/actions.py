@@ -187,13 +187,13 @@ def keep_lead(deps: Deps, body: dict[str, Any]) -> Reply | None:
 
 
 def refresh(deps: Deps, body: dict[str, Any]) -> Reply:
-    lead = deps.service.get(_card_ref(body))
+    lead = deps.service.get_for_card(_card_ref(body))
     card = card_where_pressed(deps, body, lead)
     return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=card, replace_original=True)
 
 
 def open_card(deps: Deps, body: dict[str, Any]) -> Reply:
-    lead = deps.service.get(text_of(_action(body).get("value")) or "")
+    lead = deps.service.get_for_card(text_of(_action(body).get("value")) or "")
     return Reply(text=f"{escape(lead.name)} ({lead.ref})", blocks=deps.private_card(lead, user=_user(body)))
 
 

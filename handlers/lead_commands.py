@@ -146,8 +146,10 @@ SHOW_USAGE = "/lead show REF"
 
 def cmd_show(inv: Invocation) -> Reply:
     need_args(inv, SHOW_USAGE, 1, 1)
-    lead = inv.service.get(inv.tokens[0].text, inv.channel)
-    if not inv.deps.linked(inv.user, lead.backend):
+    backend, _ = inv.service.backends.resolve(inv.tokens[0].text, inv.channel)
+    staff = inv.deps.linked(inv.user, backend.name)  # a card, with its history, only for them
+    lead = (inv.service.get_for_card if staff else inv.service.get)(inv.tokens[0].text, inv.channel)
+    if not staff:
         # Not staff on its backend: what a preview shows, to them alone (never the customer's details).
         note = f"You are not linked in {escape(lead.backend)}, so this is what a preview shows"
         head = {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}

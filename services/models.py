@@ -190,6 +190,8 @@ class Capabilities(Model):
     deals: bool = False  # Backend.add_deal
     departments: bool = False  # Backend.set_department
     opportunities: bool = False  # Backend.opportunities: a lead's opportunities, paged (LeadSquared)
+    # A card's two reads (the lead, its history) may go out at once: an API without a call budget.
+    card_reads_at_once: bool = False
     notes_how: str = ""  # how notes are stored where the API has no note endpoint
     snooze_how: str = ""  # how a snooze (moving the next follow-up) is stored, where it is not plain
     staff_ids: str = ""  # what a staff ID looks like in this backend, for /lead link

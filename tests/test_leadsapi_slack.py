@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 
 import pytest
 
@@ -169,3 +170,22 @@ def test_a_status_change_while_the_api_is_down_is_queued_and_said_the_same_from_
     build_outbox_runner(runtime).run_due()
     assert [r.body["statusId"] for r in api_fake.requests("PUT", "/leads/change-status")] == [2, 3]
     assert linked.outbox.pending() == []
+
+
+def test_a_card_reads_the_lead_and_its_history_at_once(slack, linked, api_fake):
+    create(slack)
+    # Every read of the lead hangs until Leadbot gives up on it: one after the other, its history
+    # would never be asked for.
+    hung = api_fake.fail("GET", "/leads/1", Failure("hang", hold=5.0, times=10))
+    before = len(api_fake.requests("GET", "/leads/logs-and-comments/1"))
+    shown = threading.Thread(target=lambda: slack.command("show leadsapi:1", user=REP))
+    shown.start()
+    try:
+        # Its history is asked for while the lead's read is still waiting: the two went out together.
+        assert api_fake.wait_until(
+            lambda: hung.fired >= 1 and len(api_fake.requests("GET", "/leads/logs-and-comments/1")) > before
+        )
+    finally:
+        api_fake.release.set()
+        shown.join(10)
+    assert not shown.is_alive()

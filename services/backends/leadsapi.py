@@ -100,6 +100,7 @@ class LeadsApiBackend(Backend):
         queues_writes=True,
         search_how="the API has no search: Leadbot reads the leads it lists and looks through them",
         editable=("name", "email", "phone", "company", "source"),
+        card_reads_at_once=True,
     )
 
     def __init__(self, options: LeadsApiOptions, context: BackendContext) -> None:
