@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -113,7 +114,13 @@ def build_client(settings: Settings) -> WebClient:
     """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return SlotFreeingClient(
-        token=token, base_url=settings.slack_api_url or WebClient.BASE_URL, timeout=WEB_API_TIMEOUT, retry_handlers=[]
+        token=token,
+        base_url=settings.slack_api_url or WebClient.BASE_URL,
+        timeout=WEB_API_TIMEOUT,
+        retry_handlers=[],
+        # One TLS context for every call (Bolt hands it to the client it makes per request): without
+        # one, urllib loads the CA bundle afresh for each HTTPS connection to Slack.
+        ssl=ssl.create_default_context(),
     )
 
 

@@ -88,3 +88,13 @@ def test_a_post_answering_someone_is_not_held_by_the_digest_pace_but_by_a_429():
         poster.post(channel=f"D{n}", text="DM", paced=False)
     assert slack.refused == 1 and len(slack.taken) == 8
     assert clock.now - paced_until >= 1.0
+
+
+def test_one_tls_context_serves_every_call_to_slack(settings):
+    import ssl
+
+    from bot.app import build_client
+
+    client = build_client(settings)
+    assert isinstance(client.ssl, ssl.SSLContext)  # urllib would load the CA bundle for each connection
+    assert client.ssl.verify_mode == ssl.CERT_REQUIRED and client.ssl.check_hostname
