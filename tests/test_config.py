@@ -322,3 +322,18 @@ def test_a_token_pasted_into_the_config_file_is_never_echoed(monkeypatch, tmp_pa
             assert secret not in said and secret[:12] not in said, f"{file}: {said}"
     # The check bites: every number, URL, country and time zone option refuses a token (free text may take one).
     assert refused >= 30, refused
+
+
+def test_empty_admin_entries_are_dropped_and_an_override_beats_the_environment(monkeypatch):
+    monkeypatch.setenv("LEADBOT_ADMINS", "U012AB3CD,,W045EF6GH,")
+    assert load_settings().leadbot_admins == {"U012AB3CD", "W045EF6GH"}
+    monkeypatch.setenv("PORT", "4000")
+    assert load_settings(port=5000).port == 5000
+
+
+@pytest.mark.parametrize("variable", ["PORT", "LEADBOT_WORKERS", "LEADBOT_LOG_FORMAT", "LEADBOT_JOURNAL"])
+def test_a_setting_error_never_shows_the_value_given(monkeypatch, variable):
+    monkeypatch.setenv(variable, "xoxb-123-SECRETVALUE")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert variable in str(raised.value) and "SECRETVALUE" not in str(raised.value)

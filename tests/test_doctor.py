@@ -225,3 +225,14 @@ def test_acked_requests_not_finished_are_counted(doctor, database):
     journal.close()
     code, out, _ = doctor()
     assert code == 0 and "1 acked request(s) not finished (the next leadbot run finishes them)" in out
+
+
+def test_acked_requests_left_in_the_stores_old_journal_table_are_counted_too(doctor, database):
+    from bot.journal import Journal
+
+    SqliteStore(database).close()
+    old = Journal(str(database))  # before the journal had a file of its own
+    old.accept_now(b"command=%2Flead&text=help", {"content-type": "application/x-www-form-urlencoded"})
+    old.close()
+    code, out, _ = doctor()
+    assert code == 0 and "1 acked request(s) not finished" in out

@@ -215,11 +215,16 @@ def test_entries_the_store_file_held_before_the_journal_had_a_file_are_moved_and
     done = old.accept_now(b"command=%2Flead&text=one", {})
     old.finish(done)
     left = old.accept_now(b"command=%2Flead&text=two", {})
+    started = old.accept_now(b"command=%2Flead&text=three", {})
+    old.start(started, worker="gone-host/1@0")  # a process that died half-way through it
     old.close()
     journal = open_journal(db)
-    assert [e.body for e in journal.unfinished()] == ["command=%2Flead&text=two"]
+    assert [e.body for e in journal.unfinished()] == ["command=%2Flead&text=two", "command=%2Flead&text=three"]
+    assert journal.depth() == 2
     with sqlite3.connect(db) as conn:
         assert conn.execute("select id, state from journal").fetchall() == [(done, "done")]
     journal.close()
-    assert [e.body for e in open_journal(db).unfinished()] == ["command=%2Flead&text=two"]  # moved once
+    again = open_journal(db)
+    assert [e.body for e in again.unfinished()] == ["command=%2Flead&text=two", "command=%2Flead&text=three"]
+    again.close()  # moved once
     assert left

@@ -133,3 +133,21 @@ def test_edit_updates_the_leadsquared_lead_with_only_the_fields_given(slack, lin
     slack.command(f"edit {other.ref} email=countess@example.com", user=REP)  # LeadSquared keeps emails unique
     assert "LeadSquared has another lead with this email or phone" in slack.last_reply()["text"]
     assert lsq_fake.leads[other.ref.split(":", 1)[1]]["EmailAddress"] == "grace@example.com"
+
+
+def test_the_outbox_can_tell_whether_an_edit_landed(slack, linked, lsq_fake):
+    from services.models import LeadEdit
+
+    backend = linked.backends.get("leadsquared")
+    lead = linked.create(
+        Actor(slack_user=REP), NewLead(name="Ada Lovelace", email="ada@example.com"), backend="leadsquared"
+    )
+
+    def args(**fields):
+        return {"lead_id": lead.id, "edit": LeadEdit(by="ana.silva@example.com", **fields).model_dump(mode="json")}
+
+    assert backend.applied("edit", args(email="countess@example.com")) is None  # not made
+    backend.edit(lead.id, LeadEdit(by="ana.silva@example.com", email="countess@example.com", lead_for="Analytical"))
+    found = backend.applied("edit", args(email="countess@example.com", lead_for="Analytical"))
+    assert found is not None and found.email == "countess@example.com"
+    assert backend.applied("edit", args(email="countess@example.com", lead_for="Babbage")) is None

@@ -309,3 +309,12 @@ def test_acks_counted_between_scrapes_land_in_the_right_buckets():
         )
         == 6
     )
+
+
+def test_a_slow_ack_is_an_info_line_whatever_it_was(bot, linked, log_lines, monkeypatch):
+    import bot.server as server
+
+    log_lines.use("json")
+    monkeypatch.setattr(server, "SLOW_ACK", 0.0)  # every ack counts as slow
+    bot.slack.command("help")
+    assert [r["status"] for r in log_lines.records() if "status" in r] == [200]

@@ -150,3 +150,19 @@ def test_no_ask_button_when_giving_someone_elses_lead_to_a_third_person(slack, l
     ref = new_lead(linked, by=REP)
     slack.command(f"assign {ref} <@{ADMIN}|ada>", user=OTHER)
     assert "lead_ask_owner" not in card_actions(slack.last_reply().get("blocks") or [])
+
+
+def test_asking_for_your_own_lead_or_one_nobody_on_slack_owns_says_so(slack, linked):
+    ref = new_lead(linked, by=REP)
+    slack.click(ask_message(ref), "lead_ask_owner", user=REP, ephemeral=True)  # hers already
+    assert f"Nothing to ask: `{ref}` is yours already" in shown(slack)
+    linked.people.unlink(Actor(slack_user=ADMIN, is_admin=True), REP, "local")  # ana leaves Slack's links
+    slack.click(ask_message(ref), "lead_ask_owner", user=OTHER, ephemeral=True)
+    assert "has nobody on Slack to ask for it" in shown(slack)
+    assert dms_to(slack, REP) == []
+
+
+def ask_message(ref: str) -> list:
+    from handlers.blocks import ask_owner_button
+
+    return [ask_owner_button(ref)]

@@ -116,3 +116,40 @@ def test_work_back_from_a_wait_goes_before_new_work():
     for thread in threads:
         thread.join(10)
     assert order[0] == "resumed" and order.count("new") == 3
+
+
+def test_a_crm_call_that_answers_takes_its_slot_back_before_new_work():
+    slots = Slots(1)
+    order = []
+    go, in_call = threading.Event(), threading.Event()
+
+    def queued(n: int) -> None:
+        while len(slots._taken._waiters) < n:
+            threading.Event().wait(0.001)
+
+    def calling() -> None:
+        with slots.held():
+            with waiting_long():  # the slot is free during the call
+                in_call.set()
+                go.wait(10)
+            order.append("back from the call")
+
+    def new() -> None:
+        slots.acquire()
+        order.append("new")
+        slots.release()
+
+    caller = threading.Thread(target=calling)
+    caller.start()
+    assert in_call.wait(10)
+    slots.acquire()  # someone else runs in the freed slot meanwhile
+    others = [threading.Thread(target=new) for _ in range(3)]
+    for thread in others:
+        thread.start()
+    queued(3)
+    go.set()  # the call answers: the caller wants its slot back, behind three pieces of new work
+    queued(4)
+    slots.release()
+    for thread in [caller, *others]:
+        thread.join(10)
+    assert order[0] == "back from the call" and order.count("new") == 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +113,30 @@ def test_a_worker_killed_after_its_write_does_not_make_it_twice(bot, linked, fak
     cards = [c.body for c in fake_slack.received("response")]
     assert cards[-1]["response_type"] == "in_channel" and "Ada" in cards[-1]["text"]
     assert bot.journal.depth() == 0
+
+
+def test_the_work_process_is_tuned(bot, linked, fake_slack):
+    bot.slack.command("new Ada ada@example.com", user=ADMIN)  # served: the worker is up and running
+    child = bot.executor.process
+    lines = Path(f"/proc/{child.pid}/environ").read_text().split("\0")
+    environ = dict(line.split("=", 1) for line in lines if "=" in line)
+    assert environ["MALLOC_ARENA_MAX"] == "2" and environ["MALLOC_TRIM_THRESHOLD_"] == "131072"
+    assert os.getpriority(os.PRIO_PROCESS, child.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 5
+
+
+def test_an_operators_malloc_setting_wins(settings, monkeypatch):
+    from bot.workproc import _Child
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    child = _Child.start(settings, 1)
+    try:
+        environ = Path(f"/proc/{child.pid}/environ").read_text().split("\0")
+        assert "MALLOC_ARENA_MAX=4" in environ
+        child.close()  # the lifeline closes: the child ends on its own
+        child.join(10)
+        assert not child.is_alive()
+        child.jobs.put((1, None))  # to a child that is gone: nothing raised (its reader sees it die)
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join(5)
