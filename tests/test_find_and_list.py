@@ -209,9 +209,11 @@ def search_on_home(slack, home: dict, text: str, *, user: str) -> dict:
 
 
 def home_refs(home: dict, after: str = "") -> list[str]:
+    """The leads a part of the tab shows: from the block that says ``after`` to the next divider."""
     blocks = home["blocks"]
     start = next((i for i, b in enumerate(blocks) if after in text_of([b])), 0) if after else 0
-    return [b["block_id"].removeprefix("card:") for b in blocks[start:] if b.get("block_id", "").startswith("card:")]
+    end = next((i for i in range(start + 1, len(blocks)) if blocks[i]["type"] == "divider"), len(blocks))
+    return [b["block_id"].removeprefix("card:") for b in blocks[start:end] if b.get("block_id", "").startswith("card:")]
 
 
 def test_the_app_home_search_box_finds_leads_with_their_buttons_and_keeps_them_shown(slack, linked, api_fake):
@@ -221,7 +223,7 @@ def test_the_app_home_search_box_finds_leads_with_their_buttons_and_keeps_them_s
     text = text_of(home["blocks"])
     assert "Leads matching “jose”" in text
     found = home_refs(home, after="Leads matching")
-    assert set(found[:2]) == {jose, remote}
+    assert set(found) == {jose, remote}
     row = next(b for b in home["blocks"] if b.get("block_id") == f"card:{jose}")
     assert {e["action_id"] for e in row["elements"]} >= {"lead_log_follow_up", "lead_add_note", "lead_assign_to"}
     # A press on a match redraws the tab with the search still there.

@@ -8,6 +8,7 @@ import pytest
 
 from bot.loopback import Failure
 from services.audit import Actor
+from services.errors import Invalid
 from services.models import NewLead
 from tests.conftest import ADMIN, OTHER, REP, bot_settings
 from tests.fakes.leadsquared import ACCESS_KEY, RAJESH_ID, SAMPLE_LEAD, SECRET_KEY, FakeLeadSquared
@@ -99,6 +100,9 @@ def test_linking_checks_the_staff_id_is_an_active_leadsquared_user(slack, linked
     slack.command(f"link <@{OTHER}|bob> old.hand@example.com backend=leadsquared")  # deactivated
     assert "is not an active LeadSquared user" in slack.last_reply()["text"]
     assert linked.people.staff_id(OTHER, "leadsquared") is None
+    with pytest.raises(Invalid) as refused:
+        linked.people.link(Actor(slack_user=ADMIN, is_admin=True), OTHER, "nobody@example.com", "leadsquared")
+    assert refused.value.field == "staff_id"  # a form puts the error on the staff ID
     slack.command(f"link <@{OTHER}|bob> bob.kumar@example.com backend=leadsquared")
     assert linked.people.staff_id(OTHER, "leadsquared") == "bob.kumar@example.com"
 
