@@ -197,7 +197,12 @@ class SocketSlack:
             for link in self.links:
                 if link._writer is not None and not link._writer.transport.is_closing():
                     link._writer.transport.abort()
-            await asyncio.sleep(0)
+            # Every connection's task ends here: one left waiting for a read when the loop stops
+            # is destroyed pending later, in whichever test is running then.
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         if self._thread.is_alive():
             self._run_coro(shutdown())
