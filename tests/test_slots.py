@@ -153,3 +153,20 @@ def test_a_crm_call_that_answers_takes_its_slot_back_before_new_work():
     for thread in [caller, *others]:
         thread.join(10)
     assert order[0] == "back from the call" and order.count("new") == 3
+
+
+def test_an_idle_thread_is_counted_once_so_work_that_needs_more_threads_gets_them():
+    slots = Slots(3)
+    hands = Hands(slots, most=8)
+    first = threading.Barrier(2, timeout=5)
+    for _ in range(2):
+        hands.hand(first.wait)  # two threads, both idle afterwards
+    while hands._idle < 2:
+        threading.Event().wait(0.001)
+    together = threading.Barrier(3, timeout=5)  # three pieces of work that must run at once
+    met = []
+    for _ in range(3):
+        hands.hand(lambda: met.append(together.wait() is not None))
+    hands.join()
+    assert met == [True, True, True]
+    assert len(hands._threads) == 3
