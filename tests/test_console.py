@@ -286,6 +286,10 @@ def test_a_dm_to_someone_else_is_labelled_as_theirs(console, tmp_path):
     out = result.stdout
     assert "(a DM to @bob, not to you:)" in out
     assert out.count("not to you") == 1  # the lead's card in the channel is not labelled
+    mine = console(
+        '/lead new Grace Hopper grace@example.com next="in 2 minutes"\n/lead remind now\n', tmp_path, user_name="ada"
+    )
+    assert "1 due today" in mine.stdout and "not to you" not in mine.stdout  # the digest is a DM to you
 
 
 def test_typed_lines_are_read_with_line_editing(monkeypatch, tmp_path):
