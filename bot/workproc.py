@@ -190,16 +190,36 @@ class WorkProcess:
 
 
 class _Jobs:
-    """The serving process's end of the job pipe: whole messages, never blocking for long (the
-    worker reads them as they come, whatever its threads are doing), a dead worker's pipe ignored
-    (its reader sees it die and sends what was outstanding to the next)."""
+    """The serving process's end of the job pipe: ``put`` never blocks, a sender thread writes.
+
+    A pipe holds 64 KiB: a worker still starting (or stopped) would have held whoever sent, under
+    ``WorkProcess``'s lock, and with it every ack. A dead worker's pipe is ignored: its reader sees
+    it die and sends what was outstanding to the next one.
+    """
+
+    _CLOSE = object()
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        self._queued: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send, name="leadbot-jobs", daemon=True)
+        self._sender.start()
 
     def put(self, message: Any) -> None:
+        self._queued.put(message)
+
+    def _send(self) -> None:
+        while (message := self._queued.get()) is not self._CLOSE:
+            try:
+                self.connection.send(message)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._queued.put(self._CLOSE)
+        self._sender.join(5)
         with suppress(OSError):
-            self.connection.send(message)
+            self.connection.close()
 
 
 class _Child:
@@ -260,8 +280,7 @@ class _Child:
     def close(self) -> None:
         with suppress(OSError):
             os.close(self._lifeline)
-        with suppress(OSError):
-            self.jobs.connection.close()
+        self.jobs.close()
 
 
 def child_main() -> None:

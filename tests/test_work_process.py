@@ -140,3 +140,22 @@ def test_an_operators_malloc_setting_wins(settings, monkeypatch):
         if child.is_alive():
             child.kill()
             child.join(5)
+
+
+def test_sending_work_never_waits_for_a_worker_that_is_not_reading(settings):
+    import signal
+
+    from bot.workproc import _Child
+
+    child = _Child.start(settings, 1)
+    os.kill(child.pid, signal.SIGSTOP)  # a worker still starting, or stuck: it reads nothing
+    try:
+        sender = threading.Thread(target=lambda: [child.jobs.put((n, "x" * 10_000)) for n in range(100)])
+        sender.start()
+        sender.join(5)  # 1 MB: far more than a pipe holds
+        assert not sender.is_alive(), "putting work waited for the worker to read it"
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+        child.kill()
+        child.join(5)
+        child.close()
