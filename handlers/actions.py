@@ -82,9 +82,14 @@ def show_contact(deps: Deps, body: dict[str, Any]) -> Reply:
     return Reply(text=f"{escape(lead.name)} ({lead.ref}): {shown}")
 
 
+def _press_id(body: dict[str, Any]) -> str:
+    """What makes a press one press: its trigger_id (a Slack retry carries the same), else its time."""
+    return str(body.get("trigger_id") or _action(body).get("action_ts"))
+
+
 def _first_time(deps: Deps, body: dict[str, Any]) -> bool:
-    # Keyed by trigger_id: a replayed payload (a Slack retry) must not act, or report, twice.
-    return deps.claims.claim(f"action:{body.get('trigger_id') or _action(body).get('action_ts')}")
+    # A replayed payload (a Slack retry) must not act, or report, twice.
+    return deps.claims.claim(f"action:{_press_id(body)}")
 
 
 def assign_me(deps: Deps, body: dict[str, Any]) -> Reply | None:
@@ -149,7 +154,7 @@ def ask_owner(deps: Deps, body: dict[str, Any]) -> Reply | None:
     if owner == user:
         raise NoChange("nothing to ask: {ref} is yours already", ref=Code(lead.ref))
     text = f"<@{user}> asks for your lead *{escape(lead.name)}* ({lead.ref}). Give it to them?"
-    once = f"ask_owner:{body.get('trigger_id') or _action(body).get('action_ts')}"
+    once = f"ask_owner:{_press_id(body)}"
     post_message(deps, owner, text, blocks.lead_request(text, lead.ref, user), what="request for a lead", once=once)
     return Reply(text=f"Asked <@{owner}> for {escape(lead.name)} ({lead.ref}): their answer comes as a DM.")
 
@@ -180,7 +185,7 @@ def keep_lead(deps: Deps, body: dict[str, Any]) -> Reply | None:
     user = _user(body)
     lead = deps.service.get(ref)
     told = f"<@{user}> is keeping *{escape(lead.name)}* ({lead.ref}) for now."
-    once = f"keep_lead:{body.get('trigger_id') or _action(body).get('action_ts')}"
+    once = f"keep_lead:{_press_id(body)}"
     post_message(deps, requester, told, blocks.text_blocks(told), what="answer to a request for a lead", once=once)
     text = f"You kept *{escape(lead.name)}* ({lead.ref}); <@{requester}> was told."
     return Reply(text=text, blocks=blocks.text_blocks(text), replace_original=True)
