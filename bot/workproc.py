@@ -320,6 +320,7 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
     from slack_bolt import BoltRequest
 
     from bot.app import build_app, build_runtime
+    from bot.memory import keep_trimming
 
     slots = Slots(threads)
     counting = _CountingInline()
@@ -333,6 +334,7 @@ def _serve(settings: Settings, jobs: Any, done: Any, lifeline: Any, threads: int
         os._exit(0)
 
     threading.Thread(target=watch_lifeline, name="leadbot-lifeline", daemon=True).start()
+    keep_trimming()
 
     def work(job: tuple[int, ForwardedRequest]) -> None:
         job_id, request = job

@@ -159,3 +159,10 @@ def test_sending_work_never_waits_for_a_worker_that_is_not_reading(settings):
         child.kill()
         child.join(5)
         child.close()
+
+
+def test_the_work_process_hands_freed_memory_back(bot, linked, fake_slack):
+    bot.slack.command("new Ada ada@example.com", user=ADMIN)
+    child = bot.executor.process
+    names = [p.read_text().strip() for p in Path(f"/proc/{child.pid}/task").glob("*/comm")]
+    assert "leadbot-trim" in names

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import logging
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,11 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("leadbot.backends")
+
+# httpx's __init__ imports its command-line tool whenever click, rich and pygments are installed
+# (typer brings all three): 3 MB of modules in every process that talks to a CRM, for nothing.
+# None in sys.modules makes that import fail as it does when they are missing, which httpx expects.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 class Auth(Protocol):
