@@ -8,10 +8,7 @@ call is audited.
 
 from __future__ import annotations
 
-import contextvars
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -21,7 +18,7 @@ from typing import Any
 from services import rerun, trace
 from services.audit import Actor, Audit
 from services.backends.base import Backend
-from services.backends.common import new_receipt
+from services.backends.common import CARD_HISTORY, alongside, new_receipt
 from services.clock import Clock, utcnow
 from services.errors import (
     Code,
@@ -83,21 +80,6 @@ MAX_PAGE_SIZE = 100  # opportunities per page at most
 MAX_ACROSS = 200  # leads read from each backend for one page of a list across backends
 
 
-CARD_HISTORY = 3  # the history lines a card shows
-_READ_THREADS = 16
-_read_pool: ThreadPoolExecutor | None = None
-_read_pool_made = threading.Lock()
-
-
-def _reads() -> ThreadPoolExecutor:
-    """Threads for the second read of a card (``LeadService.get_for_card``), made at first use."""
-    global _read_pool
-    with _read_pool_made:
-        if _read_pool is None:
-            _read_pool = ThreadPoolExecutor(max_workers=_READ_THREADS, thread_name_prefix="leadbot-read")
-        return _read_pool
-
-
 class LeadService:
     def __init__(
         self,
@@ -136,7 +118,7 @@ class LeadService:
         backend, lead_id = self.backends.resolve(ref, channel)
         if not backend.capabilities.card_reads_at_once:
             return backend.get(lead_id)
-        history = _reads().submit(contextvars.copy_context().run, backend.activity, lead_id, CARD_HISTORY)
+        history = alongside(lambda: backend.activity(lead_id, CARD_HISTORY))
         lead = backend.get(lead_id)
         try:
             found = history.result()

@@ -189,3 +189,79 @@ def test_a_card_reads_the_lead_and_its_history_at_once(slack, linked, api_fake):
         api_fake.release.set()
         shown.join(10)
     assert not shown.is_alive()
+
+
+def _calls_since(api_fake, before: int) -> list[str]:
+    return [f"{r.method} {r.path}" for r in api_fake.requests()[before:]]
+
+
+@pytest.mark.parametrize(
+    ("command", "write"),
+    [
+        ("note 1 prefers email", "POST /leads/comments/1"),
+        ("followup 1 called", "POST /leads/comments/1"),
+        (f"assign 1 <@{ADMIN}>", "POST /leads/comments/1"),
+        ("status 1 contacted", "PUT /leads/change-status"),
+    ],
+)
+def test_a_write_is_made_then_the_lead_and_its_history_are_read_back_at_once(slack, linked, api_fake, command, write):
+    create(slack)
+    before = len(api_fake.requests())
+    slack.command(command, user=REP)
+    calls = _calls_since(api_fake, before)
+    # The "nothing changed" checks read the lead first (assign, status); the write; then one read
+    # of each for the card (and the assignee's DM card): none before the write to find the lead.
+    if command.startswith(("assign", "status")):
+        assert calls[0] == "GET /leads/1"
+        calls = calls[1:]
+    assert calls[0] == write
+    assert sorted(calls[1:]) == ["GET /leads/1", "GET /leads/logs-and-comments/1"]
+    shown = text_of(slack.last_reply()["blocks"])
+    assert "leadsapi:1" in shown
+    if command.startswith("note"):
+        assert "prefers email" in shown  # the history read after the write: the note is on the card
+
+
+def test_after_the_write_the_two_reads_go_out_together(slack, linked, api_fake):
+    create(slack)
+    before = len(api_fake.requests("GET", "/leads/logs-and-comments/1"))
+    hung = api_fake.fail("GET", "/leads/1", Failure("hang", hold=5.0, times=10))
+    noted = threading.Thread(target=lambda: slack.command("note 1 prefers email", user=REP))
+    noted.start()
+    try:
+        assert api_fake.wait_until(
+            lambda: hung.fired >= 1 and len(api_fake.requests("GET", "/leads/logs-and-comments/1")) > before
+        )
+    finally:
+        api_fake.release.set()
+        noted.join(10)
+    assert not noted.is_alive()
+
+
+def test_a_note_on_a_lead_the_api_does_not_have_is_no_such_lead(slack, linked, api_fake):
+    create(slack)
+    before = len(api_fake.requests())
+    slack.command("note 7 hello", user=REP)
+    assert "There is no lead `leadsapi:7`" in slack.last_reply()["text"]
+    assert _calls_since(api_fake, before) == ["POST /leads/comments/7"]  # its 404 says so
+    slack.command("note leadsapi:x1 hello", user=REP)
+    assert "is not a lead reference" in slack.last_reply()["text"]
+    assert _calls_since(api_fake, before) == ["POST /leads/comments/7"]  # not asked: it cannot be one
+    assert linked.outbox.pending() == []
+
+
+def test_a_note_that_landed_but_cannot_be_read_back_is_found_landed_not_sent_twice(
+    slack, linked, api_fake, runtime, clock, fake_slack
+):
+    create(slack)
+    api_fake.fail("GET", "/leads/1", Failure("status", status=503, times=3))  # every try of the read after it
+    slack.command("note 1 prefers email", user=REP)
+    assert "is queued" in slack.last_reply()["text"]
+    (queued,) = linked.outbox.pending()
+    assert queued.unknown_since is not None  # the comment went in: the outbox looks for it before sending again
+    clock.advance(minutes=1)
+    build_outbox_runner(runtime).run_due()
+    assert len(api_fake.requests("POST", "/leads/comments/1")) == 1
+    assert linked.outbox.pending() == []
+    dms = [c.body["text"] for c in fake_slack.received("api", "chat.postMessage") if c.body["channel"] == REP]
+    assert "reached REST leads API" in dms[-1]

@@ -37,9 +37,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from services.backends.base import Backend, BackendContext, BackendSpec, EnvVar
-from services.backends.common import marked, match_query, numeric_id, parse_api_time, receipt_of, unmarked
+from services.backends.common import (
+    CARD_HISTORY,
+    alongside,
+    marked,
+    match_query,
+    numeric_id,
+    parse_api_time,
+    receipt_of,
+    unmarked,
+)
 from services.backends.http import ApiClient, HttpSettings, TtlCache, json_body
-from services.errors import Code, Duplicate, Invalid, LeadError, LeadGone, Rejected
+from services.errors import Code, Duplicate, Invalid, LeadError, LeadGone, Rejected, Unreachable
 from services.models import (
     Activity,
     Capabilities,
@@ -308,13 +317,11 @@ class LeadsApiBackend(Backend):
         return self._lead(updated) if isinstance(updated, dict) and "id" in updated else self.get(lead_id)
 
     def assign(self, lead_id: str, owner: str, *, by: str, receipt: str | None = None) -> Lead:
-        lead = self.get(lead_id)
         self._comment(lead_id, marked(f"Assigned to {owner} by {by} (via Leadbot)", receipt))
         self.remote.remember(self.name, lead_id, owner=owner)
-        return lead.model_copy(update={"owner": owner})
+        return self._written(lead_id)
 
     def log_follow_up(self, lead_id: str, follow_up: FollowUp) -> Lead:
-        lead = self.get(lead_id)
         parts = [f"Follow-up by {follow_up.by} at {follow_up.done_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"]
         if follow_up.notes:
             parts.append(follow_up.notes)
@@ -322,18 +329,16 @@ class LeadsApiBackend(Backend):
             parts.append(f"next: {follow_up.next_follow_up.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
         self._comment(lead_id, marked(" · ".join(parts), follow_up.receipt))
         self.remote.remember(self.name, lead_id, next_follow_up=follow_up.next_follow_up)
-        return lead.model_copy(update={"next_follow_up": follow_up.next_follow_up, "last_activity": follow_up.done_at})
+        return self._written(lead_id, last_activity=follow_up.done_at)
 
     def reschedule(self, lead_id: str, when: datetime, *, by: str, receipt: str | None = None) -> Lead:
-        lead = self.get(lead_id)
         self._comment(lead_id, marked(f"Follow-up moved to {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC by {by}", receipt))
         self.remote.remember(self.name, lead_id, next_follow_up=when)
-        return lead.model_copy(update={"next_follow_up": when})
+        return self._written(lead_id)
 
     def add_note(self, lead_id: str, note: Note) -> Lead:
-        lead = self.get(lead_id)
         self._comment(lead_id, marked(note.text, note.receipt))
-        return lead.model_copy(update={"last_activity": note.at})
+        return self._written(lead_id, last_activity=note.at)
 
     def change_status(self, lead_id: str, change: StatusChange) -> Lead:
         number = self._id(lead_id)
@@ -341,14 +346,14 @@ class LeadsApiBackend(Backend):
         if target == ARCHIVED:
             self._body(self.api.write("PATCH", "/leads/archive", json={"ids": [number]}), lead_id=lead_id)
             self.remote.remember(self.name, lead_id, archived=True)
-            return self.get(lead_id)
+            return self._written(lead_id)
         known = self.remote.recall(self.name, lead_id)
         if known and known.archived:
             self._body(self.api.write("PATCH", "/leads/restore", json={"ids": [number]}), lead_id=lead_id)
             self.remote.remember(self.name, lead_id, archived=False)
         body = {"ids": [number], "statusId": self._status_id(target.value)}
         self._body(self.api.write("PUT", "/leads/change-status", json=body), lead_id=lead_id)
-        return self.get(lead_id)
+        return self._written(lead_id)
 
     def applied(self, op: str, args: dict[str, Any]) -> Lead | None:
         if op == "create":
@@ -416,7 +421,28 @@ class LeadsApiBackend(Backend):
         return numeric_id(self.name, lead_id)
 
     def _comment(self, lead_id: str, text: str) -> None:
+        """A comment on the lead: a 404 says there is no such lead (no read beforehand to find out)."""
+        self._id(lead_id)
         self._body(self.api.write("POST", f"/leads/comments/{lead_id}", json={"content": text}), lead_id=lead_id)
+
+    def _written(self, lead_id: str, **changes: Any) -> Lead:
+        """The lead after a write that landed, as the API shows it, with its latest history for the card.
+
+        Both read at once (one wait, not three in a row with the write). The write is in: when
+        the lead cannot be read now, that is ``maybe_applied``, so the outbox looks for it
+        (by its receipt) instead of saying it failed.
+        """
+        history = alongside(lambda: self.activity(lead_id, CARD_HISTORY))
+        try:
+            lead = self.get(lead_id)
+        except Unreachable as exc:
+            exc.maybe_applied = True
+            raise
+        try:
+            found: tuple[Activity, ...] | None = tuple(history.result())
+        except LeadError:
+            found = None  # the card reads it again, and says so if it still cannot
+        return lead.model_copy(update={**changes, "history": found})
 
     def _find_by_email(self, email: str) -> str | None:
         try:
