@@ -24,8 +24,10 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-# Threads per process for the work after the ack: as many requests can wait on Slack at once.
-THREADS = 64
+# Threads per process for the work after the ack: as many requests can wait on Slack or a CRM at
+# once. Each costs memory (its stack, its SQLite connection, malloc's share): under bench/load.py
+# 64 threads peaked at 112 MB for the work process and 102 acks/s, 40 at 98 MB and 96 acks/s.
+THREADS = 40
 GRACE = 0.1  # seconds a wait on Slack keeps its slot before the slot is given to other work
 
 _local = threading.local()  # the slots the current thread holds one of, if any
