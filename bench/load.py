@@ -249,6 +249,14 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
+def _pss_kb(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
 def _peak_kb(pid: int) -> int:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -281,6 +289,22 @@ class Server:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise SystemExit(f"leadbot run did not start:\n{''.join(self.log)[-2000:]}")
+
+    def watch_memory(self, every: float = 0.5) -> None:
+        """Samples the group's PSS (each shared page split among the processes mapping it) until it exits.
+
+        The kernel keeps each process's peak RSS, not its peak PSS; summed RSS counts the pages
+        of libpython, OpenSSL and pydantic-core once per process.
+        """
+
+        def sample() -> None:
+            while self.process.poll() is None:
+                total = sum(_pss_kb(pid) for pid in _tree(self.process.pid))
+                self.pss_peak_kb = max(self.pss_peak_kb, total)
+                time.sleep(every)  # a sampling period, not a wait for anything
+
+        self.pss_peak_kb = 0
+        threading.Thread(target=sample, name="pss", daemon=True).start()
 
     def peak_rss_mb(self) -> float:
         """The server's and every process under it (the work process), each at its peak."""
@@ -738,6 +762,7 @@ class Report:
     kinds: dict[str, tuple[int, float, float, float]] = field(default_factory=dict)  # n, ack p99, done p50, p99
     backend_calls: dict[str, int] = field(default_factory=dict)
     posted: int = 0  # chat.postMessage calls that landed: thread replies and DMs
+    pss_mb: float = 0.0  # the group's peak PSS, sampled: shared pages counted once
 
     @property
     def acks_per_s(self) -> float:
@@ -786,6 +811,7 @@ async def run_load(config: argparse.Namespace, journal: str) -> Report:
             env |= {"LEADBOT_CONFIG": str(tmp / "leadbot.toml"), "LEADBOT_LEADSAPI_URL": fakes.crm_url}
             env["LEADBOT_LEADSAPI_TOKEN"] = TOKEN
         server = await asyncio.to_thread(Server, env, port)
+        server.watch_memory()
         tally = Tally()
         client = Client(port, fakes, tally, config.seed, connections=config.users + 8)
         await warm_up(client, users[0], config.reply_timeout + 30)
@@ -802,6 +828,7 @@ async def run_load(config: argparse.Namespace, journal: str) -> Report:
             print("  peak RSS MB: " + ", ".join(f"{k} {v:.1f}" for k, v in server.peaks().items()), file=sys.stderr)
         status = await asyncio.to_thread(server.stop)
         report = judge(tally, fakes, crm, db, config, journal, rss, status, server.log)
+        report.pss_mb = server.pss_peak_kb / 1024
         if config.keep_log:
             Path(config.keep_log).write_text("".join(server.log))
         server = None
@@ -990,6 +1017,10 @@ def print_reports(reports: list[Report], config: argparse.Namespace) -> None:
             f"{r.requests:>10}{r.retries:>9}"
         )
     for r in reports:
+        print(
+            f"  {r.label}: peak PSS {r.pss_mb:.1f} MB (pages the processes share counted once;"
+            " the RSS column counts them in each)"
+        )
         for title, counts in (("errors", r.errors), ("duplicates", r.duplicates), ("lost", r.lost)):
             if counts:
                 print(f"  {r.label} {title}: " + ", ".join(f"{what} {n}" for what, n in counts.most_common()))
