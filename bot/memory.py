@@ -4,7 +4,7 @@ glibc's malloc keeps what Python frees: under bench/load.py the work process's h
 held 44 MB in use and 77 MB free, the free part in holes between live blocks that
 the heap's top-end trimming never reaches. ``malloc_trim(0)`` returns the free pages
 inside the heap too; once every ``TRIM_SECONDS`` it took the work process's peak RSS
-from 131 to 111 MB at the same throughput (every 0.5 s cost a tenth of it: the heap
+from 131 to 112 MB at the same throughput (every 0.5 s cost a tenth of it: the heap
 is walked under malloc's lock). Elsewhere than glibc this does nothing.
 """
 

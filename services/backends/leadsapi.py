@@ -428,9 +428,9 @@ class LeadsApiBackend(Backend):
     def _written(self, lead_id: str, **changes: Any) -> Lead:
         """The lead after a write that landed, as the API shows it, with its latest history for the card.
 
-        Both read at once (one wait, not three in a row with the write). The write is in: when
-        the lead cannot be read now, that is ``maybe_applied``, so the outbox looks for it
-        (by its receipt) instead of saying it failed.
+        Both read at once (``alongside``): one wait after the write, where a read before it and
+        one after it were two. The write is in: when the lead cannot be read now, that is
+        ``maybe_applied``, so the outbox looks for it (by its receipt) instead of saying it failed.
         """
         history = alongside(lambda: self.activity(lead_id, CARD_HISTORY))
         try:
