@@ -238,7 +238,11 @@ def serve_http(
     sock.bind((host, port))
     sock.listen(2048)
     config = uvicorn.Config(
-        asgi_app(app, store, executor, journal, **options), log_level="warning", access_log=False, lifespan="off"
+        asgi_app(app, store, executor, journal, **options),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ws="none",
     )
     server = uvicorn.Server(config)
 

@@ -53,6 +53,13 @@ def test_http_mode_serves_slack_and_healthz(tmp_path, fake_slack):
         )
         assert bad.status_code == 401
         assert fake_slack.received("api", "auth.test")  # the token was checked at start-up
+        # Nothing of Leadbot speaks WebSocket (Socket Mode is a client): an upgrade is refused, not served.
+        upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"}
+        refused = httpx.get(
+            f"http://127.0.0.1:{port}/slack/events", headers=upgrade | {"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+        )
+        assert 400 <= refused.status_code < 500, refused.status_code
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
     finally:
         process.terminate()
         process.wait(10)
