@@ -84,7 +84,7 @@ def another_writer(runtime, settings):
 
     def lock() -> sqlite3.Connection:
         other.execute("BEGIN IMMEDIATE")
-        runtime.store.conn.execute("PRAGMA busy_timeout = 0")
+        runtime.store.lock_wait = 0
         return other
 
     yield lock

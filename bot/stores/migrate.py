@@ -65,23 +65,24 @@ def copy_store(source: str, target: str, *, say: Callable[[str], None] = lambda 
     """Copy the SQLite store at ``source`` into the empty PostgreSQL database ``target``; rows per table."""
     sqlite_store = SqliteStore(source, create=False)  # its own migrations first: the copy is of a current schema
     try:
-        conn = sqlite_store.conn
-        found = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
-        unknown = sorted(found - set(TABLES) - NOT_COPIED - REBUILT)
-        if unknown:
-            raise MigrationRefused(
-                f"{source} has tables this Leadbot cannot copy ({', '.join(unknown)}): use the Leadbot version that"
-                " made them"
-            )
-        pg_store = PostgresStore(target)
-        try:
-            held = {table: n for table, n in pg_store.counts().items() if n}
-            if held:
-                listed = ", ".join(f"{table} ({n})" for table, n in held.items())
-                raise MigrationRefused(f"{pg_store.name} is not empty ({listed}): copies go into an empty one only")
-            return _copy(conn, pg_store, say)
-        finally:
-            pg_store.close()
+        with sqlite_store.leased() as db:
+            conn = db.conn
+            found = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+            unknown = sorted(found - set(TABLES) - NOT_COPIED - REBUILT)
+            if unknown:
+                raise MigrationRefused(
+                    f"{source} has tables this Leadbot cannot copy ({', '.join(unknown)}): use the Leadbot version"
+                    " that made them"
+                )
+            pg_store = PostgresStore(target)
+            try:
+                held = {table: n for table, n in pg_store.counts().items() if n}
+                if held:
+                    listed = ", ".join(f"{table} ({n})" for table, n in held.items())
+                    raise MigrationRefused(f"{pg_store.name} is not empty ({listed}): copies go into an empty one only")
+                return _copy(conn, pg_store, say)
+            finally:
+                pg_store.close()
     finally:
         sqlite_store.close()
 
