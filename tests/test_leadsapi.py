@@ -192,6 +192,30 @@ def test_search_filters_status_and_due_and_pages(api):
     assert [lead.id for lead in api.search(LeadQuery(status="won")).leads] == ["1"]
 
 
+class CountingRecords:
+    """The backend's record of leads (``RemoteLeads``), counting the reads."""
+
+    def __init__(self, records) -> None:
+        self.records, self.reads = records, []
+
+    def __getattr__(self, name):
+        if name.startswith("recall"):
+            self.reads.append(name)
+        return getattr(self.records, name)
+
+
+def test_owners_come_from_leadbots_record_read_once_per_search(api, fake):
+    mine = api.create(new(email="a@example.com"), by="ana")
+    theirs = api.create(new(email="b@example.com", owner="bo"), by="ana")
+    outside = make(fake, MemoryStore()).create(new(email="c@example.com"), by="cy")  # Leadbot has no record of it
+    api.remote = counting = CountingRecords(api.remote)
+    assert [lead.id for lead in api.search(LeadQuery(owner="ana")).leads] == [mine.id]
+    assert [lead.id for lead in api.search(LeadQuery(owner="bo")).leads] == [theirs.id]
+    assert [lead.id for lead in api.search(LeadQuery(unassigned=True)).leads] == [outside.id]
+    assert {lead.id for lead in api.search(LeadQuery(limit=10)).leads} == {mine.id, theirs.id, outside.id}
+    assert counting.reads == ["recall_all"] * 4  # not one read per lead listed
+
+
 def test_an_unknown_lead_is_gone(api):
     with pytest.raises(LeadGone, match="no lead `leadsapi:42`"):
         api.get("42")

@@ -70,6 +70,7 @@ log = logging.getLogger("leadbot.backends")
 
 ARCHIVED = StatusOption(value="archived", label="Archived", colour=Colour.BROWN, open=False)
 CACHE_SECONDS = 300
+NOTHING_KNOWN = RemoteLead()  # a lead Leadbot has recorded nothing of (made in the CRM itself)
 # Strings the API reference marks Required on a new lead (refused empty), in the order it lists them.
 # PUT /leads/{id}: every field of a new lead but the email, each null to keep it as it is.
 UPDATE_FIELDS = (
@@ -195,7 +196,13 @@ class LeadsApiBackend(Backend):
         else:
             body = self._body(self.api.read("GET", "/leads"))
             raw = body.get("leads") if isinstance(body, dict) else body
-            leads = [self._lead(r) for r in raw or [] if isinstance(r, dict)]
+            rows = [r for r in raw or [] if isinstance(r, dict)]
+            known = self.remote.recall_all(self.name)  # one read of what Leadbot records, not one per lead
+            if query.text is None and (query.owner or query.unassigned):
+                # The owner is Leadbot's record, not the API's: the others' leads are left out unbuilt.
+                owner = query.owner or None
+                rows = [r for r in rows if known.get(str(r.get("id")), NOTHING_KNOWN).owner == owner]
+            leads = [self._lead(r, known.get(str(r.get("id")), NOTHING_KNOWN)) for r in rows]
         return match_query(leads, query, self.statuses())
 
     def activity(self, lead_id: str, limit: int = 3) -> list[Activity]:
@@ -454,9 +461,10 @@ class LeadsApiBackend(Backend):
                 return f"{self.name}:{row['id']}"
         return None
 
-    def _lead(self, raw: dict[str, Any]) -> Lead:
+    def _lead(self, raw: dict[str, Any], known: RemoteLead | None = None) -> Lead:
+        """The API's lead with what Leadbot records of it (``known``: already read; else read now)."""
         lead_id = str(raw.get("id"))
-        known = self.remote.recall(self.name, lead_id) or RemoteLead()
+        known = known or self.remote.recall(self.name, lead_id) or NOTHING_KNOWN
         phones = raw.get("phoneNumber") or []
         name = " ".join(p for p in (raw.get("firstName"), raw.get("lastName")) if p) or f"lead {lead_id}"
         return Lead(
