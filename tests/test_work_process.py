@@ -121,6 +121,7 @@ def test_the_work_process_is_tuned(bot, linked, fake_slack):
     lines = Path(f"/proc/{child.pid}/environ").read_text().split("\0")
     environ = dict(line.split("=", 1) for line in lines if "=" in line)
     assert environ["MALLOC_ARENA_MAX"] == "2" and environ["MALLOC_TRIM_THRESHOLD_"] == "131072"
+    assert environ["GLIBC_TUNABLES"] == "glibc.malloc.tcache_count=0"
     assert os.getpriority(os.PRIO_PROCESS, child.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 5
 
 
