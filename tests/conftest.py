@@ -273,6 +273,12 @@ def unreadable_backend(service: LeadService, slack_user: str, error: Exception) 
     service.people.link(Actor(slack_user=ADMIN, is_admin=True), slack_user, "77", backend="leadsapi")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that mostly wait (on a real clock, a rate window, processes) start first, while the other
+    workers keep the cores busy; left last, the longest of them (10 s) was the run's tail."""
+    items.sort(key=lambda item: item.get_closest_marker("waits") is None)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """An empty run is a broken run (a bad path or import), never a green one."""
     if not session.items and not session.config.option.keyword:

@@ -8,6 +8,8 @@ real 25 per 5 s and prints its figures.
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fakes.leadsquared import FakeLeadSquared
 from tests.lsq_burst import burst, landed_once
 
@@ -23,6 +25,7 @@ def test_two_processes_share_one_budget_and_meet_no_429(tmp_path):
         landed_once(fake, summaries, "notes")
 
 
+@pytest.mark.waits
 def test_100_mixed_actions_from_two_processes_meet_no_429(tmp_path):
     # LeadSquared's 25 calls per 5 s, on a window ten times shorter (bench/leadsquared.py runs the real one).
     # Leadbot is told 0.75 s: on a loaded machine the time between taking a slot and the call arriving can
