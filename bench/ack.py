@@ -8,8 +8,10 @@ Prints, for the bare app and for Leadbot (`leadbot run`, HTTP mode, local backen
 2. at a fixed 200 requests/s: ack p99 and completion p99 (request sent → the reply
    or card arriving at the fake Web API), and errors;
 3. each server's peak RSS and time from process start to first ack.
-Servers run in their own processes; the load client and the fake Slack Web API share
-this one. Requests go to 127.0.0.1 only.
+Servers run in their own processes, both started first; the `/lead help` ceiling runs
+alternate between them, and each prints the server's CPU time per ack, which the load
+client's share of the cores does not move. The load client and the fake Slack Web API
+share this process. Requests go to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class RemoteFake:
 SECRET = "bench-signing-secret"
 USER = "UBENCH"
 CONCURRENCY = 10
+PREPARED_PER_S = 12_000  # requests made ready per second of a ceiling run: above any server's rate here
 TARGETS = {"ack_ratio": 0.8, "p99_ratio": 1.5, "completion_p99_ms": 250, "rss_mb": 150, "first_ack_s": 2.0}
 
 
@@ -192,11 +195,17 @@ class Result:
     acked: int = 0  # 200s including the warm-up: each owes a reply when the command has one
     drain_s: float = 0.0  # after the last ack, until the last reply reached the fake Web API
     seconds: float = 0.0
+    cpu_s: float = 0.0  # the server's CPU time (every process of it) over the measured window
+    ran_out: bool = False  # a client used up its prepared requests before the window ended
     sent_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return len(self.acks_ms) / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_ack(self) -> float:
+        return self.cpu_s / len(self.acks_ms) * 1e6 if self.acks_ms else 0.0
 
     def pct(self, q: float) -> float:
         return percentile(self.acks_ms, q)
@@ -209,9 +218,25 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-async def ceiling(requests: Requests, text: str, seconds: float, warmup: float) -> Result:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and every process under it."""
+    total = 0
+    for each in _process_tree(pid):
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def ceiling(requests: Requests, text: str, seconds: float, warmup: float, server_pid: int) -> Result:
+    """As many requests as ``CONCURRENCY`` clients get answered, each sending its next on the last's answer.
+
+    The server's CPU time per ack is measured too: on a shared machine the load client competes with
+    the server for the cores, and CPU per ack says what the server costs whatever the client gets.
+    """
     result = Result()
-    prepared = [requests.build(text) for _ in range(int(6000 * (seconds + warmup)) // CONCURRENCY * CONCURRENCY)]
+    prepared = [
+        requests.build(text) for _ in range(int(PREPARED_PER_S * (seconds + warmup)) // CONCURRENCY * CONCURRENCY)
+    ]
     chunks = [prepared[i::CONCURRENCY] for i in range(CONCURRENCY)]
     start = time.monotonic()
     measure_from, stop_at = start + warmup, start + warmup + seconds
@@ -222,6 +247,8 @@ async def ceiling(requests: Requests, text: str, seconds: float, warmup: float) 
             sent = time.monotonic()
             if sent >= stop_at:
                 break
+            if measuring[0] is None and sent >= measure_from:
+                measuring[0] = cpu_seconds(server_pid)
             status = await send(reader, writer, request)
             done = time.monotonic()
             result.acked += status == 200
@@ -231,9 +258,13 @@ async def ceiling(requests: Requests, text: str, seconds: float, warmup: float) 
                     result.shed += status == -1
                 else:
                     result.errors += 1
+        else:
+            result.ran_out = True
         writer.close()
 
+    measuring: list[float | None] = [None]  # the server's CPU time when the window opened
     await asyncio.gather(*(client(c) for c in chunks))
+    result.cpu_s = cpu_seconds(server_pid) - (measuring[0] or 0.0)
     result.seconds = seconds
     return result
 
@@ -339,46 +370,56 @@ def main() -> None:
         "leadbot": ([leadbot, "run"], ["help", f"show {ref}", "new Bench {n} bench{n}@example.com source=bench"]),
     }
     report: dict[str, dict] = {}
+    servers: dict[str, tuple[Server, Requests]] = {}
     try:
-        for name, (command, texts) in cases.items():
+        for name, (command, _) in cases.items():
             port = free_port()
             requests = Requests(fake, port)
             server = start_server(name, command, {**env, "PORT": str(port)}, port, requests, tmp / f"{name}.log")
-            entry: dict = {"first_ack_s": server.first_ack_s, "ceiling": {}}
-            try:
-                for text in texts:
-                    runs = []
-                    for _ in range(args.runs):
-                        fake.clear()
-                        run = asyncio.run(ceiling(requests, text, args.seconds, args.warmup))
-                        if name == "leadbot" and text != "help":  # let the work after the acks finish
-                            began = time.monotonic()
-                            fake.wait_count(run.acked, 300)
-                            run.drain_s = time.monotonic() - began
-                        runs.append(run)
-                    entry["ceiling"][text.split()[0]] = median_result(runs)
-                rate_texts = texts[1:] or texts
-                fixed_runs = []
+            servers[name] = (server, requests)
+            report[name] = {"first_ack_s": server.first_ack_s, "ceiling": {}}
+        # The two apps' help ceilings in turn, run by run: on a shared machine the cores' speed drifts
+        # over minutes, and all of one app's runs before the other's measured the drift as well.
+        help_runs: dict[str, list[Result]] = {name: [] for name in servers}
+        for _ in range(args.runs):
+            for name, (server, requests) in servers.items():
+                fake.clear()
+                help_runs[name].append(
+                    asyncio.run(ceiling(requests, "help", args.seconds, args.warmup, server.process.pid))
+                )
+        for name, (server, requests) in servers.items():
+            entry = report[name]
+            texts = cases[name][1]
+            entry["ceiling"]["help"] = median_result(help_runs[name])
+            for text in texts[1:]:
+                runs = []
                 for _ in range(args.runs):
                     fake.clear()
-                    fixed = asyncio.run(fixed_rate(requests, rate_texts, args.rate, args.rate_seconds))
-                    expected = len(fixed.sent_at)
-                    waits_for_reply = name == "leadbot"
-                    if waits_for_reply:
-                        fake.wait_count(expected, 10)
-                    arrivals = fake.arrivals()
-                    completions = [
-                        (arrivals[key] - sent) * 1000 for key, sent in fixed.sent_at.items() if key in arrivals
-                    ]
-                    missing = len(fixed.sent_at) - len(completions) if waits_for_reply else 0
-                    fixed_runs.append((fixed, completions, missing, rate_texts))
-                # the run with the median ack p99
-                entry["fixed"] = sorted(fixed_runs, key=lambda r: r[0].pct(99))[len(fixed_runs) // 2]
-                entry["rss_mb"] = server.peak_rss_mb()
-            finally:
-                server.stop()
-            report[name] = entry
+                    run = asyncio.run(ceiling(requests, text, args.seconds, args.warmup, server.process.pid))
+                    began = time.monotonic()  # let the work after the acks finish
+                    fake.wait_count(run.acked, 300)
+                    run.drain_s = time.monotonic() - began
+                    runs.append(run)
+                entry["ceiling"][text.split()[0]] = median_result(runs)
+            rate_texts = texts[1:] or texts
+            fixed_runs = []
+            for _ in range(args.runs):
+                fake.clear()
+                fixed = asyncio.run(fixed_rate(requests, rate_texts, args.rate, args.rate_seconds))
+                expected = len(fixed.sent_at)
+                waits_for_reply = name == "leadbot"
+                if waits_for_reply:
+                    fake.wait_count(expected, 10)
+                arrivals = fake.arrivals()
+                completions = [(arrivals[key] - sent) * 1000 for key, sent in fixed.sent_at.items() if key in arrivals]
+                missing = len(fixed.sent_at) - len(completions) if waits_for_reply else 0
+                fixed_runs.append((fixed, completions, missing, rate_texts))
+            # the run with the median ack p99
+            entry["fixed"] = sorted(fixed_runs, key=lambda r: r[0].pct(99))[len(fixed_runs) // 2]
+            entry["rss_mb"] = server.peak_rss_mb()
     finally:
+        for server, _ in servers.values():
+            server.stop()
         fake.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     print_report(report, args)
@@ -393,7 +434,7 @@ def print_report(report: dict[str, dict], args: argparse.Namespace) -> None:
     )
     print(
         f"{'server / command':<28}{'acks/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs bare':>9}"
-        f"{'busy %':>8}{'backlog s':>11}"
+        f"{'busy %':>8}{'backlog s':>11}{'CPU us/ack':>12}"
     )
     rows = [("bare Bolt   /lead help", bare_help)] + [
         (f"leadbot     /lead {cmd}", res) for cmd, res in lead["ceiling"].items()
@@ -402,6 +443,8 @@ def print_report(report: dict[str, dict], args: argparse.Namespace) -> None:
         print(
             f"{label:<28}{res.rate:>10,.0f}{res.pct(50):>9.2f}{res.pct(99):>9.2f}{res.errors:>8}"
             f"{res.rate / bare_help.rate:>8.2f}x{100 * res.shed / max(len(res.acks_ms), 1):>8.1f}{res.drain_s:>11.1f}"
+            f"{res.cpu_us_per_ack:>12.0f}"
+            + ("  (a client ran out of requests: the rate is a floor)" if res.ran_out else "")
         )
     print(f"\nFixed rate {args.rate:g}/s for {args.rate_seconds:g} s (the run with the median ack p99 of {args.runs}):")
     print(f"{'server / commands':<42}{'ack p50':>9}{'ack p99':>9}{'done p50':>10}{'done p99':>10}{'errors':>8}")
@@ -447,6 +490,12 @@ def print_report(report: dict[str, dict], args: argparse.Namespace) -> None:
     print(
         f"  median ack at ceiling, help: bare {statistics.median(bare_help.acks_ms):.2f} ms,"
         f" leadbot {statistics.median(lead['ceiling']['help'].acks_ms):.2f} ms"
+    )
+    lead_help = lead["ceiling"]["help"]
+    print(
+        f"  server CPU per /lead help ack: bare {bare_help.cpu_us_per_ack:.0f} us, leadbot"
+        f" {lead_help.cpu_us_per_ack:.0f} us: {bare_help.cpu_us_per_ack / max(lead_help.cpu_us_per_ack, 1e-9):.2f}x"
+        " the bare app's acks per CPU-second (what the ceiling ratio is where the server, not the client, is the bound)"
     )
 
 

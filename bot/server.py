@@ -10,6 +10,7 @@ reads as Slack's form or JSON) and dispatched. Nothing here logs a body.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import time
@@ -99,7 +100,7 @@ def asgi_app(
 
     async def events(request: Request) -> Response:
         started = time.perf_counter()
-        with tracing(request=uuid.uuid4().hex[:8]) as trace:
+        with tracing(request=os.urandom(4).hex()) as trace:  # 8 hex digits, as uuid4's first 8, without the UUID
             response = await answer(request)
             kind = trace.get("kind", "unknown")
             outcome = OUTCOMES.get(response.status_code, str(response.status_code))
