@@ -6,8 +6,9 @@ under what got through in the last second, so a pace set too high costs one
 pause, not one per second.
 
 A 5xx or a timeout may hide a message Slack did post. Every message carries a
-marker in its metadata (``leadbot_post``); before sending one again, the poster
-looks for it in the channel (or the thread) and stops if it is there. If it
+marker in its metadata (``leadbot_post``); before sending one again, after the
+pause between tries, the poster looks for it in the channel (or the thread) and
+stops if it is there. If it
 cannot look, it does not resend: a message missing is logged by the caller, a
 message twice would be seen by everyone. Views (App Home) and in-place card
 updates replace what is there, so they are simply sent again.
@@ -119,12 +120,14 @@ class PacedPoster:
             else:
                 self._sent()
                 return answer
+            # Looked for after the pause, not before: a post whose answer timed out can still be on its
+            # way in, and land after a look made at once (then it was sent twice).
+            log.info("chat.postMessage failed (%s); trying again unless it was posted", _why(error))
+            with waiting():
+                self.pause(self.backoff * 2 ** (tries - 1))
             found = self._posted(message, marker, since, error)
             if found is not None:
                 return found
-            log.info("chat.postMessage failed (%s); trying again", _why(error))
-            with waiting():
-                self.pause(self.backoff * 2 ** (tries - 1))
 
     def call(self, method: str, *, paced: bool = True, **arguments: Any) -> SlackResponse:
         """A Web API call that replaces what is there (``views.publish``, ``chat.update``): sent until it lands."""

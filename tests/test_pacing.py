@@ -99,3 +99,32 @@ def test_one_tls_context_serves_every_call_to_slack(settings):
     assert isinstance(client.ssl, ssl.SSLContext)  # urllib would load the CA bundle for each connection
     assert client.ssl.verify_mode == ssl.CERT_REQUIRED and client.ssl.check_hostname
     assert build_client(settings).ssl is client.ssl  # making a context loads the bundle too (20 ms)
+
+
+class LateSlack:
+    """Takes a post but answers too late (the client times out); the post lands a moment later."""
+
+    def __init__(self) -> None:
+        self.posts = 0
+        self.in_flight: list[dict] = []
+        self.channel: list[dict] = []
+
+    def land(self, seconds: float) -> None:  # the poster's pause between tries: time passes
+        self.channel += self.in_flight
+        self.in_flight = []
+
+    def chat_postMessage(self, **message) -> SlackResponse:  # noqa: N802 - the SDK's name
+        self.posts += 1
+        self.in_flight.append({"ts": f"{self.posts}.0", "text": message["text"], "metadata": message["metadata"]})
+        raise TimeoutError("The read operation timed out")
+
+    def conversations_history(self, **window) -> dict:
+        return {"ok": True, "messages": list(self.channel)}
+
+
+def test_a_post_that_lands_after_its_timeout_is_found_not_sent_again():
+    slack = LateSlack()
+    poster = PacedPoster(slack, per_second=100, sleep=lambda seconds: None, pause=slack.land)
+    answer = poster.post(channel="C1", text="thread reply", paced=False)
+    assert slack.posts == 1 and len(slack.channel) == 1  # looked for after the pause, when it had landed
+    assert answer["ts"] == "1.0"
