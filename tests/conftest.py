@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import os
 import shutil
 import socket
@@ -41,6 +42,19 @@ def dead_pid() -> int:
     gone = subprocess.Popen(["true"])
     gone.wait()  # a process id that no longer runs
     return gone.pid
+
+
+@pytest.fixture(autouse=True)
+def no_log_handler_left_writing_to_a_closed_stream() -> Iterator[None]:
+    """A test that runs ``leadbot run`` in this process (typer's CliRunner) must put the log back.
+
+    ``run`` installs the process's log handler on the runner's stderr, which closes after the call;
+    left in place, every later log line in this worker failed ("--- Logging error ---").
+    """
+    yield
+    root = logging.getLogger()
+    stale = [h for h in root.handlers if isinstance(h, logging.StreamHandler) and getattr(h.stream, "closed", False)]
+    assert not stale, f"log handlers left writing to a closed stream: {stale}"
 
 
 @pytest.fixture

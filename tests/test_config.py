@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -47,7 +48,13 @@ def leadbot(monkeypatch):
                 monkeypatch.delenv(name)
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
-        result = CliRunner().invoke(cli, list(args))
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        try:
+            result = CliRunner().invoke(cli, list(args))
+        finally:  # ``run`` puts its log handler on the runner's stderr, which is closed after the call
+            root.handlers[:] = handlers
+            root.setLevel(level)
         return Ran(result.exit_code, result.stdout, result.stderr)
 
     return run
