@@ -879,10 +879,14 @@ def _threads(fakes: Fakes) -> Counter:
 
 
 def _dms(fakes: Fakes) -> Counter:
+    """Assignment DMs by (DM channel, ref). Only those: a queued write's report ("Your queued status
+    change on … reached …") is a DM too, owed by no request the users sent, and was counted as a
+    duplicate assignment DM."""
     found: Counter = Counter()
     for m in fakes.messages:
-        if m["channel"].startswith("D") and not m.get("thread"):
-            ref = REF.search(str(m.get("text") or ""))
+        text = str(m.get("text") or "")
+        if m["channel"].startswith("D") and not m.get("thread") and "assigned you" in text:
+            ref = REF.search(text)
             found[(m["channel"], ref.group(1) if ref else "")] += 1
     return found
 
