@@ -14,6 +14,7 @@ posts held the GIL while acks waited (bench/README.md has the figures).
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import queue
@@ -28,6 +29,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
+from urllib.parse import parse_qs
 
 from bot.config import Settings
 from bot.journal import JournalEntry, open_journal
@@ -289,12 +291,44 @@ class _Child:
         self.jobs.close()
 
 
+class JobQueue:
+    """The work process's waiting jobs: presses that open a form first, then the rest, each in order.
+
+    A form (Add note, Log follow-up, Edit…, a message shortcut) must be opened within the 3 s its
+    trigger_id lives; behind a backlog of other work it failed in Slack (bench/README.md has the
+    figures). Only those go first, so the rest waits behind as few as can be. ``None`` comes last.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
+        self._order = itertools.count()
+
+    def put(self, job: tuple[int, ForwardedRequest] | None) -> None:
+        rank = 2 if job is None else 0 if _opens_a_form(job[1].body) else 1
+        self._queue.put((rank, next(self._order), job))
+
+    def get(self) -> tuple[int, ForwardedRequest] | None:
+        return self._queue.get()[2]
+
+
+def _opens_a_form(body: str) -> bool:
+    if not body.startswith("payload="):  # slash commands, events: never first
+        return False
+    from handlers.actions import opens_a_form
+
+    try:
+        payload = json.loads(parse_qs(body).get("payload", [""])[0])
+    except (ValueError, RecursionError):  # never to stop the reader: a body it cannot read is not a press
+        return False
+    return opens_a_form(payload)
+
+
 def child_main() -> None:
     """The work process's entry point: ``python -c`` with the pipes' descriptors as arguments."""
     jobs_fd, done_fd, lifeline_fd = map(int, sys.argv[1:4])
     jobs = Connection(jobs_fd, writable=False)
     settings, threads = jobs.recv()
-    queued: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    queued = JobQueue()
 
     def read_jobs() -> None:
         # Read at once, whatever the work threads are doing, so the serving process never waits to send.

@@ -411,6 +411,25 @@ SHOWING_ACTIONS = frozenset(
     }
 )
 
+# Buttons whose work opens a form (``views.open``), which must happen within the 3 s a trigger_id lives.
+OPENING_A_FORM = frozenset({blocks.LOG_FOLLOW_UP, blocks.ADD_NOTE, blocks.ADD_DEAL, blocks.SET_DEPARTMENT, blocks.EDIT})
+
+
+def opens_a_form(payload: Any) -> bool:
+    """Whether this interaction's work opens a form: a button above, or a message shortcut (they all do)."""
+    if not isinstance(payload, dict):
+        return False
+    if payload.get("type") in ("message_action", "shortcut"):
+        return True
+    actions = payload.get("actions") if payload.get("type") == "block_actions" else None
+    return (
+        isinstance(actions, list)
+        and len(actions) == 1
+        and isinstance(actions[0], dict)
+        and actions[0].get("action_id") in OPENING_A_FORM
+    )
+
+
 # Actions on a lead card: if its lead (or backend) is gone, the card says so from then on.
 CARD_ACTIONS = frozenset(
     {

@@ -167,3 +167,35 @@ def test_the_work_process_hands_freed_memory_back(bot, linked, fake_slack):
     child = bot.executor.process
     names = [p.read_text().strip() for p in Path(f"/proc/{child.pid}/task").glob("*/comm")]
     assert "leadbot-trim" in names
+
+
+def test_presses_that_open_a_form_are_taken_before_the_work_waiting_ahead_of_them():
+    # A form must open within the 3 s its trigger_id lives: behind a backlog of other work it failed in Slack.
+    import json
+    from urllib.parse import urlencode
+
+    from bot.workproc import ForwardedRequest, JobQueue
+
+    def interaction(kind: str, action_id: str | None = None) -> str:
+        payload = {"type": kind, "user": {"id": REP}, "trigger_id": "1.2"}
+        if action_id:
+            payload["actions"] = [{"action_id": action_id, "value": "local:1"}]
+        return urlencode({"payload": json.dumps(payload)})
+
+    waiting = {
+        "new": urlencode({"command": "/lead", "text": "new Ada", "user_id": REP}),
+        "Refresh": interaction("block_actions", "lead_refresh"),
+        "submitted": interaction("view_submission"),
+        "Add note": interaction("block_actions", "lead_add_note"),
+        "event": json.dumps({"type": "event_callback", "event": {"type": "app_home_opened"}}),
+        "shortcut": interaction("message_action"),
+        "Log follow-up": interaction("block_actions", "lead_log_follow_up"),
+        "not JSON": "payload=%7Bnope",
+    }
+    queue = JobQueue()
+    for n, body in enumerate(waiting.values()):
+        queue.put((n, ForwardedRequest(body, {})))
+    queue.put(None)
+    names = list(waiting)
+    taken = [names[job[0]] for job in iter(queue.get, None)]
+    assert taken == ["Add note", "shortcut", "Log follow-up", "new", "Refresh", "submitted", "event", "not JSON"]
