@@ -8,9 +8,8 @@ pause, not one per second.
 A 5xx or a timeout may hide a message Slack did post. Every message carries a
 marker in its metadata (``leadbot_post``); before sending one again, after the
 pause between tries, the poster looks for it in the channel (or the thread) and
-stops if it is there. If it
-cannot look, it does not resend: a message missing is logged by the caller, a
-message twice would be seen by everyone. Views (App Home) and in-place card
+stops if it is there. If it cannot look, it does not resend: a message missing
+is logged by the caller, a message twice would be seen by everyone. Views (App Home) and in-place card
 updates replace what is there, so they are simply sent again.
 """
 
