@@ -191,6 +191,7 @@ def test_presses_that_open_a_form_are_taken_before_the_work_waiting_ahead_of_the
         "shortcut": interaction("message_action"),
         "Log follow-up": interaction("block_actions", "lead_log_follow_up"),
         "not JSON": "payload=%7Bnope",
+        "global shortcut": interaction("shortcut"),
     }
     queue = JobQueue()
     for n, body in enumerate(waiting.values()):
@@ -198,4 +199,5 @@ def test_presses_that_open_a_form_are_taken_before_the_work_waiting_ahead_of_the
     queue.put(None)
     names = list(waiting)
     taken = [names[job[0]] for job in iter(queue.get, None)]
-    assert taken == ["Add note", "shortcut", "Log follow-up", "new", "Refresh", "submitted", "event", "not JSON"]
+    first = ["Add note", "shortcut", "Log follow-up", "global shortcut"]
+    assert taken == [*first, "new", "Refresh", "submitted", "event", "not JSON"]
